@@ -1,0 +1,106 @@
+"""Run the whole course headless: every notebook in order, executed copies and HTML in ``build/``.
+
+``python -m sessrec_course course`` (what ``make course`` calls) prints the environment report,
+executes each notebook with its own kernel, keeps outputs and plots, and ends with a summary table of
+status, runtime and the headline figures each notebook recorded with :func:`sessrec_course.report.record`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sessrec_course.paths import build_dir, project_root
+from sessrec_course.report import RESULTS_ENV, read_records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NotebookResult:
+    """Outcome of one executed notebook."""
+
+    name: str
+    status: str  # "ok" or "FAILED"
+    seconds: float
+    figures: list[dict] = field(default_factory=list)
+    error: str = ""
+
+
+def course_notebooks(folder: Path | None = None) -> list[Path]:
+    """Return the lesson notebooks in course order (numbered names; sub-tracks after the main track)."""
+    folder = folder or project_root() / "notebooks"
+    found = [p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
+    return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), str(p.relative_to(folder))))
+
+
+def execute_notebook(path: Path, out_dir: Path, timeout: int = 3600) -> NotebookResult:
+    """Execute ``path`` in its own folder; write the executed copy and its HTML into ``out_dir``."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_file = out_dir / f"{path.stem}.results.jsonl"
+    results_file.unlink(missing_ok=True)
+    nb = nbformat.read(path, as_version=4)
+    previous = os.environ.get(RESULTS_ENV)
+    os.environ[RESULTS_ENV] = str(results_file)  # inherited by the kernel process
+    start = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    except Exception as exc:  # the executed copy still shows the failing cell
+        status, error = "FAILED", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    finally:
+        if previous is None:
+            os.environ.pop(RESULTS_ENV, None)
+        else:
+            os.environ[RESULTS_ENV] = previous
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, out_dir / path.name)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    (out_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
+    return NotebookResult(path.stem, status, seconds, read_records(results_file), error)
+
+
+def format_figures(figures: list[dict]) -> str:
+    """Format recorded figures as ``metric [labels]=value`` items joined by ``; ``."""
+    items = []
+    for entry in figures:
+        labels = " ".join(str(v) for k, v in entry.items() if k not in ("metric", "value"))
+        value = entry["value"]
+        shown = f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+        items.append(f"{entry['metric']}{' ' + labels if labels else ''}={shown}")
+    return "; ".join(items)
+
+
+def summary_table(results: list[NotebookResult]) -> str:
+    """Return the course summary as a plain-text table."""
+    header = ("notebook", "status", "seconds", "headline figures")
+    rows = [(r.name, r.status, f"{r.seconds:.1f}", format_figures(r.figures) or r.error) for r in results]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(3)]
+    lines = [f"{header[0]:<{widths[0]}}  {header[1]:<{widths[1]}}  {header[2]:>{widths[2]}}  {header[3]}"]
+    lines.append("-" * (sum(widths) + 6 + len(header[3])))
+    for row in rows:
+        lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+    total = sum(r.seconds for r in results)
+    lines.append(f"{len(results)} notebooks, {sum(r.status == 'ok' for r in results)} ok, total {total:.0f} s")
+    return "\n".join(lines)
+
+
+def run_course(notebooks: list[Path] | None = None, out_dir: Path | None = None) -> list[NotebookResult]:
+    """Execute every notebook in order and return their results (failures do not stop the run)."""
+    out_dir = out_dir or build_dir() / "notebooks"
+    results = []
+    for path in notebooks or course_notebooks():
+        log.info("executing %s ...", path.name)
+        result = execute_notebook(path, out_dir)
+        log.info("%s: %s in %.1f s %s", path.name, result.status, result.seconds, result.error)
+        results.append(result)
+    (out_dir / "summary.txt").write_text(summary_table(results) + "\n", encoding="utf-8")
+    return results
