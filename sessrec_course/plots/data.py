@@ -1,0 +1,3 @@
+"""Figures for the data lessons."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Figures for the evaluation lessons."""
+
+from __future__ import annotations

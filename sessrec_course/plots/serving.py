@@ -1,0 +1,3 @@
+"""Figures for the serving lessons."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Figures for the training lessons."""
+
+from __future__ import annotations
