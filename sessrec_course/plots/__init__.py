@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-_MODULES = ("data", "evaluation", "training", "serving")
+_MODULES = ("course", "data", "evaluation", "training", "serving")
 
 
 def __getattr__(name: str):
