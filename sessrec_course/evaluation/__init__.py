@@ -1,0 +1,54 @@
+"""Evaluation shared by every model, baseline and framework in the course (numpy only).
+
+``evaluate(recommender, prefixes, targets, ks=(10, 20))`` returns ``{"Recall@20": ..., "MRR@20": ...}``;
+the protocols build ``(prefixes, targets)`` from sessions; ``results_table`` lines models up.
+"""
+
+from sessrec_course.evaluation.metrics import (
+    FIRST_ITEM_ID,
+    MISS_RANK,
+    OOV_ID,
+    PAD_ID,
+    as_score_fn,
+    compute_ranks,
+    evaluate,
+    item_counts,
+    metric_names,
+    metrics_from_lists,
+    metrics_from_ranks,
+    ranks_from_lists,
+    ranks_from_scores,
+    top_k_from_scores,
+)
+from sessrec_course.evaluation.protocols import (
+    all_prefixes,
+    last_item,
+    pad_prefixes,
+    pairs_to_cases,
+    to_ragged,
+)
+from sessrec_course.evaluation.table import metric_curves, results_table
+
+__all__ = [
+    "FIRST_ITEM_ID",
+    "MISS_RANK",
+    "OOV_ID",
+    "PAD_ID",
+    "all_prefixes",
+    "as_score_fn",
+    "compute_ranks",
+    "evaluate",
+    "item_counts",
+    "last_item",
+    "metric_curves",
+    "metric_names",
+    "metrics_from_lists",
+    "metrics_from_ranks",
+    "pad_prefixes",
+    "pairs_to_cases",
+    "ranks_from_lists",
+    "ranks_from_scores",
+    "results_table",
+    "to_ragged",
+    "top_k_from_scores",
+]
