@@ -14,6 +14,16 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from sessrec_course.etl.dataset import prepare_default_dataset
+
+    artifacts = prepare_default_dataset()
+    print(f"default dataset ({artifacts.profile.name}): {artifacts.root}")
+    for key, value in artifacts.manifest.items():
+        print(f"  {key}: {value}")
+    return 0
+
+
 def _cmd_course(args: argparse.Namespace) -> int:
     from sessrec_course.course import run_course, summary_table
     from sessrec_course.environment import environment_report
@@ -28,6 +38,7 @@ def _cmd_course(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "env": (_cmd_env, "print the environment report"),
+    "data": (_cmd_data, "generate the default dataset + ETL artefacts for the active profile (reused when present)"),
     "course": (_cmd_course, "execute every notebook into build/ and print the summary table"),
 }
 

@@ -1,0 +1,289 @@
+"""The course's default click log: generated, deterministic, with sequential structure and known ground truth.
+
+How a session is generated (all vectorised over sessions, one loop step per position):
+
+- every session has a latent **intent**: a primary and a secondary category with a mixing weight;
+  a few sessions switch intent half-way;
+- item popularity is Zipf-like, categories are Zipf-like too, items have a category and a price;
+- every item has a short list of **successors**, a couple in its own category and the rest
+  in six related categories;
+- the next event is a **repeat** of one of the last three items, a **successor** of the last item
+  reweighted by the intent (so it depends on the last item AND on the intent), or a **jump** to a
+  popular item of an intent category (depends on the intent only);
+- session starts follow daily and weekly cycles over ``n_days``; gaps inside a session are log-normal.
+
+The last item alone tells a model only part of the intent; earlier items reveal the rest, so sequence
+models have something to learn beyond a first-order Markov chain. The generator keeps its parameters,
+so :meth:`SyntheticLog.oracle_metrics` can score the true next-item distribution: an upper bound for any
+model (it knows the latent intent, which a model can only infer).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+START_DATE = np.datetime64("2024-03-04T00:00:00", "ns")  # a Monday
+EVENT_TYPES = ("view", "cart", "purchase")
+# relative session starts per hour of day (quiet nights, lunch and evening peaks)
+HOURLY_PROFILE = np.array([2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 9, 10, 11, 10, 9, 9, 10, 11, 13, 15, 16, 14, 9, 5], float)
+WEEKDAY_PROFILE = np.array([1.0, 0.95, 0.95, 1.0, 1.1, 1.35, 1.3])  # Monday .. Sunday
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Knobs of the generator (defaults give the course's dataset)."""
+
+    n_events: int = 200_000
+    n_items: int = 2_000
+    n_categories: int = 20
+    n_days: int = 28
+    seed: int = 42
+    mean_length: float = 6.0  # mean events per session (1 + geometric)
+    max_length: int = 100  # hard cap on generated session length
+    item_zipf: float = 1.0  # exponent of item popularity
+    category_zipf: float = 0.8
+    n_successors: int = 26  # successor list length per item
+    n_same_category: int = 2  # of which in the item's own category (rest: spread over the related categories)
+    n_related: int = 6  # related categories per category (where successors and secondary intents come from)
+    p_repeat: float = 0.15  # next event repeats one of the last three items
+    p_successor: float = 0.55  # next event is a successor of the last item (intent-weighted)
+    intent_boost: float = 100.0  # how strongly the intent reweights the successors
+    p_switch: float = 0.08  # share of sessions (length >= 4) that switch intent once
+    median_gap_s: float = 35.0  # median seconds between two events of a session
+
+    @property
+    def p_jump(self) -> float:
+        """Probability of a jump to a popular item of an intent category."""
+        return 1.0 - self.p_repeat - self.p_successor
+
+
+@dataclass
+class SyntheticLog:
+    """A generated click log plus the generator's ground truth."""
+
+    events: pd.DataFrame
+    config: GeneratorConfig
+    item_category: np.ndarray  # (n_items,) category of each raw item id (raw ids are 1..n_items; index 0 unused)
+    item_price: np.ndarray
+    item_popularity: np.ndarray  # unnormalised Zipf weight per item
+    successors: np.ndarray  # (n_items + 1, K) raw item ids
+    successor_weights: np.ndarray  # (n_items + 1, K) base weights before the intent boost
+    related_categories: np.ndarray  # (n_categories, 3)
+    intents: pd.DataFrame = field(repr=False)  # per session: c1, c2, w1 and after `switch_at`: c1b, c2b, w1b
+
+    def next_item_probabilities(self, history: np.ndarray, intent: tuple[int, int, float]) -> np.ndarray:
+        """Return the true distribution (over raw ids 0..n_items) of the item following ``history``."""
+        cfg = self.config
+        p = np.zeros(cfg.n_items + 1, np.float64)
+        history = np.asarray(history, np.int64)
+        c1, c2, w1 = intent
+        if len(history) == 0:
+            return self._jump(p, c1, c2, 1.0, w1)
+        recent = history[-3:]
+        np.add.at(p, recent, cfg.p_repeat / len(recent))
+        succ, weight = self.successors[history[-1]], self._intent_weights(history[-1], c1, c2, w1)
+        np.add.at(p, succ, cfg.p_successor * weight)
+        return self._jump(p, c1, c2, cfg.p_jump, w1)
+
+    def _intent_weights(self, last: int, c1: int, c2: int, w1: float) -> np.ndarray:
+        cats = self.item_category[self.successors[last]]
+        boost = 1.0 + self.config.intent_boost * (w1 * (cats == c1) + (1.0 - w1) * (cats == c2))
+        weight = self.successor_weights[last] * boost
+        return weight / weight.sum()
+
+    def _jump(self, p: np.ndarray, c1: int, c2: int, mass: float, w1: float) -> np.ndarray:
+        pop = self.item_popularity
+        for cat, share in ((c1, w1), (c2, 1.0 - w1)):
+            in_cat = self.item_category == cat
+            p[in_cat] += mass * share * pop[in_cat] / pop[in_cat].sum()
+        return p
+
+    def intent_at(self, session_id: int, position: int) -> tuple[int, int, float]:
+        """Return the latent intent (primary, secondary, weight) of a session at an event position."""
+        row = self.intents.loc[session_id]
+        if row.switch_at >= 0 and position >= row.switch_at:
+            return int(row.c1b), int(row.c2b), float(row.w1b)
+        return int(row.c1), int(row.c2), float(row.w1)
+
+    def oracle_metrics(self, n_sessions: int = 1_000, k: int = 20, seed: int = 0) -> dict[str, float]:
+        """Score the true next-item distribution on a sample of sessions: Recall@k and MRR@k.
+
+        Every position after the first is a test case (the prefix predicts the next item). The oracle
+        knows the latent intent, so no model trained on the clicks alone can beat these figures on average.
+        """
+        rng = np.random.default_rng(seed)
+        ev = self.events
+        ids = ev["session_id"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        ends = np.r_[starts[1:], len(ids)]
+        long_enough = np.flatnonzero(ends - starts >= 2)
+        chosen = rng.choice(long_enough, size=min(n_sessions, len(long_enough)), replace=False)
+        items = ev["item_id"].to_numpy()
+        hits, rr, n = 0, 0.0, 0
+        for s in chosen:
+            seq, sid = items[starts[s]:ends[s]], int(ids[starts[s]])
+            for t in range(1, len(seq)):
+                p = self.next_item_probabilities(seq[:t], self.intent_at(sid, t))
+                target = seq[t]
+                # rank with ties broken by lower id first, as the course's evaluator does
+                rank = int((p > p[target]).sum() + (p[:target] == p[target]).sum())
+                n += 1
+                if rank < k:
+                    hits += 1
+                    rr += 1.0 / (rank + 1)
+        return {f"Recall@{k}": hits / max(n, 1), f"MRR@{k}": rr / max(n, 1), "cases": n}
+
+
+def _category_sampler(item_category: np.ndarray, weight: np.ndarray, n_categories: int):
+    """Return ``sample(categories, rng) -> items``: draw items within each category proportionally to ``weight``."""
+    order = np.argsort(item_category, kind="stable")
+    cats_sorted = item_category[order]
+    w = weight[order]
+    seg_start = np.searchsorted(cats_sorted, np.arange(n_categories))
+    seg_total = np.add.reduceat(w, seg_start)
+    # cumulative weight normalised inside each category to (c, c+1]
+    within = np.cumsum(w) - np.repeat(np.cumsum(seg_total) - seg_total, np.diff(np.r_[seg_start, len(w)]))
+    cum = cats_sorted + within / np.repeat(seg_total, np.diff(np.r_[seg_start, len(w)]))
+
+    def sample(categories: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        u = categories + rng.random(len(categories))
+        idx = np.minimum(np.searchsorted(cum, u, side="left"), len(cum) - 1)
+        return order[idx]
+
+    return sample
+
+
+def _sample_intents(n: int, cat_p: np.ndarray, related: np.ndarray, rng: np.random.Generator):
+    c1 = rng.choice(len(cat_p), size=n, p=cat_p)
+    c2 = related[c1, rng.integers(0, related.shape[1], n)]
+    random_c2 = rng.random(n) < 0.2
+    c2[random_c2] = rng.choice(len(cat_p), size=int(random_c2.sum()), p=cat_p)
+    w1 = rng.uniform(0.5, 0.8, n)
+    return c1, c2, w1
+
+
+def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: int = 20, n_days: int = 28,
+                 seed: int = 42, **knobs) -> SyntheticLog:
+    """Generate the click log and keep the ground truth (see the module docstring). Deterministic for ``seed``."""
+    cfg = GeneratorConfig(n_events=n_events, n_items=n_items, n_categories=n_categories, n_days=n_days,
+                          seed=seed, **knobs)
+    if n_events < 1 or n_items < 10 or n_categories < 4 or n_days < 1:
+        raise ValueError(f"generator needs n_events>=1, n_items>=10, n_categories>=4, n_days>=1; got {cfg}")
+    rng = np.random.default_rng(seed)
+    n_cat, n_it = n_categories, n_items
+
+    # catalogue: categories (Zipf), items (Zipf popularity), category of each item, prices
+    cat_weight = 1.0 / np.arange(1, n_cat + 1) ** cfg.category_zipf
+    cat_weight = cat_weight[rng.permutation(n_cat)]
+    cat_p = cat_weight / cat_weight.sum()
+    item_cat = np.empty(n_it + 1, np.int64)
+    item_cat[0] = -1
+    item_cat[1:] = np.r_[np.arange(n_cat), rng.choice(n_cat, size=n_it - n_cat, p=np.sqrt(cat_p) / np.sqrt(cat_p).sum())]
+    item_cat[1:] = item_cat[1:][rng.permutation(n_it)]
+    pop = np.zeros(n_it + 1)
+    pop[1:] = (1.0 / np.arange(1, n_it + 1) ** cfg.item_zipf)[rng.permutation(n_it)]
+    base_price = np.exp(rng.normal(3.2, 0.8, n_cat))
+    price = np.zeros(n_it + 1, np.float32)
+    price[1:] = np.round(base_price[item_cat[1:]] * np.exp(rng.normal(0, 0.35, n_it)), 2)
+    related = np.stack([(np.arange(n_cat) + rng.integers(1, n_cat, n_cat)) % n_cat for _ in range(cfg.n_related)],
+                       axis=1)
+
+    sample_in = _category_sampler(item_cat[1:], pop[1:], n_cat)
+
+    def draw(categories: np.ndarray) -> np.ndarray:  # raw ids start at 1
+        return sample_in(categories, rng) + 1
+
+    # successor lists: some in the own category, the rest spread over the related categories
+    k, k_same = cfg.n_successors, cfg.n_same_category
+    slot_cat = np.empty((n_it + 1, k), np.int64)
+    slot_cat[:, :k_same] = item_cat[:, None]
+    slot_cat[:, k_same:] = related[np.maximum(item_cat, 0)][:, np.arange(k - k_same) % cfg.n_related]
+    succ = draw(slot_cat.ravel()).reshape(n_it + 1, k)
+    succ = np.take_along_axis(succ, rng.random((n_it + 1, k)).argsort(axis=1), axis=1)
+    succ_w = np.broadcast_to(1.0 / np.arange(1, k + 1) ** 0.7, (n_it + 1, k)).copy()
+
+    # sessions: lengths, intents, switches
+    n_est = int(n_events / cfg.mean_length * 1.3) + 10
+    lengths = np.minimum(rng.geometric(1.0 / cfg.mean_length, n_est), cfg.max_length)  # >= 1, mean ~mean_length
+    cum = np.cumsum(lengths)
+    n_sess = int(np.searchsorted(cum, n_events) + 1)
+    lengths = lengths[:n_sess].copy()
+    lengths[-1] -= int(cum[n_sess - 1] - n_events)
+    c1, c2, w1 = _sample_intents(n_sess, cat_p, related, rng)
+    c1b, c2b, w1b = _sample_intents(n_sess, cat_p, related, rng)
+    switch_at = np.full(n_sess, -1, np.int64)
+    can_switch = (lengths >= 4) & (rng.random(n_sess) < cfg.p_switch)
+    switch_at[can_switch] = 2 + (rng.random(int(can_switch.sum())) * (lengths[can_switch] - 3)).astype(np.int64)
+
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+    items = np.empty(n_events, np.int64)
+    last3 = np.zeros((n_sess, 3), np.int64)
+    cur1, cur2, curw = c1.copy(), c2.copy(), w1.copy()
+    boost = cfg.intent_boost
+    for t in range(int(lengths.max())):
+        act = np.flatnonzero(lengths > t)
+        sw = act[switch_at[act] == t]
+        cur1[sw], cur2[sw], curw[sw] = c1b[sw], c2b[sw], w1b[sw]
+        a1, a2, aw = cur1[act], cur2[act], curw[act]
+        jump_cat = np.where(rng.random(len(act)) < aw, a1, a2)
+        nxt = draw(jump_cat)
+        if t > 0:
+            u = rng.random(len(act))
+            last = last3[act, (t - 1) % 3]
+            # successor of the last item, reweighted by the intent
+            s_items = succ[last]
+            s_cat = item_cat[s_items]
+            w = succ_w[last] * (1.0 + boost * (aw[:, None] * (s_cat == a1[:, None])
+                                               + (1.0 - aw[:, None]) * (s_cat == a2[:, None])))
+            cw = np.cumsum(w, axis=1)
+            pick = (cw < rng.random(len(act))[:, None] * cw[:, -1:]).sum(axis=1)
+            is_succ = (u >= cfg.p_repeat) & (u < cfg.p_repeat + cfg.p_successor)
+            nxt = np.where(is_succ, s_items[np.arange(len(act)), np.minimum(pick, k - 1)], nxt)
+            # repeat of one of the last (up to) three items
+            back = (rng.random(len(act)) * min(t, 3)).astype(np.int64)
+            rep = last3[act, (t - 1 - back) % 3]
+            nxt = np.where(u < cfg.p_repeat, rep, nxt)
+        items[offsets[act] + t] = nxt
+        last3[act, t % 3] = nxt
+
+    # timestamps: session starts with weekly and daily cycles, log-normal gaps inside sessions
+    day_w = WEEKDAY_PROFILE[np.arange(n_days) % 7] * np.linspace(1.0, 1.15, n_days)  # slight growth
+    day = rng.choice(n_days, size=n_sess, p=day_w / day_w.sum())
+    hour = rng.choice(24, size=n_sess, p=HOURLY_PROFILE / HOURLY_PROFILE.sum())
+    start_s = day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, n_sess)
+    order = np.argsort(start_s, kind="stable")  # session ids follow start time, like a real log
+    gaps = np.minimum(np.round(np.exp(rng.normal(np.log(cfg.median_gap_s), 1.0, n_events))), 1_800)
+    session_of_event = np.repeat(np.arange(n_sess), lengths)
+    gaps[offsets] = 0
+    seconds = start_s[session_of_event] + (np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[offsets], lengths))
+    new_id = np.empty(n_sess, np.int64)
+    new_id[order] = np.arange(1, n_sess + 1)
+    event_order = np.argsort(new_id[session_of_event], kind="stable")
+
+    items = items[event_order]
+    etype = rng.choice(len(EVENT_TYPES), size=n_events, p=[0.95, 0.04, 0.01]).astype(np.int8)
+    events = pd.DataFrame({
+        "session_id": new_id[session_of_event][event_order],
+        "item_id": items,
+        "timestamp": START_DATE + (seconds[event_order] * 1_000_000_000).astype("timedelta64[ns]"),
+        "category": item_cat[items],
+        "price": price[items],
+        "event_type": pd.Categorical.from_codes(etype, categories=list(EVENT_TYPES)),
+    })
+    intents = pd.DataFrame({"c1": c1, "c2": c2, "w1": w1, "switch_at": switch_at, "c1b": c1b, "c2b": c2b,
+                            "w1b": w1b}, index=pd.Index(new_id, name="session_id")).sort_index()
+    log.info("generated %d events in %d sessions over %d items", n_events, n_sess, n_items)
+    return SyntheticLog(events=events, config=cfg, item_category=item_cat, item_price=price, item_popularity=pop,
+                        successors=succ, successor_weights=succ_w, related_categories=related, intents=intents)
+
+
+def generate_events(n_events: int = 200_000, n_items: int = 2_000, n_categories: int = 20, n_days: int = 28,
+                    seed: int = 42) -> pd.DataFrame:
+    """Generate the default click log as a canonical event table (see docs/design.md)."""
+    return generate_log(n_events, n_items, n_categories, n_days, seed).events

@@ -1,0 +1,181 @@
+"""The course's default dataset: generated events → temporal split → fitted workflow → parquet, cached per profile.
+
+``prepare_default_dataset()`` is what notebooks 02–06 call; it is idempotent and writes atomically
+(a temporary folder renamed into place), so an interrupted or concurrent run never leaves a broken cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from sessrec_course.paths import generated_data_dir
+from sessrec_course.profiles import Profile, get_profile
+
+log = logging.getLogger(__name__)
+
+DATASET_VERSION = 1  # bump when the generator or the ETL output changes
+SPLITS = ("train", "valid", "test")
+
+
+def split_days(profile: Profile) -> float:
+    """Days of validation and of test data for a profile (about a fourteenth of the log each)."""
+    return float(max(1, profile.n_days // 14))
+
+
+def _manifest(profile: Profile) -> dict[str, Any]:
+    keys = ("n_events", "n_items", "n_categories", "n_days", "seed", "max_length")
+    return {"version": DATASET_VERSION, "profile": profile.name, **{k: getattr(profile, k) for k in keys},
+            "split_days": split_days(profile)}
+
+
+@dataclass(frozen=True)
+class DatasetArtifacts:
+    """Paths of a prepared dataset and small helpers to read it."""
+
+    root: Path
+    profile: Profile
+
+    def path(self, split: str) -> Path:
+        """Return the parquet file of ``split`` (train, valid or test)."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        return self.root / f"{split}.parquet"
+
+    @property
+    def events_path(self) -> Path:
+        """The raw generated event table (parquet)."""
+        return self.root / "events.parquet"
+
+    @property
+    def workflow_path(self) -> Path:
+        """The saved :class:`~sessrec_course.etl.workflow.SessionWorkflow` folder."""
+        return self.root / "workflow"
+
+    @property
+    def schema_path(self) -> Path:
+        """The ``schema.json`` beside the parquet files."""
+        return self.root / "schema.json"
+
+    @cached_property
+    def schema(self) -> dict[str, Any]:
+        """The schema: cardinalities, max length, pad/OOV ids, feature names and types."""
+        return json.loads(self.schema_path.read_text(encoding="utf-8"))
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """What was generated: sizes, seed, split days, counts, timing."""
+        return json.loads((self.root / "manifest.json").read_text(encoding="utf-8"))
+
+    def load(self, split: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Read the sessions of ``split`` as a pandas DataFrame (list columns hold numpy arrays)."""
+        return pd.read_parquet(self.path(split), columns=columns)
+
+    def events(self) -> pd.DataFrame:
+        """Read the raw generated event table."""
+        return pd.read_parquet(self.events_path)
+
+    def workflow(self):
+        """Load the fitted workflow (numpy/pyarrow only)."""
+        from sessrec_course.etl.workflow import SessionWorkflow
+
+        return SessionWorkflow.load(self.workflow_path)
+
+    def synthetic_log(self):
+        """Re-generate the events with the generator's ground truth (deterministic, takes seconds)."""
+        from sessrec_course.data.synthetic import generate_log
+
+        p = self.profile
+        return generate_log(p.n_events, p.n_items, p.n_categories, p.n_days, p.seed)
+
+
+def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
+    try:
+        found = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    wanted = {k: found.get(k) for k in manifest}
+    return wanted == manifest and all((root / f"{s}.parquet").exists() for s in SPLITS)
+
+
+def build_dataset(profile: Profile, target: Path) -> dict[str, Any]:
+    """Generate, split, fit and write every artefact into the (empty) folder ``target``; return counts."""
+    from tqdm.auto import tqdm
+
+    from sessrec_course.data.synthetic import generate_events
+    from sessrec_course.etl.split import temporal_split
+    from sessrec_course.etl.workflow import SessionWorkflow
+
+    timings, counts = {}, {}
+    with tqdm(total=4, desc=f"default dataset ({profile.name})", leave=False) as bar:
+        t0 = time.perf_counter()
+        events = generate_events(profile.n_events, profile.n_items, profile.n_categories, profile.n_days,
+                                 profile.seed)
+        events.to_parquet(target / "events.parquet", index=False)
+        timings["generate_s"] = time.perf_counter() - t0
+        bar.update()
+        t0 = time.perf_counter()
+        days = split_days(profile)
+        parts = temporal_split(events, valid_days=days, test_days=days, source="generated events")
+        timings["split_s"] = time.perf_counter() - t0
+        bar.update()
+        t0 = time.perf_counter()
+        workflow = SessionWorkflow(max_length=profile.max_length).fit(parts["train"], source="train split")
+        workflow.save(target / "workflow")
+        timings["fit_s"] = time.perf_counter() - t0
+        bar.update()
+        t0 = time.perf_counter()
+        for split in SPLITS:
+            table = workflow.transform_arrow(parts[split], source=f"{split} split")
+            pq.write_table(table, target / f"{split}.parquet")
+            counts[f"{split}_sessions"] = table.num_rows
+            counts[f"{split}_events"] = len(parts[split])
+        timings["transform_s"] = time.perf_counter() - t0
+        bar.update()
+    schema = workflow.schema()
+    (target / "schema.json").write_text(json.dumps(schema, indent=2), encoding="utf-8")
+    return {**counts, **{k: round(v, 3) for k, v in timings.items()}}
+
+
+def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
+    """Return the default dataset of ``profile`` (default: the active one), building it once if needed."""
+    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    root = generated_data_dir(profile.name) / "sessions"
+    manifest = _manifest(profile)
+    artifacts = DatasetArtifacts(root, profile)
+    if not force and _is_complete(root, manifest):
+        log.info("default dataset (%s) found in %s", profile.name, root)
+        return artifacts
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".sessions.", dir=root.parent))
+    try:
+        t0 = time.perf_counter()
+        info = build_dataset(profile, tmp)
+        info["total_s"] = round(time.perf_counter() - t0, 3)
+        (tmp / "manifest.json").write_text(json.dumps({**manifest, **info}, indent=2), encoding="utf-8")
+        if root.exists():
+            if not force and _is_complete(root, manifest):  # a concurrent run finished first
+                return artifacts
+            old = root.with_name(f".sessions.old.{os.getpid()}")
+            os.replace(root, old)
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(tmp, root)
+        except OSError:
+            if not _is_complete(root, manifest):
+                raise
+        log.info("default dataset (%s) written to %s in %.1f s", profile.name, root, info["total_s"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return artifacts

@@ -1,0 +1,121 @@
+"""The one place that chooses cuDF or pandas: every other module asks :func:`get_backend`.
+
+The ETL is written once against two tiny interfaces: a dataframe module (``pandas`` or ``cudf``) for
+reading and holding tables, and an array module (``numpy`` or ``cupy``) for the column arithmetic.
+cuDF is used when :func:`sessrec_course.environment.cudf_usable` says it runs on a GPU;
+``SESSREC_DATAFRAME=pandas|cudf`` overrides the choice.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "SESSREC_DATAFRAME"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A dataframe library and its matching array library."""
+
+    name: str  # "pandas" or "cudf"
+    df: ModuleType  # pandas or cudf
+    xp: ModuleType  # numpy or cupy
+
+    @property
+    def on_gpu(self) -> bool:
+        """True when tables and arrays live on the GPU."""
+        return self.name == "cudf"
+
+    def column(self, frame: Any, name: str, dtype: str | None = None) -> Any:
+        """Return column ``name`` of ``frame`` as an array of this backend (optionally cast to ``dtype``)."""
+        series = frame[name]
+        if dtype is not None and str(series.dtype) != dtype:
+            series = series.astype(dtype)
+        return self.values(series)
+
+    def values(self, series: Any) -> Any:
+        """Return the values of a Series as an array of this backend."""
+        return series.values if self.on_gpu else series.to_numpy()
+
+    def timestamps_ns(self, frame: Any, name: str = "timestamp") -> Any:
+        """Return a datetime column as int64 nanoseconds since the epoch (any input resolution)."""
+        series = frame[name]
+        if getattr(series.dtype, "tz", None) is not None:
+            series = series.dt.tz_convert(None)
+        if str(series.dtype) != "datetime64[ns]":
+            series = series.astype("datetime64[ns]")
+        return self.values(series.astype("int64"))
+
+    def asarray(self, values: Any) -> Any:
+        """Move a numpy (or backend) array into this backend."""
+        return self.xp.asarray(values)
+
+    def to_numpy(self, values: Any) -> np.ndarray:
+        """Return a host numpy copy/view of a backend array."""
+        return self.xp.asnumpy(values) if self.on_gpu else np.asarray(values)
+
+    def frame_from_arrow(self, table: pa.Table) -> Any:
+        """Return a dataframe of this backend holding the arrow ``table`` (list columns stay lists)."""
+        if self.on_gpu:
+            return self.df.DataFrame.from_arrow(table)
+        return table.to_pandas()
+
+    def to_pandas(self, frame: Any) -> pd.DataFrame:
+        """Return ``frame`` as a pandas DataFrame (a no-op on pandas)."""
+        return frame.to_pandas() if self.on_gpu else frame
+
+    def from_pandas(self, frame: pd.DataFrame) -> Any:
+        """Return a pandas ``frame`` as a dataframe of this backend."""
+        return self.df.DataFrame.from_pandas(frame) if self.on_gpu else frame
+
+    def is_frame(self, obj: Any) -> bool:
+        """True for a DataFrame of this backend or of pandas."""
+        return isinstance(obj, pd.DataFrame) or (self.on_gpu and isinstance(obj, self.df.DataFrame))
+
+
+@functools.cache
+def _make_backend(name: str) -> Backend:
+    if name == "cudf":
+        import cudf
+        import cupy
+
+        return Backend("cudf", cudf, cupy)
+    return Backend("pandas", pd, np)
+
+
+def backend_name() -> str:
+    """Return ``cudf`` or ``pandas``: ``$SESSREC_DATAFRAME`` if set, else cuDF when it is usable."""
+    forced = os.environ.get(ENV_VAR, "").strip().lower()
+    if forced:
+        if forced not in ("pandas", "cudf"):
+            raise ValueError(f"{ENV_VAR}={forced!r}: expected 'pandas' or 'cudf'")
+        return forced
+    from sessrec_course.environment import cudf_usable
+
+    return "cudf" if cudf_usable()[0] else "pandas"
+
+
+def get_backend(name: str | None = None) -> Backend:
+    """Return the dataframe/array backend (``name`` forces one; default: :func:`backend_name`)."""
+    chosen = name or backend_name()
+    backend = _make_backend(chosen)
+    log.debug("dataframe backend: %s", backend.name)
+    return backend
+
+
+def backend_of(frame: Any) -> Backend:
+    """Return the backend a dataframe belongs to (pandas frames always get pandas)."""
+    if isinstance(frame, pd.DataFrame):
+        return _make_backend("pandas")
+    return _make_backend("cudf")

@@ -1,0 +1,121 @@
+"""Array kernels of the ETL: validation, sorting, session boundaries, gap sessionizing, padding.
+
+Written against the array module of :mod:`sessrec_course.etl.frame` (numpy or cupy), never against a
+specific library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sessrec_course.data.errors import DataError
+from sessrec_course.etl.frame import Backend, backend_of
+
+REQUIRED = {"session_id": "integer", "item_id": "integer", "timestamp": "datetime64"}
+NS_PER_S = 1_000_000_000
+
+
+def validate_events(events: Any, source: str = "events", require_session: bool = True) -> None:
+    """Raise :class:`DataError` unless ``events`` is a canonical event table (see docs/design.md)."""
+    if not (isinstance(events, pd.DataFrame) or hasattr(events, "columns")):
+        raise DataError(f"expected a DataFrame, got {type(events).__name__}", source=source)
+    if len(events) == 0:
+        raise DataError("the event table is empty", source=source, expected="at least one event")
+    for column, kind in REQUIRED.items():
+        if column == "session_id" and not require_session:
+            continue
+        if column not in events.columns:
+            raise DataError("missing column", source=source, column=column,
+                            expected=f"{kind} column; have {list(events.columns)}")
+        dtype = events[column].dtype
+        ok = (str(dtype).startswith("datetime64") if kind == "datetime64"
+              else pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype))
+        if not ok:
+            raise DataError(f"wrong type {dtype}", source=source, column=column, expected=kind)
+        n_null = int(events[column].isna().sum())
+        if n_null:
+            raise DataError(f"{n_null} null value(s)", source=source, column=column, expected="no nulls")
+        if kind == "integer" and pd.api.types.is_float_dtype(dtype):
+            values = events[column]
+            if bool((values != values.round()).any()):
+                raise DataError("non-integer values", source=source, column=column, expected="integer ids")
+
+
+def sort_order(xp: Any, session: Any, ts: Any) -> Any | None:
+    """Return the stable order by (session, timestamp), or None when already sorted."""
+    if len(session) < 2:
+        return None
+    ds, dt = xp.diff(session), xp.diff(ts)
+    if bool(((ds > 0) | ((ds == 0) & (dt >= 0))).all()):
+        return None
+    return xp.lexsort(xp.stack([ts, session]))
+
+
+def session_starts(xp: Any, session: Any) -> Any:
+    """Return the index of the first event of every session (events sorted by session)."""
+    flags = xp.ones(len(session), dtype=bool)
+    flags[1:] = session[1:] != session[:-1]
+    return xp.flatnonzero(flags)
+
+
+def sessionize(events: Any, gap_seconds: float = 1800.0, user_column: str = "user_id",
+               source: str = "events") -> Any:
+    """Add ``session_id`` to a log without one: a new session per user after ``gap_seconds`` of inactivity.
+
+    Without ``user_column`` the whole log is one stream of events. Session ids number sessions from 1 in
+    (user, time) order. Returns a new frame sorted by session and time.
+    """
+    validate_events(events, source=source, require_session=False)
+    be: Backend = backend_of(events)
+    xp = be.xp
+    ts = be.column(events, "timestamp").astype("int64")
+    if user_column in events.columns:
+        if int(events[user_column].isna().sum()):
+            raise DataError("null user ids", source=source, column=user_column, expected="no nulls")
+        codes = events[user_column].astype("category").cat.codes
+        user = be.column(events.assign(_u=codes), "_u", "int64")
+    else:
+        user = xp.zeros(len(ts), dtype=np.int64)
+    order = xp.lexsort(xp.stack([ts, user]))
+    ts_s, user_s = ts[order], user[order]
+    new = xp.ones(len(ts_s), dtype=bool)
+    new[1:] = (user_s[1:] != user_s[:-1]) | ((ts_s[1:] - ts_s[:-1]) > int(gap_seconds * NS_PER_S))
+    out = events.iloc[be.to_numpy(order)].reset_index(drop=True)
+    out["session_id"] = be.to_numpy(xp.cumsum(new)).astype(np.int64)
+    return out
+
+
+def pad_right(lists: Sequence[Sequence[int]] | Any, max_length: int, keep: str = "last") -> np.ndarray:
+    """Return an ``int64`` matrix (n, max_length) of the sequences, right-padded with 0.
+
+    Longer sequences keep their last ``max_length`` items (``keep="first"`` keeps the first). Accepts a
+    list of lists/arrays, a pandas Series of arrays, or a pyarrow list array.
+    """
+    if max_length < 1:
+        raise ValueError(f"max_length must be >= 1, got {max_length}")
+    if hasattr(lists, "to_arrow"):  # cudf Series
+        lists = lists.to_arrow()
+    if hasattr(lists, "flatten") and hasattr(lists, "offsets"):  # pyarrow ListArray
+        values = np.asarray(lists.flatten(), dtype=np.int64)
+        offsets = np.asarray(lists.offsets, dtype=np.int64)
+    else:
+        seqs = [np.asarray(s if s is not None else [], dtype=np.int64).ravel() for s in lists]
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        offsets = np.zeros(len(seqs) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        values = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
+    n = len(offsets) - 1
+    lengths = np.diff(offsets)
+    kept = np.minimum(lengths, max_length)
+    out = np.zeros((n, max_length), np.int64)
+    if n == 0 or kept.sum() == 0:
+        return out
+    row = np.repeat(np.arange(n), kept)
+    col = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
+    first = offsets[:-1] + (lengths - kept if keep == "last" else 0)
+    out[row, col] = values[np.repeat(first, kept) + col]
+    return out

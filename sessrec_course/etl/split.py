@@ -1,0 +1,48 @@
+"""Temporal train/validation/test split by session start: the future never leaks into training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sessrec_course.etl.frame import backend_of
+from sessrec_course.etl.sessions import NS_PER_S, validate_events
+
+
+def session_start_times(events: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return (session ids, start time in ns) for every session of an event table, sorted by session id."""
+    be = backend_of(events)
+    xp = be.xp
+    sess, ts = be.column(events, "session_id", "int64"), be.timestamps_ns(events)
+    order = xp.lexsort(xp.stack([ts, sess]))
+    sess, ts = sess[order], ts[order]
+    first = xp.ones(len(sess), dtype=bool)
+    first[1:] = sess[1:] != sess[:-1]
+    return be.to_numpy(sess[first]), be.to_numpy(ts[first])
+
+
+def temporal_split(events: Any, valid_days: float = 1.0, test_days: float = 1.0,
+                   source: str = "events") -> dict[str, Any]:
+    """Split events into ``train``/``valid``/``test`` by session start time.
+
+    Sessions starting in the last ``test_days`` of the log go to test, the ``valid_days`` before that to
+    validation, the rest to train. A session stays whole (its later events follow its start).
+    ``valid_days=0`` gives an empty validation split.
+    """
+    validate_events(events, source=source)
+    sessions, start = session_start_times(events)
+    end = int(start.max())
+    test_from = end - int(test_days * 86_400 * NS_PER_S)
+    valid_from = test_from - int(valid_days * 86_400 * NS_PER_S)
+    if valid_from <= int(start.min()):
+        raise ValueError(f"{source}: the log spans less than valid_days + test_days = {valid_days + test_days} days")
+    label = np.where(start > test_from, 2, np.where(start > valid_from, 1, 0)).astype(np.int8)
+    be = backend_of(events)
+    event_sessions = be.to_numpy(be.column(events, "session_id", "int64"))
+    event_label = label[np.searchsorted(sessions, event_sessions)]
+    out = {}
+    for code, name in enumerate(("train", "valid", "test")):
+        mask = be.asarray(event_label == code)
+        out[name] = events[mask].reset_index(drop=True)
+    return out

@@ -1,0 +1,319 @@
+"""``SessionWorkflow``: fit an item vocabulary on train, turn any event table into sessions, reuse at serving.
+
+Encoded ids: ``0`` = padding, ``1`` = out-of-vocabulary, real items from ``2`` in decreasing training
+frequency (so ``popular_items(k)`` is simply ``2 .. k+1``). The saved state is plain files (JSON + parquet)
+that load with numpy/pandas/pyarrow only, e.g. inside Triton's python backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sessrec_course.data.errors import DataError
+from sessrec_course.etl.frame import backend_of
+from sessrec_course.etl.sessions import NS_PER_S, pad_right, session_starts, sort_order, validate_events
+
+log = logging.getLogger(__name__)
+
+PAD_ID, OOV_ID, FIRST_ID = 0, 1, 2
+FORMAT_VERSION = 1
+OUTPUT_SCHEMA = pa.schema([
+    ("session_id", pa.int64()), ("item_id_list", pa.list_(pa.int32())), ("category_list", pa.list_(pa.int32())),
+    ("time_delta_list", pa.list_(pa.float32())), ("length", pa.int32()), ("duration", pa.float32()),
+    ("start_weekday", pa.int8()), ("start_hour", pa.int8()), ("start_time", pa.timestamp("ns")),
+])
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    """Settings of the session workflow."""
+
+    max_length: int = 20  # keep the last `max_length` events of a session
+    min_length: int = 2  # drop shorter sessions (counted after repeat removal, before truncation)
+    min_item_frequency: int = 1  # items seen fewer times in train become OOV
+    min_category_frequency: int = 1
+    remove_consecutive_repeats: bool = False
+
+
+class SessionWorkflow:
+    """Fitted session ETL: item/category vocabularies plus sessionizing, filtering and features."""
+
+    def __init__(self, max_length: int = 20, min_length: int = 2, min_item_frequency: int = 1,
+                 min_category_frequency: int = 1, remove_consecutive_repeats: bool = False) -> None:
+        if max_length < 1 or min_length < 1 or min_item_frequency < 1:
+            raise ValueError("max_length, min_length and min_item_frequency must be >= 1")
+        self.config = WorkflowConfig(max_length, min_length, min_item_frequency, min_category_frequency,
+                                     remove_consecutive_repeats)
+        self.item_raw: np.ndarray | None = None  # raw id of encoded id 2, 3, ...
+        self.item_count = np.zeros(0, np.int64)
+        self.category_raw = np.zeros(0, np.int64)  # raw category of encoded category 2, 3, ...
+        self.item_category = np.zeros(2, np.int32)  # encoded category of every encoded item (0/1 for pad/OOV)
+        self.stats: dict[str, Any] = {}
+        self._lookup: tuple[np.ndarray, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ fit / transform
+    @property
+    def is_fitted(self) -> bool:
+        """True after :meth:`fit` or :meth:`load`."""
+        return self.item_raw is not None
+
+    @property
+    def item_cardinality(self) -> int:
+        """Size of the item table models need: real items + padding + OOV."""
+        return FIRST_ID + len(self.item_raw if self.item_raw is not None else ())
+
+    @property
+    def category_cardinality(self) -> int:
+        """Size of the category table: real categories + padding + unknown."""
+        return FIRST_ID + len(self.category_raw)
+
+    def _prepare(self, events: Any, source: str) -> dict[str, Any]:
+        """Validate, sort, drop repeats and short sessions; return event arrays and session bounds."""
+        validate_events(events, source=source)
+        be = backend_of(events)
+        xp = be.xp
+        cols = {"session": be.column(events, "session_id", "int64"), "item": be.column(events, "item_id", "int64"),
+                "ts": be.timestamps_ns(events)}
+        if "category" in events.columns:
+            cols["cat"] = be.values(events["category"].fillna(-1).astype("int64"))
+        order = sort_order(xp, cols["session"], cols["ts"])
+        if order is not None:
+            cols = {k: v[order] for k, v in cols.items()}
+        if self.config.remove_consecutive_repeats and len(cols["item"]) > 1:
+            keep = xp.ones(len(cols["item"]), dtype=bool)
+            keep[1:] = (cols["session"][1:] != cols["session"][:-1]) | (cols["item"][1:] != cols["item"][:-1])
+            cols = {k: v[keep] for k, v in cols.items()}
+        starts = session_starts(xp, cols["session"])
+        lengths = xp.diff(xp.concatenate([starts, xp.asarray([len(cols["session"])])]))
+        ok = lengths >= self.config.min_length
+        if not bool(ok.all()):
+            cols = {k: v[xp.repeat(ok, lengths)] for k, v in cols.items()}
+            lengths = lengths[ok]
+            starts = xp.cumsum(lengths) - lengths
+        return {"be": be, "xp": xp, "cols": cols, "starts": starts, "lengths": lengths}
+
+    def fit(self, events: Any, source: str = "train events") -> SessionWorkflow:
+        """Learn the item and category vocabularies from the training events (after the session filters)."""
+        p = self._prepare(events, source)
+        xp, be, cols = p["xp"], p["be"], p["cols"]
+        if len(cols["item"]) == 0:
+            raise DataError("no session survives the filters", source=source, column="session_id",
+                            expected=f"sessions with >= {self.config.min_length} events")
+        raw, counts = xp.unique(cols["item"], return_counts=True)
+        keep = counts >= self.config.min_item_frequency
+        raw, counts = raw[keep], counts[keep]
+        order = xp.lexsort(xp.stack([raw, -counts]))  # most frequent first, ties by raw id
+        self.item_raw, self.item_count = be.to_numpy(raw[order]).astype(np.int64), be.to_numpy(counts[order])
+        self._lookup = None
+        self.category_raw = np.zeros(0, np.int64)
+        self.item_category = np.ones(self.item_cardinality, np.int32)
+        self.item_category[PAD_ID] = PAD_ID
+        if "cat" in cols:
+            cat_raw, cat_counts = xp.unique(cols["cat"][cols["cat"] >= 0], return_counts=True)
+            keep = cat_counts >= self.config.min_category_frequency
+            cat_raw, cat_counts = cat_raw[keep], cat_counts[keep]
+            self.category_raw = be.to_numpy(cat_raw[xp.lexsort(xp.stack([cat_raw, -cat_counts]))]).astype(np.int64)
+            # every item gets its most frequent category (used when serving raw item ids)
+            enc_item = self._encode(xp, cols["item"])
+            enc_cat = self._encode_categories(xp, cols["cat"])
+            pair = enc_item.astype(np.int64) * self.category_cardinality + enc_cat
+            pairs, pair_counts = xp.unique(pair[enc_item >= FIRST_ID], return_counts=True)
+            best = xp.lexsort(xp.stack([-pair_counts, pairs // self.category_cardinality]))
+            pairs = pairs[best]
+            first = session_starts(xp, pairs // self.category_cardinality)
+            chosen = be.to_numpy(pairs[first])
+            self.item_category[chosen // self.category_cardinality] = chosen % self.category_cardinality
+        self.stats = {"fit_events": int(len(cols["item"])), "fit_sessions": int(len(p["lengths"])),
+                      "items": int(len(self.item_raw)), "categories": int(len(self.category_raw))}
+        log.info("fitted workflow: %(items)d items, %(categories)d categories from %(fit_sessions)d sessions",
+                 self.stats)
+        return self
+
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise RuntimeError("SessionWorkflow is not fitted: call fit(train_events) or SessionWorkflow.load(path)")
+
+    def _encode(self, xp: Any, raw: Any) -> Any:
+        """Map raw item ids to encoded ids (unseen → OOV)."""
+        if self._lookup is None:
+            order = np.argsort(self.item_raw, kind="stable")
+            self._lookup = (self.item_raw[order], (order + FIRST_ID).astype(np.int32))
+        keys, codes = (xp.asarray(a) for a in self._lookup)
+        return _map_sorted(xp, keys, codes, raw)
+
+    def _encode_categories(self, xp: Any, raw: Any) -> Any:
+        order = np.argsort(self.category_raw, kind="stable")
+        keys, codes = xp.asarray(self.category_raw[order]), xp.asarray((order + FIRST_ID).astype(np.int32))
+        return _map_sorted(xp, keys, codes, raw)
+
+    def transform_arrow(self, events: Any, source: str = "events") -> pa.Table:
+        """Turn events into one row per session (see docs/design.md) as a pyarrow Table."""
+        self._require_fitted()
+        p = self._prepare(events, source)
+        xp, be, cols, starts, lengths = p["xp"], p["be"], p["cols"], p["starts"], p["lengths"]
+        n_events = len(cols["item"])
+        ends = starts + lengths
+        ts = cols["ts"]
+        enc = self._encode(xp, cols["item"])
+        cat = (self._encode_categories(xp, cols["cat"]) if "cat" in cols
+               else xp.asarray(self.item_category)[enc])
+        delta = xp.zeros(n_events, dtype=np.float32)
+        if n_events > 1:
+            delta[1:] = (ts[1:] - ts[:-1]).astype(np.float64) / NS_PER_S
+        kept = xp.minimum(lengths, self.config.max_length)
+        total = int(kept.sum())
+        within = xp.arange(total) - xp.repeat(xp.cumsum(kept) - kept, kept)
+        pos = xp.repeat(ends - kept, kept) + within
+        delta = delta[pos]
+        delta[within == 0] = 0.0
+        start_ns = ts[starts]
+        offsets = np.zeros(len(kept) + 1, np.int32)
+        np.cumsum(be.to_numpy(kept), out=offsets[1:])
+        host = be.to_numpy
+
+        def lists(values: Any, dtype: Any) -> pa.ListArray:
+            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(host(values).astype(dtype, copy=False)))
+
+        table = pa.Table.from_arrays([
+            pa.array(host(cols["session"][starts])),
+            lists(enc[pos], np.int32), lists(cat[pos], np.int32), lists(delta, np.float32),
+            pa.array(host(kept).astype(np.int32)),
+            pa.array(host((ts[ends - 1] - start_ns).astype(np.float64) / NS_PER_S).astype(np.float32)),
+            pa.array(host((start_ns // (86_400 * NS_PER_S) + 3) % 7).astype(np.int8)),  # 1970-01-01: Thursday
+            pa.array(host((start_ns // (3_600 * NS_PER_S)) % 24).astype(np.int8)),
+            pa.array(host(start_ns).view("datetime64[ns]")),
+        ], schema=OUTPUT_SCHEMA)
+        return table
+
+    def transform(self, events: Any, source: str = "events") -> Any:
+        """Turn events into one row per session: a DataFrame of the input's backend with list columns."""
+        return backend_of(events).frame_from_arrow(self.transform_arrow(events, source))
+
+    def fit_transform(self, events: Any, source: str = "train events") -> Any:
+        """Fit on ``events`` and transform them."""
+        return self.fit(events, source).transform(events, source)
+
+    # ------------------------------------------------------------------ serving helpers (numpy only)
+    def encode_item_ids(self, raw_sessions: list[list[int]] | Any, max_length: int | None = None) -> np.ndarray:
+        """Encode raw sessions for a model: right-padded int64 matrix, unseen → OOV, last ``max_length`` kept.
+
+        ``None`` or NaN entries count as unseen; an empty session becomes a row of padding.
+        """
+        self._require_fitted()
+        width = max_length or self.config.max_length
+        seqs = []
+        for session in raw_sessions:
+            arr = np.asarray([] if session is None else session, dtype=np.float64).ravel()
+            arr = arr[-width:]
+            valid = np.isfinite(arr)
+            codes = np.full(len(arr), OOV_ID, np.int64)
+            codes[valid] = self._encode(np, arr[valid].astype(np.int64))
+            seqs.append(codes)
+        return pad_right(seqs, width)
+
+    def decode_item_ids(self, encoded: Any) -> np.ndarray:
+        """Map encoded ids back to raw item ids (padding, OOV and out-of-range ids → -1)."""
+        self._require_fitted()
+        enc = np.asarray(encoded, dtype=np.int64)
+        table = np.concatenate([np.full(FIRST_ID, -1, np.int64), self.item_raw])
+        inside = (enc >= 0) & (enc < len(table))
+        return np.where(inside, table[np.clip(enc, 0, len(table) - 1)], -1)
+
+    def popular_items(self, k: int) -> np.ndarray:
+        """Return the encoded ids of the ``k`` most frequent training items (fallback for empty sessions)."""
+        self._require_fitted()
+        return np.arange(FIRST_ID, FIRST_ID + min(k, len(self.item_raw)), dtype=np.int64)
+
+    def item_categories(self, encoded: Any) -> np.ndarray:
+        """Return the encoded category of encoded items (as learned on train; OOV → 1, padding → 0)."""
+        self._require_fitted()
+        enc = np.asarray(encoded, dtype=np.int64)
+        return np.where((enc >= 0) & (enc < self.item_cardinality),
+                        self.item_category[np.clip(enc, 0, self.item_cardinality - 1)], OOV_ID).astype(np.int64)
+
+    # ------------------------------------------------------------------ schema / save / load
+    def schema(self) -> dict[str, Any]:
+        """Return the schema written beside the parquet files (docs/design.md)."""
+        self._require_fitted()
+        return {
+            "item_cardinality": self.item_cardinality, "category_cardinality": self.category_cardinality,
+            "max_length": self.config.max_length, "pad_id": PAD_ID, "oov_id": OOV_ID, "first_item_id": FIRST_ID,
+            "features": {f.name: str(f.type) for f in OUTPUT_SCHEMA},
+            "list_columns": ["item_id_list", "category_list", "time_delta_list"],
+            "config": asdict(self.config), "stats": self.stats,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted state to directory ``path`` (JSON + parquet), atomically."""
+        self._require_fitted()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            meta = {"format_version": FORMAT_VERSION, "config": asdict(self.config), "stats": self.stats}
+            (tmp / "workflow.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+            pq.write_table(pa.table({"encoded_id": np.arange(FIRST_ID, self.item_cardinality, dtype=np.int64),
+                                     "raw_id": self.item_raw, "count": self.item_count.astype(np.int64),
+                                     "category": self.item_category[FIRST_ID:].astype(np.int32)}),
+                           tmp / "items.parquet")
+            pq.write_table(pa.table({"encoded_id": np.arange(FIRST_ID, self.category_cardinality, dtype=np.int64),
+                                     "raw_category": self.category_raw}), tmp / "categories.parquet")
+            _replace_dir(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SessionWorkflow:
+        """Load a workflow written by :meth:`save` (needs numpy and pyarrow only)."""
+        path = Path(path)
+        meta_file = path / "workflow.json"
+        if not meta_file.exists():
+            raise FileNotFoundError(f"no saved workflow at {path} (missing workflow.json)")
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise DataError("unsupported workflow format", source=str(meta_file), column="format_version",
+                            expected=str(FORMAT_VERSION))
+        wf = cls(**meta["config"])
+        items = pq.read_table(path / "items.parquet")
+        wf.item_raw = np.asarray(items["raw_id"], dtype=np.int64)
+        wf.item_count = np.asarray(items["count"], dtype=np.int64)
+        wf.item_category = np.r_[np.array([PAD_ID, OOV_ID], np.int32),
+                                 np.asarray(items["category"], dtype=np.int32)].astype(np.int32)
+        wf.category_raw = np.asarray(pq.read_table(path / "categories.parquet")["raw_category"], dtype=np.int64)
+        wf.stats = meta.get("stats", {})
+        return wf
+
+    def __repr__(self) -> str:
+        state = f"{len(self.item_raw)} items" if self.is_fitted else "not fitted"
+        return f"SessionWorkflow({state}, {self.config})"
+
+
+def _map_sorted(xp: Any, keys: Any, codes: Any, raw: Any) -> Any:
+    """Look ``raw`` up in sorted ``keys``; return matching ``codes`` or OOV."""
+    if len(keys) == 0:
+        return xp.full(len(raw), OOV_ID, dtype=np.int32)
+    idx = xp.minimum(xp.searchsorted(keys, raw), len(keys) - 1)
+    return xp.where(keys[idx] == raw, codes[idx], OOV_ID).astype(np.int32)
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Move directory ``tmp`` to ``target``, replacing an old one with a near-atomic rename."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old.{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
