@@ -1,0 +1,86 @@
+"""Causal Transformer session model built from Keras layers (SASRec / GPT-2 style).
+
+The twin of the ``gpt2`` backbone of :mod:`sessrec_course.models.torch_transformer` (transformers 5 has
+no TensorFlow models, so the blocks are written here): learnt positional embeddings, pre-norm blocks of
+causal multi-head self-attention and a GELU feed-forward, a final layer norm. Position ``t`` sees items
+``≤ t`` (causal mask) and never padding (padding mask); it predicts item ``t + 1``. Items and their
+category (the side feature) are embedded by the shared base; the output layer is tied to the item embeddings.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from sessrec_course.models import ModelConfig
+from sessrec_course.models.keras_base import PAD_ID, KerasSessionModel
+
+
+def gelu_tanh(x):
+    """GELU with the tanh approximation (GPT-2's ``gelu_new``)."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+class Block(keras.layers.Layer):
+    """One pre-norm transformer block: ``x + attn(LN(x))`` then ``x + FFN(LN(x))``."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
+        self.attention = keras.layers.MultiHeadAttention(heads, hidden // heads, dropout=dropout)
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
+        self.ffn_in = keras.layers.Dense(4 * hidden, activation=gelu_tanh)
+        self.ffn_out = keras.layers.Dense(hidden)
+        self.dropout = keras.layers.Dropout(dropout)
+
+    def call(self, x, mask, training=None, return_scores=False):
+        h = self.norm1(x)
+        attended, scores = self.attention(h, h, attention_mask=mask, training=training,
+                                          return_attention_scores=True)
+        x = x + self.dropout(attended, training=training)
+        x = x + self.dropout(self.ffn_out(self.ffn_in(self.norm2(x))), training=training)
+        return (x, scores) if return_scores else x
+
+
+class KerasTransformerSessionModel(KerasSessionModel):
+    """Item (+ category) + position embeddings → causal transformer blocks → hidden state per position."""
+
+    def __init__(self, config: ModelConfig, item_category: np.ndarray | None = None, **kwargs) -> None:
+        super().__init__(config, item_category, **kwargs)
+        hidden, heads = config.hidden_size, config.num_heads
+        if hidden % heads:
+            raise ValueError(f"hidden_size {hidden} is not divisible by num_heads {heads}")
+        self.position_embedding = keras.layers.Embedding(
+            config.max_length, hidden, embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02))
+        self.embed_dropout = keras.layers.Dropout(config.dropout)
+        self.blocks = [Block(hidden, heads, config.dropout, name=f"block_{i}") for i in range(config.num_layers)]
+        self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
+
+    def attention_mask(self, item_ids):
+        """``(B, L, L)`` bool: query ``t`` may attend key ``s`` when ``s ≤ t`` and ``s`` is an item.
+
+        An empty row keeps key 0 so that no query is left with nothing to attend to.
+        """
+        length = ops.shape(item_ids)[1]
+        positions = ops.arange(length)
+        causal = positions[None, :] <= positions[:, None]
+        keys = ops.logical_or(item_ids != PAD_ID, (positions == 0)[None, :])
+        return ops.logical_and(causal[None, :, :], keys[:, None, :])
+
+    def sequence_hidden(self, item_ids, training=None, return_scores=False):
+        """Transformer output at each position → ``(B, L, H)`` (and the attention maps if asked)."""
+        positions = ops.arange(ops.shape(item_ids)[1])
+        x = self.embed(item_ids, training=training) + self.position_embedding(positions)[None]
+        x = self.embed_dropout(x, training=training)
+        mask, maps = self.attention_mask(item_ids), []
+        for block in self.blocks:
+            x, scores = block(x, mask, training=training, return_scores=True)
+            maps.append(scores)
+        x = self.final_norm(x)
+        return (x, ops.stack(maps)) if return_scores else x
+
+    def attention_weights(self, item_ids) -> np.ndarray:
+        """Attention of every layer for right-padded ``item_ids`` → ``(layers, B, heads, L, L)`` (inference)."""
+        _, maps = self.sequence_hidden(self.sanitize(item_ids), training=False, return_scores=True)
+        return ops.convert_to_numpy(maps)

@@ -1,0 +1,137 @@
+"""What every session model shares: input embeddings, the output layer and the training loss.
+
+A subclass only implements :meth:`SessionModel.sequence_hidden`: item ids ``(B, L)`` → one hidden
+vector per position ``(B, L, H)``, where position ``t`` summarises the session up to item ``t``.
+Scoring, padding rules, unseen ids and the full-catalogue cross-entropy live here, once.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sessrec_course.models import ModelConfig
+
+PAD_ID = 0
+OOV_ID = 1
+MASKED_SCORE = -1.0e9  # score given to padding and OOV so that they are never recommended
+
+
+class SessionModel(nn.Module):
+    """Base class: ``forward(item_ids (B, L) int64) -> scores (B, item_cardinality) float32``."""
+
+    def __init__(self, config: ModelConfig, item_category: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        n_items, hidden = config.item_cardinality, config.hidden_size
+        self.n_items = n_items
+        self.mask_id = n_items  # extra embedding row: the [MASK] token of masked models
+        self.max_length = config.max_length
+        self.item_embedding = nn.Embedding(n_items + 1, hidden, padding_idx=PAD_ID)
+        nn.init.normal_(self.item_embedding.weight, std=hidden**-0.5)
+        with torch.no_grad():
+            self.item_embedding.weight[PAD_ID].zero_()
+        lookup = torch.zeros(n_items + 1, dtype=torch.long)
+        if item_category is not None:
+            item_category = torch.as_tensor(item_category, dtype=torch.long)
+            if item_category.shape[0] > n_items + 1:
+                raise ValueError(f"item_category has {item_category.shape[0]} rows, more than {n_items} items")
+            lookup[: item_category.shape[0]] = item_category.clamp(min=0)
+        self.register_buffer("item_category", lookup)
+        self.category_embedding = None
+        if config.category_cardinality > 0:
+            if int(lookup.max()) >= config.category_cardinality:
+                raise ValueError(
+                    f"item_category holds category {int(lookup.max())} but category_cardinality is "
+                    f"{config.category_cardinality}"
+                )
+            self.category_embedding = nn.Embedding(config.category_cardinality, hidden, padding_idx=PAD_ID)
+            nn.init.normal_(self.category_embedding.weight, std=0.5 * hidden**-0.5)
+        self.input_dropout = nn.Dropout(config.dropout)
+        self.output = None if config.tie_weights else nn.Linear(hidden, n_items, bias=False)
+        self.output_bias = nn.Parameter(torch.zeros(n_items))
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def sanitize(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Map negative ids to padding and ids outside the catalogue to OOV (defined answers, no crash)."""
+        item_ids = item_ids.long()
+        item_ids = torch.where(item_ids < 0, torch.zeros_like(item_ids), item_ids)
+        return torch.where(item_ids >= self.n_items, torch.full_like(item_ids, OOV_ID), item_ids)
+
+    def last_items(self, item_ids: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep the last ``width`` items of each right-padded row: ``(ids (B, width), lengths (B,))``."""
+        lengths = (item_ids != PAD_ID).sum(dim=1)
+        start = (lengths - width).clamp(min=0)
+        index = start[:, None] + torch.arange(width, device=item_ids.device)[None, :]
+        valid = index < lengths[:, None]
+        index = index.clamp(max=item_ids.shape[1] - 1)
+        ids = torch.where(valid, item_ids.gather(1, index), torch.zeros_like(index))
+        return ids, lengths.clamp(max=width)
+
+    def embed(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Item embedding (+ category embedding looked up from the item) → ``(B, L, H)``; padding is 0."""
+        x = self.item_embedding(item_ids)
+        if self.category_embedding is not None:
+            x = x + self.category_embedding(self.item_category[item_ids])
+        return self.input_dropout(x)
+
+    # ---- to implement -------------------------------------------------------------------------
+    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Return one hidden vector per position ``(B, L, H)`` for right-padded ``item_ids``."""
+        raise NotImplementedError
+
+    # ---- outputs ------------------------------------------------------------------------------
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores over the catalogue for hidden vectors ``(N, H)`` → ``(N, item_cardinality)``."""
+        weight = self.item_embedding.weight[: self.n_items] if self.output is None else self.output.weight
+        return F.linear(hidden, weight.to(hidden.dtype), self.output_bias.to(hidden.dtype))
+
+    def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Score the next item of each session: ``(B, L)`` right-padded ids → ``(B, item_cardinality)``.
+
+        Longer sessions keep their last ``max_length`` items, extra padding changes nothing, an empty
+        session gets the learnt popularity (the output bias), padding and OOV get a very low score.
+        """
+        item_ids = self.sanitize(item_ids)
+        width = self.max_length if self.config.causal else self.max_length - 1
+        ids, lengths = self.last_items(item_ids, width)
+        if not self.config.causal:  # masked model: ask for the item at a [MASK] after the session
+            ids = torch.cat([ids, torch.zeros_like(ids[:, :1])], dim=1)
+            ids = ids.scatter(1, lengths[:, None], torch.full_like(lengths[:, None], self.mask_id))
+            last = lengths
+        else:
+            last = (lengths - 1).clamp(min=0)
+        hidden = self.sequence_hidden(ids)
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        scores = self.logits(hidden[rows, last]).float()
+        empty = (lengths == 0)[:, None]
+        scores = torch.where(empty, self.output_bias.float()[None, :].expand_as(scores), scores)
+        return torch.cat([torch.full_like(scores[:, :2], MASKED_SCORE), scores[:, 2:]], dim=1)
+
+    def loss(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Full-catalogue cross-entropy of a training batch (right-padded ``(B, L)`` ids)."""
+        item_ids = self.sanitize(item_ids)
+        if self.config.causal:  # next item at every position
+            hidden = self.sequence_hidden(item_ids)[:, :-1]
+            targets = item_ids[:, 1:]
+        else:  # masked items
+            inputs, targets = self.mask_items(item_ids)
+            hidden = self.sequence_hidden(inputs)
+        keep = targets > OOV_ID  # no loss on padding or on unknown items
+        logits = self.logits(hidden[keep])
+        return F.cross_entropy(logits.float(), targets[keep])
+
+    def mask_items(self, item_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked training: replace a random share of items (and always the last) by [MASK].
+
+        Returns ``(inputs, targets)`` where targets are 0 at positions with no loss.
+        """
+        present = item_ids != PAD_ID
+        lengths = present.sum(dim=1)
+        chosen = (torch.rand(item_ids.shape, device=item_ids.device) < self.config.mask_probability) & present
+        last = torch.zeros_like(present).scatter(1, (lengths - 1).clamp(min=0)[:, None], True) & present
+        chosen = chosen | last
+        inputs = torch.where(chosen, torch.full_like(item_ids, self.mask_id), item_ids)
+        targets = torch.where(chosen, item_ids, torch.zeros_like(item_ids))
+        return inputs, targets

@@ -1,0 +1,32 @@
+"""GRU session model in the GRU4Rec spirit (Hidasi et al., ICLR 2016).
+
+A recurrent network reads the session item by item; its state after item ``t`` scores item ``t + 1``.
+Trained on every position of the session at once (one forward pass per session, a loss at each step),
+with a full-catalogue softmax instead of GRU4Rec's sampled ranking losses.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sessrec_course.models import ModelConfig
+from sessrec_course.models.torch_base import SessionModel
+
+
+class GRUSessionModel(SessionModel):
+    """Embeddings → GRU (``num_layers``) → dropout; causal by construction, so trailing padding is harmless."""
+
+    def __init__(self, config: ModelConfig, item_category: torch.Tensor | None = None) -> None:
+        super().__init__(config, item_category)
+        hidden = config.hidden_size
+        self.gru = nn.GRU(
+            hidden, hidden, num_layers=config.num_layers, batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.output_dropout = nn.Dropout(config.dropout)
+
+    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """GRU state after each item → ``(B, L, H)``."""
+        states, _ = self.gru(self.embed(item_ids))
+        return self.output_dropout(states)

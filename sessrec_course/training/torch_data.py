@@ -1,0 +1,111 @@
+"""From the ETL parquet to padded tensors: read once into a numpy matrix, then slice batches.
+
+The whole split is turned into one right-padded ``int64`` matrix up front (vectorised, no Python loop
+per session). A batch is a fancy-index of that matrix, trimmed to its longest session, so loading
+costs microseconds per batch and is never the bottleneck (``benchmarks/train_speed.py`` measures it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+ITEM_COLUMN = "item_id_list"
+CATEGORY_COLUMN = "category_list"
+
+
+def read_schema(path: str | Path) -> dict:
+    """Read the ETL ``schema.json`` and check the keys the models need."""
+    path = Path(path)
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("item_cardinality", "max_length"):
+        if key not in schema:
+            raise ValueError(f"{path}: schema has no {key!r} (keys: {sorted(schema)})")
+    return schema
+
+
+def pad_lists(lists: pa.ChunkedArray | pa.Array, max_length: int, dtype=np.int64) -> np.ndarray:
+    """Right-pad a list column to ``(N, max_length)``, keeping the LAST ``max_length`` values of each row."""
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks() if lists.num_chunks else pa.array([], type=lists.type)
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    offsets = offsets - offsets[0]
+    values = lists.flatten().to_numpy(zero_copy_only=False).astype(dtype)
+    lengths = np.diff(offsets)
+    kept = np.minimum(lengths, max_length)
+    out = np.zeros((len(lengths), max_length), dtype=dtype)
+    rows = np.repeat(np.arange(len(lengths)), kept)
+    cols = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
+    src = np.repeat(offsets[1:] - kept, kept) + cols
+    out[rows, cols] = values[src]
+    return out
+
+
+def read_sessions(path: str | Path, max_length: int, column: str = ITEM_COLUMN) -> np.ndarray:
+    """Read one list column of an ETL parquet file as a right-padded ``int64`` matrix ``(N, max_length)``."""
+    path = Path(path)
+    table = pq.read_table(path, columns=None)
+    if column not in table.column_names:
+        raise ValueError(f"{path}: no column {column!r} (columns: {table.column_names})")
+    if not pa.types.is_list(table.schema.field(column).type) and not pa.types.is_large_list(
+        table.schema.field(column).type
+    ):
+        raise ValueError(f"{path}: column {column!r} is {table.schema.field(column).type}, expected a list")
+    return pad_lists(table.column(column), max_length)
+
+
+def item_category_lookup(path: str | Path, item_cardinality: int) -> np.ndarray:
+    """Most frequent category of every encoded item in a parquet split (0 for unseen items)."""
+    path = Path(path)
+    table = pq.read_table(path, columns=[ITEM_COLUMN, CATEGORY_COLUMN])
+    items = table.column(ITEM_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    cats = table.column(CATEGORY_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    if items.shape != cats.shape:
+        raise ValueError(f"{path}: {ITEM_COLUMN} and {CATEGORY_COLUMN} differ in length")
+    if len(items) and items.max() >= item_cardinality:
+        raise ValueError(f"{path}: item id {items.max()} outside item_cardinality {item_cardinality}")
+    cats = np.clip(cats, 0, None)
+    pairs, counts = np.unique(items * (cats.max(initial=0) + 1) + cats, return_counts=True)
+    pair_items, pair_cats = np.divmod(pairs, cats.max(initial=0) + 1)
+    order = np.lexsort((-counts, pair_items))  # per item, the most frequent category first
+    lookup = np.zeros(item_cardinality, dtype=np.int64)
+    first = np.unique(pair_items[order], return_index=True)[1]
+    lookup[pair_items[order][first]] = pair_cats[order][first]
+    return lookup
+
+
+class SessionBatches(Dataset):
+    """Dataset whose items are whole batches: ``dataset[indices]`` → ``(b, longest)`` int64 tensor."""
+
+    def __init__(self, item_ids: np.ndarray, min_length: int = 2) -> None:
+        lengths = (item_ids != 0).sum(axis=1)
+        keep = lengths >= min_length
+        self.item_ids = torch.from_numpy(np.ascontiguousarray(item_ids[keep], dtype=np.int64))
+        self.lengths = torch.from_numpy(lengths[keep])
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def __getitem__(self, indices) -> torch.Tensor:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        longest = int(self.lengths[index].max()) if len(index) else 1
+        return self.item_ids[index, :longest]
+
+
+def make_loader(
+    item_ids: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0, min_length: int = 2
+) -> DataLoader:
+    """DataLoader of padded batches (sessions shorter than ``min_length`` are dropped; no worker processes)."""
+    dataset = SessionBatches(item_ids, min_length=min_length)
+    if len(dataset) == 0:
+        raise ValueError(f"no session with at least {min_length} items to train on")
+    generator = torch.Generator().manual_seed(seed)
+    base = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    sampler = BatchSampler(base, batch_size=batch_size, drop_last=False)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
