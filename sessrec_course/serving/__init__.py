@@ -1,0 +1,22 @@
+"""Serving: export the fitted ETL + session model as a Triton ensemble, run the server, query and load-test it.
+
+- :mod:`~sessrec_course.serving.transform` pre/post-processing shared by the server and the reference (numpy);
+- :mod:`~sessrec_course.serving.repository` ``export_repository`` writes the model repository (generated configs);
+- :mod:`~sessrec_course.serving.server` ``TritonServer`` starts/stops a real ``tritonserver`` (context manager);
+- :mod:`~sessrec_course.serving.client` ``TritonRecommender`` (HTTP/gRPC), raw ids in, DataFrame out;
+- :mod:`~sessrec_course.serving.reference` ``recommend_in_process``, the same pipeline without the server;
+- :mod:`~sessrec_course.serving.loadtest` ``run_load_test``, a bounded load generator.
+"""
+
+from __future__ import annotations
+
+from sessrec_course.serving.client import TritonRecommender, pad_raw_sessions
+from sessrec_course.serving.reference import onnx_scorer, recommend_in_process
+from sessrec_course.serving.repository import ServingConfig, export_repository
+from sessrec_course.serving.server import TritonServer, TritonStartupError, find_server_processes
+from sessrec_course.serving.transform import ServingState
+
+__all__ = [
+    "ServingConfig", "ServingState", "TritonRecommender", "TritonServer", "TritonStartupError",
+    "export_repository", "find_server_processes", "onnx_scorer", "pad_raw_sessions", "recommend_in_process",
+]

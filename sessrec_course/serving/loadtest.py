@@ -1,0 +1,246 @@
+"""A bounded load generator for the served ensemble (tritonclient; perf_analyzer is not in the course env).
+
+Each level keeps ``concurrency`` requests in flight (one raw session per request) until ``requests``
+answers came back or ``timeout_s`` passed, and reports throughput and latency percentiles. gRPC uses the
+client's asynchronous calls from one thread (cheap on 2 cores); HTTP uses one thread per in-flight request.
+
+Benchmark command (records the figures in docs/benchmarks.md)::
+
+    python -m sessrec_course.serving.loadtest --requests 10000 --concurrency 1 2 4 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from sessrec_course.serving.client import pad_raw_sessions
+from sessrec_course.serving.repository import ENSEMBLE, INPUT_NAME, OUTPUT_IDS, OUTPUT_SCORES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadLevel:
+    """What one concurrency level measured; latencies in milliseconds, one per answered request."""
+
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: np.ndarray = field(repr=False)
+    first_error: str | None = None
+
+    @property
+    def throughput(self) -> float:
+        """Answered requests (= inferences, one session each) per second."""
+        return (self.requests - self.errors) / self.seconds if self.seconds > 0 else 0.0
+
+    def percentile(self, q: float) -> float:
+        """Latency percentile ``q`` (0-100) in ms, NaN without answers."""
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else float("nan")
+
+
+@dataclass
+class LoadTestResult:
+    """All levels of one load test."""
+
+    protocol: str
+    levels: list[LoadLevel]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per concurrency: requests, errors, throughput (infer/s), p50/p90/p99 and mean (ms)."""
+        return pd.DataFrame([{
+            "concurrency": lv.concurrency, "requests": lv.requests, "errors": lv.errors,
+            "throughput_per_s": round(lv.throughput, 1), "p50_ms": round(lv.percentile(50), 3),
+            "p90_ms": round(lv.percentile(90), 3), "p99_ms": round(lv.percentile(99), 3),
+            "mean_ms": round(float(lv.latencies_ms.mean()), 3) if lv.latencies_ms.size else float("nan"),
+        } for lv in self.levels])
+
+
+def _grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: str,
+                timeout_s: float, progress: tqdm | None) -> LoadLevel:
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    outputs = [grpcclient.InferRequestedOutput(OUTPUT_IDS), grpcclient.InferRequestedOutput(OUTPUT_SCORES)]
+    latencies = np.full(requests, -1.0)  # -1: no successful answer
+    lock, done = threading.Lock(), threading.Event()
+    state = {"sent": 0, "answered": 0, "errors": 0, "first_error": None, "stop": False}
+
+    def send() -> None:
+        with lock:
+            if state["sent"] >= requests or state["stop"]:
+                return
+            index = state["sent"]
+            state["sent"] += 1
+        start = time.perf_counter()
+
+        def callback(result, error) -> None:
+            elapsed = time.perf_counter() - start
+            with lock:
+                state["answered"] += 1
+                if error is not None or result is None:
+                    state["errors"] += 1
+                    state["first_error"] = state["first_error"] or str(error)
+                else:
+                    latencies[index] = elapsed * 1e3
+                finished = state["answered"] >= state["sent"] and (state["sent"] >= requests or state["stop"])
+            if progress is not None:
+                progress.update(1)
+            if finished:
+                done.set()
+            else:
+                send()
+
+        try:
+            client.async_infer(model, [inputs[index % len(inputs)]], callback, outputs=outputs)
+        except Exception as exc:  # the call itself failed: count it and go on
+            callback(None, exc)
+
+    began = time.perf_counter()
+    for _ in range(min(concurrency, requests)):
+        send()
+    if not done.wait(timeout_s):
+        with lock:
+            state["stop"] = True
+        done.wait(10.0)
+    seconds = time.perf_counter() - began
+    client.close()
+    with lock:  # a request sent and never answered within the bound counts as an error
+        sent, errors = state["sent"], state["errors"] + state["sent"] - state["answered"]
+        ok = latencies[:sent][latencies[:sent] >= 0]
+    return LoadLevel(concurrency, sent, errors, seconds, ok, state["first_error"])
+
+
+def _http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests: int, model: str,
+                timeout_s: float, progress: tqdm | None) -> LoadLevel:
+    import tritonclient.http as httpclient
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    state = {"next": 0, "errors": 0, "first_error": None}
+    deadline = time.monotonic() + timeout_s
+
+    def worker() -> None:
+        client = httpclient.InferenceServerClient(url)
+        outputs = [httpclient.InferRequestedOutput(OUTPUT_IDS), httpclient.InferRequestedOutput(OUTPUT_SCORES)]
+        while time.monotonic() < deadline:
+            with lock:
+                if state["next"] >= requests:
+                    break
+                index = state["next"]
+                state["next"] += 1
+            row = raw_rows[index % len(raw_rows)]
+            tensor = httpclient.InferInput(INPUT_NAME, list(row.shape), "INT64")
+            tensor.set_data_from_numpy(row)
+            start = time.perf_counter()
+            try:
+                client.infer(model, [tensor], outputs=outputs)
+                ok, error = True, None
+            except Exception as exc:
+                ok, error = False, exc
+            elapsed = (time.perf_counter() - start) * 1e3
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    state["errors"] += 1
+                    state["first_error"] = state["first_error"] or str(error)
+            if progress is not None:
+                progress.update(1)
+        client.close()
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0) + 10)
+    seconds = time.perf_counter() - began
+    return LoadLevel(concurrency, len(latencies) + state["errors"], state["errors"], seconds,
+                     np.asarray(latencies), state["first_error"])
+
+
+def run_load_test(url: str, sessions: Sequence[Sequence[int]], concurrencies: Sequence[int] = (1, 2, 4, 8),
+                  requests: int = 1000, protocol: str = "grpc", model: str = ENSEMBLE, warmup: int = 100,
+                  timeout_s: float = 120.0, progress: bool = True) -> LoadTestResult:
+    """Send ``requests`` one-session requests at each concurrency and return the measured levels.
+
+    ``sessions`` are raw sessions, cycled through. Each level is bounded by ``timeout_s`` seconds; a
+    short unrecorded warm-up at the first concurrency runs before measuring.
+    """
+    if protocol not in ("grpc", "http"):
+        raise ValueError(f"protocol must be 'grpc' or 'http', got {protocol!r}")
+    if not len(sessions):
+        raise ValueError("the load test needs at least one raw session")
+    raw_rows = [pad_raw_sessions([s]) for s in sessions]
+    if protocol == "grpc":
+        import tritonclient.grpc as grpcclient
+
+        inputs = []
+        for row in raw_rows:
+            tensor = grpcclient.InferInput(INPUT_NAME, list(row.shape), "INT64")
+            tensor.set_data_from_numpy(row)
+            inputs.append(tensor)
+
+        def level(c: int, n: int, bar: tqdm | None) -> LoadLevel:
+            return _grpc_level(url, inputs, c, n, model, timeout_s, bar)
+    else:
+        def level(c: int, n: int, bar: tqdm | None) -> LoadLevel:
+            return _http_level(url, raw_rows, c, n, model, timeout_s, bar)
+
+    if warmup:
+        level(max(concurrencies), warmup, None)
+    levels = []
+    for concurrency in concurrencies:
+        with tqdm(total=requests, desc=f"{protocol} c={concurrency}", disable=not progress, leave=False) as bar:
+            measured = level(concurrency, requests, bar)
+        log.info("c=%d: %.0f infer/s, p50 %.2f ms, p99 %.2f ms, %d errors", concurrency, measured.throughput,
+                 measured.percentile(50), measured.percentile(99), measured.errors)
+        levels.append(measured)
+    return LoadTestResult(protocol, levels)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: export (or reuse) the course's repository, start the server, run the load test."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repository", help="an exported repository (default: export the course model)")
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    parser.add_argument("--figure", help="write the latency histogram here (png)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from sessrec_course.serving.pipeline import course_repository
+    from sessrec_course.serving.server import TritonServer
+
+    repository, sessions = course_repository(args.repository)
+    with TritonServer(repository) as server:
+        url = server.grpc_url if args.protocol == "grpc" else server.http_url
+        result = run_load_test(url, sessions, args.concurrency, args.requests, args.protocol)
+        print(f"log: {server.log_path}")
+    print(result.summary().to_markdown(index=False) if _has_tabulate() else result.summary().to_string())
+    if args.figure:
+        from sessrec_course.plots.serving import latency_histogram
+
+        latency_histogram(result).savefig(args.figure, dpi=110, bbox_inches="tight")
+
+
+def _has_tabulate() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tabulate") is not None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Glue between the course's stages and serving: fitted workflow -> serving state, trained model -> repository.
+
+>>> repo, state, onnx_path = export_course_model("gru")       # doctest: +SKIP
+>>> sessions = raw_sessions(prepare_default_dataset(), 200)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sessrec_course.paths import build_dir
+from sessrec_course.serving.repository import ServingConfig, export_repository, popularity_scores
+from sessrec_course.serving.transform import FIRST_ITEM_ID, ServingState
+
+log = logging.getLogger(__name__)
+
+
+def serving_state_from_workflow(workflow: Any) -> ServingState:
+    """Return the lookup tables the server needs from a fitted ``SessionWorkflow``.
+
+    Uses its public API only: ``decode_item_ids`` (encoded -> raw), ``popular_items`` (fallback) and
+    the training counts ``item_count`` when present (fallback scores: share of training clicks).
+    """
+    cardinality = int(workflow.item_cardinality)
+    raw_of_encoded = np.asarray(workflow.decode_item_ids(np.arange(cardinality)), dtype=np.int64)
+    popular = np.asarray(workflow.popular_items(cardinality), dtype=np.int64)
+    counts = getattr(workflow, "item_count", None)
+    if counts is not None and len(counts) == cardinality - FIRST_ITEM_ID:
+        per_encoded = np.r_[np.zeros(FIRST_ITEM_ID), np.asarray(counts, dtype=np.float64)]
+        popular, scores = popularity_scores(per_encoded)
+    else:  # no counts: rank order only, scores 1/rank
+        scores = (1.0 / np.arange(1, len(popular) + 1)).astype(np.float32)
+    return ServingState(raw_of_encoded, int(workflow.config.max_length), popular, scores)
+
+
+def raw_sessions(artifacts: Any, n: int | None = None, split: str = "test", seed: int = 0) -> list[list[int]]:
+    """Return up to ``n`` sessions of ``split`` as raw item-id lists (time order) from the raw event table.
+
+    ``artifacts`` is an ``etl.dataset.DatasetArtifacts`` (with ``events()`` and ``path(split)``). The
+    sessions keep every raw event, unseen items and over-long sessions included: what a live system sends.
+    """
+    ids = pd.read_parquet(artifacts.path(split), columns=["session_id"])["session_id"].to_numpy()
+    if n is not None and n < len(ids):
+        ids = np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))
+    events = pd.read_parquet(artifacts.events_path, columns=["session_id", "item_id", "timestamp"],
+                             filters=[("session_id", "in", ids.tolist())])
+    events = events.sort_values(["session_id", "timestamp"], kind="stable")
+    grouped = events.groupby("session_id", sort=True)["item_id"].apply(list)
+    return [list(map(int, grouped[i])) for i in ids if i in grouped.index]
+
+
+def export_course_model(model_name: str = "gru", artifacts: Any = None, output_dir: str | Path | None = None,
+                        config: ServingConfig | None = None, **train_overrides) -> tuple[Path, ServingState, Path]:
+    """Train (or load the cached) course model, export it to ONNX and write the Triton repository.
+
+    Returns ``(repository, serving state, onnx path)``. Default data: the active profile's default dataset.
+    """
+    from sessrec_course.etl.dataset import prepare_default_dataset
+    from sessrec_course.models.torch_export import export_onnx
+    from sessrec_course.training import train_model
+
+    artifacts = artifacts or prepare_default_dataset()
+    model, _ = train_model(model_name, artifacts.root, **train_overrides)
+    state = serving_state_from_workflow(artifacts.workflow())
+    if state.item_cardinality != model.config.item_cardinality:
+        raise ValueError(f"the workflow has {state.item_cardinality} encoded items, the model "
+                         f"{model.config.item_cardinality}: they come from different datasets")
+    output_dir = Path(output_dir or build_dir() / "serving" / artifacts.profile.name / model_name)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_onnx(model, output_dir / f"{model_name}.onnx")
+    repository = export_repository(output_dir / "repository", onnx_path, state, config)
+    return repository, state, onnx_path
+
+
+def course_repository(path: str | Path | None = None, n_sessions: int = 1000) -> tuple[Path, list[list[int]]]:
+    """Return an exported repository (``path`` or the course GRU's) and raw test sessions to send to it."""
+    from sessrec_course.etl.dataset import prepare_default_dataset
+
+    artifacts = prepare_default_dataset()
+    repository = Path(path) if path else export_course_model("gru", artifacts)[0]
+    return repository, raw_sessions(artifacts, n_sessions)

@@ -1,0 +1,220 @@
+"""Export a Triton model repository: preprocess (ETL) -> session model -> postprocess (top-k), as one ensemble.
+
+Every ``config.pbtxt`` is generated here from the saved schema (names, dims and types), never copied by
+hand. Layout written by :func:`export_repository`::
+
+    <repo>/preprocess/config.pbtxt   python backend, raw ids (-1 padded) -> encoded ids (max_length)
+    <repo>/preprocess/1/model.py, sessrec_transform.py, serving_state.npz
+    <repo>/model/config.pbtxt        python backend running model.onnx with onnxruntime (CPU), or the
+    <repo>/model/1/model.onnx        native onnxruntime backend when the server has one (GPU container)
+    <repo>/postprocess/...           python backend, scores -> top-k raw ids and scores
+    <repo>/ensemble/config.pbtxt     platform "ensemble" chaining the three
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sessrec_course.serving.transform import FIRST_ITEM_ID, ServingState
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TRANSFORM_FILE = Path(__file__).resolve().parent / "transform.py"
+ENSEMBLE = "ensemble"
+INPUT_NAME = "item_id_list"
+OUTPUT_IDS = "item_id_topk"
+OUTPUT_SCORES = "score_topk"
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """Knobs of the exported repository (defaults tuned on 2 CPU cores, see docs/benchmarks.md)."""
+
+    top_k: int = 20
+    max_batch_size: int = 64
+    max_queue_delay_us: int = 200  # dynamic batching: how long a request may wait for others
+    preprocess_instances: int = 1
+    model_instances: int = 1
+    postprocess_instances: int = 1
+    intra_op_num_threads: int = 1
+    model_backend: str = "auto"  # "auto", "python" (onnxruntime inside the python backend) or "onnxruntime"
+
+
+def _tensor(name: str, dtype: str, dims: list[int], ragged: bool = False) -> str:
+    extra = " allow_ragged_batch: true" if ragged else ""
+    return f'  {{ name: "{name}" data_type: {dtype} dims: [ {", ".join(map(str, dims))} ]{extra} }}'
+
+
+def _config(name: str, *, backend: str | None, platform: str | None, max_batch_size: int,
+            inputs: list[str], outputs: list[str], instances: int | None = None, kind: str = "KIND_CPU",
+            queue_delay_us: int | None = None, parameters: dict[str, str] | None = None,
+            extra: str = "") -> str:
+    lines = [f'name: "{name}"']
+    if backend:
+        lines.append(f'backend: "{backend}"')
+    if platform:
+        lines.append(f'platform: "{platform}"')
+    lines.append(f"max_batch_size: {max_batch_size}")
+    lines.append("input [\n" + ",\n".join(inputs) + "\n]")
+    lines.append("output [\n" + ",\n".join(outputs) + "\n]")
+    if instances:
+        lines.append(f"instance_group [ {{ count: {instances} kind: {kind} }} ]")
+    if queue_delay_us is not None:
+        lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}")
+    for key, value in (parameters or {}).items():
+        lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
+    if extra:
+        lines.append(extra)
+    return "\n".join(lines) + "\n"
+
+
+def _ensemble_config(max_batch_size: int, max_length: int, n_items: int, top_k: int) -> str:
+    def step(model: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
+        maps = [f'      input_map {{ key: "{k}" value: "{v}" }}' for k, v in inputs.items()]
+        maps += [f'      output_map {{ key: "{k}" value: "{v}" }}' for k, v in outputs.items()]
+        return f'    {{\n      model_name: "{model}"\n      model_version: -1\n' + "\n".join(maps) + "\n    }"
+
+    steps = [
+        step("preprocess", {INPUT_NAME: INPUT_NAME}, {"item_ids": "encoded_item_ids"}),
+        step("model", {"item_ids": "encoded_item_ids"}, {"scores": "item_scores"}),
+        step("postprocess", {"scores": "item_scores", "item_ids": "encoded_item_ids"},
+             {OUTPUT_IDS: OUTPUT_IDS, OUTPUT_SCORES: OUTPUT_SCORES}),
+    ]
+    scheduling = "ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}"
+    return _config(ENSEMBLE, backend=None, platform="ensemble", max_batch_size=max_batch_size,
+                   inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1])],
+                   outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [top_k]),
+                            _tensor(OUTPUT_SCORES, "TYPE_FP32", [top_k])],
+                   extra=scheduling)
+
+
+def resolve_model_backend(requested: str = "auto") -> str:
+    """Return ``onnxruntime`` when asked or when ``auto`` finds that backend in the server, else ``python``."""
+    if requested not in ("auto", "python", "onnxruntime"):
+        raise ValueError(f"model_backend must be 'auto', 'python' or 'onnxruntime', got {requested!r}")
+    if requested != "auto":
+        return requested
+    from sessrec_course.serving.server import available_backends
+
+    return "onnxruntime" if "onnxruntime" in available_backends() else "python"
+
+
+def export_repository(output_dir: str | Path, onnx_model: str | Path, state: ServingState,
+                      config: ServingConfig | None = None, *, input_name: str = "item_ids",
+                      output_name: str = "scores") -> Path:
+    """Write the Triton repository for ``onnx_model`` + ``state`` to ``output_dir`` and return its path.
+
+    ``onnx_model`` takes ``input_name`` int64 (B, max_length) and returns ``output_name`` float32
+    (B, item_cardinality). The repository is built in a temporary folder and moved into place, so a
+    failed export never leaves a half-written repository behind.
+    """
+    config = config or ServingConfig()
+    onnx_model = Path(onnx_model)
+    if not onnx_model.is_file():
+        raise FileNotFoundError(f"ONNX model not found: {onnx_model}")
+    _check_onnx_signature(onnx_model, input_name, output_name, state)
+    if config.top_k > state.item_cardinality - FIRST_ITEM_ID:
+        raise ValueError(f"top_k={config.top_k} exceeds the {state.item_cardinality - FIRST_ITEM_ID} known items")
+    backend = resolve_model_backend(config.model_backend)
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    try:
+        _write(tmp, onnx_model, state, config, backend, input_name, output_name)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        tmp.rename(output_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported Triton repository to %s (model backend: %s)", output_dir, backend)
+    return output_dir
+
+
+def _check_onnx_signature(path: Path, input_name: str, output_name: str, state: ServingState) -> None:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    inputs = {i.name: i for i in graph.input}
+    outputs = {o.name: o for o in graph.output}
+    if input_name not in inputs or output_name not in outputs:
+        raise ValueError(f"{path}: expected input {input_name!r} and output {output_name!r}, found inputs "
+                         f"{sorted(inputs)} and outputs {sorted(outputs)}")
+    if inputs[input_name].type.tensor_type.elem_type != onnx.TensorProto.INT64:
+        raise ValueError(f"{path}: input {input_name!r} must be int64")
+    dims = outputs[output_name].type.tensor_type.shape.dim
+    if len(dims) == 2 and dims[1].HasField("dim_value") and dims[1].dim_value != state.item_cardinality:
+        raise ValueError(f"{path}: output {output_name!r} has {dims[1].dim_value} columns, the schema says "
+                         f"item_cardinality={state.item_cardinality}")
+
+
+def _python_model(folder: Path, template: str, config_text: str, state: ServingState | None) -> None:
+    version = folder / "1"
+    version.mkdir(parents=True)
+    shutil.copyfile(TEMPLATES / template, version / "model.py")
+    (folder / "config.pbtxt").write_text(config_text)
+    if state is not None:
+        shutil.copyfile(TRANSFORM_FILE, version / "sessrec_transform.py")
+        state.save(version / "serving_state.npz")
+
+
+def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig, backend: str,
+           input_name: str, output_name: str) -> None:
+    length, n_items, batch = state.max_length, state.item_cardinality, cfg.max_batch_size
+    delay = cfg.max_queue_delay_us
+    _python_model(repo / "preprocess", "preprocess.py", _config(
+        "preprocess", backend="python", platform=None, max_batch_size=batch,
+        inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1], ragged=True)],
+        outputs=[_tensor("item_ids", "TYPE_INT64", [length])],
+        instances=cfg.preprocess_instances, queue_delay_us=delay), state)
+    model_dir = repo / "model"
+    if backend == "onnxruntime":
+        from sessrec_course.environment import cuda_available
+
+        (model_dir / "1").mkdir(parents=True)
+        shutil.copyfile(onnx_model, model_dir / "1" / "model.onnx")
+        (model_dir / "config.pbtxt").write_text(_config(
+            "model", backend="onnxruntime", platform=None, max_batch_size=batch,
+            inputs=[_tensor(input_name, "TYPE_INT64", [length])],
+            outputs=[_tensor(output_name, "TYPE_FP32", [n_items])], instances=cfg.model_instances,
+            kind="KIND_GPU" if cuda_available() else "KIND_CPU", queue_delay_us=delay,
+            parameters={"intra_op_thread_count": str(cfg.intra_op_num_threads), "inter_op_thread_count": "1"}))
+        if (input_name, output_name) != ("item_ids", "scores"):
+            raise ValueError("the native onnxruntime backend needs the ONNX names item_ids -> scores")
+    else:
+        _python_model(model_dir, "model_onnx.py", _config(
+            "model", backend="python", platform=None, max_batch_size=batch,
+            inputs=[_tensor("item_ids", "TYPE_INT64", [length])],
+            outputs=[_tensor("scores", "TYPE_FP32", [n_items])], instances=cfg.model_instances,
+            queue_delay_us=delay, parameters={"intra_op_num_threads": str(cfg.intra_op_num_threads),
+                                              "inter_op_num_threads": "1"}), None)
+        shutil.copyfile(onnx_model, model_dir / "1" / "model.onnx")
+    _python_model(repo / "postprocess", "postprocess.py", _config(
+        "postprocess", backend="python", platform=None, max_batch_size=batch,
+        inputs=[_tensor("scores", "TYPE_FP32", [n_items]), _tensor("item_ids", "TYPE_INT64", [length])],
+        outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [cfg.top_k]), _tensor(OUTPUT_SCORES, "TYPE_FP32", [cfg.top_k])],
+        instances=cfg.postprocess_instances, queue_delay_us=delay, parameters={"top_k": str(cfg.top_k)}), state)
+    (repo / ENSEMBLE / "1").mkdir(parents=True)
+    (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(batch, length, n_items, cfg.top_k))
+    (repo / "sessrec_serving.json").write_text(json.dumps({
+        "top_k": cfg.top_k, "max_length": length, "item_cardinality": n_items, "model_backend": backend,
+        "input": INPUT_NAME, "outputs": [OUTPUT_IDS, OUTPUT_SCORES], "ensemble": ENSEMBLE,
+        "config": cfg.__dict__}, indent=2))
+
+
+def popularity_scores(encoded_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (encoded ids by decreasing count, their share of clicks) from per-encoded-id counts."""
+    counts = np.asarray(encoded_counts, dtype=np.float64).copy()
+    counts[:FIRST_ITEM_ID] = -1.0
+    order = np.lexsort((np.arange(counts.shape[0]), -counts))
+    order = order[counts[order] >= 0]
+    total = max(counts[order].sum(), 1.0)
+    return order.astype(np.int64), (counts[order] / total).astype(np.float32)

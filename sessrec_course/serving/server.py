@@ -1,0 +1,322 @@
+"""Start and stop a real Triton Inference Server on 127.0.0.1, without Docker.
+
+The server is ``tritonserver`` found by :func:`sessrec_course.environment.find_tritonserver` (PATH in the
+NVIDIA container, else the copy bundled in the ``nvidia-pytriton`` wheel). For the bundled copy the
+python backend is assembled into a backend folder and the environment is fixed as measured in FACTS.md
+(``LD_LIBRARY_PATH`` with the interpreter's LIBDIR, the venv's ``bin`` first on ``PATH``).
+
+The server runs in its own process group, so stopping it (also on ``KeyboardInterrupt`` or when the
+Python process exits) kills the server and every python-backend stub it started: no orphans.
+
+>>> with TritonServer("build/serving/repository") as server:   # doctest: +SKIP
+...     print(server.http_url)
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.request
+import weakref
+from collections import deque
+from pathlib import Path
+
+from sessrec_course.environment import find_tritonserver
+
+log = logging.getLogger(__name__)
+
+PROCESS_NAMES = ("tritonserver", "triton_python_backend_stub")
+_LIVE_SERVERS: weakref.WeakSet[TritonServer] = weakref.WeakSet()
+
+
+class TritonStartupError(RuntimeError):
+    """The server exited or did not become ready in time; the message ends with its last log lines."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on ``host`` right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def server_backend_dirs(binary: Path) -> tuple[Path, Path | None]:
+    """Return ``(backends folder, python stub)`` that belong to the ``tritonserver`` at ``binary``.
+
+    The NVIDIA image has ``<root>/backends/<name>/``; the nvidia-pytriton wheel keeps the python stub
+    apart, in ``python_backend_stubs/<major.minor>/``.
+    """
+    root = binary.resolve().parent.parent
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
+    return root / "backends", stub if stub.is_file() else None
+
+
+def available_backends(binary: Path | None = None) -> list[str]:
+    """Return the backend names the server at ``binary`` (default: the one found) ships, e.g. ``["python"]``."""
+    binary = binary or find_tritonserver()
+    if binary is None:
+        return []
+    backends, _ = server_backend_dirs(binary)
+    return sorted(p.name for p in backends.iterdir() if p.is_dir()) if backends.is_dir() else []
+
+
+def prepare_backend_dir(binary: Path, target: Path) -> Path:
+    """Return a backend folder usable by ``binary``, building one under ``target`` for the wheel's copy.
+
+    With a stub beside the server (the wheel layout) ``target/python/`` gets links to
+    ``libtriton_python.so``, ``triton_python_backend_utils.py`` and the stub of this Python version;
+    other backends are linked as they are. Otherwise the server's own ``backends`` folder is returned.
+    """
+    backends, stub = server_backend_dirs(binary)
+    if stub is None:
+        return backends
+    target.mkdir(parents=True, exist_ok=True)
+    for backend in backends.iterdir() if backends.is_dir() else ():
+        if backend.name == "python":
+            continue
+        link = target / backend.name
+        if not link.exists():
+            link.symlink_to(backend.resolve(), target_is_directory=True)
+    python_dir = target / "python"
+    python_dir.mkdir(exist_ok=True)
+    for source in (backends / "python" / "libtriton_python.so",
+                   backends / "python" / "triton_python_backend_utils.py", stub):
+        link = python_dir / source.name
+        if not link.exists():
+            link.symlink_to(source.resolve())
+    return target
+
+
+def server_environment(binary: Path) -> dict[str, str]:
+    """Return the environment for ``tritonserver``: this interpreter's libpython first, the venv's ``bin`` on PATH."""
+    env = dict(os.environ)
+    lib_dirs = [sysconfig.get_config_var("LIBDIR") or ""]
+    libs = binary.resolve().parent.parent.parent.parent / "nvidia_pytriton.libs"
+    if libs.is_dir():
+        lib_dirs.append(str(libs))
+    lib_dirs += [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(d for d in lib_dirs if d)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # the python models must import this interpreter's packages (numpy, onnxruntime), never the user site
+    env.setdefault("PYTHONNOUSERSITE", "1")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGKILL the child when the process that started it dies (kernel killed, crash)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def process_group_members(pgid: int) -> list[int]:
+    """Return the pids of live processes in process group ``pgid`` (read from /proc, no psutil)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def find_server_processes(names: tuple[str, ...] = PROCESS_NAMES) -> list[tuple[int, str]]:
+    """Return ``(pid, name)`` of live tritonserver / python-backend stub processes on this machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            continue
+        name = Path(argv0).name
+        if name in names:
+            found.append((int(entry.name), name))
+    return found
+
+
+class TritonServer:
+    """A ``tritonserver`` process serving ``repository`` on 127.0.0.1 with free ports (a context manager).
+
+    ``start()`` waits until ``/v2/health/ready`` answers or raises :class:`TritonStartupError` with the
+    last log lines; ``stop()`` sends SIGTERM (the server waits ``exit_timeout`` s for open client
+    connections, then unloads its models), then SIGKILL to the whole process group after ``stop_timeout``.
+    The server's log goes to ``log_path`` (default: a file in the work folder), never to stdout.
+    """
+
+    def __init__(self, repository: str | Path, *, log_path: str | Path | None = None,
+                 work_dir: str | Path | None = None, startup_timeout: float = 120.0,
+                 stop_timeout: float = 15.0, exit_timeout: int = 2, log_verbose: int = 0, extra_args: tuple[str, ...] = ()):
+        self.repository = Path(repository).resolve()
+        if not (self.repository.is_dir() and any(self.repository.glob("*/config.pbtxt"))):
+            raise FileNotFoundError(f"model repository {self.repository} has no <model>/config.pbtxt")
+        self.binary = find_tritonserver()
+        if self.binary is None:
+            raise FileNotFoundError("no tritonserver found: install nvidia-pytriton (pip) or set $TRITONSERVER")
+        self._own_work_dir = work_dir is None
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="sessrec-triton-"))
+        self.log_path = Path(log_path) if log_path else self.work_dir / "tritonserver.log"
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.exit_timeout = int(exit_timeout)  # seconds the server waits for open connections when stopping
+        self.log_verbose = log_verbose
+        self.extra_args = tuple(extra_args)
+        self.http_port = self.grpc_port = self.metrics_port = 0
+        self.process: subprocess.Popen | None = None
+
+    # -- addresses -------------------------------------------------------------------------------
+    @property
+    def http_url(self) -> str:
+        """``127.0.0.1:<port>`` of the HTTP/REST endpoint (tritonclient.http form)."""
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        """``127.0.0.1:<port>`` of the gRPC endpoint (tritonclient.grpc form)."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def command(self) -> list[str]:
+        """Return the command line that starts the server."""
+        backend_dir = prepare_backend_dir(self.binary, self.work_dir / "backends")
+        return [
+            str(self.binary), "--model-repository", str(self.repository),
+            "--backend-directory", str(backend_dir),
+            "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
+            "--grpc-address", "127.0.0.1", "--grpc-port", str(self.grpc_port),
+            "--metrics-address", "127.0.0.1", "--metrics-port", str(self.metrics_port),
+            "--allow-gpu-metrics", "false", "--pinned-memory-pool-byte-size=0",
+            "--strict-readiness", "true", "--exit-timeout-secs", str(self.exit_timeout), f"--log-verbose={self.log_verbose}", *self.extra_args,
+        ]
+
+    def log_tail(self, lines: int = 30) -> str:
+        """Return the last ``lines`` lines of the server log."""
+        if not self.log_path.exists():
+            return "(no log written)"
+        with self.log_path.open(encoding="utf-8", errors="replace") as handle:
+            return "".join(deque(handle, maxlen=lines))
+
+    def is_ready(self, timeout: float = 1.0) -> bool:
+        """Return True when the server answers ``GET /v2/health/ready`` with 200."""
+        try:
+            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=timeout) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> TritonServer:
+        """Start the server and wait until it is ready (idempotent while running)."""
+        if self.running:
+            return self
+        self.http_port, self.grpc_port, self.metrics_port = _distinct_free_ports(3)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = self.command()
+        log.info("starting %s on %s (log: %s)", self.binary.name, self.http_url, self.log_path)
+        with self.log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(
+                command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=server_environment(self.binary), start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        _LIVE_SERVERS.add(self)
+        try:
+            self._wait_ready()
+        except BaseException:  # also KeyboardInterrupt: never leave a half-started server behind
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise TritonStartupError(
+                    f"tritonserver exited with code {self.process.returncode} before it was ready "
+                    f"(repository {self.repository}, log {self.log_path}). Last log lines:\n{self.log_tail()}")
+            if self.is_ready(timeout=0.5):
+                log.info("tritonserver ready on http %s, grpc %s", self.http_url, self.grpc_url)
+                return
+            time.sleep(0.2)
+        raise TritonStartupError(
+            f"tritonserver was not ready after {self.startup_timeout:.0f} s (repository {self.repository}, "
+            f"log {self.log_path}). Last log lines:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the server and every process of its group (SIGTERM, then SIGKILL); safe to call twice."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        pgid = process.pid  # start_new_session: the server leads its own process group
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)  # the server then unloads its models and ends the stubs
+        try:
+            process.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("tritonserver did not stop in %.0f s: killing it", self.stop_timeout)
+        deadline = time.monotonic() + 5.0
+        while True:  # stubs may outlive the server by a moment; the group must end empty
+            members = process_group_members(pgid)
+            if not members or time.monotonic() > deadline:
+                break
+            if process.poll() is not None or time.monotonic() > deadline - 3.0:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+            time.sleep(0.05)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5.0)
+        _LIVE_SERVERS.discard(self)
+        log.info("tritonserver stopped (exit code %s)", process.returncode)
+
+    def __enter__(self) -> TritonServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+
+    def __repr__(self) -> str:
+        state = f"running on http {self.http_url}, grpc {self.grpc_url}" if self.running else "stopped"
+        return f"TritonServer({str(self.repository)!r}, {state}, log={str(self.log_path)!r})"
+
+
+@atexit.register
+def _stop_all_servers() -> None:
+    """Stop servers still running when the interpreter exits (a notebook kernel shutting down)."""
+    for server in list(_LIVE_SERVERS):
+        with contextlib.suppress(Exception):
+            server.stop()

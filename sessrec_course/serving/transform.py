@@ -1,0 +1,114 @@
+"""The pre- and post-processing that runs both in-process and inside Triton (numpy only).
+
+This file is copied verbatim next to the python-backend ``model.py`` files of the exported repository,
+so the server and :func:`sessrec_course.serving.reference.recommend_in_process` run the very same code.
+Keep it free of any import beyond numpy.
+
+Raw sessions travel as a right-padded ``int64`` matrix where :data:`RAW_PAD` (-1) marks padding; raw
+item ids are therefore expected to be ``>= 0``.
+
+Defined answers:
+
+- unseen raw ids become the OOV id (1);
+- a session longer than ``max_length`` keeps its last ``max_length`` events;
+- an empty session, or one with OOV ids only, gets the ``k`` most popular training items
+  (scores: their share of training clicks), as the model has nothing to condition on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RAW_PAD = -1
+PAD_ID = 0
+OOV_ID = 1
+FIRST_ITEM_ID = 2
+
+
+class ServingState:
+    """Lookup tables of a fitted ETL workflow, as the server needs them.
+
+    ``raw_of_encoded[e]`` is the raw id of encoded id ``e`` (entries 0 and 1 are unused);
+    ``popular`` holds encoded ids by decreasing training popularity with ``popular_scores`` beside them.
+    """
+
+    def __init__(self, raw_of_encoded: np.ndarray, max_length: int, popular: np.ndarray,
+                 popular_scores: np.ndarray):
+        self.raw_of_encoded = np.asarray(raw_of_encoded, dtype=np.int64)
+        self.max_length = int(max_length)
+        self.popular = np.asarray(popular, dtype=np.int64)
+        self.popular_scores = np.asarray(popular_scores, dtype=np.float32)
+        known = self.raw_of_encoded[FIRST_ITEM_ID:]
+        if known.size == 0:
+            raise ValueError("the serving state needs at least one known item (raw_of_encoded has no ids >= 2)")
+        order = np.argsort(known, kind="stable")
+        self._sorted_raw = known[order]
+        self._encoded_of_sorted = (order + FIRST_ITEM_ID).astype(np.int64)
+
+    @property
+    def item_cardinality(self) -> int:
+        """Number of encoded ids including padding and OOV."""
+        return int(self.raw_of_encoded.shape[0])
+
+    def save(self, path) -> None:
+        """Write the tables to ``path`` (``.npz``)."""
+        np.savez(path, raw_of_encoded=self.raw_of_encoded, max_length=np.int64(self.max_length),
+                 popular=self.popular, popular_scores=self.popular_scores)
+
+    @classmethod
+    def load(cls, path) -> ServingState:
+        """Read tables written by :meth:`save`."""
+        with np.load(path) as data:
+            return cls(data["raw_of_encoded"], int(data["max_length"]), data["popular"], data["popular_scores"])
+
+    def encode(self, raw: np.ndarray) -> np.ndarray:
+        """Map a right-padded raw matrix (B, L) to encoded ids (B, max_length), truncated and right-padded."""
+        raw = np.asarray(raw)
+        if raw.ndim != 2:
+            raise ValueError(f"raw sessions must be a 2-D (sessions, events) matrix, got shape {raw.shape}")
+        if not np.issubdtype(raw.dtype, np.integer):
+            raise ValueError(f"raw item ids must be integers, got dtype {raw.dtype}")
+        raw = raw.astype(np.int64, copy=False)
+        valid = raw != RAW_PAD
+        pos = np.minimum(np.searchsorted(self._sorted_raw, raw), len(self._sorted_raw) - 1)
+        encoded = np.where(self._sorted_raw[pos] == raw, self._encoded_of_sorted[pos], OOV_ID)
+        if encoded.shape[1] == 0:
+            return np.zeros((raw.shape[0], self.max_length), dtype=np.int64)
+        # move the valid events to the front (padding may sit anywhere), keep their order
+        order = np.argsort(~valid, axis=1, kind="stable")
+        encoded = np.take_along_axis(encoded, order, axis=1)
+        counts = valid.sum(axis=1)
+        start = np.maximum(counts - self.max_length, 0)
+        cols = start[:, None] + np.arange(self.max_length)[None, :]
+        keep = cols < counts[:, None]
+        gathered = np.take_along_axis(encoded, np.minimum(cols, encoded.shape[1] - 1), axis=1)
+        return np.where(keep, gathered, PAD_ID).astype(np.int64)
+
+    def top_k(self, scores: np.ndarray, encoded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return raw ids (B, k) int64 and scores (B, k) float32 of the best ``k`` items per session.
+
+        Padding and OOV are never recommended; ties go to the lower encoded id. Sessions without any
+        known item (empty or OOV only) get the popular items.
+        """
+        scores = np.asarray(scores, dtype=np.float32)
+        encoded = np.asarray(encoded)
+        n_rows, n_items = scores.shape
+        k = min(int(k), n_items - FIRST_ITEM_ID)
+        ids = np.empty((n_rows, k), dtype=np.int64)
+        top = np.empty((n_rows, k), dtype=np.float32)
+        has_known = (encoded >= FIRST_ITEM_ID).any(axis=1)
+        for row in range(n_rows):
+            if not has_known[row]:
+                ids[row], top[row] = self.popular[:k], self.popular_scores[:k]
+                continue
+            candidates = scores[row, FIRST_ITEM_ID:]
+            if k < candidates.shape[0]:
+                threshold = np.partition(candidates, -k)[-k]
+                chosen = np.flatnonzero(candidates >= threshold)
+            else:
+                chosen = np.arange(candidates.shape[0])
+            # lexsort: last key first -> by score descending, then by id ascending
+            chosen = chosen[np.lexsort((chosen, -candidates[chosen]))][:k]
+            ids[row] = chosen + FIRST_ITEM_ID
+            top[row] = candidates[chosen]
+        return self.raw_of_encoded[ids], top
