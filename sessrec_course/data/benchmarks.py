@@ -1,0 +1,83 @@
+"""Reader for the standard preprocessed benchmark splits in ``../shared/data/benchmarks`` (SR-GNN preprocessing).
+
+``train_sessions.txt``: one session per line, space-separated item ids. ``test.tsv``: header
+``prefix<TAB>target``. Item ids are used as they are (1-based, 0 free for padding), so
+``item_cardinality = max_item_id + 1`` and every test line counts, unseen targets included.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sessrec_course.data.errors import DataError
+from sessrec_course.paths import require_shared
+
+BENCHMARKS = ("diginetica", "yoochoose1_64")
+
+
+@dataclass
+class BenchmarkSplit:
+    """Train sessions and (prefix, target) test cases of one benchmark."""
+
+    name: str
+    train_sessions: list[np.ndarray]
+    test_prefixes: list[np.ndarray]
+    test_targets: np.ndarray
+    item_cardinality: int  # max item id + 1 (id 0 is padding)
+    stats: dict = field(default_factory=dict)
+
+    def train_pairs(self, min_prefix: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
+        """Return every (prefix, next item) pair of the training sessions with ``len(prefix) >= min_prefix``."""
+        prefixes, targets = [], []
+        for session in self.train_sessions:
+            for t in range(max(min_prefix, 1), len(session)):
+                prefixes.append(session[:t])
+                targets.append(session[t])
+        return prefixes, np.asarray(targets, dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return (f"BenchmarkSplit({self.name!r}: {len(self.train_sessions)} train sessions, "
+                f"{len(self.test_targets)} test cases, item_cardinality={self.item_cardinality})")
+
+
+def _parse_ids(text: str, source: Path, line: int) -> np.ndarray:
+    try:
+        return np.array(text.split(), dtype=np.int64)
+    except ValueError as exc:
+        raise DataError(f"non-integer item id on line {line}: {text[:60]!r}", source=str(source),
+                        expected="space-separated integer ids") from exc
+
+
+def load_benchmark(name: str, root: str | Path | None = None) -> BenchmarkSplit:
+    """Read benchmark ``name`` (``diginetica`` or ``yoochoose1_64``) from ``root`` or the shared data folder."""
+    if name not in BENCHMARKS and root is None:
+        raise ValueError(f"unknown benchmark {name!r}; expected one of {BENCHMARKS}")
+    folder = Path(root) / name if root is not None else require_shared(f"benchmarks/{name}")
+    train_file, test_file = folder / "train_sessions.txt", folder / "test.tsv"
+    for file in (train_file, test_file):
+        if not file.is_file():
+            raise FileNotFoundError(f"benchmark file missing: {file}")
+    train = [_parse_ids(line, train_file, i + 1)
+             for i, line in enumerate(train_file.read_text(encoding="utf-8").splitlines()) if line.strip()]
+    lines = test_file.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0].split("\t") != ["prefix", "target"]:
+        raise DataError("bad header", source=str(test_file), column="prefix/target",
+                        expected="'prefix<TAB>target'")
+    prefixes, targets = [], []
+    for i, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise DataError(f"line {i} has {len(parts)} fields", source=str(test_file), expected="prefix<TAB>target")
+        prefixes.append(_parse_ids(parts[0], test_file, i))
+        targets.append(int(_parse_ids(parts[1], test_file, i)[0]))
+    stats_file = folder / "stats.json"
+    stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else {}
+    max_id = max(max(int(s.max()) for s in train if len(s)), max(targets),
+                 max(int(p.max()) for p in prefixes if len(p)), int(stats.get("max_item_id", 0)))
+    return BenchmarkSplit(name, train, prefixes, np.asarray(targets, dtype=np.int64), max_id + 1, stats)

@@ -1,0 +1,119 @@
+"""Where to get the real datasets, and a download helper that verifies sha256.
+
+Most public session datasets sit behind a login (Kaggle, Google Drive) or a licence click-through, so for
+those the course gives instructions instead of downloading. A download writes to a temporary file and is
+renamed into place only after its sha256 matched (when a hash is known or given), so a broken or partial
+download never looks like a dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """One public dataset: what file the loader expects and how to obtain it."""
+
+    name: str
+    filename: str
+    loader: str
+    page: str
+    url: str | None = None  # direct download, when one exists without a login
+    sha256: str | None = None  # pinned hash of `url`'s file, when known
+    note: str = ""
+
+
+DATASETS: dict[str, DatasetSource] = {
+    "yoochoose": DatasetSource(
+        "yoochoose", "yoochoose-clicks.dat", "load_yoochoose_clicks",
+        "https://recsys.acm.org/recsys15/challenge/ (RecSys Challenge 2015; mirrored on Kaggle as "
+        "'chadgostopp/recsys-challenge-2015')",
+        url="https://s3-eu-west-1.amazonaws.com/yc-rdata/yoochoose-data.7z",
+        note="the historical 7z archive (~270 MB, may be offline); extract yoochoose-clicks.dat from it"),
+    "diginetica": DatasetSource(
+        "diginetica", "train-item-views.csv", "load_diginetica",
+        "https://competitions.codalab.org/competitions/11161 (CIKM Cup 2016 Track 2, DIGINETICA)",
+        note="download 'dataset-train-diginetica.zip' after accepting the terms; it holds train-item-views.csv "
+             "and product-categories.csv"),
+    "booking": DatasetSource(
+        "booking", "train_set.csv", "load_booking_trips",
+        "https://github.com/bookingcom/ml-dataset-mdt (Booking.com WSDM WebTour 2021 challenge)",
+        note="request/accept the dataset licence there; the loader reads train_set.csv"),
+    "rees46": DatasetSource(
+        "rees46", "2019-Oct.csv", "load_rees46",
+        "https://www.kaggle.com/datasets/mkechinov/ecommerce-behavior-data-from-multi-category-store",
+        note="needs a Kaggle account (kaggle datasets download -d mkechinov/ecommerce-behavior-data-from-multi-"
+             "category-store); any month's CSV works"),
+}
+
+
+def instructions(name: str) -> str:
+    """Return human instructions for obtaining dataset ``name``."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    src = DATASETS[name]
+    lines = [f"To use the {name} data: get {src.filename!r} from {src.page}."]
+    if src.note:
+        lines.append(f"Note: {src.note}.")
+    if src.url:
+        lines.append(f"Direct link: {src.url} (sessrec_course.data.download.download({name!r}, folder)).")
+    lines.append(f"Then: sessrec_course.data.loaders.{src.loader}('<folder>/{src.filename}').")
+    return "\n".join(lines)
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_file(url: str, target: str | Path, sha256: str | None = None, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``target`` atomically; with ``sha256`` the file is kept only if it matches."""
+    target = Path(target)
+    if target.exists() and sha256 and sha256_of(target) == sha256:
+        log.info("%s already present and verified", target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        from tqdm.auto import tqdm
+
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    bar.update(len(block))
+        digest = sha256_of(tmp)
+        if sha256 and digest != sha256:
+            raise OSError(f"sha256 mismatch for {url}: got {digest}, expected {sha256}; nothing was kept")
+        if not sha256:
+            log.warning("downloaded %s without a pinned hash; its sha256 is %s (pin it to verify next time)",
+                        url, digest)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def download(name: str, folder: str | Path, sha256: str | None = None) -> Path:
+    """Download dataset ``name`` into ``folder`` when it has a direct link; else raise with instructions."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    src = DATASETS[name]
+    if not src.url:
+        raise RuntimeError(instructions(name))
+    return download_file(src.url, Path(folder) / Path(src.url).name, sha256 or src.sha256)

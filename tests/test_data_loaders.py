@@ -1,0 +1,165 @@
+"""Loaders on the real files in ../shared/data (skipped when absent) and on small hand-written bad files."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sessrec_course.data import loaders
+from sessrec_course.data.benchmarks import load_benchmark
+from sessrec_course.data.download import download_file, instructions, sha256_of
+from sessrec_course.data.errors import DataError
+from sessrec_course.etl import SessionWorkflow
+from sessrec_course.paths import shared_data_dir
+
+YC = shared_data_dir() / "yoochoose-rsc15-100k" / "prepared"
+DIGI = shared_data_dir() / "diginetica-sample" / "sample_train-item-views.csv"
+BENCH = shared_data_dir() / "benchmarks"
+
+
+def needs(path):
+    return pytest.mark.skipif(not path.exists(), reason=f"shared research data not found: {path}")
+
+
+@needs(YC)
+def test_yoochoose_rsc15_100k_transforms_to_published_session_counts(tmp_path):
+    train = loaders.load_yoochoose_prepared(YC / "yoochoose-clicks-100k_train_full.txt")
+    test = loaders.load_yoochoose_prepared(YC / "yoochoose-clicks-100k_test.txt")
+    assert (len(train), len(test)) == (70_278, 13_568)
+    wf = SessionWorkflow(max_length=50).fit(train)
+    out_train, out_test = wf.transform(train), wf.transform(test)
+    assert (len(out_train), len(out_test)) == (17_794, 3_416)
+    assert wf.item_cardinality == 2_933 + 2
+    assert not (np.concatenate(out_test["item_id_list"].tolist()) == 1).any()  # every test item is in train
+    assert train["timestamp"].min() >= pd.Timestamp("2014-04-01")
+    assert test["timestamp"].min() > train["timestamp"].max() - pd.Timedelta(days=1)
+    # save -> load -> transform is identical on real data
+    wf.save(tmp_path / "wf")
+    pd.testing.assert_frame_equal(SessionWorkflow.load(tmp_path / "wf").transform(test), out_test)
+
+
+@needs(DIGI)
+def test_diginetica_sample():
+    events = loaders.load_diginetica(DIGI)
+    assert len(events) == 12_391
+    assert events["session_id"].nunique() == 2_986
+    assert events["item_id"].nunique() == 7_139
+    assert events["timestamp"].min() >= pd.Timestamp("2016-01-03")
+    assert events["timestamp"].max() < pd.Timestamp("2016-06-02")
+    # first row: 2016-05-09 + 526309 ms
+    assert events["timestamp"].iloc[0] == pd.Timestamp("2016-05-09") + pd.Timedelta(milliseconds=526_309)
+    out = SessionWorkflow().fit_transform(events)
+    assert 0 < len(out) <= 2_986
+
+
+@needs(BENCH / "yoochoose1_64")
+def test_benchmark_reader_counts():
+    split = load_benchmark("yoochoose1_64")
+    assert len(split.train_sessions) == 116_167
+    assert len(split.test_targets) == 55_898
+    assert split.item_cardinality == 37_484
+    assert sum(len(s) for s in split.train_sessions) == split.stats["train_clicks"]
+    prefixes, targets = split.train_pairs()
+    assert len(targets) == 369_859
+    assert split.test_prefixes[0].tolist() == [33611, 37169, 6409] and split.test_targets[0] == 33128
+
+
+@needs(BENCH / "diginetica")
+def test_benchmark_reader_diginetica():
+    split = load_benchmark("diginetica")
+    assert (len(split.train_sessions), len(split.test_targets)) == (186_670, 60_858)
+    assert split.item_cardinality == 43_098
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_booking_and_rees46_formats(tmp_path):
+    booking = write(tmp_path, "train_set.csv",
+                    "user_id,checkin,checkout,city_id,device_class,affiliate_id,booker_country,hotel_country,"
+                    "utrip_id\n1,2016-08-13,2016-08-14,8183,desktop,7168,Elbonia,Gondal,1000027_1\n"
+                    "1,2016-08-14,2016-08-16,15626,desktop,7168,Elbonia,Gondal,1000027_1\n"
+                    "2,2016-04-09,2016-04-11,3763,mobile,359,Gondal,Cobra Island,1000033_1\n")
+    ev = loaders.load_booking_trips(booking)
+    assert ev["session_id"].tolist() == [1, 1, 2]
+    assert ev["item_id"].tolist() == [8183, 15626, 3763]
+    assert ev["category"].tolist() == [0, 0, 1]
+    assert ev["timestamp"].iloc[1] == pd.Timestamp("2016-08-14")
+    rees = write(tmp_path, "2019-Oct.csv",
+                 "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+                 "2019-10-01 00:00:00 UTC,view,44600062,2103807459595387724,,shiseido,35.79,541312140,aa-1\n"
+                 "2019-10-01 00:00:05 UTC,cart,3900821,2053013552326770905,appliances,aqua,33.20,554748717,bb-2\n"
+                 "2019-10-01 00:00:07 UTC,view,3900822,2053013552326770905,appliances,aqua,31.00,554748717,bb-2\n"
+                 "2019-10-01 00:00:09 UTC,view,3900822,2053013552326770905,appliances,aqua,31.00,554748717,\n")
+    ev = loaders.load_rees46(rees)
+    assert ev["session_id"].tolist() == [1, 2, 2]  # the row without user_session is dropped
+    assert ev["event_type"].tolist() == ["view", "cart", "view"]
+    assert ev["price"].dtype == np.float32
+    assert ev["timestamp"].iloc[2] == pd.Timestamp("2019-10-01 00:00:07")
+    with pytest.raises(DataError, match="user_session"):
+        loaders.load_rees46(rees, drop_null_sessions=False)
+
+
+def test_generic_table_with_mapping(tmp_path):
+    path = write(tmp_path, "log.csv", "sid,sku,ts\n5,100,1700000000\n5,101,1700000010\n")
+    ev = loaders.load_table(path, {"session_id": "sid", "item_id": "sku", "timestamp": "ts"}, timestamp_unit="s")
+    assert ev["item_id"].tolist() == [100, 101]
+    assert ev["timestamp"].iloc[0] == pd.Timestamp(1_700_000_000, unit="s")
+    parquet = tmp_path / "log.parquet"
+    ev.to_parquet(parquet)
+    pd.testing.assert_frame_equal(loaders.load_table(parquet), ev)
+
+
+@pytest.mark.parametrize("text, column", [
+    ("SessionId\tItemId\n1\t2\n", "Time"),  # missing column
+    ("SessionId\tItemId\tTime\n1\tabc\t1396860669\n", "ItemId"),  # wrong type
+    ("SessionId\tItemId\tTime\n\t5\t1396860669\n", "SessionId"),  # null id
+    ("SessionId\tItemId\tTime\n1\t5\tyesterday\n", "Time"),  # unparsable timestamp
+    ("SessionId\tItemId\tTime\n", None),  # header only
+    ("", None),  # empty file
+])
+def test_bad_files_raise_one_clear_error(tmp_path, text, column):
+    path = write(tmp_path, "bad.txt", text)
+    with pytest.raises(DataError) as info:
+        loaders.load_yoochoose_prepared(path)
+    assert str(path) in str(info.value)
+    if column:
+        assert repr(column) in str(info.value)
+
+
+def test_bad_iso_timestamp_in_generic_table(tmp_path):
+    path = write(tmp_path, "log.csv", "session_id,item_id,timestamp\n1,2,2024-01-01T10:00:00\n1,3,not a time\n")
+    with pytest.raises(DataError, match="'not a time'"):
+        loaders.load_table(path)
+
+
+def test_missing_file_gives_instructions(tmp_path):
+    with pytest.raises(FileNotFoundError, match="kaggle"):
+        loaders.load_rees46(tmp_path / "nope.csv")
+    assert "train-item-views.csv" in instructions("diginetica")
+
+
+def test_download_verifies_sha256_and_keeps_nothing_on_mismatch(tmp_path):
+    source = write(tmp_path, "src.bin", "hello clicks")
+    good = hashlib.sha256(b"hello clicks").hexdigest()
+    target = download_file(source.as_uri(), tmp_path / "out" / "data.bin", sha256=good)
+    assert sha256_of(target) == good
+    with pytest.raises(OSError, match="sha256 mismatch"):
+        download_file(source.as_uri(), tmp_path / "out2" / "data.bin", sha256="0" * 64)
+    assert list((tmp_path / "out2").iterdir()) == []
+
+
+def test_raw_yoochoose_clicks_format(tmp_path):
+    path = write(tmp_path, "yoochoose-clicks.dat",
+                 "1,2014-04-07T10:51:09.277Z,214536502,0\n1,2014-04-07T10:54:09.868Z,214536500,S\n"
+                 "2,2014-04-07T13:56:37.614Z,214662742,2058651347\n2,2014-04-07T13:57:19.373Z,214825110,3\n")
+    ev = loaders.load_yoochoose_clicks(path)
+    assert ev["category"].tolist() == [-1, loaders.YOOCHOOSE_SPECIAL_OFFER, 2058651347, 3]
+    assert ev["timestamp"].iloc[0] == pd.Timestamp("2014-04-07 10:51:09.277")
+    assert ev["session_id"].tolist() == [1, 1, 2, 2]
