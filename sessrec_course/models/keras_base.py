@@ -141,8 +141,9 @@ class KerasSessionModel(keras.Model):
 
     def train_step(self, data):
         """One optimisation step on a batch of right-padded sessions (the model computes its own loss)."""
+        item_ids = data["item_ids"] if isinstance(data, dict) else data
         with tf.GradientTape() as tape:
-            loss = self.sequence_loss(data, training=True)
+            loss = self.sequence_loss(item_ids, training=True)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         self.loss_tracker.update_state(loss)
@@ -150,7 +151,8 @@ class KerasSessionModel(keras.Model):
 
     def test_step(self, data):
         """Validation loss of a batch (ranking metrics come from the shared evaluation, not from here)."""
-        self.loss_tracker.update_state(self.sequence_loss(data, training=False))
+        item_ids = data["item_ids"] if isinstance(data, dict) else data
+        self.loss_tracker.update_state(self.sequence_loss(item_ids, training=False))
         return {"loss": self.loss_tracker.result()}
 
 

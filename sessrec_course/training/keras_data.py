@@ -112,7 +112,9 @@ def make_dataset(split: dict[str, np.ndarray], batch_size: int, shuffle: bool = 
     missing = [k for k in keys if k not in split]
     if missing:
         raise ValueError(f"features {missing} are not in the split (it has {sorted(split)})")
-    lengths = split["item_ids"].astype(bool).sum(axis=1) if "item_ids" in split else None
+    if "item_ids" not in split:
+        raise ValueError(f"the split has no 'item_ids' (keys: {sorted(split)}); read it with read_split()")
+    lengths = (split["item_ids"] != 0).sum(axis=1)
     keep = np.flatnonzero(lengths >= min_length)
     if len(keep) == 0:
         raise ValueError(f"no session with at least {min_length} items to train on")
@@ -126,5 +128,7 @@ def make_dataset(split: dict[str, np.ndarray], batch_size: int, shuffle: bool = 
     data = tf.data.Dataset.range(len(keep))
     if shuffle:
         data = data.shuffle(len(keep), seed=seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE,
-                                      deterministic=True).prefetch(tf.data.AUTOTUNE)
+    data = data.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    data = data.prefetch(tf.data.AUTOTUNE)
+    data.n_sessions = len(keep)  # read by the trainer for sessions/s
+    return data
