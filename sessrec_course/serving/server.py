@@ -36,7 +36,9 @@ from sessrec_course.environment import find_tritonserver
 log = logging.getLogger(__name__)
 
 PROCESS_NAMES = ("tritonserver", "triton_python_backend_stub")
+HARMLESS_LOG_LINES = ("CudaDriverHelper has not been initialized", "unable to create stream")  # CPU only
 _LIVE_SERVERS: weakref.WeakSet[TritonServer] = weakref.WeakSet()
+_STARTED_GROUPS: list[int] = []  # process groups of every server this Python process started
 
 
 class TritonStartupError(RuntimeError):
@@ -163,6 +165,11 @@ def find_server_processes(names: tuple[str, ...] = PROCESS_NAMES) -> list[tuple[
     return found
 
 
+def surviving_server_processes() -> dict[int, list[int]]:
+    """Return ``{process group: live pids}`` for servers started by this process that left processes behind."""
+    return {pgid: members for pgid in _STARTED_GROUPS if (members := process_group_members(pgid))}
+
+
 class TritonServer:
     """A ``tritonserver`` process serving ``repository`` on 127.0.0.1 with free ports (a context manager).
 
@@ -228,6 +235,17 @@ class TritonServer:
         with self.log_path.open(encoding="utf-8", errors="replace") as handle:
             return "".join(deque(handle, maxlen=lines))
 
+    def failure_report(self, tail: int = 8) -> str:
+        """Return the log's error lines (model load failures, ``E`` lines) followed by its last lines."""
+        if not self.log_path.exists():
+            return "(no log written)"
+        lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        errors = [line.strip() for line in lines
+                  if (line.startswith("E") or "UNAVAILABLE" in line or "Error" in line or "error:" in line)
+                  and not any(harmless in line for harmless in HARMLESS_LOG_LINES)]
+        last = [line for line in lines[-tail:] if not line.startswith(("+-", "| "))]
+        return "Errors in the log:\n" + "\n".join(errors[-15:] or ["(none)"]) + "\nLast log lines:\n" + "\n".join(last)
+
     def is_ready(self, timeout: float = 1.0) -> bool:
         """Return True when the server answers ``GET /v2/health/ready`` with 200."""
         try:
@@ -251,6 +269,7 @@ class TritonServer:
                 env=server_environment(self.binary), start_new_session=True, preexec_fn=_die_with_parent,
             )
         _LIVE_SERVERS.add(self)
+        _STARTED_GROUPS.append(self.process.pid)
         try:
             self._wait_ready()
         except BaseException:  # also KeyboardInterrupt: never leave a half-started server behind
@@ -264,14 +283,14 @@ class TritonServer:
             if self.process.poll() is not None:
                 raise TritonStartupError(
                     f"tritonserver exited with code {self.process.returncode} before it was ready "
-                    f"(repository {self.repository}, log {self.log_path}). Last log lines:\n{self.log_tail()}")
+                    f"(repository {self.repository}, log {self.log_path}).\n{self.failure_report()}")
             if self.is_ready(timeout=0.5):
                 log.info("tritonserver ready on http %s, grpc %s", self.http_url, self.grpc_url)
                 return
             time.sleep(0.2)
         raise TritonStartupError(
             f"tritonserver was not ready after {self.startup_timeout:.0f} s (repository {self.repository}, "
-            f"log {self.log_path}). Last log lines:\n{self.log_tail()}")
+            f"log {self.log_path}).\n{self.failure_report()}")
 
     def stop(self) -> None:
         """Stop the server and every process of its group (SIGTERM, then SIGKILL); safe to call twice."""

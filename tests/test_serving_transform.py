@@ -1,0 +1,127 @@
+"""Serving pre/post-processing and repository generation on hand-computed cases (no server, seconds)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from serving_helpers import tiny_onnx
+
+from sessrec_course.serving.client import pad_raw_sessions, to_frame
+from sessrec_course.serving.repository import (
+    TRANSFORM_FILE,
+    ServingConfig,
+    export_repository,
+    popularity_scores,
+)
+from sessrec_course.serving.transform import ServingState
+
+# encoded 2..5 <-> raw 100, 200, 300, 400; popularity: 300 > 100 > 400 > 200
+RAW = np.array([-1, -1, 100, 200, 300, 400])
+POPULAR, POPULAR_SCORES = popularity_scores(np.array([0, 0, 30, 10, 40, 20]))
+
+
+@pytest.fixture
+def state() -> ServingState:
+    return ServingState(RAW, max_length=3, popular=POPULAR, popular_scores=POPULAR_SCORES)
+
+
+def test_popularity_order_and_shares_by_hand():
+    assert POPULAR.tolist() == [4, 2, 5, 3]
+    np.testing.assert_allclose(POPULAR_SCORES, [0.4, 0.3, 0.2, 0.1], rtol=1e-6)
+
+
+def test_encode_maps_unseen_truncates_and_pads(state):
+    raw = pad_raw_sessions([[200, 999, 100], [100, 200, 300, 400, 100], [], [999], [400]])
+    assert raw.tolist()[2] == [-1, -1, -1, -1, -1]
+    assert state.encode(raw).tolist() == [[3, 1, 2], [4, 5, 2], [0, 0, 0], [1, 0, 0], [5, 0, 0]]
+
+
+def test_encode_accepts_padding_anywhere_and_zero_width(state):
+    assert state.encode(np.array([[100, -1, 200, -1]])).tolist() == [[2, 3, 0]]
+    assert state.encode(np.zeros((2, 0), dtype=np.int64)).tolist() == [[0, 0, 0], [0, 0, 0]]
+
+
+def test_encode_rejects_bad_input(state):
+    with pytest.raises(ValueError, match="2-D"):
+        state.encode(np.array([100, 200]))
+    with pytest.raises(ValueError, match="integers"):
+        state.encode(np.array([[1.5]]))
+
+
+def test_top_k_masks_pad_and_oov_breaks_ties_by_lower_id(state):
+    scores = np.array([[9.0, 9.0, 0.5, 2.0, 2.0, 1.0]], dtype=np.float32)
+    ids, top = state.top_k(scores, np.array([[2, 0, 0]]), k=3)
+    assert ids.tolist() == [[200, 300, 400]]
+    assert top.tolist() == [[2.0, 2.0, 1.0]]
+
+
+def test_top_k_falls_back_to_popular_items_without_known_items(state):
+    scores = np.tile(np.arange(6, dtype=np.float32), (3, 1))
+    ids, top = state.top_k(scores, np.array([[0, 0, 0], [1, 1, 0], [1, 3, 0]]), k=2)
+    assert ids.tolist() == [[300, 100], [300, 100], [400, 300]]
+    np.testing.assert_allclose(top[:2], [[0.4, 0.3], [0.4, 0.3]], rtol=1e-6)
+
+
+def test_state_round_trip(tmp_path, state):
+    state.save(tmp_path / "s.npz")
+    loaded = ServingState.load(tmp_path / "s.npz")
+    raw = pad_raw_sessions([[400, 300], [7]])
+    assert loaded.encode(raw).tolist() == state.encode(raw).tolist()
+    assert loaded.popular.tolist() == state.popular.tolist()
+
+
+def test_pad_raw_sessions_rejects_negative_ids():
+    with pytest.raises(ValueError, match="session 1"):
+        pad_raw_sessions([[1], [2, -5]])
+
+
+def test_to_frame_is_long_format():
+    frame = to_frame(np.array([[7, 8], [9, 10]]), np.array([[0.5, 0.25], [1.0, 0.0]]), ["a", "b"])
+    expected = pd.DataFrame({"session": ["a", "a", "b", "b"], "rank": [1, 2, 1, 2], "item_id": [7, 8, 9, 10],
+                             "score": np.array([0.5, 0.25, 1.0, 0.0], dtype=np.float32)})
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+
+
+def _tiny_onnx(path, n_items: int, n_out: int | None = None):
+    pytest.importorskip("torch")
+    return tiny_onnx(path, n_items, n_out)
+
+
+def _dims(config: str, name: str) -> list[int]:
+    match = re.search(rf'name: "{name}" data_type: \w+ dims: \[ ([-\d, ]+) \]', config)
+    assert match, f"{name} not in config"
+    return [int(v) for v in match.group(1).split(",")]
+
+
+def test_export_generates_configs_from_the_state(tmp_path, state):
+    onnx_path = _tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
+    repo = export_repository(tmp_path / "repo", onnx_path, state,
+                             ServingConfig(top_k=3, model_backend="python", max_queue_delay_us=150))
+    pre = (repo / "preprocess" / "config.pbtxt").read_text()
+    model = (repo / "model" / "config.pbtxt").read_text()
+    post = (repo / "postprocess" / "config.pbtxt").read_text()
+    ensemble = (repo / "ensemble" / "config.pbtxt").read_text()
+    assert _dims(pre, "item_ids") == [3] and _dims(model, "item_ids") == [3]
+    assert _dims(model, "scores") == [6] and _dims(post, "scores") == [6]
+    assert _dims(post, "item_id_topk") == [3] and _dims(ensemble, "score_topk") == [3]
+    assert all("max_queue_delay_microseconds: 150" in c for c in (pre, model, post))
+    assert 'platform: "ensemble"' in ensemble
+    steps = re.findall(r'model_name: "(\w+)"', ensemble)
+    assert steps == ["preprocess", "model", "postprocess"]
+    for name in ("preprocess", "postprocess"):
+        assert (repo / name / "1" / "sessrec_transform.py").read_bytes() == TRANSFORM_FILE.read_bytes()
+        assert ServingState.load(repo / name / "1" / "serving_state.npz").max_length == 3
+    assert (repo / "model" / "1" / "model.onnx").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".repo")], "temporary folder left behind"
+
+
+def test_export_rejects_a_model_of_another_catalogue(tmp_path, state):
+    onnx_path = _tiny_onnx(tmp_path / "wrong.onnx", state.item_cardinality, n_out=9)
+    with pytest.raises(ValueError, match="9 columns.*item_cardinality=6"):
+        export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(top_k=2, model_backend="python"))
+    assert not (tmp_path / "repo").exists()
+    with pytest.raises(ValueError, match="top_k=7 exceeds"):
+        export_repository(tmp_path / "repo", _tiny_onnx(tmp_path / "m.onnx", 6), state, ServingConfig(top_k=7))
