@@ -57,6 +57,9 @@ def resolve_artifacts(artifacts) -> DatasetPaths:
     """Accept the ETL output as a folder, a mapping or an object with train/valid/test/schema paths."""
     if isinstance(artifacts, DatasetPaths):
         return artifacts
+    if hasattr(artifacts, "schema_path") and callable(getattr(artifacts, "path", None)):  # etl DatasetArtifacts
+        splits = {k: Path(artifacts.path(k)) for k in ("train", "valid", "test")}
+        return DatasetPaths(**splits, schema=Path(artifacts.schema_path))
     if isinstance(artifacts, str | Path):
         folder = Path(artifacts)
         found = {k: folder / f"{k}.parquet" for k in ("train", "valid", "test")}
@@ -75,11 +78,7 @@ def default_artifacts(profile: Profile) -> DatasetPaths:
     """Prepare (or reuse) the default dataset of ``profile`` with the ETL stage."""
     from sessrec_course.etl.dataset import prepare_default_dataset
 
-    try:
-        artifacts = prepare_default_dataset(profile)
-    except TypeError:
-        artifacts = prepare_default_dataset()
-    return resolve_artifacts(artifacts)
+    return resolve_artifacts(prepare_default_dataset(profile))
 
 
 def model_config(name: str, schema: dict, profile: Profile, **overrides) -> ModelConfig:

@@ -89,16 +89,33 @@ def select_device(device: str | None = None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+_THREADS: list[int] = []  # decided once per process, so that reruns use the same kernels
+
+
 def configure_threads() -> int:
-    """Set torch's CPU threads to the cores this process may use; return the number."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    threads = max(1, cores)
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
+    """Set torch's CPU threads once per process and return the number.
+
+    ``$SESSREC_TORCH_THREADS`` wins; otherwise all cores this process may use, except on a busy
+    machine (1-minute load ≥ cores), where OpenMP threads spin-waiting for descheduled siblings make
+    small kernels up to 10x slower (measured on the shared 2-core box): there, 1 thread.
+    """
+    if not _THREADS:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+        wanted = os.environ.get("SESSREC_TORCH_THREADS")
+        if wanted:
+            threads = max(1, int(wanted))
+        elif cores > 1 and os.getloadavg()[0] >= cores:
+            threads = 1
+            logger.info("machine busy (load %.1f on %d cores): training on 1 CPU thread", os.getloadavg()[0], cores)
+        else:
+            threads = cores
+        _THREADS.append(threads)
+    if torch.get_num_threads() != _THREADS[0]:
+        torch.set_num_threads(_THREADS[0])
+    return _THREADS[0]
 
 
 def seed_everything(seed: int) -> None:
