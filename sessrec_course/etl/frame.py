@@ -57,6 +57,25 @@ class Backend:
             series = series.astype("datetime64[ns]")
         return self.values(series.astype("int64"))
 
+    def unique_counts(self, values: Any) -> tuple[Any, Any]:
+        """Return (sorted unique values, their counts) of an int64 array (hash-based on pandas)."""
+        if self.on_gpu:
+            return self.xp.unique(values, return_counts=True)
+        counts = pd.Series(values, copy=False).value_counts(sort=False)
+        keys = counts.index.to_numpy(np.int64)
+        order = np.argsort(keys)
+        return keys[order], counts.to_numpy(np.int64)[order]
+
+    def lookup(self, keys: Any, values: Any) -> Any:
+        """Return the position of every value in the sorted unique ``keys`` array, -1 when absent."""
+        if self.on_gpu or len(keys) == 0:
+            xp = self.xp
+            if len(keys) == 0:
+                return xp.full(len(values), -1, dtype=np.int64)
+            idx = xp.minimum(xp.searchsorted(keys, values), len(keys) - 1)
+            return xp.where(keys[idx] == values, idx, -1)
+        return pd.Index(keys).get_indexer(values)
+
     def asarray(self, values: Any) -> Any:
         """Move a numpy (or backend) array into this backend."""
         return self.xp.asarray(values)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sessrec_course.data.errors import DataError
-from sessrec_course.etl.frame import backend_of
+from sessrec_course.etl.frame import Backend, backend_of, get_backend
 from sessrec_course.etl.sessions import NS_PER_S, pad_right, session_starts, sort_order, validate_events
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ class WorkflowConfig:
     min_item_frequency: int = 1  # items seen fewer times in train become OOV
     min_category_frequency: int = 1
     remove_consecutive_repeats: bool = False
+
+
+_NUMPY = get_backend("pandas")
 
 
 class SessionWorkflow:
@@ -110,7 +113,7 @@ class SessionWorkflow:
         if len(cols["item"]) == 0:
             raise DataError("no session survives the filters", source=source, column="session_id",
                             expected=f"sessions with >= {self.config.min_length} events")
-        raw, counts = xp.unique(cols["item"], return_counts=True)
+        raw, counts = be.unique_counts(cols["item"])
         keep = counts >= self.config.min_item_frequency
         raw, counts = raw[keep], counts[keep]
         order = xp.lexsort(xp.stack([raw, -counts]))  # most frequent first, ties by raw id
@@ -120,15 +123,15 @@ class SessionWorkflow:
         self.item_category = np.ones(self.item_cardinality, np.int32)
         self.item_category[PAD_ID] = PAD_ID
         if "cat" in cols:
-            cat_raw, cat_counts = xp.unique(cols["cat"][cols["cat"] >= 0], return_counts=True)
+            cat_raw, cat_counts = be.unique_counts(cols["cat"][cols["cat"] >= 0])
             keep = cat_counts >= self.config.min_category_frequency
             cat_raw, cat_counts = cat_raw[keep], cat_counts[keep]
             self.category_raw = be.to_numpy(cat_raw[xp.lexsort(xp.stack([cat_raw, -cat_counts]))]).astype(np.int64)
             # every item gets its most frequent category (used when serving raw item ids)
-            enc_item = self._encode(xp, cols["item"])
-            enc_cat = self._encode_categories(xp, cols["cat"])
+            enc_item = self._encode(be, cols["item"])
+            enc_cat = self._encode_categories(be, cols["cat"])
             pair = enc_item.astype(np.int64) * self.category_cardinality + enc_cat
-            pairs, pair_counts = xp.unique(pair[enc_item >= FIRST_ID], return_counts=True)
+            pairs, pair_counts = be.unique_counts(pair[enc_item >= FIRST_ID])
             best = xp.lexsort(xp.stack([-pair_counts, pairs // self.category_cardinality]))
             pairs = pairs[best]
             first = session_starts(xp, pairs // self.category_cardinality)
@@ -144,18 +147,16 @@ class SessionWorkflow:
         if not self.is_fitted:
             raise RuntimeError("SessionWorkflow is not fitted: call fit(train_events) or SessionWorkflow.load(path)")
 
-    def _encode(self, xp: Any, raw: Any) -> Any:
+    def _encode(self, be: Backend, raw: Any) -> Any:
         """Map raw item ids to encoded ids (unseen → OOV)."""
         if self._lookup is None:
             order = np.argsort(self.item_raw, kind="stable")
             self._lookup = (self.item_raw[order], (order + FIRST_ID).astype(np.int32))
-        keys, codes = (xp.asarray(a) for a in self._lookup)
-        return _map_sorted(xp, keys, codes, raw)
+        return _map_sorted(be, *self._lookup, raw)
 
-    def _encode_categories(self, xp: Any, raw: Any) -> Any:
+    def _encode_categories(self, be: Backend, raw: Any) -> Any:
         order = np.argsort(self.category_raw, kind="stable")
-        keys, codes = xp.asarray(self.category_raw[order]), xp.asarray((order + FIRST_ID).astype(np.int32))
-        return _map_sorted(xp, keys, codes, raw)
+        return _map_sorted(be, self.category_raw[order], (order + FIRST_ID).astype(np.int32), raw)
 
     def transform_arrow(self, events: Any, source: str = "events") -> pa.Table:
         """Turn events into one row per session (see docs/design.md) as a pyarrow Table."""
@@ -165,8 +166,8 @@ class SessionWorkflow:
         n_events = len(cols["item"])
         ends = starts + lengths
         ts = cols["ts"]
-        enc = self._encode(xp, cols["item"])
-        cat = (self._encode_categories(xp, cols["cat"]) if "cat" in cols
+        enc = self._encode(be, cols["item"])
+        cat = (self._encode_categories(be, cols["cat"]) if "cat" in cols
                else xp.asarray(self.item_category)[enc])
         delta = xp.zeros(n_events, dtype=np.float32)
         if n_events > 1:
@@ -218,7 +219,7 @@ class SessionWorkflow:
             arr = arr[-width:]
             valid = np.isfinite(arr)
             codes = np.full(len(arr), OOV_ID, np.int64)
-            codes[valid] = self._encode(np, arr[valid].astype(np.int64))
+            codes[valid] = self._encode(_NUMPY, arr[valid].astype(np.int64))
             seqs.append(codes)
         return pad_right(seqs, width)
 
@@ -300,12 +301,12 @@ class SessionWorkflow:
         return f"SessionWorkflow({state}, {self.config})"
 
 
-def _map_sorted(xp: Any, keys: Any, codes: Any, raw: Any) -> Any:
-    """Look ``raw`` up in sorted ``keys``; return matching ``codes`` or OOV."""
-    if len(keys) == 0:
-        return xp.full(len(raw), OOV_ID, dtype=np.int32)
-    idx = xp.minimum(xp.searchsorted(keys, raw), len(keys) - 1)
-    return xp.where(keys[idx] == raw, codes[idx], OOV_ID).astype(np.int32)
+def _map_sorted(be: Backend, keys: np.ndarray, codes: np.ndarray, raw: Any) -> Any:
+    """Look ``raw`` up in sorted unique ``keys``; return matching ``codes`` or OOV."""
+    xp = be.xp
+    pos = be.lookup(xp.asarray(keys), raw)
+    codes = xp.concatenate([xp.asarray(codes, dtype=np.int32), xp.asarray([OOV_ID], dtype=np.int32)])
+    return codes[pos]  # position -1 picks the trailing OOV
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:
