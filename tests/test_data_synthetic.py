@@ -91,3 +91,14 @@ def test_ground_truth_distribution_is_a_distribution(small_log):
     # the intent matters: another intent gives another distribution for the same history
     other = small_log.next_item_probabilities(items[:1], (0, 1, 0.9))
     assert np.abs(p - other).sum() > 0.1
+
+
+def test_reference_metrics_hand_computed():
+    from sessrec_course.data.reference import reference_metrics
+
+    train = [np.array([2, 3]), np.array([2, 3]), np.array([2, 4])]
+    out = reference_metrics(train, [np.array([2, 3]), np.array([4, 2])], n_items=5, k=1)
+    # popularity: 2 (3 clicks) > 3 (2) > 4 (1); targets 3 and 2 -> ranks 1 and 0
+    assert out["popularity"] == {"Recall@1": 0.5, "MRR@1": 0.5, "cases": 2}
+    # Markov: after 2 -> 3 (twice) first; after 4 nothing was seen -> popularity fallback ranks 2 first
+    assert out["Markov"] == {"Recall@1": 1.0, "MRR@1": 1.0, "cases": 2}

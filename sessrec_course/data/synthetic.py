@@ -111,7 +111,8 @@ class SyntheticLog:
             return int(row.c1b), int(row.c2b), float(row.w1b)
         return int(row.c1), int(row.c2), float(row.w1)
 
-    def oracle_metrics(self, n_sessions: int = 1_000, k: int = 20, seed: int = 0) -> dict[str, float]:
+    def oracle_metrics(self, n_sessions: int = 1_000, k: int = 20, seed: int = 0,
+                       session_ids: np.ndarray | None = None) -> dict[str, float]:
         """Score the true next-item distribution on a sample of sessions: Recall@k and MRR@k.
 
         Every position after the first is a test case (the prefix predicts the next item). The oracle
@@ -123,6 +124,8 @@ class SyntheticLog:
         starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
         ends = np.r_[starts[1:], len(ids)]
         long_enough = np.flatnonzero(ends - starts >= 2)
+        if session_ids is not None:  # only these sessions (e.g. the test split)
+            long_enough = long_enough[np.isin(ids[starts[long_enough]], np.asarray(session_ids))]
         chosen = rng.choice(long_enough, size=min(n_sessions, len(long_enough)), replace=False)
         items = ev["item_id"].to_numpy()
         hits, rr, n = 0, 0.0, 0

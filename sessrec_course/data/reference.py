@@ -1,0 +1,59 @@
+"""Reference points for a dataset: popularity and first-order Markov next-item scores, numpy/scipy only.
+
+The full baselines live in :mod:`sessrec_course.baselines`; these two tiny counters let the data lesson
+(and its tests) show how much sequential structure a click log holds before any model is trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def next_item_pairs(sessions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Return (previous item, next item) for every consecutive pair inside the sessions."""
+    prev = [np.asarray(s[:-1], np.int64) for s in sessions if len(s) > 1]
+    nxt = [np.asarray(s[1:], np.int64) for s in sessions if len(s) > 1]
+    if not prev:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(prev), np.concatenate(nxt)
+
+
+def _rank(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """0-based rank of each target; ties broken by lower item id first."""
+    own = scores[np.arange(len(targets)), targets][:, None]
+    ids = np.arange(scores.shape[1])[None, :]
+    return ((scores > own) | ((scores == own) & (ids < targets[:, None]))).sum(axis=1)
+
+
+def reference_metrics(train: Sequence[np.ndarray], test: Sequence[np.ndarray], n_items: int, k: int = 20,
+                      batch_size: int = 2_048) -> dict[str, dict[str, float]]:
+    """Recall@k and MRR@k of popularity and of a first-order Markov chain (popularity fallback).
+
+    ``train``/``test`` are encoded sessions (ids ``>= 2`` real items, 0/1 never recommended); every
+    next item of every test session is a test case.
+    """
+    popularity = np.bincount(np.concatenate([np.asarray(s, np.int64) for s in train]), minlength=n_items)
+    popularity = popularity[:n_items].astype(np.float64)
+    a, b = next_item_pairs(train)
+    transitions = sp.csr_matrix((np.ones(len(a)), (a, b)), shape=(n_items, n_items))
+    prev, target = next_item_pairs(test)
+    pop_score = popularity / (popularity.max() + 1.0)  # < 1: only breaks ties below any transition count
+    ranks: dict[str, list[np.ndarray]] = {"popularity": [], "Markov": []}
+    for start in range(0, len(target), batch_size):
+        p, t = prev[start:start + batch_size], target[start:start + batch_size]
+        base = np.broadcast_to(pop_score, (len(t), n_items)).copy()
+        base[:, :2] = -np.inf
+        ranks["popularity"].append(_rank(base, t))
+        markov = transitions[p].toarray() + base
+        ranks["Markov"].append(_rank(markov, t))
+    out = {}
+    for name, parts in ranks.items():
+        r = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        hit = r < k
+        out[name] = {f"Recall@{k}": float(hit.mean()) if len(r) else 0.0,
+                     f"MRR@{k}": float(np.where(hit, 1.0 / (r + 1), 0.0).mean()) if len(r) else 0.0,
+                     "cases": int(len(r))}
+    return out
