@@ -112,6 +112,8 @@ class SessionModel(nn.Module):
     def loss(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Full-catalogue cross-entropy of a training batch (right-padded ``(B, L)`` ids)."""
         item_ids = self.sanitize(item_ids)
+        if item_ids.shape[1] > self.max_length:  # wider batches keep each session's last items
+            item_ids = self.last_items(item_ids, self.max_length)[0]
         if self.config.causal:  # next item at every position
             hidden = self.sequence_hidden(item_ids)[:, :-1]
             targets = item_ids[:, 1:]

@@ -130,7 +130,9 @@ def exported_scores(path: str | Path, item_ids: np.ndarray) -> np.ndarray:
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return session.run([OUTPUT_NAME], {INPUT_NAME: item_ids})[0]
-    scripted = torch.jit.load(str(path), map_location="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.load(str(path), map_location="cpu")
     with torch.no_grad():
         return scripted(torch.from_numpy(item_ids)).numpy()
 

@@ -52,7 +52,7 @@ def save_keras_model(model: KerasSessionModel, directory: str | Path, extra: dic
 
     def write(tmp: Path) -> None:
         model.save_weights(tmp / WEIGHTS_FILE)
-        np.save(tmp / CATEGORY_FILE, model.item_category)
+        np.save(tmp / CATEGORY_FILE, model.item_category[: model.n_items])
         payload = {"framework": "keras", "model": model.config.to_dict(), **(extra or {})}
         (tmp / CONFIG_FILE).write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
 

@@ -237,7 +237,7 @@ def dataset_folder(artifacts=None, profile: Profile | None = None) -> Path:
         from sessrec_course.etl.dataset import prepare_default_dataset
 
         artifacts = prepare_default_dataset(profile or get_profile())
-    folder = Path(getattr(artifacts, "root", artifacts))
+    folder = Path(artifacts) if isinstance(artifacts, str | Path) else Path(artifacts.root)
     for name in ("train.parquet", "valid.parquet", "schema.json"):
         if not (folder / name).exists():
             raise FileNotFoundError(f"{folder / name} not found: run the ETL first (sessrec_course.etl)")

@@ -1,0 +1,56 @@
+"""Export for serving: TorchScript and ONNX give the eager model's top-k on real sessions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from torch_helpers import MAX_LENGTH, chain_sessions, write_tiny_dataset  # noqa: E402
+
+from sessrec_course.models.torch_export import (  # noqa: E402
+    check_parity,
+    export_onnx,
+    export_torchscript,
+    exported_scores,
+)
+from sessrec_course.profiles import get_profile  # noqa: E402
+from sessrec_course.training import train_model  # noqa: E402
+from sessrec_course.training.torch_data import pad_lists  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sessions() -> np.ndarray:
+    import pyarrow as pa
+
+    lists = [s[: 1 + i % 6] for i, s in enumerate(chain_sessions(40, seed=5))]
+    lists += [[], [2, 1000], list(range(2, 14))]  # empty, unseen id, longer than max_length
+    return pad_lists(pa.array(lists, type=pa.list_(pa.int32())), 12)
+
+
+@pytest.mark.parametrize("name", ["mlp", "gru", "transformer", "bert", "xlnet"])
+def test_export_parity(tmp_path, name, sessions):
+    folder = write_tiny_dataset(tmp_path / "data", n_train=80)
+    profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=1)
+    model, _ = train_model(name, folder, profile, cache=False, progress=False)
+    ids = sessions
+    script = export_torchscript(model, tmp_path / "model.pt", torch.as_tensor(ids[:2, :MAX_LENGTH]))
+    onnx = export_onnx(model, tmp_path / "model.onnx", MAX_LENGTH)
+    for path in (script, onnx):
+        result = check_parity(model, path, ids, k=20)  # wider than traced, other batch size
+        assert result["topk_agreement"] == 1.0 and result["max_abs_diff"] < 1e-4
+        assert exported_scores(path, ids[:3, :4]).shape == (3, model.n_items)
+    assert not list(tmp_path.glob(".model*"))  # no temporary files left
+
+
+def test_parity_check_catches_a_different_model(tmp_path):
+    folder = write_tiny_dataset(tmp_path / "data", n_train=80)
+    profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=1)
+    model, _ = train_model("gru", folder, profile, cache=False, progress=False)
+    other, _ = train_model("gru", folder, profile, cache=False, progress=False, seed=3)
+    path = export_onnx(other, tmp_path / "other.onnx", MAX_LENGTH)
+    ids = np.array([[2, 3, 4, 0], [7, 8, 0, 0]])
+    with pytest.raises(AssertionError, match="top-20 differs"):
+        check_parity(model, path, ids)

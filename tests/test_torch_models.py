@@ -1,0 +1,109 @@
+"""PyTorch session models: shapes, padding never changes a score, defined answers for odd inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sessrec_course.models import ModelConfig, build_model  # noqa: E402
+from sessrec_course.models.torch_base import MASKED_SCORE  # noqa: E402
+
+VARIANTS = [("mlp", "gpt2"), ("gru", "gpt2"), ("transformer", "gpt2"), ("transformer", "bert"), ("transformer", "xlnet")]
+N_ITEMS = 40
+
+
+def make(name: str, backbone: str, tie: bool = True) -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = ModelConfig(name=name, backbone=backbone, item_cardinality=N_ITEMS, category_cardinality=4,
+                         hidden_size=16, max_length=6, num_layers=2, tie_weights=tie)
+    return build_model(config, item_category=torch.arange(N_ITEMS) % 4).eval()
+
+
+IDS = torch.tensor([[5, 6, 7, 0, 0, 0], [9, 0, 0, 0, 0, 0], [3, 4, 5, 6, 7, 8]])
+
+
+@pytest.mark.parametrize(("name", "backbone"), VARIANTS)
+def test_shapes_and_padding_never_changes_a_score(name, backbone):
+    model = make(name, backbone)
+    with torch.no_grad():
+        scores = model(IDS)
+        wider = model(torch.cat([IDS, torch.zeros(3, 5, dtype=torch.long)], dim=1))
+        narrow = model(IDS[:2, :3])
+    assert scores.shape == (3, N_ITEMS) and scores.dtype == torch.float32
+    torch.testing.assert_close(wider, scores, rtol=0, atol=1e-6)
+    torch.testing.assert_close(narrow, scores[:2], rtol=0, atol=1e-6)
+    assert (scores[:, :2] == MASKED_SCORE).all()  # padding and OOV are never recommended
+    assert not torch.allclose(scores[0], scores[1])  # different sessions, different scores
+
+
+@pytest.mark.parametrize(("name", "backbone"), VARIANTS)
+def test_long_session_keeps_last_items_and_odd_ids_are_defined(name, backbone):
+    model = make(name, backbone)
+    long = torch.tensor([[2, 3, 4, 5, 6, 7, 8, 9, 10, 11]])
+    keep = model.max_length if model.config.causal else model.max_length - 1
+    with torch.no_grad():
+        torch.testing.assert_close(model(long), model(long[:, -keep:]), rtol=0, atol=1e-6)
+        unseen = model(torch.tensor([[5, 1000, 0]]))  # outside the catalogue → OOV
+        torch.testing.assert_close(unseen, model(torch.tensor([[5, 1, 0]])), rtol=0, atol=1e-6)
+        empty = model(torch.zeros(2, 4, dtype=torch.long))
+    assert torch.isfinite(empty).all()
+    torch.testing.assert_close(empty[0, 2:], model.output_bias[2:])  # empty session → learnt popularity
+
+
+@pytest.mark.parametrize(("name", "backbone"), VARIANTS)
+def test_loss_ignores_padding_and_is_a_cross_entropy(name, backbone):
+    model = make(name, backbone)
+    torch.manual_seed(1)
+    a = model.loss(IDS)
+    torch.manual_seed(1)
+    b = model.loss(torch.cat([IDS, torch.zeros(3, 4, dtype=torch.long)], dim=1))
+    assert a.ndim == 0 and 0 < a.item() < 2 * torch.log(torch.tensor(float(N_ITEMS)))
+    if model.config.causal:  # masked models draw random masks over a different shape
+        torch.testing.assert_close(a, b)
+
+
+def test_causal_targets_are_hand_computed():
+    """Session [5, 6, 7]: GRU loss = mean CE of (h0 → 6) and (h1 → 7), nothing at the padding."""
+    model = make("gru", "gpt2")
+    ids = torch.tensor([[5, 6, 7, 0]])
+    hidden = model.sequence_hidden(ids)
+    logits = model.logits(hidden[0, :2])
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([6, 7]))
+    torch.testing.assert_close(model.loss(ids), expected)
+
+
+def test_weight_tying_shares_the_item_embedding():
+    tied, untied = make("gru", "gpt2", tie=True), make("gru", "gpt2", tie=False)
+    assert tied.output is None and untied.output is not None
+    n_tied = sum(p.numel() for p in tied.parameters())
+    n_untied = sum(p.numel() for p in untied.parameters())
+    assert n_untied - n_tied == N_ITEMS * 16
+    with torch.no_grad():
+        tied.item_embedding.weight[7] += 1.0  # changing item 7's embedding changes its output score
+        before = tied(IDS)[:, 7].clone()
+        tied.item_embedding.weight[7] += 1.0
+        assert not torch.allclose(tied(IDS)[:, 7], before)
+
+
+def test_masked_model_puts_mask_after_the_session():
+    model = make("transformer", "bert")
+    inputs, targets = model.mask_items(torch.tensor([[5, 6, 7, 0]]))
+    assert inputs[0, 2] == model.mask_id and targets[0, 2] == 7  # the last item is always masked
+    assert inputs[0, 3] == 0 and targets[0, 3] == 0  # padding stays padding, no loss there
+
+
+def test_attention_weights_hide_padding():
+    model = make("transformer", "bert")
+    att = model.attention_weights(IDS)
+    assert att.shape == (2, 3, 2, 6, 6)
+    assert float(att[:, 1, :, :, 1:].abs().max()) == 0.0  # session [9] attends to nothing after it
+    torch.testing.assert_close(att.sum(-1), torch.ones_like(att.sum(-1)))
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ValueError, match="backbone"):
+        ModelConfig(name="transformer", backbone="gpt5", item_cardinality=10)
+    with pytest.raises(ValueError, match="category"):
+        build_model(ModelConfig(name="gru", item_cardinality=10, category_cardinality=3),
+                    item_category=torch.tensor([0, 0, 5]))
