@@ -1,0 +1,158 @@
+"""The Keras track: tf.data pipeline, masking and defined answers, tiny models overfit tiny data, save/load.
+
+Data are tiny hand-made parquet files following the ETL contract (docs/design.md). TensorFlow is imported
+once for the module; the tiny models train in a few seconds each.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from sessrec_course.evaluation import all_prefixes, evaluate  # noqa: E402
+from sessrec_course.models import ModelConfig  # noqa: E402
+from sessrec_course.models.keras_base import MASKED_SCORE, build_keras_model  # noqa: E402
+from sessrec_course.profiles import get_profile  # noqa: E402
+from sessrec_course.training.keras_data import (  # noqa: E402
+    item_category_lookup,
+    make_dataset,
+    read_split,
+)
+from sessrec_course.training.keras_export import load_keras_model, save_keras_model  # noqa: E402
+from sessrec_course.training.keras_trainer import KerasRecommender, train_keras_model  # noqa: E402
+
+N_ITEMS = 22  # 0 pad, 1 OOV, items 2..21
+MAX_LENGTH = 8
+NAMES = ("mlp", "gru", "transformer")
+
+
+def chain_sessions(n: int, seed: int) -> list[list[int]]:
+    """Sessions that follow one fixed cycle over the items: the next item is a function of the last one."""
+    rng = np.random.default_rng(seed)
+    cycle = np.random.default_rng(123).permutation(np.arange(2, N_ITEMS))
+    out = []
+    for _ in range(n):
+        start, length = int(rng.integers(0, len(cycle))), int(rng.integers(2, 7))
+        out.append([int(cycle[(start + i) % len(cycle)]) for i in range(length)])
+    return out
+
+
+def write_split(path, sessions):
+    table = pa.table({
+        "session_id": pa.array(np.arange(len(sessions)), pa.int64()),
+        "item_id_list": pa.array(sessions, pa.list_(pa.int32())),
+        "category_list": pa.array([[1 + item % 3 for item in s] for s in sessions], pa.list_(pa.int32())),
+        "time_delta_list": pa.array([[0.0] + [5.0] * (len(s) - 1) for s in sessions], pa.list_(pa.float32())),
+        "length": pa.array([len(s) for s in sessions], pa.int32()),
+    })
+    pq.write_table(table, path)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("keras_tiny")
+    train = chain_sessions(64, seed=0) + [[5], [9, 14, 3, 7, 2, 8, 11, 4, 6, 10]]  # one too short, one over-long
+    write_split(folder / "train.parquet", train)
+    write_split(folder / "valid.parquet", chain_sessions(24, seed=1))
+    write_split(folder / "test.parquet", chain_sessions(24, seed=2))
+    (folder / "schema.json").write_text(json.dumps(
+        {"item_cardinality": N_ITEMS, "category_cardinality": 4, "max_length": MAX_LENGTH, "pad_id": 0, "oov_id": 1}))
+    return folder
+
+
+def test_pipeline_pads_masks_trims_and_shuffles_deterministically(tiny_data, tmp_path):
+    split = read_split(tiny_data / "train.parquet", MAX_LENGTH)
+    assert split["item_ids"].shape == (66, MAX_LENGTH) and split["item_ids"].dtype == np.int64
+    # the over-long session keeps its last 8 items, right-aligned padding elsewhere
+    assert split["item_ids"][65].tolist() == [3, 7, 2, 8, 11, 4, 6, 10]
+    assert split["item_ids"][64].tolist() == [5, 0, 0, 0, 0, 0, 0, 0]
+    assert split["mask"][64].tolist() == [True] + [False] * 7
+    assert split["category_ids"][65].tolist() == [1, 2, 3, 3, 3, 2, 1, 2]  # 1 + item % 3
+    assert split["time_deltas"][64].tolist() == [0.0] * 8
+
+    batches = list(make_dataset(split, batch_size=16, shuffle=True, seed=3).as_numpy_iterator())
+    assert sum(len(b["item_ids"]) for b in batches) == 65, "the one-item session is dropped"
+    for batch in batches:  # trimmed to the longest session of the batch, masks aligned with ids
+        assert (batch["item_ids"][:, -1] != 0).any()
+        np.testing.assert_array_equal(batch["mask"], batch["item_ids"] != 0)
+    widths = sorted(b["item_ids"].shape[1] for b in batches)
+    assert widths[-1] == MAX_LENGTH and widths[-2] <= 6, "only the batch with the over-long session is full width"
+    again = list(make_dataset(split, batch_size=16, shuffle=True, seed=3).as_numpy_iterator())
+    assert all(np.array_equal(a["item_ids"], b["item_ids"]) for a, b in zip(batches, again, strict=True))
+
+    lookup = item_category_lookup(tiny_data / "train.parquet", N_ITEMS)
+    assert lookup[:2].tolist() == [0, 0] and lookup[2:].tolist() == [1 + i % 3 for i in range(2, N_ITEMS)]
+
+    pq.write_table(pa.table({"item_id_list": pa.array([1, 2])}), tmp_path / "flat.parquet")
+    with pytest.raises(ValueError, match=r"flat.parquet: column 'item_id_list' is int64, expected a list"):
+        read_split(tmp_path / "flat.parquet", MAX_LENGTH)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_masking_padding_and_defined_answers(name):
+    config = ModelConfig(name=name, item_cardinality=N_ITEMS, category_cardinality=4, hidden_size=16,
+                         max_length=6, window=3, num_layers=2, num_heads=2)
+    model = build_keras_model(config, item_category=1 + np.arange(N_ITEMS) % 3)
+    model.output_layer.bias.assign(np.linspace(-1, 1, N_ITEMS).astype(np.float32))
+    session = [4, 9, 2, 17]
+    scores = model(np.array([session + [0, 0]])).numpy()[0]
+    # more trailing padding, and a longer session whose last 6 items are the same, change nothing
+    padded = model(np.array([session + [0] * 10])).numpy()[0]
+    longer = model(np.array([[3, 5, 8, 11] + [6, 7] + session])).numpy()[0]
+    cut = model(np.array([[6, 7] + session])).numpy()[0]
+    np.testing.assert_allclose(padded, scores, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(longer, cut, rtol=1e-5, atol=1e-5)
+    # padding and OOV are never recommended; an empty session gets the learnt popularity (the bias)
+    assert scores[0] == scores[1] == MASKED_SCORE
+    empty = model(np.zeros((1, 6), np.int64)).numpy()[0]
+    np.testing.assert_allclose(empty[2:], np.linspace(-1, 1, N_ITEMS)[2:], rtol=1e-6)
+    # unseen ids (beyond the catalogue) are OOV, negative ids are padding
+    np.testing.assert_allclose(model(np.array([[4, 999, 0]])).numpy(), model(np.array([[4, 1, 0]])).numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(model(np.array([[4, 9, -5]])).numpy(), model(np.array([[4, 9, 0]])).numpy(),
+                               rtol=1e-6)
+    # causal: position t never sees later items, and padding never changes real positions
+    a = model.sequence_hidden(np.array([[4, 9, 2, 17, 0, 0]]), training=False).numpy()
+    b = model.sequence_hidden(np.array([[4, 9, 2, 5, 12, 3]]), training=False).numpy()
+    np.testing.assert_allclose(a[:, :3], b[:, :3], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(a[:, 3], b[:, 3])
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data):
+    profile = get_profile("ci", epochs=20, batch_size=16, hidden_size=16, learning_rate=2e-2, eval_max_sessions=None)
+    return {name: train_keras_model(name, tiny_data, profile, cache=False, progress=False, patience=20,
+                                    model_overrides={"dropout": 0.0, "window": 2})
+            for name in NAMES}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tiny_model_overfits_tiny_data(trained, tiny_data, name):
+    model, history = trained[name]
+    sessions = pq.read_table(tiny_data / "train.parquet").column("item_id_list")
+    prefixes, targets = all_prefixes(sessions, max_length=MAX_LENGTH)
+    metrics = evaluate(KerasRecommender(model), prefixes, targets, ks=(1, 20), progress=False)
+    assert metrics["Recall@1"] >= 0.9, metrics  # random guessing gives 0.05
+    first, last = history.epochs[0], history.epochs[-1]
+    assert last["train_loss"] < 0.5 * first["train_loss"]
+    assert history.best_score == max(e["MRR@20"] for e in history.epochs) >= 0.9
+    assert len(history.losses) == len(history.steps) == 20 * 5  # 65 sessions / 16 = 5 batches per epoch
+    assert {"seconds", "sessions_per_s", "Recall@20"} <= set(first)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    model, history = trained["transformer"]
+    folder = save_keras_model(model, tmp_path / "saved", extra={"history": history.to_dict()})
+    loaded = load_keras_model(folder)
+    ids = np.array([[4, 9, 2, 17, 0, 0, 0, 0], [0] * 8, [3, 999, 5, 6, 7, 8, 9, 10]])
+    np.testing.assert_array_equal(loaded(ids).numpy(), model(ids).numpy())
+    assert loaded.config == model.config
+    assert not list(tmp_path.glob(".saved-*")), "no temporary folder left behind"
+    with pytest.raises(FileNotFoundError, match="model.weights.h5 not found"):
+        load_keras_model(tmp_path)
