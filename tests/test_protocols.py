@@ -56,3 +56,17 @@ def test_bad_sessions_give_clear_errors():
         all_prefixes([[2.5, 3.0]])
     with pytest.raises(ValueError, match="max_length"):
         all_prefixes(SESSIONS, max_length=0)
+
+
+def test_benchmark_cases_shift_ids_so_raw_item_1_is_not_oov():
+    from types import SimpleNamespace
+
+    from sessrec_course.evaluation import benchmark_cases
+
+    split = SimpleNamespace(train_sessions=[np.array([1, 2, 3])], test_prefixes=[np.array([3, 1]), np.array([2])],
+                            test_targets=np.array([1, 4]), item_cardinality=5)
+    cases = benchmark_cases(split)
+    assert [s.tolist() for s in cases.train_sessions] == [[2, 3, 4]]
+    assert cases.prefixes.tolist() == [[4, 2], [3, 0]]
+    assert cases.targets.tolist() == [2, 5]
+    assert cases.n_items == 6

@@ -21,7 +21,9 @@ from sessrec_course.evaluation.metrics import (
     top_k_from_scores,
 )
 from sessrec_course.evaluation.protocols import (
+    BenchmarkCases,
     all_prefixes,
+    benchmark_cases,
     last_item,
     pad_prefixes,
     pairs_to_cases,
@@ -30,6 +32,8 @@ from sessrec_course.evaluation.protocols import (
 from sessrec_course.evaluation.table import metric_curves, results_table
 
 __all__ = [
+    "BenchmarkCases",
+    "benchmark_cases",
     "FIRST_ITEM_ID",
     "MISS_RANK",
     "OOV_ID",

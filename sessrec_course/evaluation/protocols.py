@@ -4,7 +4,8 @@
   ``a -> b``, ``a b -> c``, ``a b c -> d`` (what session-rec and GRU4Rec papers report).
 - :func:`last_item` — only the last click: ``a b c -> d`` (one case per session, what Transformers4Rec
   reports). Long sessions weigh less here, so numbers differ from the all-prefixes protocol.
-- :func:`pairs_to_cases` — given (prefix, target) pairs, e.g. the benchmark splits' ``test.tsv``.
+- :func:`pairs_to_cases` — given (prefix, target) pairs; :func:`benchmark_cases` does it for the benchmark
+  splits' ``test.tsv`` (SR-GNN preprocessing), shifting their ids by one.
 
 Sessions are encoded ids (0 padding, 1 OOV, items from 2) as in the ETL output contract: a list of
 lists, a pandas Series of arrays, a pyarrow list array, or a ragged ``(values, offsets)`` pair. Prefixes
@@ -12,6 +13,8 @@ come back as a right-padded int64 matrix; a prefix longer than ``max_length`` ke
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -112,3 +115,26 @@ def pairs_to_cases(prefixes, targets, max_length: int | None = None) -> tuple[np
     if (lengths == 0).any():
         raise ValueError(f"prefix {int(np.argmin(lengths))} is empty; every benchmark case needs a prefix")
     return pad_prefixes(values, offsets[:-1], offsets[1:], max_length), targets
+
+
+class BenchmarkCases(NamedTuple):
+    """A benchmark split in the course's encoding: ids shifted by one so that 1 stays the OOV id."""
+
+    train_sessions: list[np.ndarray]
+    prefixes: np.ndarray
+    targets: np.ndarray
+    n_items: int
+
+
+def benchmark_cases(split, max_length: int | None = None) -> BenchmarkCases:
+    """Return the (prefix -> target) cases and training sessions of a benchmark split, re-encoded.
+
+    ``split`` is a :class:`sessrec_course.data.benchmarks.BenchmarkSplit` (or any object with
+    ``train_sessions``, ``test_prefixes``, ``test_targets``, ``item_cardinality``). The SR-GNN files use
+    ids from 1, so every id is shifted by +1: raw item 1 would otherwise collide with OOV and be masked.
+    Every test line becomes one case, unseen targets included; the whole catalogue is ranked.
+    """
+    train = [np.asarray(s, dtype=np.int64) + 1 for s in split.train_sessions]
+    prefixes, targets = pairs_to_cases([np.asarray(p, dtype=np.int64) + 1 for p in split.test_prefixes],
+                                       np.asarray(split.test_targets, dtype=np.int64) + 1, max_length)
+    return BenchmarkCases(train, prefixes, targets, int(split.item_cardinality) + 1)
