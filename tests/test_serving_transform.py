@@ -125,3 +125,15 @@ def test_export_rejects_a_model_of_another_catalogue(tmp_path, state):
     assert not (tmp_path / "repo").exists()
     with pytest.raises(ValueError, match="top_k=7 exceeds"):
         export_repository(tmp_path / "repo", _tiny_onnx(tmp_path / "m.onnx", 6), state, ServingConfig(top_k=7))
+
+
+def test_sparse_and_dense_lookups_agree():
+    huge = np.array([-1, -1, 5, 10**12, 7, 3])  # one id beyond the dense table: binary search
+    small = np.array([-1, -1, 5, 11, 7, 3])
+    sparse_state = ServingState(huge, 3, POPULAR, POPULAR_SCORES)
+    dense_state = ServingState(small, 3, POPULAR, POPULAR_SCORES)
+    raw_huge = pad_raw_sessions([[3, 10**12, 8], [7, 7, 5, 3], [], [10**13]])
+    raw_small = np.where(raw_huge == 10**12, 11, raw_huge)
+    expected = [[5, 3, 1], [4, 2, 5], [0, 0, 0], [1, 0, 0]]
+    assert sparse_state.encode(raw_huge).tolist() == expected
+    assert dense_state.encode(raw_small).tolist() == expected

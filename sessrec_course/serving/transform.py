@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 RAW_PAD = -1
+DENSE_LOOKUP_MAX = 1 << 22  # raw ids below this get a direct raw -> encoded table (at most 16 MiB of int32)
 PAD_ID = 0
 OOV_ID = 1
 FIRST_ITEM_ID = 2
@@ -44,6 +45,10 @@ class ServingState:
         order = np.argsort(known, kind="stable")
         self._sorted_raw = known[order]
         self._encoded_of_sorted = (order + FIRST_ITEM_ID).astype(np.int64)
+        self._dense: np.ndarray | None = None
+        if known.min() >= 0 and known.max() < DENSE_LOOKUP_MAX:  # one gather instead of a binary search
+            self._dense = np.full(int(known.max()) + 2, OOV_ID, dtype=np.int32)
+            self._dense[known] = np.arange(FIRST_ITEM_ID, FIRST_ITEM_ID + known.size, dtype=np.int32)
 
     @property
     def item_cardinality(self) -> int:
@@ -70,19 +75,26 @@ class ServingState:
             raise ValueError(f"raw item ids must be integers, got dtype {raw.dtype}")
         raw = raw.astype(np.int64, copy=False)
         valid = raw != RAW_PAD
-        pos = np.minimum(np.searchsorted(self._sorted_raw, raw), len(self._sorted_raw) - 1)
-        encoded = np.where(self._sorted_raw[pos] == raw, self._encoded_of_sorted[pos], OOV_ID)
+        if self._dense is not None:
+            # unknown, negative or too large ids all land on the last entry (OOV)
+            index = np.where((raw >= 0) & (raw < self._dense.size - 1), raw, self._dense.size - 1)
+            encoded = self._dense[index].astype(np.int64)
+        else:
+            pos = np.minimum(np.searchsorted(self._sorted_raw, raw), len(self._sorted_raw) - 1)
+            encoded = np.where(self._sorted_raw[pos] == raw, self._encoded_of_sorted[pos], OOV_ID)
         if encoded.shape[1] == 0:
             return np.zeros((raw.shape[0], self.max_length), dtype=np.int64)
-        # move the valid events to the front (padding may sit anywhere), keep their order
-        order = np.argsort(~valid, axis=1, kind="stable")
-        encoded = np.take_along_axis(encoded, order, axis=1)
-        counts = valid.sum(axis=1)
+        if not (valid[:, 1:] & ~valid[:, :-1]).any():  # usual case: padding only on the right
+            counts = valid.sum(axis=1)
+        else:  # move the valid events to the front, keeping their order
+            order = np.argsort(~valid, axis=1, kind="stable")
+            encoded = np.take_along_axis(encoded, order, axis=1)
+            counts = valid.sum(axis=1)
         start = np.maximum(counts - self.max_length, 0)
         cols = start[:, None] + np.arange(self.max_length)[None, :]
         keep = cols < counts[:, None]
         gathered = np.take_along_axis(encoded, np.minimum(cols, encoded.shape[1] - 1), axis=1)
-        return np.where(keep, gathered, PAD_ID).astype(np.int64)
+        return np.where(keep, gathered, PAD_ID)
 
     def top_k(self, scores: np.ndarray, encoded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return raw ids (B, k) int64 and scores (B, k) float32 of the best ``k`` items per session.
