@@ -1,0 +1,247 @@
+"""Quality benchmark: baselines and the PyTorch models on a split folder, scored on its ``test.tsv``.
+
+A split folder holds ``train_sessions.txt`` (one session per line) and ``test.tsv`` (``prefix<TAB>target``),
+the format of ``../shared/data/benchmarks/{diginetica,yoochoose1_64}``. Every baseline and every neural model
+is fitted on the training sessions (the last ``valid_sessions`` held out for early stopping of the neural
+models) and evaluated on every test line with :func:`sessrec_course.evaluation.evaluate`, full catalogue.
+Hyper-parameters come from ``benchmarks/configs/<split>.toml``; a time budget bounds the neural models.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from sessrec_course.paths import project_root, shared_data_dir
+
+logger = logging.getLogger(__name__)
+
+KS = (10, 20)
+DEFAULT_SPLITS = ("diginetica", "yoochoose1_64")
+NEURAL_MODELS = ("gru", "transformer", "mlp")  # presets of sessrec_course.training.MODEL_PRESETS
+
+# Published P@20 / MRR@20 (%) from the SR-GNN paper (AAAI'19, Table 2), as recorded in ../shared/FACTS.md.
+PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
+    "diginetica": {"Item-KNN": (35.75, 11.57), "GRU4Rec": (29.45, 8.33), "NARM": (49.70, 16.17),
+                   "STAMP": (45.64, 14.32), "SR-GNN": (50.73, 17.59)},
+    "yoochoose1_64": {"Item-KNN": (51.60, 21.81), "GRU4Rec": (60.64, 22.89), "NARM": (68.32, 28.63),
+                      "STAMP": (68.74, 29.67), "SR-GNN": (70.57, 30.94)},
+}
+UNCHECKED = {("diginetica", name) for name in ("Item-KNN", "GRU4Rec", "NARM", "STAMP")}
+
+
+def configs_dir() -> Path:
+    """Return the folder of the versioned benchmark configs (``benchmarks/configs``)."""
+    return project_root() / "benchmarks" / "configs"
+
+
+def default_split_folders() -> list[Path]:
+    """Return the shared benchmark split folders (diginetica, yoochoose1_64) under ``shared_data_dir()``."""
+    return [shared_data_dir() / "benchmarks" / name for name in DEFAULT_SPLITS]
+
+
+def load_config(split_name: str, path: str | Path | None = None) -> dict:
+    """Read the TOML config of ``split_name`` (or ``path``); falls back to ``default.toml``."""
+    if path is None:
+        candidate = configs_dir() / f"{split_name}.toml"
+        path = candidate if candidate.exists() else configs_dir() / "default.toml"
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark config not found: {path}")
+    with path.open("rb") as handle:
+        config = tomllib.load(handle)
+    for key in ("train", "models"):
+        if key not in config:
+            raise ValueError(f"{path}: missing [{key}] table (see benchmarks/configs/default.toml)")
+    config["_path"] = str(path)
+    return config
+
+
+def load_split(folder: str | Path):
+    """Read a split folder (train_sessions.txt + test.tsv) as a ``BenchmarkSplit``."""
+    from sessrec_course.data.benchmarks import load_benchmark
+
+    folder = Path(folder)
+    return load_benchmark(folder.name, root=folder.parent)
+
+
+def _pad(sessions: list[np.ndarray], max_length: int) -> np.ndarray:
+    from sessrec_course.evaluation import pad_prefixes, to_ragged
+
+    values, offsets = to_ragged(sessions)
+    return pad_prefixes(values, offsets[:-1], offsets[1:], max_length)
+
+
+def _metrics_row(metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{name}@{k}": 100 * float(metrics[f"{name}@{k}"]) for k in KS for name in ("Recall", "MRR")}
+
+
+def run_baselines(cases, split_name: str, names: list[str] | None = None, progress: bool = False) -> list[dict]:
+    """Fit and evaluate the course baselines on re-encoded benchmark ``cases``; one result row each."""
+    from sessrec_course.baselines import default_baselines
+    from sessrec_course.evaluation import evaluate
+
+    rows = []
+    for name, model in default_baselines().items():
+        if names is not None and name not in names:
+            continue
+        start = time.perf_counter()
+        model.fit(cases.train_sessions, cases.n_items)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        metrics = evaluate(model, cases.prefixes, cases.targets, ks=KS, progress=progress, desc=f"{split_name} {name}")
+        rows.append({"split": split_name, "model": name, "kind": "baseline", **_metrics_row(metrics),
+                     "train_s": fit_s, "eval_s": time.perf_counter() - start, "cases": int(len(cases.targets))})
+        logger.info("%s %s: %s", split_name, name, rows[-1])
+    return rows
+
+
+class DeadlineLoader:
+    """Wrap a loader so that iteration stops once ``deadline`` (``time.perf_counter()``) has passed."""
+
+    def __init__(self, loader, deadline: float) -> None:
+        self.loader, self.deadline = loader, deadline
+        self.cut = False
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            if time.perf_counter() > self.deadline:
+                self.cut = True
+                return
+            yield batch
+
+
+def seconds_per_step(model, loader, steps: int = 6) -> float:
+    """Time a few optimisation steps on a throw-away copy of ``model`` (the first one is not counted)."""
+    import torch
+
+    from sessrec_course.training.torch_trainer import configure_threads
+
+    configure_threads()
+    probe = copy.deepcopy(model).train()
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=1e-4)
+    times = []
+    for index, batch in enumerate(loader):
+        if index > steps:
+            break
+        start = time.perf_counter()
+        loss = probe.loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:] if len(times) > 1 else times))
+
+
+def plan_epochs(epochs: int, steps_per_epoch: int, sec_per_step: float, budget_s: float | None) -> tuple[int, int | None]:
+    """Return ``(epochs, max_steps_per_epoch)`` that fit ``budget_s`` seconds of training (None: no cap)."""
+    if budget_s is None or epochs * steps_per_epoch * sec_per_step <= budget_s:
+        return epochs, None
+    affordable = budget_s / max(sec_per_step, 1e-9)
+    if affordable >= steps_per_epoch:
+        return max(1, int(affordable // steps_per_epoch)), None
+    return 1, max(1, int(affordable))
+
+
+def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s: float | None = None,
+               progress: bool = False) -> list[dict]:
+    """Train every neural preset in ``names`` with ``config`` and evaluate it on the test cases.
+
+    ``budget_s`` (seconds, all models together, split evenly) caps training: epochs are planned from a
+    measured step time and a deadline stops an epoch early. Rows say whether the budget cut training.
+    """
+    import torch
+
+    from sessrec_course.evaluation import all_prefixes, evaluate
+    from sessrec_course.models import ModelConfig, build_model
+    from sessrec_course.training.torch_data import make_loader
+    from sessrec_course.training.torch_pipeline import MODEL_PRESETS, make_validator
+    from sessrec_course.training.torch_recommender import TorchRecommender
+    from sessrec_course.training.torch_trainer import TrainConfig, fit, seed_everything
+
+    max_length = int(config.get("max_length", 20))
+    seed = int(config.get("seed", 42))
+    n_valid = min(int(config.get("valid_sessions", 1000)), max(1, len(cases.train_sessions) // 10))
+    train_sessions, valid_sessions = cases.train_sessions[:-n_valid], cases.train_sessions[-n_valid:]
+    train_ids = _pad(train_sessions, max_length)
+    valid_prefixes, valid_targets = all_prefixes(valid_sessions, max_length=max_length)
+    validator = make_validator(valid_prefixes, valid_targets)
+    per_model = None if budget_s is None else budget_s / max(1, len(names))
+    rows = []
+    for name in names:
+        if name not in MODEL_PRESETS:
+            raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_PRESETS)}")
+        model_cfg = dict(config["models"].get(name, {}))
+        train_cfg = {**config["train"], **model_cfg.pop("train", {})}
+        mconfig = ModelConfig(**{**MODEL_PRESETS[name], "item_cardinality": cases.n_items,
+                                 "max_length": max_length, **model_cfg})
+        tconfig = TrainConfig(**{**train_cfg, "seed": seed, "progress": progress})
+        seed_everything(seed)
+        model = build_model(mconfig)
+        loader = make_loader(train_ids, tconfig.batch_size, shuffle=True, seed=seed)
+        started = time.perf_counter()
+        epochs, max_steps = tconfig.epochs, None
+        if per_model is not None:
+            step_s = seconds_per_step(model, loader)
+            # leave room for validation after each epoch and the final evaluation
+            epochs, max_steps = plan_epochs(tconfig.epochs, len(loader), step_s, 0.8 * per_model)
+            logger.info("%s %s: %.3f s/step, %d steps/epoch -> %d epoch(s), cap %s", split_name, name, step_s,
+                        len(loader), epochs, max_steps)
+        tconfig.epochs, tconfig.max_steps_per_epoch = epochs, max_steps
+        guarded = DeadlineLoader(loader, started + (per_model if per_model is not None else float("inf")))
+        history = fit(model, guarded, validator, tconfig)
+        train_s = time.perf_counter() - started
+        start = time.perf_counter()
+        metrics = evaluate(TorchRecommender(model), cases.prefixes, cases.targets, ks=KS, progress=progress,
+                           desc=f"{split_name} {name}")
+        epoch_s = [e["seconds"] for e in history.epochs]
+        rows.append({
+            "split": split_name, "model": f"{name} (torch)", "kind": "torch", **_metrics_row(metrics),
+            "train_s": train_s, "eval_s": time.perf_counter() - start, "cases": int(len(cases.targets)),
+            "epochs": len(history.epochs), "best_epoch": history.best_epoch,
+            "epoch_s": float(np.mean(epoch_s)) if epoch_s else None,
+            "sessions_per_s": float(np.mean([e["sessions_per_s"] for e in history.epochs])) if epoch_s else None,
+            "budget_limited": bool(guarded.cut or epochs < int(train_cfg.get("epochs", 1)) or max_steps is not None),
+            "steps_per_epoch": len(loader), "max_steps_per_epoch": max_steps,
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "model_config": mconfig.to_dict(), "train_config": {k: v for k, v in vars(tconfig).items()},
+            "threads": torch.get_num_threads(),
+        })
+        logger.info("%s %s: R@20 %.2f MRR@20 %.2f in %.0f s", split_name, name, rows[-1]["Recall@20"],
+                    rows[-1]["MRR@20"], train_s)
+    return rows
+
+
+def run_quality(folder: str | Path, models: list[str] | None = None, baselines: list[str] | None = None,
+                time_budget_s: float | None = None, config_path: str | Path | None = None,
+                progress: bool = False) -> dict:
+    """Run the quality benchmark on one split folder; return ``{"split", "config", "rows", "published"}``.
+
+    ``models``: neural presets (default: ``NEURAL_MODELS``; ``[]`` for none); ``baselines``: names from
+    ``default_baselines()`` (default: all; ``[]`` for none). ``time_budget_s`` overrides the config's
+    ``time_budget_s`` for the neural models together (0 or a negative value: no budget).
+    """
+    from sessrec_course.evaluation import benchmark_cases
+
+    folder = Path(folder)
+    split = load_split(folder)
+    config = load_config(folder.name, config_path)
+    budget = config.get("time_budget_s") if time_budget_s is None else time_budget_s
+    budget = None if budget is None or budget <= 0 else float(budget)
+    cases = benchmark_cases(split)
+    logger.info("%r: %d test cases, budget %s s", split, len(cases.targets), budget)
+    rows = [] if baselines == [] else run_baselines(cases, folder.name, baselines, progress)
+    names = list(NEURAL_MODELS) if models is None else list(models)
+    if names:
+        rows += run_neural(cases, folder.name, config, names, budget, progress)
+    return {"split": folder.name, "folder": str(folder), "config": config, "time_budget_s": budget,
+            "train_sessions": len(split.train_sessions), "test_cases": int(len(cases.targets)),
+            "item_cardinality": int(cases.n_items), "rows": rows, "published": PUBLISHED.get(folder.name, {})}

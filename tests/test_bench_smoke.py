@@ -1,0 +1,81 @@
+"""Smoke test of the benchmark command on a tiny split folder written in tmp_path (seconds, not a timing test)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sessrec_course.bench.__main__ import QUALITY_HEADING, main
+from sessrec_course.bench.quality import plan_epochs
+from sessrec_course.bench.report import update_section
+
+
+def _write_split(folder, n_sessions: int = 300, seed: int = 0) -> None:
+    """Sessions that walk a ring of 30 items (i -> i+1), so the next item is learnable; test = held-out walks."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+
+    def walk() -> list[int]:
+        start, length = int(rng.integers(1, 31)), int(rng.integers(2, 7))
+        return [(start + i - 1) % 30 + 1 for i in range(length)]
+
+    (folder / "train_sessions.txt").write_text("\n".join(" ".join(map(str, walk())) for _ in range(n_sessions)) + "\n")
+    lines = ["prefix\ttarget"]
+    for _ in range(60):
+        session = walk()
+        lines.append(" ".join(map(str, session[:-1])) + "\t" + str(session[-1]))
+    (folder / "test.tsv").write_text("\n".join(lines) + "\n")
+
+
+def _write_config(path) -> None:
+    path.write_text("seed = 1\nmax_length = 8\nvalid_sessions = 20\ntime_budget_s = 0\n\n"
+                    "[train]\nepochs = 3\nbatch_size = 32\nlearning_rate = 0.01\npatience = 3\n\n"
+                    "[models.gru]\nhidden_size = 16\ndropout = 0.0\n\n[models.mlp]\nhidden_size = 16\ndropout = 0.0\n")
+
+
+def test_quality_command_on_a_tiny_split(tmp_path):
+    split = tmp_path / "ring"
+    _write_split(split)
+    config, out, doc = tmp_path / "tiny.toml", tmp_path / "quality.json", tmp_path / "benchmarks.md"
+    _write_config(config)
+    doc.write_text("# Benchmarks\n\n## Someone else's section\n\nkeep me\n")
+    args = ["quality", str(split), "--models", "gru", "mlp", "--baselines", "POP", "Markov",
+            "--config", str(config), "--json", str(out), "--markdown", str(doc)]
+    assert main(args) == 0
+    raw = json.loads(out.read_text())
+    rows = {row["model"]: row for row in raw["results"][0]["rows"]}
+    assert set(rows) == {"POP", "Markov", "gru (torch)", "mlp (torch)"}
+    assert raw["results"][0]["test_cases"] == 60
+    # a deterministic ring: the Markov chain is perfect, popularity is not; the GRU learns the ring
+    assert rows["Markov"]["Recall@10"] == pytest.approx(100.0)
+    assert rows["POP"]["Recall@10"] < 60
+    assert rows["gru (torch)"]["Recall@20"] > rows["POP"]["Recall@20"]
+    assert rows["gru (torch)"]["epochs"] == 3 and not rows["gru (torch)"]["budget_limited"]
+    text = doc.read_text()
+    assert "keep me" in text and f"## {QUALITY_HEADING}" in text and "| gru (torch) |" in text
+    # same seed, same numbers
+    assert main([*args[:-4], "--json", str(tmp_path / "again.json")]) == 0
+    again = {r["model"]: r for r in json.loads((tmp_path / "again.json").read_text())["results"][0]["rows"]}
+    assert again["gru (torch)"]["MRR@20"] == rows["gru (torch)"]["MRR@20"]
+
+
+def test_quality_rejects_a_folder_without_the_split_files(tmp_path):
+    with pytest.raises(SystemExit, match="train_sessions.txt"):
+        main(["quality", str(tmp_path), "--json", str(tmp_path / "x.json")])
+
+
+def test_plan_epochs_fits_the_budget():
+    assert plan_epochs(4, 100, 0.1, None) == (4, None)
+    assert plan_epochs(4, 100, 0.1, 50.0) == (4, None)  # 40 s needed
+    assert plan_epochs(4, 100, 0.1, 25.0) == (2, None)  # 2.5 epochs affordable
+    assert plan_epochs(4, 100, 0.1, 5.0) == (1, 50)  # half an epoch
+
+
+def test_update_section_replaces_only_its_own_section(tmp_path):
+    doc = tmp_path / "b.md"
+    doc.write_text("# B\n\n## A\n\nold a\n\n## C\n\nc text\n")
+    update_section(doc, "A", "new a")
+    update_section(doc, "D", "d text")
+    assert doc.read_text() == "# B\n\n## A\n\nnew a\n\n## C\n\nc text\n\n## D\n\nd text\n"
