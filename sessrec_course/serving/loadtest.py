@@ -121,6 +121,62 @@ def _grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: 
     return LoadLevel(concurrency, sent, errors, seconds, ok, state["first_error"])
 
 
+def _grpc_stream_level(url: str, inputs: list, concurrency: int, requests: int, model: str,
+                       timeout_s: float, progress: tqdm | None) -> LoadLevel:
+    """Like :func:`_grpc_level` over one bidirectional gRPC stream (less work per request on both sides)."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    outputs = [grpcclient.InferRequestedOutput(OUTPUT_IDS), grpcclient.InferRequestedOutput(OUTPUT_SCORES)]
+    latencies = np.full(requests, -1.0)
+    started = np.zeros(requests)
+    lock, done = threading.Lock(), threading.Event()
+    state = {"sent": 0, "answered": 0, "errors": 0, "first_error": None, "stop": False}
+
+    def send() -> None:
+        with lock:
+            if state["sent"] >= requests or state["stop"]:
+                return
+            index = state["sent"]
+            state["sent"] += 1
+        started[index] = time.perf_counter()
+        client.async_stream_infer(model, [inputs[index % len(inputs)]], outputs=outputs, request_id=str(index))
+
+    def callback(result, error) -> None:
+        now = time.perf_counter()
+        with lock:
+            state["answered"] += 1
+            if error is not None or result is None:
+                state["errors"] += 1
+                state["first_error"] = state["first_error"] or str(error)
+            else:
+                index = int(result.get_response().id)
+                latencies[index] = (now - started[index]) * 1e3
+            finished = state["answered"] >= state["sent"] and (state["sent"] >= requests or state["stop"])
+        if progress is not None:
+            progress.update(1)
+        if finished:
+            done.set()
+        else:
+            send()
+
+    client.start_stream(callback=callback)
+    began = time.perf_counter()
+    for _ in range(min(concurrency, requests)):
+        send()
+    if not done.wait(timeout_s):
+        with lock:
+            state["stop"] = True
+        done.wait(10.0)
+    seconds = time.perf_counter() - began
+    client.stop_stream(cancel_requests=True)
+    client.close()
+    with lock:
+        sent, errors = state["sent"], state["errors"] + state["sent"] - state["answered"]
+        ok = latencies[:sent][latencies[:sent] >= 0]
+    return LoadLevel(concurrency, sent, errors, seconds, ok, state["first_error"])
+
+
 def _http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests: int, model: str,
                 timeout_s: float, progress: tqdm | None) -> LoadLevel:
     import tritonclient.http as httpclient
@@ -178,12 +234,12 @@ def run_load_test(url: str, sessions: Sequence[Sequence[int]], concurrencies: Se
     ``sessions`` are raw sessions, cycled through. Each level is bounded by ``timeout_s`` seconds; a
     short unrecorded warm-up at the first concurrency runs before measuring.
     """
-    if protocol not in ("grpc", "http"):
-        raise ValueError(f"protocol must be 'grpc' or 'http', got {protocol!r}")
+    if protocol not in ("grpc", "grpc-stream", "http"):
+        raise ValueError(f"protocol must be 'grpc', 'grpc-stream' or 'http', got {protocol!r}")
     if not len(sessions):
         raise ValueError("the load test needs at least one raw session")
     raw_rows = [pad_raw_sessions([s]) for s in sessions]
-    if protocol == "grpc":
+    if protocol.startswith("grpc"):
         import tritonclient.grpc as grpcclient
 
         inputs = []
@@ -192,8 +248,10 @@ def run_load_test(url: str, sessions: Sequence[Sequence[int]], concurrencies: Se
             tensor.set_data_from_numpy(row)
             inputs.append(tensor)
 
+        grpc_level = _grpc_stream_level if protocol == "grpc-stream" else _grpc_level
+
         def level(c: int, n: int, bar: tqdm | None) -> LoadLevel:
-            return _grpc_level(url, inputs, c, n, model, timeout_s, bar)
+            return grpc_level(url, inputs, c, n, model, timeout_s, bar)
     else:
         def level(c: int, n: int, bar: tqdm | None) -> LoadLevel:
             return _http_level(url, raw_rows, c, n, model, timeout_s, bar)
@@ -216,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repository", help="an exported repository (default: export the course model)")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    parser.add_argument("--protocol", choices=["grpc", "grpc-stream", "http"], default="grpc")
     parser.add_argument("--figure", help="write the latency histogram here (png)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -226,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     repository, sessions = course_repository(args.repository)
     with TritonServer(repository) as server:
-        url = server.grpc_url if args.protocol == "grpc" else server.http_url
+        url = server.http_url if args.protocol == "http" else server.grpc_url
         result = run_load_test(url, sessions, args.concurrency, args.requests, args.protocol)
         print(f"log: {server.log_path}")
     print(result.summary().to_markdown(index=False) if _has_tabulate() else result.summary().to_string())

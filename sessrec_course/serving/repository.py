@@ -40,7 +40,7 @@ class ServingConfig:
 
     top_k: int = 20
     max_batch_size: int = 64
-    max_queue_delay_us: int = 200  # dynamic batching: how long a request may wait for others
+    max_queue_delay_us: int = 100  # dynamic batching: how long a request may wait for others
     preprocess_instances: int = 1
     model_instances: int = 1
     postprocess_instances: int = 1

@@ -74,6 +74,9 @@ class ServingState:
         if not np.issubdtype(raw.dtype, np.integer):
             raise ValueError(f"raw item ids must be integers, got dtype {raw.dtype}")
         raw = raw.astype(np.int64, copy=False)
+        fast = self._encode_right_padded(raw)
+        if fast is not None:
+            return fast
         valid = raw != RAW_PAD
         if self._dense is not None:
             # unknown, negative or too large ids all land on the last entry (OOV)
@@ -95,6 +98,19 @@ class ServingState:
         keep = cols < counts[:, None]
         gathered = np.take_along_axis(encoded, np.minimum(cols, encoded.shape[1] - 1), axis=1)
         return np.where(keep, gathered, PAD_ID)
+
+    def _encode_right_padded(self, raw: np.ndarray) -> np.ndarray | None:
+        """Fast path for the usual request (right-padded, no longer than ``max_length``); None otherwise."""
+        n_rows, width = raw.shape
+        if self._dense is None or width == 0 or width > self.max_length or raw.min() < RAW_PAD:
+            return None
+        valid = raw != RAW_PAD
+        if width > 1 and (valid[:, 1:] & ~valid[:, :-1]).any():
+            return None
+        out = np.zeros((n_rows, self.max_length), dtype=np.int64)
+        index = np.minimum(raw, self._dense.size - 1)  # -1 (padding) reads the OOV entry, masked below
+        out[:, :width] = np.where(valid, self._dense[index], PAD_ID)
+        return out
 
     def top_k(self, scores: np.ndarray, encoded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return raw ids (B, k) int64 and scores (B, k) float32 of the best ``k`` items per session.
