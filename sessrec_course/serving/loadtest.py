@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -268,10 +270,32 @@ def run_load_test(url: str, sessions: Sequence[Sequence[int]], concurrencies: Se
     return LoadTestResult(protocol, levels)
 
 
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (from /proc; vanished processes count 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """Return ``frame`` as a GitHub markdown table (no extra dependency)."""
+    rows = [list(map(str, frame.columns))] + [[f"{v:,}" if isinstance(v, int) else str(v) for v in row]
+                                              for row in frame.itertuples(index=False)]
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|" + "---|" * len(frame.columns))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: export (or reuse) the course's repository, start the server, run the load test."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repository", help="an exported repository (default: export the course model)")
+    parser.add_argument("--repository", help="an exported repository (default: export the course GRU)")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--protocol", choices=["grpc", "grpc-stream", "http"], default="grpc")
@@ -280,24 +304,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from sessrec_course.serving.pipeline import course_repository
-    from sessrec_course.serving.server import TritonServer
+    from sessrec_course.serving.server import TritonServer, process_group_members
 
     repository, sessions = course_repository(args.repository)
+    rows, levels = [], []
     with TritonServer(repository) as server:
         url = server.http_url if args.protocol == "http" else server.grpc_url
-        result = run_load_test(url, sessions, args.concurrency, args.requests, args.protocol)
-        print(f"log: {server.log_path}")
-    print(result.summary().to_markdown(index=False) if _has_tabulate() else result.summary().to_string())
+        for index, concurrency in enumerate(args.concurrency):
+            pids = [*process_group_members(server.process.pid), os.getpid()]
+            load_before, cpu_before = os.getloadavg()[0], _cpu_seconds(pids)
+            if index == 0:  # unmeasured warm-up: connections, first batches, caches
+                run_load_test(url, sessions, [max(args.concurrency)], 500, args.protocol, warmup=0, progress=False)
+                load_before, cpu_before = os.getloadavg()[0], _cpu_seconds(pids)
+            level = run_load_test(url, sessions, [concurrency], args.requests, args.protocol, warmup=0).levels[0]
+            cpu = _cpu_seconds(pids) - cpu_before
+            levels.append(level)
+            rows.append({"cores used": round(cpu / level.seconds, 2),
+                         "infer per CPU-s": round((level.requests - level.errors) / max(cpu, 1e-9)),
+                         "load avg (1 min)": round(max(load_before, os.getloadavg()[0]), 1)})
+        print(f"server log: {server.log_path}")
+    result = LoadTestResult(args.protocol, levels)
+    table = pd.concat([result.summary(), pd.DataFrame(rows)], axis=1)
+    print(f"{os.cpu_count()} cores, {args.protocol}, {args.requests} requests per level, repository {repository}")
+    print(markdown_table(table))
     if args.figure:
         from sessrec_course.plots.serving import latency_histogram
 
         latency_histogram(result).savefig(args.figure, dpi=110, bbox_inches="tight")
-
-
-def _has_tabulate() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tabulate") is not None
 
 
 if __name__ == "__main__":
