@@ -153,3 +153,31 @@ def test_a_broken_model_fails_start_with_its_log(tmp_path):
 def test_missing_repository_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.pbtxt"):
         TritonServer(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "grpc-stream", "http"])
+def test_load_generator_counts_every_request(served, protocol):
+    from sessrec_course.plots.serving import latency_histogram, throughput_latency
+    from sessrec_course.serving.loadtest import run_load_test
+
+    server = served["server"]
+    url = server.http_url if protocol == "http" else server.grpc_url
+    result = run_load_test(url, served["sessions"][:30], concurrencies=(1, 3), requests=45, protocol=protocol,
+                           warmup=5, progress=False)
+    table = result.summary()
+    assert table["concurrency"].tolist() == [1, 3]
+    assert table["requests"].tolist() == [45, 45] and table["errors"].tolist() == [0, 0]
+    assert all(level.latencies_ms.size == 45 for level in result.levels)
+    assert (table["p50_ms"] <= table["p99_ms"]).all() and (table["throughput_per_s"] > 0).all()
+    assert len(latency_histogram(result).axes[0].get_legend().get_texts()) == 2
+    assert len(throughput_latency(result).axes) == 2
+
+
+def test_load_generator_reports_failed_requests(served):
+    from sessrec_course.serving.loadtest import run_load_test
+
+    result = run_load_test(served["server"].grpc_url, served["sessions"][:5], concurrencies=(2,), requests=10,
+                           model="no_such_model", warmup=0, progress=False)
+    level = result.levels[0]
+    assert (level.requests, level.errors, level.latencies_ms.size) == (10, 10, 0)
+    assert "no_such_model" in level.first_error
