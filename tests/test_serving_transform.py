@@ -137,3 +137,15 @@ def test_sparse_and_dense_lookups_agree():
     expected = [[5, 3, 1], [4, 2, 5], [0, 0, 0], [1, 0, 0]]
     assert sparse_state.encode(raw_huge).tolist() == expected
     assert dense_state.encode(raw_small).tolist() == expected
+
+
+def test_load_generator_counts_errors_without_a_server():
+    pytest.importorskip("tritonclient.grpc")
+    from sessrec_course.serving.loadtest import run_load_test
+    from sessrec_course.serving.server import free_port
+
+    # every request fails at once: 3000 of them must neither recurse nor hang
+    result = run_load_test(f"127.0.0.1:{free_port()}", [[1, 2]], (4,), 3000, warmup=0, progress=False, timeout_s=60)
+    level = result.levels[0]
+    assert (level.requests, level.errors, level.latencies_ms.size) == (3000, 3000, 0)
+    assert "UNAVAILABLE" in level.first_error

@@ -68,6 +68,29 @@ class LoadTestResult:
         } for lv in self.levels])
 
 
+def _trampoline(issue_one):
+    """Return ``send()``: calls ``issue_one`` at once, or in a loop when a callback fires inside it.
+
+    A callback that completes synchronously (a request failing at once) would otherwise recurse once per
+    request and overflow the stack on long runs.
+    """
+    local = threading.local()
+
+    def send() -> None:
+        if getattr(local, "busy", False):
+            local.pending += 1
+            return
+        local.busy, local.pending = True, 1
+        try:
+            while local.pending:
+                local.pending -= 1
+                issue_one()
+        finally:
+            local.busy = False
+
+    return send
+
+
 def _grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: str,
                 timeout_s: float, progress: tqdm | None) -> LoadLevel:
     import tritonclient.grpc as grpcclient
@@ -78,7 +101,7 @@ def _grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: 
     lock, done = threading.Lock(), threading.Event()
     state = {"sent": 0, "answered": 0, "errors": 0, "first_error": None, "stop": False}
 
-    def send() -> None:
+    def issue_one() -> None:
         with lock:
             if state["sent"] >= requests or state["stop"]:
                 return
@@ -107,6 +130,8 @@ def _grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: 
             client.async_infer(model, [inputs[index % len(inputs)]], callback, outputs=outputs)
         except Exception as exc:  # the call itself failed: count it and go on
             callback(None, exc)
+
+    send = _trampoline(issue_one)
 
     began = time.perf_counter()
     for _ in range(min(concurrency, requests)):

@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -316,6 +317,8 @@ class TritonServer:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5.0)
         _LIVE_SERVERS.discard(self)
+        if self._own_work_dir:  # keep the log, drop the backend links
+            shutil.rmtree(self.work_dir / "backends", ignore_errors=True)
         log.info("tritonserver stopped (exit code %s)", process.returncode)
 
     def __enter__(self) -> TritonServer:
