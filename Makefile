@@ -14,7 +14,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/.cache/matplotlib
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help setup data course test lint lab clean
+.PHONY: help setup data course test lint lab clean bench bench-peers
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,23 @@ test: setup  ## ruff + unit tests + every notebook (nbval, "ci" profile); prints
 	$(BIN)/ruff check . && \
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 	echo "make test wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores (exit $$status)"; exit $$status
+
+MERLIN_VENV ?= .venv-merlin
+MERLIN_STAMP := $(MERLIN_VENV)/.merlin-installed
+BENCH_ARGS ?=
+PEERS_ARGS ?= --events 300000
+
+bench: setup  ## quality benchmark on the shared splits (baselines + torch models, ~1 h/split on 2 cores) -> docs/benchmarks.md
+	$(BIN)/python -m sessrec_course.bench -v quality --markdown docs/benchmarks.md $(BENCH_ARGS)
+
+$(MERLIN_STAMP): requirements/merlin.txt requirements/merlin-constraints.txt
+	@test -x $(MERLIN_VENV)/bin/python || $(PYTHON) -m venv $(MERLIN_VENV)
+	$(MERLIN_VENV)/bin/python -m pip install -q -r requirements/merlin.txt -c requirements/merlin-constraints.txt $(PIP_QUIET)
+	$(MERLIN_VENV)/bin/python -m pip check
+	@touch $@
+
+bench-peers: setup $(MERLIN_STAMP)  ## course vs NVTabular CPU + Transformers4Rec XLNet on the same events -> docs/benchmarks.md
+	$(BIN)/python -m sessrec_course.bench -v peers --markdown docs/benchmarks.md $(PEERS_ARGS)
 
 lab: setup  ## JupyterLab on 127.0.0.1 in notebooks/
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks
