@@ -149,3 +149,11 @@ def test_load_generator_counts_errors_without_a_server():
     level = result.levels[0]
     assert (level.requests, level.errors, level.latencies_ms.size) == (3000, 3000, 0)
     assert "UNAVAILABLE" in level.first_error
+
+
+def test_schema_mismatch_is_reported(state):
+    from sessrec_course.serving.pipeline import check_against_schema
+
+    check_against_schema(state, {"item_cardinality": 6, "max_length": 3, "pad_id": 0, "oov_id": 1})
+    with pytest.raises(ValueError, match="max_length: schema 20 vs workflow 3"):
+        check_against_schema(state, {"item_cardinality": 6, "max_length": 20})

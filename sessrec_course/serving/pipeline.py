@@ -54,6 +54,15 @@ def raw_sessions(artifacts: Any, n: int | None = None, split: str = "test", seed
     return [list(map(int, grouped[i])) for i in ids if i in grouped.index]
 
 
+def check_against_schema(state: ServingState, schema: dict, source: str = "schema.json") -> None:
+    """Raise ValueError when the serving tables disagree with the saved schema (cardinality, length, ids)."""
+    expected = {"item_cardinality": state.item_cardinality, "max_length": state.max_length, "pad_id": 0, "oov_id": 1}
+    wrong = {k: (schema.get(k), v) for k, v in expected.items() if k in schema and int(schema[k]) != v}
+    if wrong:
+        details = ", ".join(f"{k}: schema {a} vs workflow {b}" for k, (a, b) in wrong.items())
+        raise ValueError(f"{source} does not match the saved workflow ({details}): re-run the ETL")
+
+
 def export_course_model(model_name: str = "gru", artifacts: Any = None, output_dir: str | Path | None = None,
                         config: ServingConfig | None = None, **train_overrides) -> tuple[Path, ServingState, Path]:
     """Train (or load the cached) course model, export it to ONNX and write the Triton repository.
@@ -67,6 +76,7 @@ def export_course_model(model_name: str = "gru", artifacts: Any = None, output_d
     artifacts = artifacts or prepare_default_dataset()
     model, _ = train_model(model_name, artifacts.root, **train_overrides)
     state = serving_state_from_workflow(artifacts.workflow())
+    check_against_schema(state, artifacts.schema, str(artifacts.schema_path))
     if state.item_cardinality != model.config.item_cardinality:
         raise ValueError(f"the workflow has {state.item_cardinality} encoded items, the model "
                          f"{model.config.item_cardinality}: they come from different datasets")
