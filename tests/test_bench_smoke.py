@@ -59,6 +59,10 @@ def test_quality_command_on_a_tiny_split(tmp_path):
     assert main([*args[:-4], "--json", str(tmp_path / "again.json")]) == 0
     again = {r["model"]: r for r in json.loads((tmp_path / "again.json").read_text())["results"][0]["rows"]}
     assert again["gru (torch)"]["MRR@20"] == rows["gru (torch)"]["MRR@20"]
+    # the section can be re-rendered from the raw JSON alone
+    rendered = tmp_path / "rendered.md"
+    assert main(["render", str(out), "--markdown", str(rendered)]) == 0
+    assert "| Markov | course baseline | 100.00 |" in rendered.read_text()
 
 
 def test_quality_rejects_a_folder_without_the_split_files(tmp_path):

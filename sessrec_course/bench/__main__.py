@@ -1,4 +1,4 @@
-"""``python -m sessrec_course.bench quality|peers``: run a benchmark, write JSON and a docs/benchmarks.md section."""
+"""``python -m sessrec_course.bench quality|peers|render``: run a benchmark, write JSON and a docs/benchmarks.md section."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ def _command_line(argv: list[str]) -> str:
 def _cmd_quality(args: argparse.Namespace, argv: list[str]) -> int:
     from sessrec_course.bench.quality import default_split_folders, run_quality
     from sessrec_course.bench.report import (
-        describe_machine,
         machine_description,
         quality_markdown,
         update_section,
@@ -41,38 +40,81 @@ def _cmd_quality(args: argparse.Namespace, argv: list[str]) -> int:
         results.append(run_quality(folder, models=args.models, baselines=args.baselines,
                                    time_budget_s=args.time_budget, config_path=args.config, progress=args.progress))
         print(quality_markdown(results[-1]), "\n", flush=True)
-    command = _command_line(argv)
-    write_json(args.json, {"command": command, "machine": machine, "results": results})
+    data = {"command": _command_line(argv), "machine": machine, "results": results}
+    write_json(args.json, data)
     print(f"raw results: {args.json}")
     if args.markdown:
-        body = [f"Command: `{command}` (raw results: `{args.json}`).", "",
-                f"Machine: {describe_machine(machine)}.", ""]
-        if args.note:
-            body += [args.note, ""]
-        body += [quality_markdown(r) + "\n" for r in results]
-        update_section(args.markdown, QUALITY_HEADING, "\n".join(body))
+        update_section(args.markdown, QUALITY_HEADING, quality_section(data, args.json, args.note))
         print(f"updated section '{QUALITY_HEADING}' of {args.markdown}")
     return 0
 
 
+def quality_section(data: dict, json_path: str, note: str | None = None) -> str:
+    """The markdown body of the quality section from the raw results of a quality run."""
+    from sessrec_course.bench.quality import PUBLISHED
+    from sessrec_course.bench.report import describe_machine, quality_markdown
+
+    body = [f"Command: `{data['command']}` (raw results: `{json_path}`).", "",
+            f"Machine: {describe_machine(data['machine'])}.", ""]
+    if note:
+        body += [note, ""]
+    body += [quality_markdown(r) + "\n" for r in data["results"]]
+    targets = ", ".join(f"{name} {v['SR-GNN'][0]:.2f} / {v['SR-GNN'][1]:.2f}" for name, v in PUBLISHED.items())
+    body += ["P@20 = HR@20 = Recall@20 and MRR@20 in %, every line of `test.tsv` ranked against the whole "
+             "catalogue by `sessrec_course.evaluation.evaluate` (unseen targets count as misses); the neural "
+             "models hold out the last `valid_sessions` training sessions for early stopping on MRR@20. "
+             "Hyper-parameters: `benchmarks/configs/<split>.toml`; seeds fixed (42), so an unbudgeted run "
+             "repeats its numbers; a budgeted run plans its epochs from a measured step time, so its cut-off "
+             "can move with machine load.", "",
+             f"Full run (target: best course model ≥ SR-GNN, {targets}, within 1 h per split on 2 cores): "
+             "`make bench`, i.e. `python -m sessrec_course.bench -v quality --markdown docs/benchmarks.md` "
+             "(neural budget = `time_budget_s` of the config, 3300 s per split; `--time-budget 0` for none; "
+             "`--models gru transformer mlp xlnet bert` to choose). Any folder with `train_sessions.txt` + "
+             "`test.tsv` can be passed as a positional argument."]
+    return "\n".join(body)
+
+
 def _cmd_peers(args: argparse.Namespace, argv: list[str]) -> int:
-    from sessrec_course.bench.peers import peers_markdown, run_peers
-    from sessrec_course.bench.report import describe_machine, machine_description, update_section, write_json
+    from sessrec_course.bench.peers import run_peers
+    from sessrec_course.bench.report import machine_description, update_section, write_json
 
     machine = machine_description()
     result = run_peers(n_events=args.events, venv=Path(args.venv), workdir=Path(args.workdir), epochs=args.epochs,
                        hidden_size=args.hidden_size, max_length=args.max_length, batch_size=args.batch_size,
                        skip_merlin=args.skip_merlin)
-    command = _command_line(argv)
-    write_json(args.json, {"command": command, "machine": machine, **result})
-    text = peers_markdown(result)
+    data = {"command": _command_line(argv), "machine": machine, **result}
+    write_json(args.json, data)
+    text = peers_section(data, args.json, args.note)
     print(text)
     if args.markdown:
-        body = [f"Command: `{command}` (raw results: `{args.json}`).", "", f"Machine: {describe_machine(machine)}.", ""]
-        if args.note:
-            body += [args.note, ""]
-        update_section(args.markdown, PEERS_HEADING, "\n".join([*body, text]))
+        update_section(args.markdown, PEERS_HEADING, text)
         print(f"updated section '{PEERS_HEADING}' of {args.markdown}")
+    return 0
+
+
+def peers_section(data: dict, json_path: str, note: str | None = None) -> str:
+    """The markdown body of the peers section from the raw results of a peers run."""
+    from sessrec_course.bench.peers import peers_markdown
+    from sessrec_course.bench.report import describe_machine
+
+    body = [f"Command: `{data['command']}` (raw results: `{json_path}`).", "",
+            f"Machine: {describe_machine(data['machine'])}.", ""]
+    if note:
+        body += [note, ""]
+    return "\n".join([*body, peers_markdown(data)])
+
+
+def _cmd_render(args: argparse.Namespace, argv: list[str]) -> int:
+    import json
+
+    from sessrec_course.bench.report import update_section
+
+    data = json.loads(Path(args.json).read_text(encoding="utf-8"))
+    if "results" in data:
+        update_section(args.markdown, QUALITY_HEADING, quality_section(data, args.json, args.note))
+    else:
+        update_section(args.markdown, PEERS_HEADING, peers_section(data, args.json, args.note))
+    print(f"updated {args.markdown} from {args.json}")
     return 0
 
 
@@ -104,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=str(build_dir() / "bench" / "peers.json"))
     p.add_argument("--markdown", default=None, help="markdown file whose peers section is rewritten")
     p.add_argument("--note", default=None, help="a paragraph added to the markdown section")
+    r = sub.add_parser("render", help="rewrite a docs section from the JSON of an earlier quality or peers run")
+    r.add_argument("json")
+    r.add_argument("--markdown", default=str(project_root() / "docs" / "benchmarks.md"))
+    r.add_argument("--note", default=None)
     return parser
 
 
@@ -113,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
-    handler = _cmd_quality if args.command == "quality" else _cmd_peers
+    handler = {"quality": _cmd_quality, "peers": _cmd_peers, "render": _cmd_render}[args.command]
     return handler(args, argv)
 
 
