@@ -318,7 +318,8 @@ class TritonServer:
             process.wait(timeout=5.0)
         _LIVE_SERVERS.discard(self)
         if self._own_work_dir:  # keep the log, drop the backend links
-            shutil.rmtree(self.work_dir / "backends", ignore_errors=True)
+            log_inside = self.work_dir in self.log_path.resolve().parents
+            shutil.rmtree(self.work_dir / "backends" if log_inside else self.work_dir, ignore_errors=True)
         log.info("tritonserver stopped (exit code %s)", process.returncode)
 
     def __enter__(self) -> TritonServer:
