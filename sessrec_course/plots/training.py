@@ -1,3 +1,113 @@
-"""Figures for the training lessons."""
+"""Figures for the training lessons: learning curves, nearest items in embedding space, attention."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def _as_dict(history) -> dict:
+    return history if isinstance(history, Mapping) else history.to_dict()
+
+
+def learning_curves(histories, metric: str = "MRR@20", reference: Mapping[str, float] | None = None) -> Figure:
+    """Training loss per step (smoothed) and validation ``metric`` per epoch for one or more runs.
+
+    ``histories``: a History (or its dict) or a mapping ``{label: history}``; ``reference``: horizontal
+    lines for baselines, e.g. ``{"Markov": 0.33}``.
+    """
+    if not isinstance(histories, Mapping) or "losses" in histories:
+        histories = {"model": histories}
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, history in histories.items():
+        h = _as_dict(history)
+        losses = np.asarray(h["losses"], dtype=float)
+        if len(losses):
+            window = max(1, len(losses) // 50)
+            smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+            ax_loss.plot(np.asarray(h["steps"])[window - 1 :], smooth, label=label)
+        epochs = [e["epoch"] for e in h["epochs"] if metric in e]
+        values = [e[metric] for e in h["epochs"] if metric in e]
+        ax_metric.plot(epochs, values, marker="o", label=label)
+    for name, value in (reference or {}).items():
+        ax_metric.axhline(value, linestyle="--", color="grey", linewidth=1)
+        ax_metric.annotate(name, (ax_metric.get_xlim()[0], value), textcoords="offset points", xytext=(4, 3),
+                           fontsize=8, color="grey")
+    ax_loss.set(title="training loss (cross-entropy)", xlabel="step", ylabel="loss")
+    ax_metric.set(title=f"validation {metric}", xlabel="epoch", ylabel=metric)
+    ax_metric.xaxis.get_major_locator().set_params(integer=True)
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def nearest_items(
+    embeddings: np.ndarray,
+    queries: Sequence[int],
+    k: int = 8,
+    item_category: np.ndarray | None = None,
+    labels: Mapping[int, str] | None = None,
+) -> Figure:
+    """For a few query items, their ``k`` nearest items by cosine similarity of the learnt embeddings.
+
+    One row per query: cells coloured by similarity and labelled with the neighbour id (and category,
+    when ``item_category`` is given), so a learner sees whether neighbours share a category.
+    """
+    emb = np.asarray(embeddings, dtype=np.float64)
+    norm = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    sims = norm[list(queries)] @ norm.T
+    sims[:, :2] = -np.inf  # padding and OOV are not items
+    for row, query in enumerate(queries):
+        sims[row, query] = -np.inf
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    values = np.take_along_axis(sims, top, axis=1)
+    fig, ax = plt.subplots(figsize=(1.1 * k + 2, 0.55 * len(queries) + 1.2))
+    image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=min(0.0, float(values.min())), vmax=1.0)
+
+    def name(item: int) -> str:
+        text = labels.get(item, str(item)) if labels else str(item)
+        return f"{text}\nc{item_category[item]}" if item_category is not None else text
+
+    for (row, col), item in np.ndenumerate(top):
+        ax.text(col, row, name(int(item)), ha="center", va="center", fontsize=7,
+                color="white" if values[row, col] < 0.6 else "black")
+    ax.set_yticks(range(len(queries)), [f"item {name(int(q))}".replace("\n", " ") for q in queries], fontsize=8)
+    ax.set_xticks(range(k), [f"#{i + 1}" for i in range(k)])
+    ax.set_title("nearest items in the learnt embedding space (cosine similarity)")
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    return fig
+
+
+def attention_map(weights: np.ndarray, tokens: Sequence[str], title: str = "attention") -> Figure:
+    """Heatmaps of attention weights ``(layers, heads, L, L)`` of one session (rows: query positions)."""
+    weights = np.asarray(weights)
+    layers, heads = weights.shape[:2]
+    fig, axes = plt.subplots(layers, heads, figsize=(2.9 * heads + 0.5, 2.7 * layers + 0.4), squeeze=False)
+    n = len(tokens)
+    for layer in range(layers):
+        for head in range(heads):
+            ax = axes[layer, head]
+            ax.imshow(weights[layer, head, :n, :n], cmap="Blues", vmin=0, vmax=1)
+            ax.set_xticks(range(n), tokens, rotation=90, fontsize=7)
+            ax.set_yticks(range(n), tokens, fontsize=7)
+            ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=9)
+    fig.suptitle(f"{title} (row: position that looks, column: position looked at)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def throughput_bars(rows: Mapping[str, float], unit: str = "sessions/s") -> Figure:
+    """Horizontal bars of training throughput per model."""
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(rows) + 1))
+    names = list(rows)
+    ax.barh(names, [rows[n] for n in names], color="tab:blue")
+    ax.set(xlabel=unit, title=f"training throughput ({unit})")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    return fig
