@@ -27,11 +27,13 @@ class Block(keras.layers.Layer):
 
     def __init__(self, hidden: int, heads: int, dropout: float, **kwargs) -> None:
         super().__init__(**kwargs)
+        init = keras.initializers.RandomNormal(stddev=0.02)  # GPT-2's initialisation
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-5)
-        self.attention = keras.layers.MultiHeadAttention(heads, hidden // heads, dropout=dropout)
+        self.attention = keras.layers.MultiHeadAttention(heads, hidden // heads, dropout=dropout,
+                                                         kernel_initializer=init)
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
-        self.ffn_in = keras.layers.Dense(4 * hidden, activation=gelu_tanh)
-        self.ffn_out = keras.layers.Dense(hidden)
+        self.ffn_in = keras.layers.Dense(4 * hidden, activation=gelu_tanh, kernel_initializer=init)
+        self.ffn_out = keras.layers.Dense(hidden, kernel_initializer=init)
         self.dropout = keras.layers.Dropout(dropout)
 
     def call(self, x, mask, training=None, return_scores=False):
