@@ -4,7 +4,7 @@ Both sides read the same ``train_events.parquet`` / ``test_events.parquet`` (:fu
 
 - ETL: the course's ``SessionWorkflow`` (pandas backend) vs ``benchmarks/peers/nvtabular_etl.py``
   (NVTabular 23.8, CPU mode) — same sessions out (both report their session counts).
-- training: the course's transformer with the Hugging Face XLNet backbone vs Transformers4Rec 23.12's XLNet
+- training: the course's transformers (GPT-2 causal; XLNet backbone masked) vs Transformers4Rec 23.12's XLNet
   (``benchmarks/peers/t4r_xlnet.py``) of the same width, depth, heads and sequence length, one epoch on the
   sessions each ETL produced, the same number of CPU threads; Recall@20 / MRR@20 on the last item of each
   test session.
@@ -46,8 +46,14 @@ def _run_merlin(venv: Path, script: str, *args: str, timeout: float = 3600) -> d
 
 def run_peers(n_events: int = 300_000, venv: Path | None = None, workdir: Path | None = None, epochs: int = 1,
               hidden_size: int = 64, max_length: int = 20, batch_size: int = 256, num_layers: int = 2,
-              num_heads: int = 2, seed: int = 42, skip_merlin: bool = False) -> dict:
-    """Run both sides on ``n_events`` generated events; return raw figures and the course/Merlin ratios."""
+              num_heads: int = 2, seed: int = 42, skip_merlin: bool = False,
+              presets: tuple[str, ...] = ("transformer", "xlnet")) -> dict:
+    """Run both sides on ``n_events`` generated events; return raw figures and the course/Merlin ratios.
+
+    ``presets``: the course models trained at the T4R model's size — ``transformer`` (GPT-2, causal: the
+    same next-item-at-every-position objective as T4R's ``clm``) and ``xlnet`` (the same HF XLNet
+    backbone, trained masked).
+    """
     from sessrec_course.training.torch_trainer import configure_threads
 
     venv = venv or project_root() / ".venv-merlin"
@@ -55,10 +61,10 @@ def run_peers(n_events: int = 300_000, venv: Path | None = None, workdir: Path |
     data = speed.write_events(workdir, n_events, seed=seed)
     course_etl = speed.course_etl(workdir, max_length=max_length)
     threads = configure_threads()
-    course_train = speed.course_training(workdir, course_etl["item_cardinality"], preset="xlnet",
-                                         hidden_size=hidden_size, max_length=max_length, epochs=epochs,
-                                         batch_size=batch_size, seed=seed, num_layers=num_layers,
-                                         num_heads=num_heads)
+    course_train = [speed.course_training(workdir, course_etl["item_cardinality"], preset=preset,
+                                          hidden_size=hidden_size, max_length=max_length, epochs=epochs,
+                                          batch_size=batch_size, seed=seed, num_layers=num_layers,
+                                          num_heads=num_heads) for preset in presets]
     result = {"events": data, "settings": {"hidden_size": hidden_size, "max_length": max_length, "epochs": epochs,
                                            "batch_size": batch_size, "num_layers": num_layers,
                                            "num_heads": num_heads, "threads": threads, "seed": seed},
@@ -77,7 +83,8 @@ def run_peers(n_events: int = 300_000, venv: Path | None = None, workdir: Path |
     merlin_etl_s = merlin_etl["fit_s"] + merlin_etl["transform_s"]
     result["ratios"] = {
         "etl_events_per_s": merlin_etl_s / course_etl_s,
-        "training_sessions_per_s": course_train["sessions_per_s"] / merlin_train["sessions_per_s"],
+        "training_sessions_per_s": {t["model"]: t["sessions_per_s"] / merlin_train["sessions_per_s"]
+                                    for t in course_train},
     }
     return result
 
@@ -86,6 +93,7 @@ def peers_markdown(result: dict) -> str:
     """Markdown tables of a :func:`run_peers` result (ETL, training, ratios)."""
     events, s = result["events"], result["settings"]
     ce, ct = result["course"]["etl"], result["course"]["training"]
+    ct = ct if isinstance(ct, list) else [ct]
     lines = [f"Same generated events on both sides: {events['events']:,} clicks, {events['sessions']:,} sessions, "
              f"{events['items']:,} items (sessions starting in the last 10 % of the 28 days are the test set). "
              f"Models: hidden {s['hidden_size']}, {s['num_layers']} layers, {s['num_heads']} heads, sequence "
@@ -104,19 +112,21 @@ def peers_markdown(result: dict) -> str:
         lines.append(f"| ETL | NVTabular {me['nvtabular']} CPU mode | sort + fit on train + transform train and "
                      f"test (computed) | {me['train_sessions']:,} / {me['test_sessions']:,} | {m_s:.2f} | "
                      f"{me['events'] / m_s:,.0f} events/s |")
-    lines.append(f"| training | {ct['model']} | {ct['epochs']} epoch, {ct['parameters']:,} parameters | "
-                 f"{ct['sessions']:,} / {ct['test_cases']:,} | {ct['train_s']:.1f} | "
-                 f"{ct['sessions_per_s']:,.0f} sessions/s |")
+    for t in ct:
+        lines.append(f"| training | {t['model']} | {t['epochs']} epoch(s), {t['parameters']:,} parameters | "
+                     f"{t['sessions']:,} / {t['test_cases']:,} | {t['train_s']:.1f} | "
+                     f"{t['sessions_per_s']:,.0f} sessions/s |")
     if merlin:
         mt = merlin["training"]
-        lines.append(f"| training | {mt['model']} | {mt['epochs']} epoch, {mt['parameters']:,} parameters | "
+        lines.append(f"| training | {mt['model']} | {mt['epochs']} epoch(s), {mt['parameters']:,} parameters | "
                      f"{mt['sessions']:,} / {mt['test_cases']:,} | {mt['train_s']:.1f} | "
                      f"{mt['sessions_per_s']:,.0f} sessions/s |")
-    lines += ["", "| quality (last item of each test session) | Recall@20 | MRR@20 |", "|---|---|---|",
-              f"| {ct['model']} | {ct['Recall@20']:.2f} | {ct['MRR@20']:.2f} |"]
+    lines += ["", "| quality (last item of each test session) | Recall@20 | MRR@20 |", "|---|---|---|"]
+    lines += [f"| {t['model']} | {t['Recall@20']:.2f} | {t['MRR@20']:.2f} |" for t in ct]
     if merlin:
         mt, r = merlin["training"], result["ratios"]
         lines += [f"| {mt['model']} | {mt['Recall@20']:.2f} | {mt['MRR@20']:.2f} |", "",
-                  f"Ratios (course / Merlin): ETL **{r['etl_events_per_s']:.1f}×** events/s (target ≥ 10×), "
-                  f"training **{r['training_sessions_per_s']:.1f}×** sessions/s (target ≥ 1.5×)."]
+                  f"Ratios (course / Merlin): ETL **{r['etl_events_per_s']:.1f}×** events/s (target ≥ 10×); "
+                  "training sessions/s (target ≥ 1.5×): "
+                  + ", ".join(f"{name} **{v:.1f}×**" for name, v in r["training_sessions_per_s"].items()) + "."]
     return "\n".join(lines)

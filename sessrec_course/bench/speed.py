@@ -95,7 +95,9 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     prefixes, targets = last_item([row[row != 0] for row in test_ids], max_length=max_length)
     metrics = evaluate(TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)
     sessions = sum(len(loader.dataset) for _ in range(len(history.epochs)))
-    return {"model": f"course {preset} ({'causal' if config.causal else 'masked'})", "train_s": train_s,
+    kind = "causal" if config.causal else "masked"
+    return {"model": f"course {preset} ({config.backbone if config.name == 'transformer' else config.name}, {kind})",
+            "train_s": train_s,
             "sessions": sessions, "sessions_per_s": sessions / train_s, "Recall@20": 100 * metrics["Recall@20"],
             "MRR@20": 100 * metrics["MRR@20"], "test_cases": int(len(targets)), "threads": torch.get_num_threads(),
             "parameters": int(sum(p.numel() for p in model.parameters())), "epochs": len(history.epochs),
