@@ -117,7 +117,7 @@ $(GPULOCK_STAMP): $(STAMP) requirements/gpu.txt docker/gpu_lock.py
 test-gpulock: export SESSREC_PROFILE := ci
 test-gpulock: $(GPULOCK_STAMP)  ## unit tests again under the GPU lock's numpy 2 / pandas 3 (CPU only, .venv-gpulock)
 	SESSREC_DATA_DIR=$(CURDIR)/build/gpulock/data $(GPULOCK)/bin/python -m pytest tests -q -p no:cacheprovider \
-		$(GPULOCK_SKIP) $(PYTEST_ARGS)
+		$(GPULOCK_SKIP) $(GPULOCK_PYTEST_ARGS)
 
 docker-build:  ## build the GPU image sessrec-course:gpu (needs Docker)
 	$(COMPOSE) build lab
