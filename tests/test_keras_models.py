@@ -156,3 +156,11 @@ def test_save_load_round_trip(trained, tmp_path):
     assert not list(tmp_path.glob(".saved-*")), "no temporary folder left behind"
     with pytest.raises(FileNotFoundError, match="model.weights.h5 not found"):
         load_keras_model(tmp_path)
+
+
+def test_same_seed_same_weights(tiny_data):
+    profile = get_profile("ci", epochs=2, batch_size=16, hidden_size=8, eval_max_sessions=None)
+    runs = [train_keras_model("mlp", tiny_data, profile, cache=False, progress=False)[0].get_weights() for _ in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(*runs, strict=True))
+    other = train_keras_model("mlp", tiny_data, profile, cache=False, progress=False, seed=7)[0].get_weights()
+    assert not np.array_equal(runs[0][0], other[0])

@@ -51,7 +51,7 @@ class KerasTrainConfig:
     patience: int = 2
     monitor: str = "MRR@20"
     seed: int = 42
-    deterministic: bool = True  # tf.config.experimental.enable_op_determinism()
+    deterministic: bool | None = None  # deterministic TF kernels; None: on CPU only (some GPU kernels lack them)
     max_steps_per_epoch: int | None = None
     progress: bool = True
 
@@ -84,9 +84,11 @@ class History:
         return cls(**data)
 
 
-def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, numpy and TensorFlow; with ``deterministic``, ask TF for deterministic kernels too."""
+def set_seed(seed: int, deterministic: bool | None = None) -> None:
+    """Seed Python, numpy and TensorFlow; with ``deterministic`` (default: when no GPU), deterministic TF kernels."""
     keras.utils.set_random_seed(seed)
+    if deterministic is None:
+        deterministic = not tf.config.list_physical_devices("GPU")
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
