@@ -125,7 +125,11 @@ def peers_markdown(result: dict) -> str:
     lines += [f"| {t['model']} | {t['Recall@20']:.2f} | {t['MRR@20']:.2f} |" for t in ct]
     if merlin:
         mt, r = merlin["training"], result["ratios"]
-        lines += [f"| {mt['model']} | {mt['Recall@20']:.2f} | {mt['MRR@20']:.2f} |", "",
+        lines += [f"| {mt['model']} | {mt['Recall@20']:.2f} | {mt['MRR@20']:.2f} |"]
+        if "t4r_eval_Recall@20" in mt:
+            lines.append(f"| {mt['model']}, T4R's own `testing=True` path | {mt['t4r_eval_Recall@20']:.2f} | "
+                         f"{mt['t4r_eval_MRR@20']:.2f} |")
+        lines += ["",
                   f"Ratios (course / Merlin): ETL **{r['etl_events_per_s']:.1f}×** events/s (target ≥ 10×); "
                   "training sessions/s (target ≥ 1.5×): "
                   + ", ".join(f"{name} **{v:.1f}×**" for name, v in r["training_sessions_per_s"].items()) + "."]
