@@ -107,3 +107,21 @@ def test_bad_config_is_named():
     with pytest.raises(ValueError, match="category"):
         build_model(ModelConfig(name="gru", item_cardinality=10, category_cardinality=3),
                     item_category=torch.tensor([0, 0, 5]))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_chunked_cross_entropy_equals_the_plain_one(chunk):
+    from sessrec_course.models.torch_base import linear_cross_entropy
+
+    torch.manual_seed(0)
+    hidden = torch.randn(50, 8, requires_grad=True)
+    weight = torch.randn(30, 8, requires_grad=True)
+    bias = torch.randn(30, requires_grad=True)
+    targets = torch.randint(0, 30, (50,))
+    plain = torch.nn.functional.cross_entropy(torch.nn.functional.linear(hidden, weight, bias), targets)
+    expected = torch.autograd.grad(2 * plain, (hidden, weight, bias))
+    chunked = linear_cross_entropy(hidden, weight, bias, targets, chunk=chunk)
+    got = torch.autograd.grad(2 * chunked, (hidden, weight, bias))
+    torch.testing.assert_close(chunked, plain)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
