@@ -157,3 +157,15 @@ def test_schema_mismatch_is_reported(state):
     check_against_schema(state, {"item_cardinality": 6, "max_length": 3, "pad_id": 0, "oov_id": 1})
     with pytest.raises(ValueError, match="max_length: schema 20 vs workflow 3"):
         check_against_schema(state, {"item_cardinality": 6, "max_length": 20})
+
+
+def test_export_for_the_native_onnxruntime_backend(tmp_path, state):
+    """The GPU container's layout (not servable here: the bundled server has only the python backend)."""
+    onnx_path = _tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
+    repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(top_k=3, model_backend="onnxruntime"))
+    config = (repo / "model" / "config.pbtxt").read_text()
+    assert 'backend: "onnxruntime"' in config and "intra_op_thread_count" in config
+    assert _dims(config, "item_ids") == [3] and _dims(config, "scores") == [6]
+    assert sorted(p.name for p in (repo / "model" / "1").iterdir()) == ["model.onnx"]
+    with pytest.raises(ValueError, match="model_backend"):
+        export_repository(tmp_path / "other", onnx_path, state, ServingConfig(top_k=3, model_backend="tensorrt"))
