@@ -5,8 +5,10 @@ The checker runs on the real lock (it must be clean) and on small hand-made lock
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +43,20 @@ def test_gpu_lock_has_the_numpy_and_pandas_majors_cudf_needs():
     assert packages["pandas"]["version"].startswith("3.")
     assert packages["torch"]["version"] == "2.13.0"
     assert "cudf-cu13" in packages and "onnxruntime-gpu" in packages and "tensorflow" in packages
+
+
+@pytest.mark.skipif(os.environ.get("SESSREC_LOCK") != "requirements/gpu.txt",
+                    reason="runs inside the GPU image only (SESSREC_LOCK=requirements/gpu.txt, set by docker/Dockerfile)")
+def test_the_image_has_exactly_the_locked_versions_installed():
+    wrong = {}
+    for name, info in gpu_lock.load_lock()["packages"].items():
+        try:
+            installed = md.version(name)
+        except md.PackageNotFoundError:
+            installed = None
+        if installed != info["version"]:
+            wrong[name] = (installed, info["version"])
+    assert not wrong, f"installed vs locked: {wrong}"
 
 
 def test_requirements_output_pins_every_wheel_with_its_hash():
