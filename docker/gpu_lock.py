@@ -106,6 +106,16 @@ def pip_platform_args() -> list[str]:
     return args
 
 
+def _sha256(archive_info: dict) -> str:
+    """Return the sha256 from a report's archive_info (``hashes`` since pip 23, ``hash`` before)."""
+    if "sha256" in archive_info.get("hashes", {}):
+        return archive_info["hashes"]["sha256"]
+    algorithm, _, digest = archive_info.get("hash", "").partition("=")
+    if algorithm != "sha256":
+        raise ValueError(f"pip's report gives no sha256 for a wheel: {archive_info}")
+    return digest
+
+
 def lock_from_report(report: dict, pins_sha256: str, pip_version: str) -> dict:
     """Turn a ``pip install --dry-run --report`` document into the stored closure."""
     packages = {}
@@ -115,7 +125,7 @@ def lock_from_report(report: dict, pins_sha256: str, pip_version: str) -> dict:
         packages[canonical(meta["name"])] = {
             "version": meta["version"],
             "wheel": url.rsplit("/", 1)[-1],
-            "sha256": item["download_info"]["archive_info"]["hashes"]["sha256"],
+            "sha256": _sha256(item["download_info"]["archive_info"]),
             "requires_python": meta.get("requires_python", ""),
             "requires_dist": meta.get("requires_dist", []),
         }
