@@ -106,3 +106,27 @@ def _parent(pid: int) -> int:
             return int(handle.read().rsplit(")", 1)[1].split()[1])
     except OSError:
         return -1
+
+
+def test_a_port_taken_meanwhile_is_retried(echo_repository, tmp_path, monkeypatch):
+    import socket
+
+    from sessrec_course.serving import server as server_module
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    choose, picks = server_module._distinct_free_ports, []
+
+    def first_pick_is_busy(count):  # another program grabbed the HTTP port between choice and bind
+        picks.append(count)
+        ports = choose(count)
+        return [busy.getsockname()[1], *ports[1:]] if len(picks) == 1 else ports
+
+    monkeypatch.setattr(server_module, "_distinct_free_ports", first_pick_is_busy)
+    try:
+        with TritonServer(echo_repository, log_path=tmp_path / "triton.log") as server:
+            assert len(picks) == 2 and server.is_ready()
+            assert server.http_port != busy.getsockname()[1]
+    finally:
+        busy.close()

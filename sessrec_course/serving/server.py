@@ -256,10 +256,24 @@ class TritonServer:
             return False
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> TritonServer:
-        """Start the server and wait until it is ready (idempotent while running)."""
+    def start(self, attempts: int = 3) -> TritonServer:
+        """Start the server and wait until it is ready (idempotent while running).
+
+        A port taken by another program between choosing it and the server binding it is retried with new
+        ports, up to ``attempts`` times.
+        """
         if self.running:
             return self
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once()
+            except TritonStartupError:
+                if attempt == attempts or "already in use" not in self.log_tail(200).lower():
+                    raise
+                log.warning("a port was taken meanwhile: starting again with new ports")
+        return self
+
+    def _start_once(self) -> TritonServer:
         self.http_port, self.grpc_port, self.metrics_port = _distinct_free_ports(3)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         command = self.command()
