@@ -140,8 +140,10 @@ def compile_lock(pins: Path = PINS, out: Path = LOCK) -> dict:
     """Resolve ``pins`` with pip for the image platform and write the closure to ``out`` (atomically)."""
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "report.json"
+        # --target: older pips accept platform options only with it; with --dry-run nothing is written there.
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-               "--report", str(report_path), *pip_platform_args(), "-r", str(pins)]
+               "--target", str(Path(tmp) / "target"), "--report", str(report_path), *pip_platform_args(),
+               "-r", str(pins)]
         subprocess.run(cmd, check=True)
         report = json.loads(report_path.read_text())
     lock = lock_from_report(report, sha256_of(pins), report.get("pip_version", "?"))
