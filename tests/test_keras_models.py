@@ -126,9 +126,9 @@ def test_masking_padding_and_defined_answers(name):
 
 @pytest.fixture(scope="module")
 def trained(tiny_data):
-    profile = get_profile("ci", epochs=20, batch_size=16, hidden_size=16, learning_rate=2e-2, eval_max_sessions=None)
+    profile = get_profile("ci", epochs=20, batch_size=16, hidden_size=16, eval_max_sessions=None)
     return {name: train_keras_model(name, tiny_data, profile, cache=False, progress=False, patience=20,
-                                    model_overrides={"dropout": 0.0, "window": 2})
+                                    learning_rate=2e-2, model_overrides={"dropout": 0.0, "window": 2})
             for name in NAMES}
 
 

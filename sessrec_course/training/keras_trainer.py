@@ -36,6 +36,11 @@ MODEL_PRESETS: dict[str, dict] = {
     "transformer": {"name": "transformer", "backbone": "gpt2", "num_layers": 2, "num_heads": 2, "dropout": 0.1},
 }
 
+# Peak learning rates per model, as the PyTorch presets (torch_pipeline.TRAIN_PRESETS).
+TRAIN_PRESETS: dict[str, dict] = {
+    "mlp": {"learning_rate": 1e-2}, "gru": {"learning_rate": 1e-2}, "transformer": {"learning_rate": 5e-3},
+}
+
 
 @dataclass
 class KerasTrainConfig:
@@ -271,7 +276,7 @@ def train_keras_model(name: str, artifacts=None, profile: Profile | None = None,
     folder = dataset_folder(artifacts, profile)
     schema = read_schema(folder / "schema.json")
     config = model_config(name, schema, profile, **(model_overrides or {}))
-    train_config = KerasTrainConfig.from_profile(profile, progress=progress, **train_overrides)
+    train_config = KerasTrainConfig.from_profile(profile, progress=progress, **{**TRAIN_PRESETS[name], **train_overrides})
     parts = [json.dumps(schema, sort_keys=True), json.dumps(config.to_dict(), sort_keys=True),
              json.dumps({k: v for k, v in asdict(train_config).items() if k != "progress"}, sort_keys=True)]
     parts += [f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
