@@ -125,6 +125,9 @@ def _fingerprint(paths: DatasetPaths, config: ModelConfig, train: TrainConfig) -
         stat = path.stat()
         parts.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
     parts += [json.dumps(config.to_dict(), sort_keys=True), json.dumps(vars(train), sort_keys=True, default=str)]
+    code = sorted(Path(__file__).resolve().parents[1].glob("models/torch_*.py"))
+    code += [Path(__file__).with_name("torch_trainer.py"), Path(__file__).with_name("torch_data.py")]
+    parts += [path.read_text(encoding="utf-8") for path in code]  # a code change retrains
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
