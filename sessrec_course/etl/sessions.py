@@ -72,7 +72,7 @@ def sessionize(events: Any, gap_seconds: float = 1800.0, user_column: str = "use
     validate_events(events, source=source, require_session=False)
     be: Backend = backend_of(events)
     xp = be.xp
-    ts = be.column(events, "timestamp").astype("int64")
+    ts = be.timestamps_ns(events)
     if user_column in events.columns:
         if int(events[user_column].isna().sum()):
             raise DataError("null user ids", source=source, column=user_column, expected="no nulls")
