@@ -63,7 +63,8 @@ def test_nbval_harness_fails_on_a_raising_cell_and_passes_a_good_notebook(tmp_pa
 def test_course_runner_reports_failures_and_recorded_figures(tmp_path):
     notebooks = tmp_path / "nbs"
     notebooks.mkdir()
-    ok = _notebook(notebooks / "00_ok.ipynb", "from sessrec_course.report import record\nrecord('MRR@20', 0.25, model='GRU')")
+    ok = _notebook(notebooks / "00_ok.ipynb", "from sessrec_course.report import record\nrecord('MRR@20', 0.25, model='GRU')",
+                   "from sessrec_course import plots\nplots.pipeline_figure()")
     bad = _notebook(notebooks / "01_bad.ipynb", "1 / 0")
     results = run_course([ok, bad], out_dir=tmp_path / "build")
     assert [r.status for r in results] == ["ok", "FAILED"]
@@ -74,3 +75,6 @@ def test_course_runner_reports_failures_and_recorded_figures(tmp_path):
     executed = nbformat.read(tmp_path / "build" / "01_bad.ipynb", as_version=4)
     assert any(o.get("ename") == "ZeroDivisionError" for o in executed.cells[0].outputs)
     assert (tmp_path / "build" / "00_ok.html").read_text().count("MRR@20") >= 1
+    figure_cell = nbformat.read(tmp_path / "build" / "00_ok.ipynb", as_version=4).cells[1]
+    assert any("image/png" in o.get("data", {}) for o in figure_cell.outputs), "figures must render as PNG"
+    assert "data:image/png;base64" in (tmp_path / "build" / "00_ok.html").read_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
@@ -16,7 +15,8 @@ PIPELINE = (
 
 def pipeline_figure(stages=PIPELINE) -> Figure:
     """Draw the course as a left-to-right pipeline of coloured boxes joined by arrows."""
-    fig, ax = plt.subplots(figsize=(11, 2.4))
+    fig = Figure(figsize=(11, 2.4))
+    ax = fig.subplots()
     width, gap = 2.2, 0.6
     for i, (title, body, colour) in enumerate(stages):
         x = i * (width + gap)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -21,7 +20,8 @@ def learning_curves(histories, metric: str = "MRR@20", reference: Mapping[str, f
     """
     if not isinstance(histories, Mapping) or "losses" in histories:
         histories = {"model": histories}
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    ax_loss, ax_metric = fig.subplots(1, 2)
     for label, history in histories.items():
         h = _as_dict(history)
         losses = np.asarray(h["losses"], dtype=float)
@@ -66,7 +66,8 @@ def nearest_items(
         sims[row, query] = -np.inf
     top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     values = np.take_along_axis(sims, top, axis=1)
-    fig, ax = plt.subplots(figsize=(1.1 * k + 2, 0.55 * len(queries) + 1.2))
+    fig = Figure(figsize=(1.1 * k + 2, 0.55 * len(queries) + 1.2))
+    ax = fig.subplots()
     image = ax.imshow(values, cmap="viridis", aspect="auto", vmin=min(0.0, float(values.min())), vmax=1.0)
 
     def name(item: int) -> str:
@@ -88,7 +89,8 @@ def attention_map(weights: np.ndarray, tokens: Sequence[str], title: str = "atte
     """Heatmaps of attention weights ``(layers, heads, L, L)`` of one session (rows: query positions)."""
     weights = np.asarray(weights)
     layers, heads = weights.shape[:2]
-    fig, axes = plt.subplots(layers, heads, figsize=(2.9 * heads + 0.5, 2.7 * layers + 0.4), squeeze=False)
+    fig = Figure(figsize=(2.9 * heads + 0.5, 2.7 * layers + 0.4))
+    axes = fig.subplots(layers, heads, squeeze=False)
     n = len(tokens)
     for layer in range(layers):
         for head in range(heads):
@@ -104,7 +106,8 @@ def attention_map(weights: np.ndarray, tokens: Sequence[str], title: str = "atte
 
 def throughput_bars(rows: Mapping[str, float], unit: str = "sessions/s") -> Figure:
     """Horizontal bars of training throughput per model."""
-    fig, ax = plt.subplots(figsize=(6, 0.5 * len(rows) + 1))
+    fig = Figure(figsize=(6, 0.5 * len(rows) + 1))
+    ax = fig.subplots()
     names = list(rows)
     ax.barh(names, [rows[n] for n in names], color="tab:blue")
     ax.set(xlabel=unit, title=f"training throughput ({unit})")
