@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=300_000)
     p.add_argument("--venv", default=str(project_root() / ".venv-merlin"))
     p.add_argument("--workdir", default=str(build_dir() / "bench" / "peers"))
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=5, help="training epochs on both sides (1 is too few to compare quality)")
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=256)
