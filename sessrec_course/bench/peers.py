@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def _run_merlin(venv: Path, script: str, *args: str, timeout: float = 3600) -> d
     command = [str(python), str(project_root() / "benchmarks" / "peers" / script), *args]
     logger.info("running %s", " ".join(command))
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    # Run in a scratch folder: NVTabular's Categorify writes its vocabularies under ./categories.
+    with tempfile.TemporaryDirectory(prefix="sessrec-merlin-") as scratch:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=scratch)
     if done.returncode != 0:
         raise RuntimeError(f"{script} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
