@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -25,22 +25,14 @@ from sessrec_course.models import ModelConfig
 from sessrec_course.models.keras_base import KerasSessionModel, build_keras_model
 from sessrec_course.paths import build_dir
 from sessrec_course.profiles import Profile, get_profile
+from sessrec_course.training.common import MODEL_PRESETS as _ALL_PRESETS
+from sessrec_course.training.common import TRAIN_PRESETS, History
 from sessrec_course.training.keras_data import item_category_lookup, make_dataset, read_schema, read_split
 
 logger = logging.getLogger(__name__)
 
-# The same architectures as the PyTorch presets (torch_pipeline.MODEL_PRESETS); only causal models here.
-MODEL_PRESETS: dict[str, dict] = {
-    "mlp": {"name": "mlp", "window": 5, "dropout": 0.1},
-    "gru": {"name": "gru", "num_layers": 1, "dropout": 0.1},
-    "transformer": {"name": "transformer", "backbone": "gpt2", "num_layers": 2, "num_heads": 2, "dropout": 0.1},
-}
-
-# Peak learning rates per model, as the PyTorch presets (torch_pipeline.TRAIN_PRESETS).
-TRAIN_PRESETS: dict[str, dict] = {
-    "mlp": {"learning_rate": 1e-2}, "gru": {"learning_rate": 1e-2}, "transformer": {"learning_rate": 5e-3},
-}
-
+# The PyTorch presets, causal models only (no masked BERT/XLNet in the Keras track).
+MODEL_PRESETS: dict[str, dict] = {k: v for k, v in _ALL_PRESETS.items() if k in ("mlp", "gru", "transformer")}
 
 @dataclass
 class KerasTrainConfig:
@@ -66,27 +58,6 @@ class KerasTrainConfig:
         base = {"epochs": profile.epochs, "batch_size": profile.batch_size,
                 "learning_rate": profile.learning_rate, "seed": profile.seed}
         return cls(**{**base, **overrides})
-
-
-@dataclass
-class History:
-    """What happened during training (same fields as the PyTorch history): steps, losses, epoch records."""
-
-    steps: list[int] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)  # epoch, train_loss, seconds, sessions_per_s, metrics
-    best_epoch: int | None = None
-    best_score: float | None = None
-    monitor: str = "MRR@20"
-
-    def to_dict(self) -> dict:
-        """Return a JSON-serialisable dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> History:
-        """Rebuild from :meth:`to_dict` output."""
-        return cls(**data)
 
 
 def set_seed(seed: int, deterministic: bool | None = None) -> None:

@@ -8,19 +8,19 @@ on CPU the threads are set to the cores this process may use and a fixed seed gi
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from sessrec_course.training.common import History
 
 logger = logging.getLogger(__name__)
 
@@ -52,36 +52,6 @@ class TrainConfig:
         base = {"epochs": profile.epochs, "batch_size": profile.batch_size,
                 "learning_rate": profile.learning_rate, "seed": profile.seed}
         return cls(**{**base, **overrides})
-
-
-@dataclass
-class History:
-    """What happened during training: loss per step, metrics per epoch, the best epoch."""
-
-    steps: list[int] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)  # epoch, train_loss, seconds, sessions_per_s, metrics
-    best_epoch: int | None = None
-    best_score: float | None = None
-    monitor: str = "MRR@20"
-
-    def to_dict(self) -> dict:
-        """Return a JSON-serialisable dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> History:
-        """Rebuild from :meth:`to_dict` output."""
-        return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        """Write the history as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> History:
-        """Read a history written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def select_device(device: str | None = None) -> torch.device:
