@@ -79,15 +79,30 @@ def format_figures(figures: list[dict]) -> str:
     return "; ".join(items)
 
 
-def summary_table(results: list[NotebookResult]) -> str:
-    """Return the course summary as a plain-text table."""
+def _pack(items: list[str], width: int) -> list[str]:
+    """Greedily pack ``items`` into lines of at most ``width`` characters, joined by ``; ``."""
+    lines = [""]
+    for item in items:
+        candidate = f"{lines[-1]}; {item}" if lines[-1] else item
+        if len(candidate) <= width or not lines[-1]:
+            lines[-1] = candidate
+        else:
+            lines.append(item)
+    return lines
+
+
+def summary_table(results: list[NotebookResult], width: int = 100) -> str:
+    """Return the course summary as a plain-text table (long figure lists wrap onto indented lines)."""
     header = ("notebook", "status", "seconds", "headline figures")
     rows = [(r.name, r.status, f"{r.seconds:.1f}", format_figures(r.figures) or r.error) for r in results]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(3)]
+    indent = " " * (sum(widths) + 6)
     lines = [f"{header[0]:<{widths[0]}}  {header[1]:<{widths[1]}}  {header[2]:>{widths[2]}}  {header[3]}"]
-    lines.append("-" * (sum(widths) + 6 + len(header[3])))
+    lines.append("-" * (len(indent) + width))
     for row in rows:
-        lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+        wrapped = _pack(row[3].split("; "), width)
+        lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {wrapped[0]}")
+        lines += [indent + more for more in wrapped[1:]]
     total = sum(r.seconds for r in results)
     lines.append(f"{len(results)} notebooks, {sum(r.status == 'ok' for r in results)} ok, total {total:.0f} s")
     return "\n".join(lines)

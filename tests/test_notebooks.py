@@ -78,3 +78,14 @@ def test_course_runner_reports_failures_and_recorded_figures(tmp_path):
     figure_cell = nbformat.read(tmp_path / "build" / "00_ok.ipynb", as_version=4).cells[1]
     assert any("image/png" in o.get("data", {}) for o in figure_cell.outputs), "figures must render as PNG"
     assert "data:image/png;base64" in (tmp_path / "build" / "00_ok.html").read_text()
+
+
+def test_summary_table_wraps_long_figure_lists_between_figures():
+    from sessrec_course.course import NotebookResult
+
+    figures = [{"metric": "Recall@20", "value": i / 100, "model": f"model{i}"} for i in range(15)]
+    table = summary_table([NotebookResult("01_data", "ok", 1.0, figures)], width=60)
+    body = table.splitlines()[2:-1]
+    assert len(body) > 1, "a long figure list wraps onto continuation lines"
+    for i in range(15):
+        assert sum(f"Recall@20 model{i}={i / 100:.4f}" in line for line in body) == 1, f"figure {i} split or lost"
