@@ -49,15 +49,21 @@ def _cmd_quality(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def quality_section(data: dict, json_path: str, note: str | None = None) -> str:
-    """The markdown body of the quality section from the raw results of a quality run."""
-    from sessrec_course.bench.quality import PUBLISHED
-    from sessrec_course.bench.report import describe_machine, quality_markdown
+def _section_header(data: dict, json_path: str, note: str | None) -> list[str]:
+    """The lines every benchmark section starts with: command, raw-results file, machine, optional note."""
+    from sessrec_course.bench.report import describe_machine
 
     body = [f"Command: `{data['command']}` (raw results: `{json_path}`).", "",
             f"Machine: {describe_machine(data['machine'])}.", ""]
-    if note:
-        body += [note, ""]
+    return body + [note, ""] if note else body
+
+
+def quality_section(data: dict, json_path: str, note: str | None = None) -> str:
+    """The markdown body of the quality section from the raw results of a quality run."""
+    from sessrec_course.bench.quality import PUBLISHED
+    from sessrec_course.bench.report import quality_markdown
+
+    body = _section_header(data, json_path, note)
     body += [quality_markdown(r) + "\n" for r in data["results"]]
     targets = ", ".join(f"{name} {v['SR-GNN'][0]:.2f} / {v['SR-GNN'][1]:.2f}" for name, v in PUBLISHED.items())
     body += ["P@20 = HR@20 = Recall@20 and MRR@20 in %, every line of `test.tsv` ranked against the whole "
@@ -95,13 +101,8 @@ def _cmd_peers(args: argparse.Namespace, argv: list[str]) -> int:
 def peers_section(data: dict, json_path: str, note: str | None = None) -> str:
     """The markdown body of the peers section from the raw results of a peers run."""
     from sessrec_course.bench.peers import peers_markdown
-    from sessrec_course.bench.report import describe_machine
 
-    body = [f"Command: `{data['command']}` (raw results: `{json_path}`).", "",
-            f"Machine: {describe_machine(data['machine'])}.", ""]
-    if note:
-        body += [note, ""]
-    return "\n".join([*body, peers_markdown(data)])
+    return "\n".join([*_section_header(data, json_path, note), peers_markdown(data)])
 
 
 def _cmd_render(args: argparse.Namespace, argv: list[str]) -> int:
