@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import pyarrow.parquet as pq
 from sessrec_course.data.errors import DataError
 from sessrec_course.etl.frame import Backend, backend_of, get_backend
 from sessrec_course.etl.sessions import NS_PER_S, pad_right, session_starts, sort_order, validate_events
+from sessrec_course.paths import write_directory_atomically
 
 log = logging.getLogger(__name__)
 
@@ -258,10 +256,7 @@ class SessionWorkflow:
     def save(self, path: str | Path) -> Path:
         """Write the fitted state to directory ``path`` (JSON + parquet), atomically."""
         self._require_fitted()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        def write(tmp: Path) -> None:
             meta = {"format_version": FORMAT_VERSION, "config": asdict(self.config), "stats": self.stats}
             (tmp / "workflow.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
             pq.write_table(pa.table({"encoded_id": np.arange(FIRST_ID, self.item_cardinality, dtype=np.int64),
@@ -270,10 +265,8 @@ class SessionWorkflow:
                            tmp / "items.parquet")
             pq.write_table(pa.table({"encoded_id": np.arange(FIRST_ID, self.category_cardinality, dtype=np.int64),
                                      "raw_category": self.category_raw}), tmp / "categories.parquet")
-            _replace_dir(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return path
+
+        return write_directory_atomically(path, write)
 
     @classmethod
     def load(cls, path: str | Path) -> SessionWorkflow:
@@ -307,14 +300,3 @@ def _map_sorted(be: Backend, keys: np.ndarray, codes: np.ndarray, raw: Any) -> A
     pos = be.lookup(xp.asarray(keys), raw)
     codes = xp.concatenate([xp.asarray(codes, dtype=np.int32), xp.asarray([OOV_ID], dtype=np.int32)])
     return codes[pos]  # position -1 picks the trailing OOV
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move directory ``tmp`` to ``target``, replacing an old one with a near-atomic rename."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old.{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 
 from sessrec_course.models import ModelConfig, build_model
+from sessrec_course.paths import write_directory_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -31,25 +30,12 @@ ONNX_OPSET = 17
 
 def save_model(model: torch.nn.Module, directory: str | Path, extra: dict | None = None) -> Path:
     """Write ``model.pt`` (state dict) and ``config.json`` into ``directory`` (replaced atomically)."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-    try:
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save(state, tmp / "model.pt")
+    def write(tmp: Path) -> None:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / "model.pt")
         meta = {"config": model.config.to_dict(), **(extra or {})}
         (tmp / "config.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}-old-{os.getpid()}")
-            directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return directory
+
+    return write_directory_atomically(directory, write)
 
 
 def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sessrec_course.paths import write_directory_atomically
 from sessrec_course.serving.transform import FIRST_ITEM_ID, ServingState
 
 log = logging.getLogger(__name__)
@@ -125,16 +125,8 @@ def export_repository(output_dir: str | Path, onnx_model: str | Path, state: Ser
         raise ValueError(f"top_k={config.top_k} exceeds the {state.item_cardinality - FIRST_ITEM_ID} known items")
     backend = resolve_model_backend(config.model_backend)
     output_dir = Path(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    try:
-        _write(tmp, onnx_model, state, config, backend, input_name, output_name)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        tmp.rename(output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    write_directory_atomically(
+        output_dir, lambda tmp: _write(tmp, onnx_model, state, config, backend, input_name, output_name))
     log.info("exported Triton repository to %s (model backend: %s)", output_dir, backend)
     return output_dir
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 import keras
@@ -23,6 +21,7 @@ import tensorflow as tf
 
 from sessrec_course.models import ModelConfig
 from sessrec_course.models.keras_base import KerasSessionModel, build_keras_model
+from sessrec_course.paths import write_directory_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +30,6 @@ CONFIG_FILE = "config.json"
 CATEGORY_FILE = "item_category.npy"
 INPUT_NAME, OUTPUT_NAME = "item_ids", "scores"
 DEFAULT_OPSET = 17
-
-
-def _atomic_dir(target: Path, write) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        write(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
 
 
 def save_keras_model(model: KerasSessionModel, directory: str | Path, extra: dict | None = None) -> Path:
@@ -56,7 +41,7 @@ def save_keras_model(model: KerasSessionModel, directory: str | Path, extra: dic
         payload = {"framework": "keras", "model": model.config.to_dict(), **(extra or {})}
         (tmp / CONFIG_FILE).write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
 
-    return _atomic_dir(Path(directory), write)
+    return write_directory_atomically(directory, write)
 
 
 def load_keras_model(directory: str | Path) -> KerasSessionModel:
@@ -111,7 +96,7 @@ def export_saved_model(model: KerasSessionModel, directory: str | Path) -> Path:
         archive.add_endpoint("serving_default", function, input_signature=function.input_signature)
         archive.write_out(str(tmp / "saved_model"), verbose=False)
 
-    return _atomic_dir(Path(directory), write)
+    return write_directory_atomically(directory, write)
 
 
 def onnx_parity(model: KerasSessionModel, path: str | Path, item_ids: np.ndarray) -> float:

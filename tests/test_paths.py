@@ -1,0 +1,29 @@
+"""The one atomic folder writer every save/export goes through."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessrec_course.paths import write_directory_atomically
+
+
+def test_replaces_an_existing_folder_and_leaves_no_temporaries(tmp_path):
+    target = tmp_path / "model"
+    write_directory_atomically(target, lambda d: (d / "a.txt").write_text("old"))
+    write_directory_atomically(target, lambda d: (d / "b.txt").write_text("new"))
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_a_failing_writer_leaves_the_old_folder_untouched(tmp_path):
+    target = tmp_path / "model"
+    write_directory_atomically(target, lambda d: (d / "a.txt").write_text("old"))
+
+    def broken(folder):
+        (folder / "half.txt").write_text("partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_directory_atomically(target, broken)
+    assert (target / "a.txt").read_text() == "old" and not (target / "half.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
