@@ -19,8 +19,8 @@ import torch
 
 from sessrec_course.models import ModelConfig, build_model
 from sessrec_course.profiles import get_profile
+from sessrec_course.training.common import MODEL_PRESETS
 from sessrec_course.training.torch_data import make_loader, pad_lists
-from sessrec_course.training.torch_pipeline import MODEL_PRESETS
 from sessrec_course.training.torch_trainer import TrainConfig, configure_threads, fit
 
 

@@ -162,8 +162,9 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
 
     from sessrec_course.evaluation import all_prefixes, evaluate
     from sessrec_course.models import ModelConfig, build_model
+    from sessrec_course.training.common import MODEL_PRESETS
     from sessrec_course.training.torch_data import make_loader
-    from sessrec_course.training.torch_pipeline import MODEL_PRESETS, make_validator
+    from sessrec_course.training.torch_pipeline import make_validator
     from sessrec_course.training.torch_recommender import TorchRecommender
     from sessrec_course.training.torch_trainer import TrainConfig, fit, seed_everything
 

@@ -72,8 +72,8 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
 
     from sessrec_course.evaluation import evaluate, last_item
     from sessrec_course.models import ModelConfig, build_model
+    from sessrec_course.training.common import MODEL_PRESETS
     from sessrec_course.training.torch_data import make_loader, read_sessions
-    from sessrec_course.training.torch_pipeline import MODEL_PRESETS
     from sessrec_course.training.torch_recommender import TorchRecommender
     from sessrec_course.training.torch_trainer import TrainConfig, fit, seed_everything
 

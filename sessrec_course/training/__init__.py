@@ -15,7 +15,7 @@ _EXPORTS = {
     "fit": "torch_trainer", "TrainConfig": "torch_trainer", "History": "common",
     "TorchRecommender": "torch_recommender", "make_loader": "torch_data", "read_sessions": "torch_data",
     "read_schema": "torch_data", "train_model": "torch_pipeline", "MODEL_PRESETS": "common", "TRAIN_PRESETS": "common",
-    "DatasetPaths": "torch_pipeline", "resolve_artifacts": "torch_pipeline", "model_config": "torch_pipeline",
+    "DatasetPaths": "torch_pipeline", "resolve_artifacts": "torch_pipeline", "model_config": "common",
 }
 
 

@@ -10,6 +10,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sessrec_course.models import ModelConfig
+from sessrec_course.profiles import Profile
+
 # Architecture per model name; sizes (hidden, max_length, catalogue) come from the profile and schema.
 MODEL_PRESETS: dict[str, dict] = {
     "mlp": {"name": "mlp", "window": 5, "dropout": 0.1},
@@ -25,6 +28,17 @@ TRAIN_PRESETS: dict[str, dict] = {
     "mlp": {"learning_rate": 1e-2}, "gru": {"learning_rate": 1e-2}, "transformer": {"learning_rate": 5e-3},
     "bert": {"learning_rate": 5e-3}, "xlnet": {"learning_rate": 5e-3},
 }
+
+
+def model_config(name: str, schema: dict, profile: Profile, presets: dict[str, dict] = MODEL_PRESETS,
+                 **overrides) -> ModelConfig:
+    """The :class:`ModelConfig` for preset ``name`` on data described by ``schema`` (sizes from the profile)."""
+    if name not in presets:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(presets)}")
+    sizes = {"item_cardinality": int(schema["item_cardinality"]),
+             "category_cardinality": int(schema.get("category_cardinality") or 0),
+             "hidden_size": profile.hidden_size, "max_length": int(schema["max_length"])}
+    return ModelConfig(**{**presets[name], **sizes, **overrides})
 
 
 @dataclass

@@ -25,6 +25,7 @@ from sessrec_course.models import ModelConfig
 from sessrec_course.models.keras_base import KerasSessionModel, build_keras_model
 from sessrec_course.paths import build_dir
 from sessrec_course.profiles import Profile, get_profile
+from sessrec_course.training import common
 from sessrec_course.training.common import MODEL_PRESETS as _ALL_PRESETS
 from sessrec_course.training.common import TRAIN_PRESETS, History
 from sessrec_course.training.keras_data import item_category_lookup, make_dataset, read_schema, read_split
@@ -200,13 +201,8 @@ def fit(model: keras.Model, dataset, validate, config: KerasTrainConfig, checkpo
 
 
 def model_config(name: str, schema: dict, profile: Profile, **overrides) -> ModelConfig:
-    """The :class:`ModelConfig` for preset ``name`` on data described by ``schema`` (sizes from the profile)."""
-    if name not in MODEL_PRESETS:
-        raise ValueError(f"unknown Keras model {name!r}; expected one of {sorted(MODEL_PRESETS)}")
-    sizes = {"item_cardinality": int(schema["item_cardinality"]),
-             "category_cardinality": int(schema.get("category_cardinality") or 0),
-             "hidden_size": profile.hidden_size, "max_length": int(schema["max_length"])}
-    return ModelConfig(**{**MODEL_PRESETS[name], **sizes, **overrides})
+    """The :class:`ModelConfig` for Keras preset ``name`` (the causal PyTorch presets)."""
+    return common.model_config(name, schema, profile, MODEL_PRESETS, **overrides)
 
 
 def dataset_folder(artifacts=None, profile: Profile | None = None) -> Path:

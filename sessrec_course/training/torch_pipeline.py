@@ -21,7 +21,7 @@ from sessrec_course.models import ModelConfig, build_model
 from sessrec_course.models.torch_export import load_model, save_model
 from sessrec_course.paths import build_dir
 from sessrec_course.profiles import Profile, get_profile
-from sessrec_course.training.common import MODEL_PRESETS, TRAIN_PRESETS, History
+from sessrec_course.training.common import TRAIN_PRESETS, History, model_config
 from sessrec_course.training.torch_data import (
     ITEM_COLUMN,
     item_category_lookup,
@@ -70,16 +70,6 @@ def default_artifacts(profile: Profile) -> DatasetPaths:
     from sessrec_course.etl.dataset import prepare_default_dataset
 
     return resolve_artifacts(prepare_default_dataset(profile))
-
-
-def model_config(name: str, schema: dict, profile: Profile, **overrides) -> ModelConfig:
-    """The :class:`ModelConfig` for preset ``name`` on data described by ``schema``."""
-    if name not in MODEL_PRESETS:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_PRESETS)}")
-    sizes = {"item_cardinality": int(schema["item_cardinality"]),
-             "category_cardinality": int(schema.get("category_cardinality") or 0),
-             "hidden_size": profile.hidden_size, "max_length": int(schema["max_length"])}
-    return ModelConfig(**{**MODEL_PRESETS[name], **sizes, **overrides})
 
 
 def validation_cases(path: Path, max_length: int, max_sessions: int | None) -> tuple[np.ndarray, np.ndarray]:
