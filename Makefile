@@ -14,7 +14,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/.cache/matplotlib
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help setup data course test lint lab clean bench bench-peers
+.PHONY: help setup data course test lint lab clean bench bench-peers perf-analyzer
 .PHONY: gpu-checks lint-docker check-gpu-lock gpu-lock test-gpulock docker-build docker-lab docker-test
 
 help:  ## list the targets
@@ -40,12 +40,32 @@ lint: setup  ## ruff
 	$(BIN)/ruff check .
 
 test: export SESSREC_PROFILE := ci
-test: setup  ## ruff + unit tests + every notebook (nbval, "ci" profile) + GPU-container checks; prints the wall time
+test: setup perf-analyzer  ## ruff + unit tests + every notebook (nbval, "ci" profile) + GPU-container checks; prints the wall time
 	@start=$$(date +%s); \
 	$(BIN)/ruff check . && \
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(PYTEST_ARGS) && \
 	$(MAKE) --no-print-directory gpu-checks; status=$$?; \
 	echo "make test wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores (exit $$status)"; exit $$status
+
+# Triton's C++ load generator for the serving load test: the tritonclient 2.51 wheel ships bin/perf_analyzer
+# (tritonclient 2.58+ needs glibc 2.38; the course venv's 2.73 ships none), installed without its Python deps in
+# a small side venv (~75 MB). It needs libb64.so.0d (linked from the copy in the course venv's nvidia_pytriton.libs)
+# and libcudart.so.12 (even on CPU); sessrec_course.serving.perf_analyzer sets LD_LIBRARY_PATH for both.
+PERF_VENV := .venv-perf
+PERF_STAMP := $(PERF_VENV)/.sessrec-installed
+PERF_PINS := tritonclient==2.51.0 nvidia-cuda-runtime-cu12==12.9.79
+
+$(PERF_STAMP): $(STAMP)
+	@test -x $(PERF_VENV)/bin/python || { echo "creating $(PERF_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(PERF_VENV); }
+	$(PERF_VENV)/bin/python -m pip install -q --no-deps $(PERF_PINS) $(PIP_QUIET)
+	@mkdir -p $(PERF_VENV)/libs
+	libb64=$$($(BIN)/python -c 'import glob, sysconfig; print(*glob.glob(sysconfig.get_path("purelib") + "/nvidia_pytriton.libs/libb64-*.so.0d")[:1])'); \
+	test -f "$$libb64" || { echo "no libb64-*.so.0d in the course venv's nvidia_pytriton.libs"; exit 1; }; \
+	ln -sf "$$libb64" $(PERF_VENV)/libs/libb64.so.0d
+	$(BIN)/python -c 'from sessrec_course.serving.perf_analyzer import check_perf_analyzer; print(check_perf_analyzer())'
+	@touch $@
+
+perf-analyzer: $(PERF_STAMP)  ## Triton's C++ perf_analyzer in .venv-perf (the serving load test's default client)
 
 MERLIN_VENV ?= .venv-merlin
 MERLIN_STAMP := $(MERLIN_VENV)/.merlin-installed

@@ -1,10 +1,12 @@
-"""A bounded load generator for the served ensemble (tritonclient; perf_analyzer is not in the course env).
+"""A bounded load test of the served ensemble: Triton's C++ perf_analyzer, or a Python tritonclient generator.
 
 Each level keeps ``concurrency`` requests in flight (one raw session per request) until ``requests``
-answers came back or ``timeout_s`` passed, and reports throughput and latency percentiles. gRPC uses the
-client's asynchronous calls from one thread (cheap on 2 cores); HTTP uses one thread per in-flight request.
+answers came back or ``timeout_s`` passed, and reports throughput and latency percentiles. With
+``client="perf_analyzer"`` (:mod:`~sessrec_course.serving.perf_analyzer`) Triton's own C++ load generator does
+the sending: it costs the machine much less CPU than Python. The Python client needs nothing beyond
+tritonclient: gRPC uses asynchronous calls from one thread; HTTP one thread per in-flight request.
 
-Benchmark command (records the figures in docs/benchmarks.md)::
+Benchmark command (records the figures in docs/benchmarks.md; perf_analyzer over HTTP when installed)::
 
     python -m sessrec_course.serving.loadtest --requests 10000 --concurrency 1 2 4 8
 """
@@ -25,6 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sessrec_course.serving.client import pad_raw_sessions
+from sessrec_course.serving.perf_analyzer import PerfAnalyzerLevel, find_perf_analyzer, run_perf_analyzer
 from sessrec_course.serving.repository import ENSEMBLE, INPUT_NAME, OUTPUT_IDS, OUTPUT_SCORES
 
 log = logging.getLogger(__name__)
@@ -50,13 +53,18 @@ class LoadLevel:
         """Latency percentile ``q`` (0-100) in ms, NaN without answers."""
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else float("nan")
 
+    @property
+    def mean_ms(self) -> float:
+        """Mean latency in ms, NaN without answers."""
+        return float(self.latencies_ms.mean()) if self.latencies_ms.size else float("nan")
+
 
 @dataclass
 class LoadTestResult:
-    """All levels of one load test."""
+    """All levels of one load test (``LoadLevel`` from the Python client, ``PerfAnalyzerLevel`` from perf_analyzer)."""
 
     protocol: str
-    levels: list[LoadLevel]
+    levels: list[LoadLevel | PerfAnalyzerLevel]
 
     def summary(self) -> pd.DataFrame:
         """One row per concurrency: requests, errors, throughput (infer/s), p50/p90/p99 and mean (ms)."""
@@ -64,7 +72,7 @@ class LoadTestResult:
             "concurrency": lv.concurrency, "requests": lv.requests, "errors": lv.errors,
             "throughput_per_s": round(lv.throughput, 1), "p50_ms": round(lv.percentile(50), 3),
             "p90_ms": round(lv.percentile(90), 3), "p99_ms": round(lv.percentile(99), 3),
-            "mean_ms": round(float(lv.latencies_ms.mean()), 3) if lv.latencies_ms.size else float("nan"),
+            "mean_ms": round(lv.mean_ms, 3),
         } for lv in self.levels])
 
 
@@ -255,16 +263,29 @@ def _http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests
 
 def run_load_test(url: str, sessions: Sequence[Sequence[int]], concurrencies: Sequence[int] = (1, 2, 4, 8),
                   requests: int = 1000, protocol: str = "grpc", model: str = ENSEMBLE, warmup: int = 100,
-                  timeout_s: float = 120.0, progress: bool = True) -> LoadTestResult:
+                  timeout_s: float = 120.0, progress: bool = True, client: str = "python",
+                  latencies: bool = True) -> LoadTestResult:
     """Send ``requests`` one-session requests at each concurrency and return the measured levels.
 
     ``sessions`` are raw sessions, cycled through. Each level is bounded by ``timeout_s`` seconds; a
-    short unrecorded warm-up at the first concurrency runs before measuring.
+    short unrecorded warm-up at the largest concurrency runs before measuring. ``client`` is "python"
+    (tritonclient, this module) or "perf_analyzer" (Triton's C++ generator, "http" or "grpc"; with
+    ``latencies=False`` it keeps only its percentiles, not every request's latency).
     """
     if protocol not in ("grpc", "grpc-stream", "http"):
         raise ValueError(f"protocol must be 'grpc', 'grpc-stream' or 'http', got {protocol!r}")
     if not len(sessions):
         raise ValueError("the load test needs at least one raw session")
+    if client == "perf_analyzer":
+        if warmup:
+            run_perf_analyzer(url, sessions, [max(concurrencies)], warmup, protocol, model, timeout_s)
+        levels = []
+        for concurrency in tqdm(concurrencies, desc=f"perf_analyzer {protocol}", disable=not progress, leave=False):
+            levels += run_perf_analyzer(url, sessions, [concurrency], requests, protocol, model, timeout_s,
+                                        latencies=latencies)
+        return LoadTestResult(protocol, levels)
+    if client != "python":
+        raise ValueError(f"client must be 'python' or 'perf_analyzer', got {client!r}")
     raw_rows = [pad_raw_sessions([s]) for s in sessions]
     if protocol.startswith("grpc"):
         import tritonclient.grpc as grpcclient
@@ -317,46 +338,71 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _pick_client(requested: str | None) -> str:
+    """Return the load generator to use: ``requested``, else perf_analyzer when installed, else python."""
+    if requested:
+        return requested
+    binary = find_perf_analyzer()
+    if binary is None:
+        log.info("perf_analyzer not found (install it with `make perf-analyzer`): using the Python client")
+        return "python"
+    return "perf_analyzer"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: export (or reuse) the course's repository, start the server, run the load test."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repository", help="an exported repository (default: export the course GRU)")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--protocol", choices=["grpc", "grpc-stream", "http"], default="grpc")
+    parser.add_argument("--client", choices=["perf_analyzer", "python"],
+                        help="load generator (default: perf_analyzer when installed, else python)")
+    parser.add_argument("--protocol", choices=["grpc", "grpc-stream", "http"],
+                        help="default: http with perf_analyzer, grpc with the Python client")
     parser.add_argument("--figure", help="write the latency histogram here (png)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    client = _pick_client(args.client)
+    protocol = args.protocol or ("http" if client == "perf_analyzer" else "grpc")
+    if client == "perf_analyzer" and protocol == "grpc-stream":
+        parser.error("perf_analyzer runs 'http' or 'grpc' here; use --client python for grpc-stream")
 
     from sessrec_course.serving.pipeline import course_repository
     from sessrec_course.serving.server import TritonServer, process_group_members
 
     repository, sessions = course_repository(args.repository)
     rows, levels = [], []
+
+    def measure(concurrencies: list[int], requests: int, progress: bool = True) -> LoadTestResult:
+        return run_load_test(url, sessions, concurrencies, requests, protocol, warmup=0, progress=progress,
+                             client=client, latencies=bool(args.figure))
+
     with TritonServer(repository) as server:
-        url = server.http_url if args.protocol == "http" else server.grpc_url
+        url = server.http_url if protocol == "http" else server.grpc_url
         for index, concurrency in enumerate(args.concurrency):
-            pids = [*process_group_members(server.process.pid), os.getpid()]
-            load_before, cpu_before = os.getloadavg()[0], _cpu_seconds(pids)
+            pids = process_group_members(server.process.pid)
             if index == 0:  # unmeasured warm-up: connections, first batches, caches
-                run_load_test(url, sessions, [max(args.concurrency)], 500, args.protocol, warmup=0, progress=False)
-                load_before, cpu_before = os.getloadavg()[0], _cpu_seconds(pids)
-            level = run_load_test(url, sessions, [concurrency], args.requests, args.protocol, warmup=0).levels[0]
-            cpu = _cpu_seconds(pids) - cpu_before
+                measure([max(args.concurrency)], 500, progress=False)
+            load_before, began = os.getloadavg()[0], time.perf_counter()
+            server_before, own_before = _cpu_seconds(pids), _cpu_seconds([os.getpid()])
+            level = measure([concurrency], args.requests).levels[0]
+            wall = time.perf_counter() - began
+            client_cpu = _cpu_seconds([os.getpid()]) - own_before + getattr(level, "client_cpu_s", 0.0)
+            cpu = _cpu_seconds(pids) - server_before + client_cpu
             levels.append(level)
-            rows.append({"cores used": round(cpu / level.seconds, 2),
+            rows.append({"cores used": round(cpu / wall, 2), "client cores": round(client_cpu / wall, 2),
                          "infer per CPU-s": round((level.requests - level.errors) / max(cpu, 1e-9)),
                          "load avg (1 min)": round(max(load_before, os.getloadavg()[0]), 1)})
         print(f"server log: {server.log_path}")
-    result = LoadTestResult(args.protocol, levels)
+    result = LoadTestResult(protocol, levels)
     table = pd.concat([result.summary(), pd.DataFrame(rows)], axis=1)
-    print(f"{os.cpu_count()} cores, {args.protocol}, {args.requests} requests per level, repository {repository}")
+    print(f"{os.cpu_count()} cores, {client} client, {protocol}, {args.requests} requests per level, "
+          f"repository {repository}")
     print(markdown_table(table))
     if args.figure:
         from sessrec_course.plots.serving import latency_histogram
 
         latency_histogram(result).savefig(args.figure, dpi=110, bbox_inches="tight")
-
 
 if __name__ == "__main__":
     main()
