@@ -22,7 +22,7 @@ from sessrec_course.serving.perf_analyzer import (
     find_perf_analyzer,
     parse_csv,
     perf_analyzer_environment,
-    read_request_latencies,
+    read_profile_export,
     run_perf_analyzer,
     write_input_data,
 )
@@ -79,25 +79,29 @@ def test_bad_csv_names_the_file_and_column(tmp_path):
         parse_csv(path)
 
 
-def test_request_latencies_from_the_profile_export(tmp_path):
+def test_request_latencies_and_span_from_the_profile_export(tmp_path):
     path = tmp_path / "export.json"
-    requests = [{"timestamp": 1_000_000, "response_timestamps": [2_500_000]},
-                {"timestamp": 3_000_000, "response_timestamps": [5_000_000, 9_000_000]},
+    requests = [{"timestamp": 3_000_000, "response_timestamps": [5_000_000, 9_000_000]},
+                {"timestamp": 1_000_000, "response_timestamps": [2_500_000]},
                 {"timestamp": 4_000_000, "response_timestamps": []}]  # no answer: left out
     path.write_text(json.dumps({"experiments": [{"experiment": {}, "requests": requests}]}))
-    assert read_request_latencies(path).tolist() == [1.5, 2.0]
+    latencies, span = read_profile_export(path)
+    assert latencies.tolist() == [2.0, 1.5]
+    assert span == pytest.approx(0.008)  # first send 1 ms to last answer 9 ms
+    path.write_text(json.dumps({"experiments": [{"requests": requests[2:]}]}))
+    assert read_profile_export(path)[0].size == 0 and read_profile_export(path)[1] == 0.0
     path.write_text("{}")
     with pytest.raises(PerfAnalyzerError, match="export.json: not a readable"):
-        read_request_latencies(path)
+        read_profile_export(path)
 
 
 def test_level_percentiles_come_from_perf_analyzer_then_from_latencies():
-    level = PerfAnalyzerLevel(4, 100, 2000.0, {50: 1.5, 90: 2.0, 95: 2.5, 99: 4.0}, 1.7,
+    level = PerfAnalyzerLevel(4, 100, 0.05, {50: 1.5, 90: 2.0, 95: 2.5, 99: 4.0}, 1.7,
                               latencies_ms=np.arange(1.0, 101.0))
     assert (level.percentile(50), level.percentile(99), level.throughput, level.mean_ms) == (1.5, 4.0, 2000.0, 1.7)
     assert level.percentile(75) == pytest.approx(75.25)  # from the latencies
-    assert level.seconds == 0.05 and level.errors == 0
     assert np.isnan(PerfAnalyzerLevel(1, 10, 5.0, {}, 1.0).percentile(50))
+    assert PerfAnalyzerLevel(1, 10, 2.0, {}, 1.0, errors=4).throughput == 3.0
 
 
 def _executable(path: Path, text: str) -> Path:
@@ -192,9 +196,11 @@ def _perf_children() -> list[int]:
 def test_real_perf_analyzer_against_the_served_ensemble(served, protocol):
     server, sessions = served
     url = server.http_url if protocol == "http" else server.grpc_url
-    (level,) = run_perf_analyzer(url, sessions, [2], requests=200, protocol=protocol, latencies=True, timeout_s=120)
+    (level,) = run_perf_analyzer(url, sessions, [2], requests=200, protocol=protocol, timeout_s=120)
     assert (level.concurrency, level.requests, level.errors) == (2, 200, 0)
-    assert level.throughput > 0 and level.client_cpu_s > 0
+    assert level.throughput > 0 and level.client_cpu_s > 0 and level.wall_s >= level.seconds
+    # the span from first send to last answer holds at least the slowest request and at most all of them
+    assert level.latencies_ms.max() / 1e3 <= level.seconds <= level.latencies_ms.sum() / 1e3
     assert level.latencies_ms.size == 200 and (level.latencies_ms > 0).all()
     assert level.latencies_ms.min() <= level.percentile(50) <= level.percentile(99) <= level.latencies_ms.max() * 1.01
     assert _perf_children() == [], "perf_analyzer outlived its run"
@@ -207,7 +213,7 @@ def test_load_test_with_perf_analyzer_and_a_wrong_model(served):
 
     server, sessions = served
     result = run_load_test(server.http_url, sessions, (1, 3), 150, "http", warmup=20, progress=False,
-                           client="perf_analyzer", latencies=False)
+                           client="perf_analyzer")
     table = result.summary()
     assert table["concurrency"].tolist() == [1, 3] and table["requests"].tolist() == [150, 150]
     assert (table["errors"] == 0).all() and (table["throughput_per_s"] > 0).all()

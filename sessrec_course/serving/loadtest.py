@@ -263,14 +263,12 @@ def _http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests
 
 def run_load_test(url: str, sessions: Sequence[Sequence[int]], concurrencies: Sequence[int] = (1, 2, 4, 8),
                   requests: int = 1000, protocol: str = "grpc", model: str = ENSEMBLE, warmup: int = 100,
-                  timeout_s: float = 120.0, progress: bool = True, client: str = "python",
-                  latencies: bool = True) -> LoadTestResult:
+                  timeout_s: float = 120.0, progress: bool = True, client: str = "python") -> LoadTestResult:
     """Send ``requests`` one-session requests at each concurrency and return the measured levels.
 
     ``sessions`` are raw sessions, cycled through. Each level is bounded by ``timeout_s`` seconds; a
     short unrecorded warm-up at the largest concurrency runs before measuring. ``client`` is "python"
-    (tritonclient, this module) or "perf_analyzer" (Triton's C++ generator, "http" or "grpc"; with
-    ``latencies=False`` it keeps only its percentiles, not every request's latency).
+    (tritonclient, this module) or "perf_analyzer" (Triton's C++ generator, "http" or "grpc").
     """
     if protocol not in ("grpc", "grpc-stream", "http"):
         raise ValueError(f"protocol must be 'grpc', 'grpc-stream' or 'http', got {protocol!r}")
@@ -281,8 +279,7 @@ def run_load_test(url: str, sessions: Sequence[Sequence[int]], concurrencies: Se
             run_perf_analyzer(url, sessions, [max(concurrencies)], warmup, protocol, model, timeout_s)
         levels = []
         for concurrency in tqdm(concurrencies, desc=f"perf_analyzer {protocol}", disable=not progress, leave=False):
-            levels += run_perf_analyzer(url, sessions, [concurrency], requests, protocol, model, timeout_s,
-                                        latencies=latencies)
+            levels += run_perf_analyzer(url, sessions, [concurrency], requests, protocol, model, timeout_s)
         return LoadTestResult(protocol, levels)
     if client != "python":
         raise ValueError(f"client must be 'python' or 'perf_analyzer', got {client!r}")
@@ -375,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def measure(concurrencies: list[int], requests: int, progress: bool = True) -> LoadTestResult:
         return run_load_test(url, sessions, concurrencies, requests, protocol, warmup=0, progress=progress,
-                             client=client, latencies=bool(args.figure))
+                             client=client)
 
     with TritonServer(repository) as server:
         url = server.http_url if protocol == "http" else server.grpc_url
@@ -386,8 +383,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             load_before, began = os.getloadavg()[0], time.perf_counter()
             server_before, own_before = _cpu_seconds(pids), _cpu_seconds([os.getpid()])
             level = measure([concurrency], args.requests).levels[0]
-            wall = time.perf_counter() - began
-            client_cpu = _cpu_seconds([os.getpid()]) - own_before + getattr(level, "client_cpu_s", 0.0)
+            if isinstance(level, PerfAnalyzerLevel):  # its process only (this one merely waits, then reads files)
+                wall, client_cpu = level.wall_s, level.client_cpu_s
+            else:
+                wall, client_cpu = time.perf_counter() - began, _cpu_seconds([os.getpid()]) - own_before
             cpu = _cpu_seconds(pids) - server_before + client_cpu
             levels.append(level)
             rows.append({"cores used": round(cpu / wall, 2), "client cores": round(client_cpu / wall, 2),
