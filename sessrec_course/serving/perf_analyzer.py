@@ -244,7 +244,10 @@ def _run_bounded(command: list[str], env: dict[str, str], log_path: Path, timeou
                 time.sleep(0.02)
     except BaseException:
         if status is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it ended meanwhile
+                pass
             _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         raise
