@@ -38,13 +38,13 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
-        name="ci", n_events=200_000, n_items=2_000, n_categories=20, n_days=28, max_length=20,
-        epochs=1, batch_size=256, hidden_size=64, learning_rate=2e-3, eval_max_sessions=2_000,
+        name="ci", n_events=300_000, n_items=2_000, n_categories=20, n_days=28, max_length=20,
+        epochs=1, batch_size=64, hidden_size=128, learning_rate=2e-3, eval_max_sessions=2_000,
         serving_sessions=128, load_test_requests=300,
     ),
     "workshop": Profile(
-        name="workshop", n_events=3_000_000, n_items=10_000, n_categories=50, n_days=42, max_length=20,
-        epochs=3, batch_size=512, hidden_size=128, learning_rate=2e-3, eval_max_sessions=20_000,
+        name="workshop", n_events=1_000_000, n_items=5_000, n_categories=30, n_days=42, max_length=20,
+        epochs=3, batch_size=256, hidden_size=128, learning_rate=2e-3, eval_max_sessions=10_000,
         serving_sessions=512, load_test_requests=2_000,
     ),
     "full": Profile(

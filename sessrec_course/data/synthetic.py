@@ -5,15 +5,17 @@ How a session is generated (all vectorised over sessions, one loop step per posi
 - every session has a latent **intent**: a primary and a secondary category with a mixing weight;
   a few sessions switch intent half-way;
 - item popularity is Zipf-like, categories are Zipf-like too, items have a category and a price;
-- every item has a short list of **successors**, a couple in its own category and the rest
-  in six related categories;
-- the next event is a **repeat** of one of the last three items, a **successor** of the last item
+- every item has a list of **successors**, a couple in its own category and the rest in six related
+  categories; items of a category share their list in small groups (similar items, similar next clicks),
+  which a model that shares statistics between items learns faster than a per-item chain;
+- the next event is a **repeat** of one of the last eight items, a **successor** of the last item
   reweighted by the intent (so it depends on the last item AND on the intent), or a **jump** to a
   popular item of an intent category (depends on the intent only);
 - session starts follow daily and weekly cycles over ``n_days``; gaps inside a session are log-normal.
 
-The last item alone tells a model only part of the intent; earlier items reveal the rest, so sequence
-models have something to learn beyond a first-order Markov chain. The generator keeps its parameters,
+The last item alone tells a model only part of the intent, and nothing about the items it may come
+back to; earlier items reveal both, so sequence models have something to learn beyond a first-order
+Markov chain. The generator keeps its parameters,
 so :meth:`SyntheticLog.oracle_metrics` can score the true next-item distribution: an upper bound for any
 model (it knows the latent intent, which a model can only infer).
 """
@@ -48,11 +50,13 @@ class GeneratorConfig:
     max_length: int = 100  # hard cap on generated session length
     item_zipf: float = 1.0  # exponent of item popularity
     category_zipf: float = 0.8
-    n_successors: int = 26  # successor list length per item
+    n_successors: int = 50  # successor list length per item
     n_same_category: int = 2  # of which in the item's own category (rest: spread over the related categories)
     n_related: int = 6  # related categories per category (where successors and secondary intents come from)
-    p_repeat: float = 0.15  # next event repeats one of the last three items
-    p_successor: float = 0.55  # next event is a successor of the last item (intent-weighted)
+    successor_group: int = 8  # items of one category share a successor list in groups of this size
+    p_repeat: float = 0.30  # next event repeats one of the last `repeat_window` items
+    repeat_window: int = 8
+    p_successor: float = 0.40  # next event is a successor of the last item (intent-weighted)
     intent_boost: float = 100.0  # how strongly the intent reweights the successors
     p_switch: float = 0.08  # share of sessions (length >= 4) that switch intent once
     median_gap_s: float = 35.0  # median seconds between two events of a session
@@ -85,7 +89,7 @@ class SyntheticLog:
         c1, c2, w1 = intent
         if len(history) == 0:
             return self._jump(p, c1, c2, 1.0, w1)
-        recent = history[-3:]
+        recent = history[-cfg.repeat_window:]
         np.add.at(p, recent, cfg.p_repeat / len(recent))
         succ, weight = self.successors[history[-1]], self._intent_weights(history[-1], c1, c2, w1)
         np.add.at(p, succ, cfg.p_successor * weight)
@@ -162,6 +166,19 @@ def _category_sampler(item_category: np.ndarray, weight: np.ndarray, n_categorie
     return sample
 
 
+def _successor_groups(item_cat: np.ndarray, size: int) -> np.ndarray:
+    """Return a group id per item (index 0, padding, alone): consecutive items of a category, ``size`` at a time."""
+    if size <= 1:
+        return np.arange(len(item_cat))
+    order = np.argsort(item_cat, kind="stable")
+    cats = item_cat[order]
+    rank_in_cat = np.arange(len(cats)) - np.searchsorted(cats, cats)
+    new_group = np.r_[True, (cats[1:] != cats[:-1]) | (rank_in_cat[1:] % size == 0)]
+    group = np.empty(len(item_cat), np.int64)
+    group[order] = np.cumsum(new_group) - 1
+    return group
+
+
 def _sample_intents(n: int, cat_p: np.ndarray, related: np.ndarray, rng: np.random.Generator):
     c1 = rng.choice(len(cat_p), size=n, p=cat_p)
     c2 = related[c1, rng.integers(0, related.shape[1], n)]
@@ -203,12 +220,16 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
         return sample_in(categories, rng) + 1
 
     # successor lists: some in the own category, the rest spread over the related categories
+    # (items of one category share a list in groups of `successor_group`: similar items, similar next clicks)
     k, k_same = cfg.n_successors, cfg.n_same_category
-    slot_cat = np.empty((n_it + 1, k), np.int64)
-    slot_cat[:, :k_same] = item_cat[:, None]
-    slot_cat[:, k_same:] = related[np.maximum(item_cat, 0)][:, np.arange(k - k_same) % cfg.n_related]
-    succ = draw(slot_cat.ravel()).reshape(n_it + 1, k)
-    succ = np.take_along_axis(succ, rng.random((n_it + 1, k)).argsort(axis=1), axis=1)
+    group = _successor_groups(item_cat, cfg.successor_group)
+    group_cat = np.full(group.max() + 1, -1)
+    group_cat[group] = item_cat
+    slot_cat = np.empty((len(group_cat), k), np.int64)
+    slot_cat[:, :k_same] = group_cat[:, None]
+    slot_cat[:, k_same:] = related[np.maximum(group_cat, 0)][:, np.arange(k - k_same) % cfg.n_related]
+    succ = draw(slot_cat.ravel()).reshape(len(group_cat), k)
+    succ = np.take_along_axis(succ, rng.random(succ.shape).argsort(axis=1), axis=1)[group]
     succ_w = np.broadcast_to(1.0 / np.arange(1, k + 1) ** 0.7, (n_it + 1, k)).copy()
 
     # sessions: lengths, intents, switches
@@ -226,7 +247,8 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
 
     offsets = np.r_[0, np.cumsum(lengths)[:-1]]
     items = np.empty(n_events, np.int64)
-    last3 = np.zeros((n_sess, 3), np.int64)
+    w_rep = cfg.repeat_window
+    recent = np.zeros((n_sess, w_rep), np.int64)  # ring buffer of the last `repeat_window` items
     cur1, cur2, curw = c1.copy(), c2.copy(), w1.copy()
     boost = cfg.intent_boost
     for t in range(int(lengths.max())):
@@ -238,7 +260,7 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
         nxt = draw(jump_cat)
         if t > 0:
             u = rng.random(len(act))
-            last = last3[act, (t - 1) % 3]
+            last = recent[act, (t - 1) % w_rep]
             # successor of the last item, reweighted by the intent
             s_items = succ[last]
             s_cat = item_cat[s_items]
@@ -248,12 +270,12 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
             pick = (cw < rng.random(len(act))[:, None] * cw[:, -1:]).sum(axis=1)
             is_succ = (u >= cfg.p_repeat) & (u < cfg.p_repeat + cfg.p_successor)
             nxt = np.where(is_succ, s_items[np.arange(len(act)), np.minimum(pick, k - 1)], nxt)
-            # repeat of one of the last (up to) three items
-            back = (rng.random(len(act)) * min(t, 3)).astype(np.int64)
-            rep = last3[act, (t - 1 - back) % 3]
+            # repeat of one of the last (up to) `repeat_window` items
+            back = (rng.random(len(act)) * min(t, w_rep)).astype(np.int64)
+            rep = recent[act, (t - 1 - back) % w_rep]
             nxt = np.where(u < cfg.p_repeat, rep, nxt)
         items[offsets[act] + t] = nxt
-        last3[act, t % 3] = nxt
+        recent[act, t % w_rep] = nxt
 
     # timestamps: session starts with weekly and daily cycles, log-normal gaps inside sessions
     day_w = WEEKDAY_PROFILE[np.arange(n_days) % 7] * np.linspace(1.0, 1.15, n_days)  # slight growth
