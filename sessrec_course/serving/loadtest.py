@@ -339,8 +339,7 @@ def _pick_client(requested: str | None) -> str:
     """Return the load generator to use: ``requested``, else perf_analyzer when installed, else python."""
     if requested:
         return requested
-    binary = find_perf_analyzer()
-    if binary is None:
+    if find_perf_analyzer() is None:
         log.info("perf_analyzer not found (install it with `make perf-analyzer`): using the Python client")
         return "python"
     return "perf_analyzer"
