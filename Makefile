@@ -33,7 +33,7 @@ setup: $(STAMP)  ## create .venv and install the pinned environment (skipped whe
 data: setup  ## generate the embedded default dataset for the active profile (reused when present)
 	$(BIN)/python -m sessrec_course data
 
-course: data  ## run every notebook headless into build/ (+HTML) and print the summary table
+course: data perf-analyzer  ## run every notebook headless into build/ (+HTML) and print the summary table
 	$(BIN)/python -m sessrec_course course
 
 lint: setup  ## ruff

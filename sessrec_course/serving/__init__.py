@@ -5,7 +5,8 @@
 - :mod:`~sessrec_course.serving.server` ``TritonServer`` starts/stops a real ``tritonserver`` (context manager);
 - :mod:`~sessrec_course.serving.client` ``TritonRecommender`` (HTTP/gRPC), raw ids in, DataFrame out;
 - :mod:`~sessrec_course.serving.reference` ``recommend_in_process``, the same pipeline without the server;
-- :mod:`~sessrec_course.serving.loadtest` ``run_load_test``, a bounded load generator.
+- :mod:`~sessrec_course.serving.loadtest` ``run_load_test``, a bounded load generator (Python client or perf_analyzer);
+- :mod:`~sessrec_course.serving.perf_analyzer` ``run_perf_analyzer``, Triton's C++ load generator, bounded.
 """
 
 from __future__ import annotations
