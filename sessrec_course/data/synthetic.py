@@ -8,7 +8,7 @@ How a session is generated (all vectorised over sessions, one loop step per posi
 - every item has a list of **successors**, a couple in its own category and the rest in six related
   categories; items of a category share their list in small groups (similar items, similar next clicks),
   which a model that shares statistics between items learns faster than a per-item chain;
-- the next event is a **repeat** of one of the last eight items, a **successor** of the last item
+- the next event is a **repeat** of one of the last twenty items, a **successor** of the last item
   reweighted by the intent (so it depends on the last item AND on the intent), or a **jump** to a
   popular item of an intent category (depends on the intent only);
 - session starts follow daily and weekly cycles over ``n_days``; gaps inside a session are log-normal.
@@ -46,7 +46,7 @@ class GeneratorConfig:
     n_categories: int = 20
     n_days: int = 28
     seed: int = 42
-    mean_length: float = 6.0  # mean events per session (1 + geometric)
+    mean_length: float = 9.0  # mean events per session (geometric, >= 1)
     max_length: int = 100  # hard cap on generated session length
     item_zipf: float = 1.0  # exponent of item popularity
     category_zipf: float = 0.8
@@ -55,7 +55,7 @@ class GeneratorConfig:
     n_related: int = 6  # related categories per category (where successors and secondary intents come from)
     successor_group: int = 8  # items of one category share a successor list in groups of this size
     p_repeat: float = 0.30  # next event repeats one of the last `repeat_window` items
-    repeat_window: int = 8
+    repeat_window: int = 20
     p_successor: float = 0.40  # next event is a successor of the last item (intent-weighted)
     intent_boost: float = 100.0  # how strongly the intent reweights the successors
     p_switch: float = 0.08  # share of sessions (length >= 4) that switch intent once

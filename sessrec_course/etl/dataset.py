@@ -25,7 +25,7 @@ from sessrec_course.profiles import Profile, get_profile
 
 log = logging.getLogger(__name__)
 
-DATASET_VERSION = 2  # bump when the generator or the ETL output changes
+DATASET_VERSION = 3  # bump when the generator or the ETL output changes
 SPLITS = ("train", "valid", "test")
 
 
