@@ -43,6 +43,12 @@ def test_export_parity(tmp_path, name, sessions):
         assert result["topk_agreement"] == 1.0 and result["max_abs_diff"] < 1e-4
         assert exported_scores(path, ids[:3, :4]).shape == (3, model.n_items)
     assert not list(tmp_path.glob(".model*"))  # no temporary files left
+    # the served model stage cuts a batch to its longest session: the ONNX scores must not change
+    batch = sessions[:8, :MAX_LENGTH]
+    width = int(np.flatnonzero(batch.any(axis=0))[-1]) + 1
+    assert width < MAX_LENGTH
+    np.testing.assert_allclose(exported_scores(onnx, batch[:, :width]), exported_scores(onnx, batch),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_parity_check_catches_a_different_model(tmp_path):
