@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sessrec_course.bench.__main__ import QUALITY_HEADING, main
-from sessrec_course.bench.quality import plan_epochs
+from sessrec_course.bench.quality import neural_model_names, plan_epochs
 from sessrec_course.bench.report import update_section
 
 
@@ -83,3 +83,11 @@ def test_update_section_replaces_only_its_own_section(tmp_path):
     update_section(doc, "A", "new a")
     update_section(doc, "D", "d text")
     assert doc.read_text() == "# B\n\n## A\n\nnew a\n\n## C\n\nc text\n\n## D\n\nd text\n"
+
+
+def test_models_come_from_the_command_line_then_the_config():
+    assert neural_model_names({"neural_models": ["transformer"]}, ["gru"]) == ["gru"]
+    assert neural_model_names({"neural_models": ["transformer"]}) == ["transformer"]
+    assert neural_model_names({}) == ["gru", "transformer", "mlp"]
+    with pytest.raises(ValueError, match="neural_models must be a list"):
+        neural_model_names({"neural_models": "transformer", "_path": "x.toml"})

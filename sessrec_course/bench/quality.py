@@ -221,12 +221,22 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     return rows
 
 
+def neural_model_names(config: dict, models: list[str] | None = None) -> list[str]:
+    """The neural presets to train: ``models`` when given, else the config's ``neural_models``, else all defaults."""
+    if models is not None:
+        return list(models)
+    names = config.get("neural_models", list(NEURAL_MODELS))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{config.get('_path', 'config')}: neural_models must be a list of preset names, got {names!r}")
+    return names
+
+
 def run_quality(folder: str | Path, models: list[str] | None = None, baselines: list[str] | None = None,
                 time_budget_s: float | None = None, config_path: str | Path | None = None,
                 progress: bool = False) -> dict:
     """Run the quality benchmark on one split folder; return ``{"split", "config", "rows", "published"}``.
 
-    ``models``: neural presets (default: ``NEURAL_MODELS``; ``[]`` for none); ``baselines``: names from
+    ``models``: neural presets (default: the config's ``neural_models``, else ``NEURAL_MODELS``; ``[]`` for none); ``baselines``: names from
     ``default_baselines()`` (default: all; ``[]`` for none). ``time_budget_s`` overrides the config's
     ``time_budget_s`` for the neural models together (0 or a negative value: no budget).
     """
@@ -240,7 +250,7 @@ def run_quality(folder: str | Path, models: list[str] | None = None, baselines: 
     cases = benchmark_cases(split)
     logger.info("%r: %d test cases, budget %s s", split, len(cases.targets), budget)
     rows = [] if baselines == [] else run_baselines(cases, folder.name, baselines, progress)
-    names = list(NEURAL_MODELS) if models is None else list(models)
+    names = neural_model_names(config, models)
     if names:
         rows += run_neural(cases, folder.name, config, names, budget, progress)
     return {"split": folder.name, "folder": str(folder), "config": config, "time_budget_s": budget,

@@ -36,12 +36,15 @@ class ModelConfig:
     num_heads: int = 2  # transformer
     backbone: str = "gpt2"  # transformer: gpt2 (causal) | bert | xlnet (masked)
     mask_probability: float = 0.2  # masked backbones: share of items masked in training
+    score_scale: float = 0.0  # 0: dot-product scores; > 0: cosine similarity x this scale (NISER)
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
             raise ValueError(f"unknown model name {self.name!r}; expected one of {MODEL_NAMES}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown transformer backbone {self.backbone!r}; expected one of {BACKBONES}")
+        if self.score_scale < 0:
+            raise ValueError(f"score_scale must be >= 0 (0 = plain dot product), got {self.score_scale}")
         if self.item_cardinality < 3:
             raise ValueError(f"item_cardinality must be >= 3 (pad, OOV, one item), got {self.item_cardinality}")
 

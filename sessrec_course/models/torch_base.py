@@ -82,9 +82,22 @@ class SessionModel(nn.Module):
         raise NotImplementedError
 
     # ---- outputs ------------------------------------------------------------------------------
+    def output_weight(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``(hidden, weight)`` pair that the output layer multiplies (``weight``: one row per item).
+
+        With ``score_scale > 0`` both sides are L2-normalised and the hidden side is scaled, so a score is
+        ``scale · cos(session, item)`` (NISER, Gupta et al. 2019): popular items can no longer win by
+        growing long embeddings, which mostly helps the long tail.
+        """
+        weight = self.item_embedding.weight[: self.n_items] if self.output is None else self.output.weight
+        if self.config.score_scale > 0:
+            hidden = self.config.score_scale * F.normalize(hidden, dim=-1)
+            weight = F.normalize(weight, dim=-1)
+        return hidden, weight
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores over the catalogue for hidden vectors ``(N, H)`` → ``(N, item_cardinality)``."""
-        weight = self.item_embedding.weight[: self.n_items] if self.output is None else self.output.weight
+        hidden, weight = self.output_weight(hidden)
         return F.linear(hidden, weight.to(hidden.dtype), self.output_bias.to(hidden.dtype))
 
     def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
@@ -121,8 +134,8 @@ class SessionModel(nn.Module):
             inputs, targets = self.mask_items(item_ids)
             hidden = self.sequence_hidden(inputs)
         keep = targets > OOV_ID  # no loss on padding or on unknown items
-        weight = self.item_embedding.weight[: self.n_items] if self.output is None else self.output.weight
-        return linear_cross_entropy(hidden[keep], weight, self.output_bias, targets[keep])
+        hidden, weight = self.output_weight(hidden[keep])
+        return linear_cross_entropy(hidden, weight, self.output_bias, targets[keep])
 
     def mask_items(self, item_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked training: replace a random share of items (and always the last) by [MASK].
