@@ -99,7 +99,8 @@ def _dims(config: str, name: str) -> list[int]:
 def test_export_generates_configs_from_the_state(tmp_path, state):
     onnx_path = _tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
     repo = export_repository(tmp_path / "repo", onnx_path, state,
-                             ServingConfig(top_k=3, model_backend="python", max_queue_delay_us=150))
+                             ServingConfig(top_k=3, model_backend="python", max_queue_delay_us=150,
+                                           postprocess="python"))
     pre = (repo / "preprocess" / "config.pbtxt").read_text()
     model = (repo / "model" / "config.pbtxt").read_text()
     post = (repo / "postprocess" / "config.pbtxt").read_text()
@@ -116,6 +117,72 @@ def test_export_generates_configs_from_the_state(tmp_path, state):
         assert ServingState.load(repo / name / "1" / "serving_state.npz").max_length == 3
     assert (repo / "model" / "1" / "model.onnx").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".repo")], "temporary folder left behind"
+
+
+def test_default_export_puts_the_postprocess_in_the_model_graph(tmp_path, state):
+    import onnx
+
+    onnx_path = _tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
+    repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(top_k=3, model_backend="python"))
+    model = (repo / "model" / "config.pbtxt").read_text()
+    ensemble = (repo / "ensemble" / "config.pbtxt").read_text()
+    assert re.findall(r'model_name: "(\w+)"', ensemble) == ["preprocess", "model"]
+    assert not (repo / "postprocess").exists()
+    assert _dims(model, "item_id_topk") == [3] and _dims(model, "score_topk") == [3] and "scores" not in model
+    graph = onnx.load(str(repo / "model" / "1" / "model.onnx")).graph
+    assert [o.name for o in graph.output] == ["item_id_topk", "score_topk"]
+    assert {"TopK", "Gather", "Where"} <= {n.op_type for n in graph.node}
+    with pytest.raises(ValueError, match="postprocess must be one of"):
+        ServingConfig(postprocess="numpy")
+
+
+def _lookup_scorer(path, table: np.ndarray, opset: int):
+    """An ONNX model whose scores are ``table[first item id]``: any scores, ties included, by construction."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(table.astype(np.float32), "table"),
+             numpy_helper.from_array(np.array([0], np.int64), "zero"),
+             numpy_helper.from_array(np.array([1], np.int64), "one")]
+    nodes = [helper.make_node("Slice", ["item_ids", "zero", "one", "one"], ["first"]),
+             helper.make_node("Gather", ["table", "first"], ["rows"], axis=0),
+             helper.make_node("Flatten", ["rows"], ["scores"], axis=1)]
+    graph = helper.make_graph(nodes, "lookup", [helper.make_tensor_value_info("item_ids", TensorProto.INT64, ["b", "l"])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["b", table.shape[1]])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_graph_postprocess_matches_the_numpy_one_id_for_id(tmp_path, opset):
+    """TopK + Gather + Where in the graph == ServingState.top_k: ties, pad/OOV masking, popular fallback."""
+    import onnxruntime as ort
+
+    from sessrec_course.serving.onnx_postprocess import append_top_k
+
+    rng = np.random.default_rng(opset)
+    n_items = 40
+    raw = np.r_[-1, -1, 5000 + rng.permutation(n_items - 2) * 3]
+    popular, shares = popularity_scores(np.r_[0, 0, rng.integers(1, 50, n_items - 2)])
+    big = ServingState(raw, 4, popular, shares)
+    table = rng.integers(0, 6, size=(n_items, n_items)).astype(np.float32)  # few values: many ties
+    table[:, :2] = 100.0  # pad and OOV score highest and must still never appear
+    path = append_top_k(_lookup_scorer(tmp_path / "lookup.onnx", table, opset), tmp_path / "post.onnx", big, 7)
+    encoded = np.array([[first, 0, 0, 0] for first in range(2, n_items)]
+                       + [[0, 0, 0, 0], [1, 1, 0, 0], [1, 7, 0, 0], [3, 39, 2, 1]], dtype=np.int64)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ids, top = session.run(["item_id_topk", "score_topk"], {"item_ids": encoded})
+    want_ids, want_top = big.top_k(table[encoded[:, 0]], encoded, 7)
+    assert ids.dtype == np.int64 and top.dtype == np.float32
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(top, want_top)
+    assert ids[-4].tolist() == raw[popular[:7]].tolist() == ids[-3].tolist()  # empty and OOV-only: popular
+    assert (ids[:-3] != raw[popular[:7]]).any()  # sessions with a known item do not get the fallback
+    with pytest.raises(ValueError, match="k=39 must be between 1 and the 38 known items"):
+        append_top_k(tmp_path / "lookup.onnx", tmp_path / "bad.onnx", big, 39)
+    assert not (tmp_path / "bad.onnx").exists()
 
 
 def test_export_rejects_a_model_of_another_catalogue(tmp_path, state):
@@ -165,7 +232,10 @@ def test_export_for_the_native_onnxruntime_backend(tmp_path, state):
     repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(top_k=3, model_backend="onnxruntime"))
     config = (repo / "model" / "config.pbtxt").read_text()
     assert 'backend: "onnxruntime"' in config and "intra_op_thread_count" in config
-    assert _dims(config, "item_ids") == [3] and _dims(config, "scores") == [6]
+    assert _dims(config, "item_ids") == [3] and _dims(config, "item_id_topk") == [3]
     assert sorted(p.name for p in (repo / "model" / "1").iterdir()) == ["model.onnx"]
+    repo = export_repository(tmp_path / "three", onnx_path, state,
+                             ServingConfig(top_k=3, model_backend="onnxruntime", postprocess="python"))
+    assert _dims((repo / "model" / "config.pbtxt").read_text(), "scores") == [6]
     with pytest.raises(ValueError, match="model_backend"):
         export_repository(tmp_path / "other", onnx_path, state, ServingConfig(top_k=3, model_backend="tensorrt"))

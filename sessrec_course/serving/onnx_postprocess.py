@@ -1,0 +1,114 @@
+"""The postprocess step as ONNX operators appended to the model's graph: top-k, encoded → raw ids, fallback.
+
+Why: on a CPU Triton every python-backend step costs a hand-off between the server and a Python stub
+(~250 µs on 2 cores, docs/benchmarks.md). Running the postprocess *inside* the model's ONNX graph keeps
+the same three stages — ETL, model, postprocess — with one hop fewer, and the native onnxruntime backend of
+the GPU container runs the whole graph without Python at all.
+
+The appended operators compute exactly what :meth:`ServingState.top_k` computes in numpy
+(``tests/test_serving_transform.py`` checks them id for id):
+
+- drop padding (0) and OOV (1), take the ``k`` best scores (``TopK`` breaks ties towards the lower id);
+- map encoded ids to raw ids with a ``Gather`` on the workflow's table;
+- sessions without any known item (empty or OOV only) get the popular items and their click shares.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sessrec_course.serving.transform import FIRST_ITEM_ID, ServingState
+
+OUTPUT_IDS = "item_id_topk"
+OUTPUT_SCORES = "score_topk"
+_PREFIX = "sessrec_post_"  # names of everything this module adds to a graph
+
+
+def append_top_k(onnx_model: str | Path, output_path: str | Path, state: ServingState, k: int,
+                 input_name: str = "item_ids", output_name: str = "scores") -> Path:
+    """Write ``onnx_model`` + the postprocess operators to ``output_path`` and return that path.
+
+    The new graph takes the same ``input_name`` (int64 ``(B, L)`` encoded ids) and returns
+    ``item_id_topk`` int64 ``(B, k)`` raw ids and ``score_topk`` float32 ``(B, k)``.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(onnx_model))
+    graph = model.graph
+    if input_name not in {i.name for i in graph.input} or output_name not in {o.name for o in graph.output}:
+        raise ValueError(f"{onnx_model}: expected input {input_name!r} and output {output_name!r}")
+    n_items = state.item_cardinality
+    k = int(k)
+    if not 0 < k <= n_items - FIRST_ITEM_ID:
+        raise ValueError(f"k={k} must be between 1 and the {n_items - FIRST_ITEM_ID} known items")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 11:
+        raise ValueError(f"{onnx_model}: opset {opset} is too old for TopK with tie-breaking (needs >= 11)")
+
+    def name(suffix: str) -> str:
+        return _PREFIX + suffix
+
+    def const(suffix: str, value: np.ndarray) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(value), name(suffix)))
+        return name(suffix)
+
+    popular = state.popular[:k]
+    nodes = [
+        # scores of real items only (columns 2..n), best k with their positions
+        helper.make_node("Slice", [output_name, const("start", np.array([FIRST_ITEM_ID], np.int64)),
+                                   const("end", np.array([n_items], np.int64)), const("axis", np.array([1], np.int64))],
+                         [name("item_scores")]),
+        helper.make_node("TopK", [name("item_scores"), const("k", np.array([k], np.int64))],
+                         [name("top_scores"), name("top_index")], axis=1, largest=1, sorted=1),
+        helper.make_node("Gather", [const("raw_ids", state.raw_of_encoded[FIRST_ITEM_ID:]), name("top_index")],
+                         [name("top_raw")], axis=0),
+        # does the session hold a known item (2 <= id < n)? then its top-k, else the popular items
+        helper.make_node("Greater", [input_name, const("oov", np.array(FIRST_ITEM_ID - 1, np.int64))],
+                         [name("above_oov")]),
+        helper.make_node("Less", [input_name, const("n_items", np.array(n_items, np.int64))], [name("in_range")]),
+        helper.make_node("And", [name("above_oov"), name("in_range")], [name("is_known")]),
+        helper.make_node("Cast", [name("is_known")], [name("is_known_int")], to=TensorProto.INT32),
+        _reduce_max(helper, opset, name("is_known_int"), name("known_count"), const),
+        helper.make_node("Cast", [name("known_count")], [name("has_known")], to=TensorProto.BOOL),
+        helper.make_node("Where", [name("has_known"), name("top_raw"),
+                                   const("popular_raw", state.raw_of_encoded[popular][None, :])], [OUTPUT_IDS]),
+        helper.make_node("Where", [name("has_known"), name("top_scores"),
+                                   const("popular_scores", state.popular_scores[:k][None, :].astype(np.float32))],
+                         [OUTPUT_SCORES]),
+    ]
+    graph.node.extend(nodes)
+    batch = _batch_dim(graph, input_name)
+    del graph.output[:]
+    graph.output.extend([helper.make_tensor_value_info(OUTPUT_IDS, TensorProto.INT64, [batch, k]),
+                         helper.make_tensor_value_info(OUTPUT_SCORES, TensorProto.FLOAT, [batch, k])])
+    onnx.checker.check_model(model)
+    output_path = Path(output_path)
+    onnx.save(model, str(output_path))
+    return output_path
+
+
+def _reduce_max(helper, opset: int, source: str, target: str, const) -> object:
+    """``ReduceMax`` over axis 1 keeping dims (axes became an input in opset 18)."""
+    if opset >= 18:
+        return helper.make_node("ReduceMax", [source, const("reduce_axes", np.array([1], np.int64))], [target],
+                                keepdims=1)
+    return helper.make_node("ReduceMax", [source], [target], axes=[1], keepdims=1)
+
+
+def _batch_dim(graph, input_name: str) -> str | int:
+    """The batch dimension of ``input_name`` (its symbolic name or size) for the new outputs."""
+    dim = next(i for i in graph.input if i.name == input_name).type.tensor_type.shape.dim[0]
+    return dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or "batch")
+
+
+def postprocess_operators(onnx_model: str | Path) -> list[str]:
+    """Return the operator types :func:`append_top_k` added to ``onnx_model`` (empty for a plain model)."""
+    import onnx
+
+    graph = onnx.load(str(onnx_model), load_external_data=False).graph
+    ours = (OUTPUT_IDS, OUTPUT_SCORES)
+    return [node.op_type for node in graph.node
+            if any(name.startswith(_PREFIX) or name in ours for name in node.output)]
