@@ -73,6 +73,28 @@ def test_causal_targets_are_hand_computed():
     torch.testing.assert_close(model.loss(ids), expected)
 
 
+def test_niser_scores_are_scaled_cosines_by_hand():
+    """score_scale > 0: score = scale * cos(session, item) + bias, in forward and in the loss alike."""
+    torch.manual_seed(0)
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, score_scale=12.0)
+    model = build_model(config).eval()
+    ids = torch.tensor([[5, 6, 7, 0]])
+    with torch.no_grad():
+        model.output_bias.copy_(torch.linspace(-0.5, 0.5, N_ITEMS))
+        hidden = model.sequence_hidden(ids)[0]  # (4, 16)
+        items = model.item_embedding.weight[:N_ITEMS]
+        cosine = torch.stack([torch.stack([torch.dot(h, e) / (h.norm() * e.norm().clamp(min=1e-12)) for e in items])
+                              for h in hidden[:3]])
+        expected = 12.0 * cosine + model.output_bias
+        scores = model(ids)[0]
+        torch.testing.assert_close(scores[2:], expected[2, 2:])  # the session's last item: position 2
+        assert (scores[2:] - model.output_bias[2:]).abs().max() <= 12.0 + 1e-4  # bounded by the scale
+        loss = torch.nn.functional.cross_entropy(expected[:2], torch.tensor([6, 7]))
+        torch.testing.assert_close(model.loss(ids), loss)
+    with pytest.raises(ValueError, match="score_scale must be >= 0"):
+        ModelConfig(name="gru", item_cardinality=N_ITEMS, score_scale=-1.0)
+
+
 def test_weight_tying_shares_the_item_embedding():
     tied, untied = make("gru", "gpt2", tie=True), make("gru", "gpt2", tie=False)
     assert tied.output is None and untied.output is not None
