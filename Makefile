@@ -70,10 +70,12 @@ perf-analyzer: $(PERF_STAMP)  ## Triton's C++ perf_analyzer in .venv-perf (the s
 MERLIN_VENV ?= .venv-merlin
 MERLIN_STAMP := $(MERLIN_VENV)/.merlin-installed
 BENCH_ARGS ?=
+SPEED_ARGS ?=
 PEERS_ARGS ?= --events 300000
 
-bench: setup  ## quality benchmark on the shared splits (baselines + torch models, ~1 h/split on 2 cores) -> docs/benchmarks.md
+bench: setup perf-analyzer  ## quality on the shared splits (~1 h/split on 2 cores) + ETL/training/serving speed -> docs/benchmarks.md
 	$(BIN)/python -m sessrec_course.bench -v quality --markdown docs/benchmarks.md $(BENCH_ARGS)
+	$(BIN)/python -m sessrec_course.bench -v speed --markdown docs/benchmarks.md $(SPEED_ARGS)
 
 $(MERLIN_STAMP): requirements/merlin.txt requirements/merlin-constraints.txt
 	@test -x $(MERLIN_VENV)/bin/python || $(PYTHON) -m venv $(MERLIN_VENV)

@@ -91,3 +91,21 @@ def test_models_come_from_the_command_line_then_the_config():
     assert neural_model_names({}) == ["gru", "transformer", "mlp"]
     with pytest.raises(ValueError, match="neural_models must be a list"):
         neural_model_names({"neural_models": "transformer", "_path": "x.toml"})
+
+
+def test_speed_command_runs_every_part_it_is_given(tmp_path):
+    """Tiny sizes: the ETL child process, one epoch of one model, the tables; serving has its own tests."""
+    out, doc = tmp_path / "speed.json", tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Other\n\nkeep me\n")
+    args = ["speed", "--etl-events", "20000", "--train-events", "20000", "--models", "mlp", "--hidden-size", "8",
+            "--batch-size", "64", "--serving-requests", "0", "--json", str(out), "--markdown", str(doc)]
+    assert main(args) == 0
+    raw = json.loads(out.read_text())
+    (etl,) = raw["etl"]
+    assert etl["events"] == 20000 and etl["sessions"] > 100 and etl["events_per_s"] > 0 and etl["peak_rss_mib"] > 0
+    (row,) = raw["training"]["rows"]
+    assert row["preset"] == "mlp" and row["hidden_size"] == 8 and row["sessions_per_s"] > 0 and row["epochs"] == 1
+    assert raw["serving"] is None
+    text = doc.read_text()
+    assert "keep me" in text and "| 20,000 |" in text and "| course mlp (mlp, causal) | 8 | 64 |" in text
+    assert "**Serving**" not in text

@@ -1,4 +1,4 @@
-"""``python -m sessrec_course.bench quality|peers|render``: run a benchmark, write JSON and a docs/benchmarks.md section."""
+"""``python -m sessrec_course.bench quality|peers|speed|render``: run a benchmark, write JSON and a docs/benchmarks.md section."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sessrec_course.paths import build_dir, project_root
 
 QUALITY_HEADING = "Quality on public splits"
 PEERS_HEADING = "Peers: the course beside NVTabular and Transformers4Rec"
+SPEED_HEADING = "Speed: ETL, training and serving in one run (bench speed)"
 
 
 def _command_line(argv: list[str]) -> str:
@@ -105,17 +106,52 @@ def peers_section(data: dict, json_path: str, note: str | None = None) -> str:
     return "\n".join([*_section_header(data, json_path, note), peers_markdown(data)])
 
 
+def _cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
+    from sessrec_course.bench.report import machine_description, update_section, write_json
+    from sessrec_course.bench.speed_suite import run_speed
+
+    machine = machine_description()
+    result = run_speed(args.etl_events, args.train_events, args.models, args.hidden_size, args.batch_size,
+                       args.serving_requests, args.concurrency)
+    data = {"command": _command_line(argv), "machine": machine, **result}
+    write_json(args.json, data)
+    text = speed_section(data, args.json, args.note)
+    print(text)
+    if args.markdown:
+        update_section(args.markdown, SPEED_HEADING, text)
+        print(f"updated section '{SPEED_HEADING}' of {args.markdown}")
+    return 0
+
+
+def speed_section(data: dict, json_path: str, note: str | None = None) -> str:
+    """The markdown body of the speed section from the raw results of a speed run."""
+    from sessrec_course.bench.speed_suite import speed_markdown
+
+    return "\n".join([*_section_header(data, json_path, note), speed_markdown(data)])
+
+
+def _merge_quality(runs: list[dict]) -> dict:
+    """One quality result from runs of single splits (e.g. run side by side): commands joined, results concatenated."""
+    if not all("results" in run for run in runs):
+        raise SystemExit("only quality results can be rendered together")
+    return {"command": "` and `".join(run["command"] for run in runs), "machine": runs[0]["machine"],
+            "results": [result for run in runs for result in run["results"]]}
+
+
 def _cmd_render(args: argparse.Namespace, argv: list[str]) -> int:
     import json
 
     from sessrec_course.bench.report import update_section
 
-    data = json.loads(Path(args.json).read_text(encoding="utf-8"))
+    runs = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.json]
+    data, where = (runs[0], args.json[0]) if len(runs) == 1 else (_merge_quality(runs), ", ".join(args.json))
     if "results" in data:
-        update_section(args.markdown, QUALITY_HEADING, quality_section(data, args.json, args.note))
+        update_section(args.markdown, QUALITY_HEADING, quality_section(data, where, args.note))
+    elif "etl" in data:
+        update_section(args.markdown, SPEED_HEADING, speed_section(data, where, args.note))
     else:
-        update_section(args.markdown, PEERS_HEADING, peers_section(data, args.json, args.note))
-    print(f"updated {args.markdown} from {args.json}")
+        update_section(args.markdown, PEERS_HEADING, peers_section(data, where, args.note))
+    print(f"updated {args.markdown} from {where}")
     return 0
 
 
@@ -126,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     q = sub.add_parser("quality", help="baselines + torch models on benchmark split folders")
     q.add_argument("splits", nargs="*", help="split folders (train_sessions.txt + test.tsv); default: shared splits")
-    q.add_argument("--models", nargs="*", default=None, help="neural presets (default: gru transformer mlp)")
+    q.add_argument("--models", nargs="*", default=None, help="neural presets (default: the config's neural_models, else gru transformer mlp)")
     q.add_argument("--baselines", nargs="*", default=None, help="baseline names (default: all)")
     q.add_argument("--time-budget", type=float, default=None,
                    help="seconds for all neural models of one split (default: the config's; 0 = none)")
@@ -147,8 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=str(build_dir() / "bench" / "peers.json"))
     p.add_argument("--markdown", default=None, help="markdown file whose peers section is rewritten")
     p.add_argument("--note", default=None, help="a paragraph added to the markdown section")
-    r = sub.add_parser("render", help="rewrite a docs section from the JSON of an earlier quality or peers run")
-    r.add_argument("json")
+    s = sub.add_parser("speed", help="ETL, training and serving speed of the course in one run")
+    s.add_argument("--etl-events", type=int, nargs="*", default=[1_000_000, 5_000_000], help="ETL sizes ([] = skip)")
+    s.add_argument("--train-events", type=int, default=300_000, help="generated events the models train on")
+    s.add_argument("--models", nargs="*", default=["mlp", "gru", "transformer", "bert"], help="presets ([] = skip)")
+    s.add_argument("--hidden-size", type=int, default=128)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--serving-requests", type=int, default=10_000, help="requests per concurrency (0 = skip)")
+    s.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    s.add_argument("--json", default=str(build_dir() / "bench" / "speed.json"))
+    s.add_argument("--markdown", default=None, help="markdown file whose speed section is rewritten")
+    s.add_argument("--note", default=None, help="a paragraph added to the markdown section")
+    r = sub.add_parser("render", help="rewrite a docs section from the JSON of earlier runs (several quality runs merge)")
+    r.add_argument("json", nargs="+")
     r.add_argument("--markdown", default=str(project_root() / "docs" / "benchmarks.md"))
     r.add_argument("--note", default=None)
     return parser
@@ -160,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
-    handler = {"quality": _cmd_quality, "peers": _cmd_peers, "render": _cmd_render}[args.command]
+    handler = {"quality": _cmd_quality, "peers": _cmd_peers, "speed": _cmd_speed, "render": _cmd_render}[args.command]
     return handler(args, argv)
 
 

@@ -81,9 +81,9 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     train_ids = read_sessions(folder / "train.parquet", max_length)
     test_ids = read_sessions(folder / "test.parquet", max_length)
     n_items = max(int(n_items), int(train_ids.max()) + 1, int(test_ids.max()) + 1)
+    shape = {"num_layers": num_layers, "num_heads": num_heads} if MODEL_PRESETS[preset]["name"] == "transformer" else {}
     config = ModelConfig(**{**MODEL_PRESETS[preset], "item_cardinality": n_items, "hidden_size": hidden_size,
-                            "max_length": max_length, "num_layers": num_layers, "num_heads": num_heads,
-                            "dropout": 0.1})
+                            "max_length": max_length, "dropout": 0.1, **shape})
     seed_everything(seed)
     model = build_model(config)
     loader = make_loader(train_ids, batch_size, shuffle=True, seed=seed)
@@ -97,6 +97,7 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     sessions = sum(len(loader.dataset) for _ in range(len(history.epochs)))
     kind = "causal" if config.causal else "masked"
     return {"model": f"course {preset} ({config.backbone if config.name == 'transformer' else config.name}, {kind})",
+            "preset": preset,
             "train_s": train_s,
             "sessions": sessions, "sessions_per_s": sessions / train_s, "Recall@20": 100 * metrics["Recall@20"],
             "MRR@20": 100 * metrics["MRR@20"], "test_cases": int(len(targets)), "threads": torch.get_num_threads(),
