@@ -103,7 +103,8 @@ def lr_factor(step: int, total: int, warmup: int, min_fraction: float) -> float:
     return min_fraction + (1 - min_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _autocast(device: torch.device, bf16: bool | None):
+def autocast_for(device: torch.device, bf16: bool | None):
+    """bf16 autocast when ``bf16`` (None: on CUDA only), else a no-op context."""
     enabled = (device.type == "cuda") if bf16 is None else bf16
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
@@ -146,7 +147,7 @@ def fit(
             if batch_index >= steps_per_epoch:
                 break
             batch = batch.to(device, non_blocking=True)
-            with _autocast(device, config.bf16):
+            with autocast_for(device, config.bf16):
                 loss = model.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -167,7 +168,7 @@ def fit(
                   "sessions_per_s": seen / seconds if seconds else float("nan")}
         if validate is not None:
             model.eval()
-            with torch.no_grad(), _autocast(device, config.bf16):
+            with torch.no_grad(), autocast_for(device, config.bf16):
                 metrics = validate(model)
             record.update({k: float(v) for k, v in metrics.items()})
         history.epochs.append(record)
