@@ -83,7 +83,7 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     n_items = max(int(n_items), int(train_ids.max()) + 1, int(test_ids.max()) + 1)
     shape = {"num_layers": num_layers, "num_heads": num_heads} if MODEL_PRESETS[preset]["name"] == "transformer" else {}
     config = ModelConfig(**{**MODEL_PRESETS[preset], "item_cardinality": n_items, "hidden_size": hidden_size,
-                            "max_length": max_length, "dropout": 0.1, **shape})
+                            "max_length": max_length, **shape})  # the preset's dropout, as the course trains it
     seed_everything(seed)
     model = build_model(config)
     loader = make_loader(train_ids, batch_size, shuffle=True, seed=seed)

@@ -37,6 +37,7 @@ class ModelConfig:
     backbone: str = "gpt2"  # transformer: gpt2 (causal) | bert | xlnet (masked)
     mask_probability: float = 0.2  # masked backbones: share of items masked in training
     score_scale: float = 0.0  # 0: dot-product scores; > 0: cosine similarity x this scale (NISER)
+    activation: str = "gelu"  # transformer feed-forward activation (exact GELU: one fused op, unlike GPT-2's tanh form)
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:

@@ -14,12 +14,7 @@ import numpy as np
 from keras import ops
 
 from sessrec_course.models import ModelConfig
-from sessrec_course.models.keras_base import PAD_ID, KerasSessionModel
-
-
-def gelu_tanh(x):
-    """GELU with the tanh approximation (GPT-2's ``gelu_new``)."""
-    return keras.activations.gelu(x, approximate=True)
+from sessrec_course.models.keras_base import PAD_ID, KerasSessionModel, gelu
 
 
 class Block(keras.layers.Layer):
@@ -32,7 +27,7 @@ class Block(keras.layers.Layer):
         self.attention = keras.layers.MultiHeadAttention(heads, hidden // heads, dropout=dropout,
                                                          kernel_initializer=init)
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-5)
-        self.ffn_in = keras.layers.Dense(4 * hidden, activation=gelu_tanh, kernel_initializer=init)
+        self.ffn_in = keras.layers.Dense(4 * hidden, activation=gelu, kernel_initializer=init)
         self.ffn_out = keras.layers.Dense(hidden, kernel_initializer=init)
         self.dropout = keras.layers.Dropout(dropout)
 

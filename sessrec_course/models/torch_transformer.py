@@ -29,7 +29,7 @@ def build_backbone(config: ModelConfig, attn_implementation: str = "sdpa") -> to
     if config.backbone == "gpt2":
         hf = GPT2Config(
             n_positions=config.max_length, n_embd=hidden, n_layer=layers, n_head=heads, n_inner=4 * hidden,
-            resid_pdrop=drop, embd_pdrop=drop, attn_pdrop=drop, **no_tokens,
+            resid_pdrop=drop, embd_pdrop=drop, attn_pdrop=drop, activation_function=config.activation, **no_tokens,
         )
         hf._attn_implementation = attn_implementation
         return GPT2Model(hf)
@@ -37,11 +37,13 @@ def build_backbone(config: ModelConfig, attn_implementation: str = "sdpa") -> to
         hf = BertConfig(
             hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden,
             hidden_dropout_prob=drop, attention_probs_dropout_prob=drop, max_position_embeddings=config.max_length,
+            hidden_act=config.activation,
             type_vocab_size=1, **no_tokens,
         )
         hf._attn_implementation = attn_implementation
         return BertModel(hf, add_pooling_layer=False)
-    hf = XLNetConfig(d_model=hidden, n_layer=layers, n_head=heads, d_inner=4 * hidden, dropout=drop, **no_tokens)
+    hf = XLNetConfig(d_model=hidden, n_layer=layers, n_head=heads, d_inner=4 * hidden, dropout=drop,
+                     ff_activation=config.activation, **no_tokens)
     return XLNetModel(hf)
 
 
