@@ -81,22 +81,29 @@ def quality_section(data: dict, json_path: str, note: str | None = None) -> str:
     return "\n".join(body)
 
 
+def _publish(args: argparse.Namespace, argv: list[str], machine: dict, result: dict, heading: str, section) -> int:
+    """Write a run's raw JSON, print its markdown section and rewrite that section of ``--markdown`` if given."""
+    from sessrec_course.bench.report import update_section, write_json
+
+    data = {"command": _command_line(argv), "machine": machine, **result}
+    write_json(args.json, data)
+    text = section(data, args.json, args.note)
+    print(text)
+    if args.markdown:
+        update_section(args.markdown, heading, text)
+        print(f"updated section '{heading}' of {args.markdown}")
+    return 0
+
+
 def _cmd_peers(args: argparse.Namespace, argv: list[str]) -> int:
     from sessrec_course.bench.peers import run_peers
-    from sessrec_course.bench.report import machine_description, update_section, write_json
+    from sessrec_course.bench.report import machine_description
 
     machine = machine_description()
     result = run_peers(n_events=args.events, venv=Path(args.venv), workdir=Path(args.workdir), epochs=args.epochs,
                        hidden_size=args.hidden_size, max_length=args.max_length, batch_size=args.batch_size,
                        skip_merlin=args.skip_merlin)
-    data = {"command": _command_line(argv), "machine": machine, **result}
-    write_json(args.json, data)
-    text = peers_section(data, args.json, args.note)
-    print(text)
-    if args.markdown:
-        update_section(args.markdown, PEERS_HEADING, text)
-        print(f"updated section '{PEERS_HEADING}' of {args.markdown}")
-    return 0
+    return _publish(args, argv, machine, result, PEERS_HEADING, peers_section)
 
 
 def peers_section(data: dict, json_path: str, note: str | None = None) -> str:
@@ -107,20 +114,13 @@ def peers_section(data: dict, json_path: str, note: str | None = None) -> str:
 
 
 def _cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
-    from sessrec_course.bench.report import machine_description, update_section, write_json
+    from sessrec_course.bench.report import machine_description
     from sessrec_course.bench.speed_suite import run_speed
 
     machine = machine_description()
     result = run_speed(args.etl_events, args.train_events, args.models, args.hidden_size, args.batch_size,
                        args.serving_requests, args.concurrency)
-    data = {"command": _command_line(argv), "machine": machine, **result}
-    write_json(args.json, data)
-    text = speed_section(data, args.json, args.note)
-    print(text)
-    if args.markdown:
-        update_section(args.markdown, SPEED_HEADING, text)
-        print(f"updated section '{SPEED_HEADING}' of {args.markdown}")
-    return 0
+    return _publish(args, argv, machine, result, SPEED_HEADING, speed_section)
 
 
 def speed_section(data: dict, json_path: str, note: str | None = None) -> str:

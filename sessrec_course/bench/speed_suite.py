@@ -83,8 +83,9 @@ def speed_markdown(result: dict) -> str:
                          f"{r['threads']} | {r['sessions_per_s']:,.0f} | {r['train_s']:.1f} | {r['Recall@20']:.2f} | "
                          f"{r['MRR@20']:.2f} |")
     serving = result.get("serving")
-    if serving:
-        parts += ["", f"**Serving** (`{serving['command']}`): {serving['header']}", "", *serving["table"]]
+    if serving:  # the header names the repository: relative to the project, as every path in the docs
+        header = serving["header"].replace(f"{project_root()}/", "")
+        parts += ["", f"**Serving** (`{serving['command']}`): {header}", "", *serving["table"]]
     return "\n".join(parts)
 
 
