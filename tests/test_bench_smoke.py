@@ -9,7 +9,7 @@ import pytest
 
 from sessrec_course.bench.__main__ import QUALITY_HEADING, main
 from sessrec_course.bench.quality import neural_model_names, plan_epochs
-from sessrec_course.bench.report import update_section
+from sessrec_course.bench.report import target_verdict, update_section
 
 
 def _write_split(folder, n_sessions: int = 300, seed: int = 0) -> None:
@@ -83,6 +83,15 @@ def test_update_section_replaces_only_its_own_section(tmp_path):
     update_section(doc, "A", "new a")
     update_section(doc, "D", "d text")
     assert doc.read_text() == "# B\n\n## A\n\nnew a\n\n## C\n\nc text\n\n## D\n\nd text\n"
+
+
+def test_target_verdict_names_the_metric_that_falls_short():
+    reference = (70.57, 30.94)
+    assert target_verdict({"Recall@20": 71.07, "MRR@20": 30.27}, reference) == (
+        "misses the SR-GNN target (70.57 / 30.94): MRR@20 30.27 < 30.94")
+    assert target_verdict({"Recall@20": 70.0, "MRR@20": 29.0}, reference).endswith(
+        "P@20 70.00 < 70.57, MRR@20 29.00 < 30.94")
+    assert target_verdict({"Recall@20": 70.57, "MRR@20": 31.0}, reference).startswith("meets")
 
 
 def test_models_come_from_the_command_line_then_the_config():
