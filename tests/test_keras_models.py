@@ -124,6 +124,21 @@ def test_masking_padding_and_defined_answers(name):
     assert not np.allclose(a[:, 3], b[:, 3])
 
 
+def test_item_skip_adds_each_positions_own_item_embedding():
+    from dataclasses import replace
+
+    config = ModelConfig(name="transformer", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, num_layers=1,
+                         item_skip=True)
+    model = build_keras_model(config)
+    ids = np.array([[4, 9, 2, 0, 0, 0], [7, 0, 0, 0, 0, 0]])
+    skipped = model.sequence_hidden(ids, training=False).numpy()
+    model.config = replace(config, item_skip=False)
+    plain = model.sequence_hidden(ids, training=False).numpy()
+    table = model.item_embedding.embeddings.numpy()
+    np.testing.assert_allclose(skipped, plain + table[ids], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(skipped[0, 2], plain[0, 2])
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_data):
     profile = get_profile("ci", epochs=20, batch_size=16, hidden_size=16, eval_max_sessions=None)

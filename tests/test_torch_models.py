@@ -95,6 +95,33 @@ def test_niser_scores_are_scaled_cosines_by_hand():
         ModelConfig(name="gru", item_cardinality=N_ITEMS, score_scale=-1.0)
 
 
+def test_item_skip_adds_each_positions_own_item_embedding():
+    """item_skip: the gpt2 output at t is the plain transformer output + item t's embedding (0 at padding)."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    config = ModelConfig(name="transformer", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, num_layers=2,
+                         item_skip=True, score_scale=10.0)
+    model = build_model(config).eval()
+    with torch.no_grad():
+        skipped = model.sequence_hidden(IDS)
+        model.config = replace(config, item_skip=False)
+        plain = model.sequence_hidden(IDS)
+        plain_scores = model(IDS)
+        model.config = config
+        torch.testing.assert_close(skipped, plain + model.item_embedding.weight[IDS])
+        assert (skipped[IDS == 0] == plain[IDS == 0]).all()  # padding adds nothing
+        scores = model(IDS)
+    assert not torch.allclose(scores, plain_scores)
+    # session [5, 6, 7]: the score of item 7 (the last click) is the scaled cosine with plain + e_7
+    expected = 10.0 * torch.nn.functional.cosine_similarity(plain[0, 2] + model.item_embedding.weight[7],
+                                                            model.item_embedding.weight[7], dim=0)
+    torch.testing.assert_close(scores[0, 7], expected)
+    for name, backbone in (("gru", "gpt2"), ("transformer", "bert")):
+        with pytest.raises(ValueError, match="item_skip is defined for the causal transformer"):
+            ModelConfig(name=name, backbone=backbone, item_cardinality=N_ITEMS, item_skip=True)
+
+
 def test_weight_tying_shares_the_item_embedding():
     tied, untied = make("gru", "gpt2", tie=True), make("gru", "gpt2", tie=False)
     assert tied.output is None and untied.output is not None

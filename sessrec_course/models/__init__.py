@@ -38,6 +38,7 @@ class ModelConfig:
     mask_probability: float = 0.2  # masked backbones: share of items masked in training
     score_scale: float = 0.0  # 0: dot-product scores; > 0: cosine similarity x this scale (NISER)
     activation: str = "gelu"  # transformer feed-forward activation (exact GELU: one fused op, unlike GPT-2's tanh form)
+    item_skip: bool = False  # gpt2: add each position's own item embedding to its output (SR-GNN's last-item term)
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
@@ -46,6 +47,8 @@ class ModelConfig:
             raise ValueError(f"unknown transformer backbone {self.backbone!r}; expected one of {BACKBONES}")
         if self.score_scale < 0:
             raise ValueError(f"score_scale must be >= 0 (0 = plain dot product), got {self.score_scale}")
+        if self.item_skip and not (self.name == "transformer" and self.backbone == "gpt2"):
+            raise ValueError(f"item_skip is defined for the causal transformer (gpt2) only, not {self.name}/{self.backbone}")
         if self.item_cardinality < 3:
             raise ValueError(f"item_cardinality must be >= 3 (pad, OOV, one item), got {self.item_cardinality}")
 

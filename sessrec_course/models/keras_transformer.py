@@ -5,6 +5,7 @@ no TensorFlow models, so the blocks are written here): learnt positional embeddi
 causal multi-head self-attention and a GELU feed-forward, a final layer norm. Position ``t`` sees items
 ``≤ t`` (causal mask) and never padding (padding mask); it predicts item ``t + 1``. Items and their
 category (the side feature) are embedded by the shared base; the output layer is tied to the item embeddings.
+With ``item_skip`` each position's own item embedding is added to its output, as in the PyTorch model.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ class KerasTransformerSessionModel(KerasSessionModel):
             x, scores = block(x, mask, training=training, return_scores=True)
             maps.append(scores)
         x = self.final_norm(x)
+        if self.config.item_skip:  # the current item straight to the output layer (SR-GNN's "local" interest)
+            x = x + self.item_embedding(item_ids)
         return (x, ops.stack(maps)) if return_scores else x
 
     def attention_weights(self, item_ids) -> np.ndarray:
