@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sessrec_course.bench.__main__ import QUALITY_HEADING, main
-from sessrec_course.bench.quality import neural_model_names, plan_epochs
+from sessrec_course.bench.quality import hold_out, neural_model_names, plan_epochs
 from sessrec_course.bench.report import target_verdict, update_section
 
 
@@ -75,6 +75,22 @@ def test_plan_epochs_fits_the_budget():
     assert plan_epochs(4, 100, 0.1, 50.0) == (4, None)  # 40 s needed
     assert plan_epochs(4, 100, 0.1, 25.0) == (2, None)  # 2.5 epochs affordable
     assert plan_epochs(4, 100, 0.1, 5.0) == (1, 50)  # half an epoch
+
+
+def test_hold_out_keeps_every_session_once_latest_or_seeded_random():
+    sessions = [np.array([i, i + 1]) for i in range(10)]
+    train, valid = hold_out(sessions, 3)
+    assert [s[0] for s in valid] == [7, 8, 9] and [s[0] for s in train] == list(range(7))
+    train, valid = hold_out(sessions, 3, "random", seed=0)
+    firsts = sorted(s[0] for s in train + valid)
+    assert firsts == list(range(10)) and len(valid) == 3
+    assert sorted(s[0] for s in valid) != [7, 8, 9]  # not the latest
+    assert [s[0] for s in hold_out(sessions, 3, "random", seed=0)[1]] == [s[0] for s in valid]  # seeded
+    assert [s[0] for s in train] == sorted(s[0] for s in train)  # time order kept
+    with pytest.raises(ValueError, match="valid_holdout"):
+        hold_out(sessions, 3, "oldest")
+    with pytest.raises(ValueError, match="valid_sessions"):
+        hold_out(sessions, 10)
 
 
 def test_update_section_replaces_only_its_own_section(tmp_path):

@@ -2,8 +2,8 @@
 
 A split folder holds ``train_sessions.txt`` (one session per line) and ``test.tsv`` (``prefix<TAB>target``),
 the format of ``../shared/data/benchmarks/{diginetica,yoochoose1_64}``. Every baseline and every neural model
-is fitted on the training sessions (the last ``valid_sessions`` held out for early stopping of the neural
-models) and evaluated on every test line with :func:`sessrec_course.evaluation.evaluate`, full catalogue.
+is fitted on the training sessions (``valid_sessions`` of them, the latest or a random sample, held out for
+early stopping of the neural models) and evaluated on every test line with :func:`sessrec_course.evaluation.evaluate`, full catalogue.
 Hyper-parameters come from ``benchmarks/configs/<split>.toml``; a time budget bounds the neural models.
 """
 
@@ -75,6 +75,24 @@ def _pad(sessions: list[np.ndarray], max_length: int) -> np.ndarray:
 
     values, offsets = to_ragged(sessions)
     return pad_prefixes(values, offsets[:-1], offsets[1:], max_length)
+
+
+def hold_out(sessions: list[np.ndarray], n_valid: int, how: str = "latest",
+             seed: int = 42) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Split training ``sessions`` into ``(train, valid)`` with ``n_valid`` sessions held out for early stopping.
+
+    ``how="latest"`` holds out the last ``n_valid`` sessions (the files are in time order); ``"random"`` a seeded
+    random sample, so the most recent sessions, the closest to the test days, are still trained on.
+    """
+    if not 0 < n_valid < len(sessions):
+        raise ValueError(f"valid_sessions must be between 1 and {len(sessions) - 1} (the training sessions), got {n_valid}")
+    if how == "latest":
+        return sessions[:-n_valid], sessions[-n_valid:]
+    if how != "random":
+        raise ValueError(f"valid_holdout must be 'latest' or 'random', got {how!r}")
+    chosen = np.zeros(len(sessions), dtype=bool)
+    chosen[np.random.default_rng(seed).choice(len(sessions), n_valid, replace=False)] = True
+    return [sessions[i] for i in np.flatnonzero(~chosen)], [sessions[i] for i in np.flatnonzero(chosen)]
 
 
 def _metrics_row(metrics: dict[str, float]) -> dict[str, float]:
@@ -178,7 +196,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     max_length = int(config.get("max_length", 20))
     seed = int(config.get("seed", 42))
     n_valid = min(int(config.get("valid_sessions", 1000)), max(1, len(cases.train_sessions) // 10))
-    train_sessions, valid_sessions = cases.train_sessions[:-n_valid], cases.train_sessions[-n_valid:]
+    train_sessions, valid_sessions = hold_out(cases.train_sessions, n_valid, config.get("valid_holdout", "latest"), seed)
     train_ids = _pad(train_sessions, max_length)
     valid_prefixes, valid_targets = all_prefixes(valid_sessions, max_length=max_length)
     validator = make_validator(valid_prefixes, valid_targets)
