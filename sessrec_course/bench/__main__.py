@@ -69,7 +69,8 @@ def quality_section(data: dict, json_path: str, note: str | None = None) -> str:
     targets = ", ".join(f"{name} {v['SR-GNN'][0]:.2f} / {v['SR-GNN'][1]:.2f}" for name, v in PUBLISHED.items())
     body += ["P@20 = HR@20 = Recall@20 and MRR@20 in %, every line of `test.tsv` ranked against the whole "
              "catalogue by `sessrec_course.evaluation.evaluate` (unseen targets count as misses); the neural "
-             "models hold out the last `valid_sessions` training sessions for early stopping on MRR@20. "
+             "models hold out `valid_sessions` training sessions (the latest, or a random sample with "
+             "`valid_holdout = \"random\"`) for early stopping on MRR@20. "
              "Hyper-parameters: `benchmarks/configs/<split>.toml`; seeds fixed (42), so an unbudgeted run "
              "repeats its numbers; a budgeted run plans its epochs from a measured step time, so its cut-off "
              "can move with machine load.", "",
