@@ -139,6 +139,27 @@ def test_item_skip_adds_each_positions_own_item_embedding():
     assert not np.allclose(skipped[0, 2], plain[0, 2])
 
 
+def test_repeat_bias_adds_r_of_the_click_distance_like_torch():
+    """Keras repeat_bias: + r[d] per item clicked d steps before the last; loss = dense cross-entropy."""
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, repeat_bias=True,
+                         dropout=0.0)
+    model = build_keras_model(config)
+    r = np.array([1.5, -0.5, 0.25, 2.0, 4.0, 8.0], dtype=np.float32)
+    ids = np.array([[2, 3, 2, 4, 0, 0], [9, 0, 0, 0, 0, 0], [0] * 6])
+    plain = model(ids, training=False).numpy()
+    model.repeat_bias.assign(r)
+    diff = model(ids, training=False).numpy() - plain
+    expected = np.zeros_like(diff)
+    expected[0, 2], expected[0, 3], expected[0, 4], expected[1, 9] = r[3] + r[1], r[2], r[0], r[0]
+    np.testing.assert_allclose(diff, expected, atol=1e-5)
+    logits = model.output_layer(model.sequence_hidden(ids[:1], training=False)[:, :-1]).numpy()[0]
+    for t in range(3):  # positions 0..2 of [2, 3, 2, 4] predict 3, 2, 4
+        for k in range(t + 1):
+            logits[t, ids[0, k]] += r[t - k]
+    dense = np.mean([np.log(np.exp(logits[t]).sum()) - logits[t, ids[0, t + 1]] for t in range(3)])
+    np.testing.assert_allclose(float(model.sequence_loss(ids[:1], training=False)), dense, rtol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_data):
     profile = get_profile("ci", epochs=20, batch_size=16, hidden_size=16, eval_max_sessions=None)

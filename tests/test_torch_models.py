@@ -122,6 +122,54 @@ def test_item_skip_adds_each_positions_own_item_embedding():
             ModelConfig(name=name, backbone=backbone, item_cardinality=N_ITEMS, item_skip=True)
 
 
+@pytest.mark.parametrize("name", ["mlp", "gru", "transformer"])
+def test_repeat_bias_adds_r_of_the_click_distance_by_hand(name):
+    """repeat_bias: each item clicked d steps before the last click gets + r[d]; re-clicks add up."""
+    torch.manual_seed(0)
+    config = ModelConfig(name=name, item_cardinality=N_ITEMS, hidden_size=16, max_length=6, repeat_bias=True)
+    model = build_model(config).eval()
+    r = torch.tensor([1.5, -0.5, 0.25, 2.0, 4.0, 8.0])
+    ids = torch.tensor([[2, 3, 2, 4, 0, 0, 0, 0], [9, 0, 0, 0, 0, 0, 0, 0], [0] * 8, [5, 6, 7, 8, 9, 10, 11, 12]])
+    with torch.no_grad():
+        plain = model(ids)
+        model.repeat_bias.copy_(r)
+        diff = model(ids) - plain
+    expected = torch.zeros_like(diff)
+    expected[0, 2], expected[0, 3], expected[0, 4] = r[3] + r[1], r[2], r[0]  # session 2 3 2 4
+    expected[1, 9] = r[0]
+    expected[3, 7:13] = r.flip(0)  # longer than max_length: 7 … 12 kept, 12 is the last click
+    torch.testing.assert_close(diff, expected)  # the empty session keeps the popularity fallback
+
+
+def test_repeat_bias_loss_equals_the_dense_cross_entropy_with_its_gradient():
+    """Training: position t of ``[2, 3, 2, 4]`` adds r[t - k] at item k ≤ t; same loss and r-gradient as dense."""
+    torch.manual_seed(0)
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, repeat_bias=True,
+                         dropout=0.0)
+    model = build_model(config)
+    with torch.no_grad():
+        model.repeat_bias.copy_(torch.tensor([1.5, -0.5, 0.25, 2.0, 4.0, 8.0]))
+    ids = torch.tensor([[2, 3, 2, 4, 0, 0], [7, 7, 8, 0, 0, 0]])
+    loss = model.loss(ids)
+    (grad,) = torch.autograd.grad(loss, [model.repeat_bias])
+    r = model.repeat_bias
+    logits = model.logits(model.sequence_hidden(ids)[:, :-1])
+    bonus = torch.zeros_like(logits)
+    for b, row in enumerate(ids.tolist()):
+        for t in range(5):
+            for k in range(t + 1):
+                if row[k]:
+                    bonus[b, t, row[k]] += r[t - k]
+    targets = ids[:, 1:]
+    keep = targets > 1
+    dense = torch.nn.functional.cross_entropy((logits + bonus)[keep], targets[keep])
+    torch.testing.assert_close(loss, dense)
+    torch.testing.assert_close(grad, torch.autograd.grad(dense, [r])[0])
+    assert grad[5].abs() == 0 and grad[:3].abs().min() > 0  # no position is 5 steps after a click
+    with pytest.raises(ValueError, match="repeat_bias is defined for causal models"):
+        ModelConfig(name="transformer", backbone="bert", item_cardinality=N_ITEMS, repeat_bias=True)
+
+
 def test_weight_tying_shares_the_item_embedding():
     tied, untied = make("gru", "gpt2", tie=True), make("gru", "gpt2", tie=False)
     assert tied.output is None and untied.output is not None

@@ -39,6 +39,7 @@ class ModelConfig:
     score_scale: float = 0.0  # 0: dot-product scores; > 0: cosine similarity x this scale (NISER)
     activation: str = "gelu"  # transformer feed-forward activation (exact GELU: one fused op, unlike GPT-2's tanh form)
     item_skip: bool = False  # gpt2: add each position's own item embedding to its output (SR-GNN's last-item term)
+    repeat_bias: bool = False  # causal models: + a learnt score r[d] for each item clicked d steps ago (re-clicks)
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
@@ -49,6 +50,9 @@ class ModelConfig:
             raise ValueError(f"score_scale must be >= 0 (0 = plain dot product), got {self.score_scale}")
         if self.item_skip and not (self.name == "transformer" and self.backbone == "gpt2"):
             raise ValueError(f"item_skip is defined for the causal transformer (gpt2) only, not {self.name}/{self.backbone}")
+        if self.repeat_bias and not self.causal:
+            raise ValueError(f"repeat_bias is defined for causal models only (mlp, gru, transformer/gpt2), "
+                             f"not {self.name}/{self.backbone}")
         if self.item_cardinality < 3:
             raise ValueError(f"item_cardinality must be >= 3 (pad, OOV, one item), got {self.item_cardinality}")
 

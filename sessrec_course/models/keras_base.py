@@ -4,6 +4,7 @@ The Keras twin of :mod:`sessrec_course.models.torch_base`: same config (:class:`
 same padding rules, same full-catalogue softmax. A subclass only implements
 :meth:`KerasSessionModel.sequence_hidden`: item ids ``(B, L)`` → one hidden vector per position ``(B, L, H)``.
 Keras 3 with the TensorFlow backend; this module imports TensorFlow, so import it only when needed.
+``repeat_bias`` works as in PyTorch: + ``r[d]`` on the score of each item clicked ``d`` steps before.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class KerasSessionModel(keras.Model):
         self.output_layer = TiedOutput(self.item_embedding, n_items, name="tied_output")
         if not config.tie_weights:
             raise ValueError("the Keras models always tie the output layer to the item embeddings")
+        self.repeat_bias = None
+        if config.repeat_bias:
+            self.repeat_bias = self.add_weight(shape=(config.max_length,), initializer="zeros", name="repeat_bias")
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     # ---- inputs -------------------------------------------------------------------------------
@@ -108,6 +112,19 @@ class KerasSessionModel(keras.Model):
         raise NotImplementedError
 
     # ---- outputs ------------------------------------------------------------------------------
+    def repeat_scores(self, item_ids, position):
+        """Repeat bonus ``r[position - k]`` of each item ``k ≤ position`` of ``item_ids`` ``(..., L)``; 0 elsewhere."""
+        distance = position[..., None] - ops.arange(ops.shape(item_ids)[-1], dtype="int64")
+        valid = ops.logical_and(distance >= 0, item_ids != PAD_ID)
+        bias = ops.take(self.repeat_bias, ops.clip(distance, 0, self.max_length - 1), axis=0)
+        return ops.where(valid, bias, ops.zeros_like(bias))
+
+    @staticmethod
+    def add_at(scores, item_ids, values):
+        """``scores (R, N)`` plus ``values (R, K)`` at columns ``item_ids (R, K)`` (repeated ids add up)."""
+        rows = ops.broadcast_to(ops.arange(ops.shape(item_ids)[0], dtype="int64")[:, None], ops.shape(item_ids))
+        return tf.tensor_scatter_nd_add(scores, ops.stack([rows, item_ids], axis=-1), ops.cast(values, scores.dtype))
+
     def call(self, item_ids, training=None):
         """Score the next item of each session: ``(B, L)`` right-padded ids → ``(B, item_cardinality)``.
 
@@ -118,6 +135,8 @@ class KerasSessionModel(keras.Model):
         hidden = self.sequence_hidden(ids, training=training)
         last = ops.maximum(lengths - 1, 0)
         scores = ops.cast(self.output_layer(tf.gather(hidden, last, batch_dims=1)), "float32")
+        if self.repeat_bias is not None:
+            scores = self.add_at(scores, ids, self.repeat_scores(ids, last))
         bias = ops.cast(self.output_layer.bias, "float32")[None, :]
         scores = ops.where((lengths == 0)[:, None], bias + ops.zeros_like(scores), scores)
         masked = ops.full_like(scores[:, :2], MASKED_SCORE)
@@ -130,6 +149,12 @@ class KerasSessionModel(keras.Model):
         targets = item_ids[:, 1:]
         keep = targets > OOV_ID
         logits = self.output_layer(tf.boolean_mask(hidden, keep))
+        if self.repeat_bias is not None:  # position t may re-click any item 0..t
+            positions = ops.arange(ops.shape(targets)[1], dtype="int64")
+            rows = ops.broadcast_to(item_ids[:, None, :], (ops.shape(targets)[0], ops.shape(targets)[1],
+                                                           ops.shape(item_ids)[1]))
+            bonus = self.repeat_scores(rows, ops.broadcast_to(positions[None, :], ops.shape(targets)))
+            logits = self.add_at(logits, tf.boolean_mask(rows, keep), tf.boolean_mask(bonus, keep))
         losses = keras.losses.sparse_categorical_crossentropy(tf.boolean_mask(targets, keep), logits,
                                                               from_logits=True)
         return ops.mean(losses)

@@ -3,6 +3,11 @@
 A subclass only implements :meth:`SessionModel.sequence_hidden`: item ids ``(B, L)`` → one hidden
 vector per position ``(B, L, H)``, where position ``t`` summarises the session up to item ``t``.
 Scoring, padding rules, unseen ids and the full-catalogue cross-entropy live here, once.
+
+With ``repeat_bias`` a learnt scalar ``r[d]`` is added to the score of every item the session clicked ``d``
+steps before the scored position (``d = 0`` is the last click). It is the simplest form of RepeatNet's
+"repeat mode" (Ren et al. 2019): in YOOCHOOSE a quarter of next clicks are re-clicks, which a softmax over
+the whole catalogue learns only slowly through the embeddings.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class SessionModel(nn.Module):
         self.input_dropout = nn.Dropout(config.dropout)
         self.output = None if config.tie_weights else nn.Linear(hidden, n_items, bias=False)
         self.output_bias = nn.Parameter(torch.zeros(n_items))
+        self.repeat_bias = nn.Parameter(torch.zeros(config.max_length)) if config.repeat_bias else None
 
     # ---- inputs -------------------------------------------------------------------------------
     def sanitize(self, item_ids: torch.Tensor) -> torch.Tensor:
@@ -100,6 +106,17 @@ class SessionModel(nn.Module):
         hidden, weight = self.output_weight(hidden)
         return F.linear(hidden, weight.to(hidden.dtype), self.output_bias.to(hidden.dtype))
 
+    def repeat_scores(self, item_ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """Repeat bonus of each item in ``item_ids`` ``(..., L)`` when scoring at ``position`` ``(...)``.
+
+        Returns ``(..., L)``: ``r[position - k]`` for item ``k`` at or before ``position``, 0 for later items
+        and for padding. Added to the scores at the ids with ``scatter_add`` (re-clicked items add up).
+        """
+        distance = position[..., None] - torch.arange(item_ids.shape[-1], device=item_ids.device)
+        valid = (distance >= 0) & (item_ids != PAD_ID)
+        bias = self.repeat_bias[distance.clamp(0, self.repeat_bias.shape[0] - 1)]
+        return torch.where(valid, bias, torch.zeros_like(bias))
+
     def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Score the next item of each session: ``(B, L)`` right-padded ids → ``(B, item_cardinality)``.
 
@@ -118,6 +135,8 @@ class SessionModel(nn.Module):
         hidden = self.sequence_hidden(ids)
         rows = torch.arange(ids.shape[0], device=ids.device)
         scores = self.logits(hidden[rows, last]).float()
+        if self.repeat_bias is not None:
+            scores = scores.scatter_add(1, ids, self.repeat_scores(ids, last).float())
         empty = (lengths == 0)[:, None]
         scores = torch.where(empty, self.output_bias.float()[None, :].expand_as(scores), scores)
         return torch.cat([torch.full_like(scores[:, :2], MASKED_SCORE), scores[:, 2:]], dim=1)
@@ -135,7 +154,12 @@ class SessionModel(nn.Module):
             hidden = self.sequence_hidden(inputs)
         keep = targets > OOV_ID  # no loss on padding or on unknown items
         hidden, weight = self.output_weight(hidden[keep])
-        return linear_cross_entropy(hidden, weight, self.output_bias, targets[keep])
+        repeats = None
+        if self.repeat_bias is not None:  # position t may re-click any item 0..t: (B, L-1, L) → (rows, L)
+            positions = torch.arange(targets.shape[1], device=item_ids.device)
+            rows = item_ids[:, None, :].expand(-1, targets.shape[1], -1)
+            repeats = (rows[keep], self.repeat_scores(rows, positions.expand_as(targets))[keep])
+        return linear_cross_entropy(hidden, weight, self.output_bias, targets[keep], repeats=repeats)
 
     def mask_items(self, item_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked training: replace a random share of items (and always the last) by [MASK].
@@ -159,20 +183,26 @@ class _LinearCrossEntropy(torch.autograd.Function):
     ``(rows, catalogue)`` logits never exist all at once: each chunk's logits give its loss and its
     gradient (softmax − one-hot) straight away. On CPU this halves the memory traffic that dominates
     a step with a large catalogue. Matrix products run in ``dtype`` (bf16 under autocast), the softmax in fp32.
+    Optional sparse extra scores (``repeat_ids``, ``repeat_values``, both ``(rows, K)``) are added to the
+    logits at those ids; their gradient is (softmax − one-hot) read at the same ids.
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, dtype, chunk):
+    def forward(ctx, hidden, weight, bias, targets, repeat_ids, repeat_values, dtype, chunk):
         n = hidden.shape[0]
         w = weight.detach().to(dtype)
         grad_hidden = torch.empty_like(hidden, dtype=torch.float32)
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         grad_bias = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device)
+        grad_repeat = None if repeat_values is None else torch.empty_like(repeat_values, dtype=torch.float32)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         for start in range(0, n, chunk):
             h = hidden[start : start + chunk].detach().to(dtype)
             t = targets[start : start + chunk]
             logits = torch.addmm(bias.detach().to(dtype), h, w.t()).float()
+            if grad_repeat is not None:
+                ids = repeat_ids[start : start + chunk]
+                logits.scatter_add_(1, ids, repeat_values[start : start + chunk].detach().float())
             target_logit = logits.gather(1, t[:, None]).squeeze(1)
             top = logits.amax(dim=1, keepdim=True)
             probs = logits.sub_(top).exp_()  # in place, one pass: unnormalised softmax
@@ -180,29 +210,37 @@ class _LinearCrossEntropy(torch.autograd.Function):
             total += (top.squeeze(1) + norm.squeeze(1).log() - target_logit).sum()
             probs.div_(norm)
             probs[torch.arange(len(t), device=t.device), t] -= 1.0
+            if grad_repeat is not None:
+                grad_repeat[start : start + chunk] = probs.gather(1, ids)
             g = probs.to(dtype)
             grad_hidden[start : start + chunk] = (g @ w).float()
             grad_weight += (g.t() @ h).float()
             grad_bias += probs.sum(0)
-        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
-        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype)
+        grads = [grad_hidden, grad_weight, grad_bias] + ([] if grad_repeat is None else [grad_repeat])
+        ctx.save_for_backward(*grads)
+        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype) + (() if repeat_values is None else (repeat_values.dtype,))
         return total / max(1, n)
 
     @staticmethod
     def backward(ctx, grad_output):
-        grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
-        n = max(1, grad_hidden.shape[0])
-        scale = grad_output / n
-        h_dtype, w_dtype, b_dtype = ctx.dtypes
-        return ((grad_hidden * scale).to(h_dtype), (grad_weight * scale).to(w_dtype),
-                (grad_bias * scale).to(b_dtype), None, None, None)
+        grads = ctx.saved_tensors
+        scale = grad_output / max(1, grads[0].shape[0])
+        out = [(g * scale).to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
+        grad_repeat = out[3] if len(out) == 4 else None
+        return out[0], out[1], out[2], None, None, grad_repeat, None, None
 
 
 def linear_cross_entropy(
-    hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor, chunk: int = 128
+    hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor, chunk: int = 128,
+    repeats: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Mean cross-entropy of ``F.linear(hidden, weight, bias)`` against ``targets``, chunked (exact)."""
+    """Mean cross-entropy of ``F.linear(hidden, weight, bias)`` against ``targets``, chunked (exact).
+
+    ``repeats``: optional ``(ids, values)`` of shape ``(rows, K)`` whose values are added to the logits at
+    those ids before the softmax (``scatter_add``: repeated ids add up).
+    """
     device_type = hidden.device.type
     dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
+    repeat_ids, repeat_values = (None, None) if repeats is None else repeats
     with torch.autocast(device_type=device_type, enabled=False):
-        return _LinearCrossEntropy.apply(hidden, weight, bias, targets, dtype, chunk)
+        return _LinearCrossEntropy.apply(hidden, weight, bias, targets, repeat_ids, repeat_values, dtype, chunk)
