@@ -139,6 +139,19 @@ def test_item_skip_adds_each_positions_own_item_embedding():
     assert not np.allclose(skipped[0, 2], plain[0, 2])
 
 
+def test_niser_scores_are_scaled_cosines_like_torch():
+    """score_scale > 0: the Keras score is scale · cos(session vector, item embedding), as in PyTorch."""
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, score_scale=10.0)
+    model = build_keras_model(config)
+    ids = np.array([[4, 9, 2, 0, 0, 0]])
+    session = model.sequence_hidden(ids, training=False).numpy()[0, 2]
+    table = model.item_embedding.embeddings.numpy()[:N_ITEMS]
+    cosine = table @ session / np.linalg.norm(table, axis=1) / np.linalg.norm(session)
+    scores = model(ids, training=False).numpy()[0]
+    np.testing.assert_allclose(scores[2:], 10.0 * cosine[2:], rtol=1e-4, atol=1e-5)
+    assert np.abs(scores[2:]).max() <= 10.0 + 1e-4
+
+
 def test_repeat_bias_adds_r_of_the_click_distance_like_torch():
     """Keras repeat_bias: + r[d] per item clicked d steps before the last; loss = dense cross-entropy."""
     config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, repeat_bias=True,

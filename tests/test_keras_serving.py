@@ -22,13 +22,14 @@ TOP_K = 5
 MAX_LENGTH = 6
 
 
-@pytest.mark.parametrize("name", ["mlp", "gru", "transformer", "transformer+repeat_bias"])
+@pytest.mark.parametrize("name", ["mlp", "gru", "transformer", "transformer+repeat_bias", "gru+score_scale"])
 def test_onnx_export_matches_keras(name, tmp_path):
     name, _, flag = name.partition("+")
     config = ModelConfig(name=name, item_cardinality=30, category_cardinality=4, hidden_size=16, max_length=MAX_LENGTH,
-                         window=3, num_layers=2, repeat_bias=flag == "repeat_bias")
+                         window=3, num_layers=2, repeat_bias=flag == "repeat_bias",
+                         score_scale=16.0 if flag == "score_scale" else 0.0)
     model = build_keras_model(config, item_category=np.arange(30) % 4)
-    if flag:  # large, distinct bonuses that the export must carry
+    if flag == "repeat_bias":  # large, distinct bonuses that the export must carry
         model.repeat_bias.assign(np.linspace(6.0, -3.0, MAX_LENGTH))
     path = export_onnx(model, tmp_path / f"{name}.onnx")
     rng = np.random.default_rng(0)

@@ -27,18 +27,25 @@ def gelu(x):
 
 
 class TiedOutput(keras.layers.Layer):
-    """Scores over the catalogue: ``hidden @ E[:n_items].T + bias`` with ``E`` the item embedding matrix."""
+    """Scores over the catalogue: ``hidden @ E[:n_items].T + bias`` with ``E`` the item embedding matrix.
 
-    def __init__(self, embedding: keras.layers.Embedding, n_items: int, **kwargs) -> None:
+    With ``score_scale > 0`` both sides are L2-normalised and the score is ``scale · cos(hidden, item)`` (NISER).
+    """
+
+    def __init__(self, embedding: keras.layers.Embedding, n_items: int, score_scale: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.embedding = embedding
         self.n_items = n_items
+        self.score_scale = score_scale
 
     def build(self, input_shape) -> None:
         self.bias = self.add_weight(shape=(self.n_items,), initializer="zeros", name="output_bias")
 
     def call(self, hidden):
         weight = self.embedding.embeddings[: self.n_items]
+        if self.score_scale > 0:
+            hidden = self.score_scale * hidden / ops.sqrt(ops.maximum(ops.sum(hidden * hidden, -1, keepdims=True), 1e-24))
+            weight = weight / ops.sqrt(ops.maximum(ops.sum(weight * weight, -1, keepdims=True), 1e-24))
         return ops.matmul(hidden, ops.transpose(weight)) + self.bias
 
 
@@ -71,7 +78,7 @@ class KerasSessionModel(keras.Model):
                 config.category_cardinality, hidden, name="category_embedding",
                 embeddings_initializer=keras.initializers.RandomNormal(stddev=0.5 * hidden**-0.5))
         self.input_dropout = keras.layers.Dropout(config.dropout)
-        self.output_layer = TiedOutput(self.item_embedding, n_items, name="tied_output")
+        self.output_layer = TiedOutput(self.item_embedding, n_items, config.score_scale, name="tied_output")
         if not config.tie_weights:
             raise ValueError("the Keras models always tie the output layer to the item embeddings")
         self.repeat_bias = None
