@@ -213,3 +213,17 @@ def test_same_seed_same_weights(tiny_data):
     assert all(np.array_equal(a, b) for a, b in zip(*runs, strict=True))
     other = train_keras_model("mlp", tiny_data, profile, cache=False, progress=False, seed=7)[0].get_weights()
     assert not np.array_equal(runs[0][0], other[0])
+
+
+def test_repeat_bias_trains_in_model_fit(tiny_data, tmp_path):
+    """model.fit (graph mode) learns r, and the saved model gives the same scores after loading."""
+    from sessrec_course.training.keras_export import load_keras_model, save_keras_model
+
+    profile = get_profile("ci", epochs=2, batch_size=16, hidden_size=8, eval_max_sessions=None)
+    model, _ = train_keras_model("gru", tiny_data, profile, cache=False, progress=False,
+                                 model_overrides={"repeat_bias": True, "score_scale": 8.0})
+    learnt = model.repeat_bias.numpy()
+    assert np.abs(learnt).max() > 0  # started at 0
+    ids = np.array([[4, 9, 4, 0, 0, 0]])
+    loaded = load_keras_model(save_keras_model(model, tmp_path / "saved"))
+    np.testing.assert_allclose(loaded(ids, training=False).numpy(), model(ids, training=False).numpy(), rtol=1e-6)
