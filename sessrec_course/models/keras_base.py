@@ -44,8 +44,8 @@ class TiedOutput(keras.layers.Layer):
     def call(self, hidden):
         weight = self.embedding.embeddings[: self.n_items]
         if self.score_scale > 0:
-            hidden = self.score_scale * hidden / ops.sqrt(ops.maximum(ops.sum(hidden * hidden, -1, keepdims=True), 1e-24))
-            weight = weight / ops.sqrt(ops.maximum(ops.sum(weight * weight, -1, keepdims=True), 1e-24))
+            hidden = self.score_scale * ops.normalize(hidden, axis=-1, epsilon=1e-12)
+            weight = ops.normalize(weight, axis=-1, epsilon=1e-12)
         return ops.matmul(hidden, ops.transpose(weight)) + self.bias
 
 
