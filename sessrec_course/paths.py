@@ -53,11 +53,33 @@ def require_shared(relative: str) -> Path:
     return path
 
 
-def write_directory_atomically(target: str | Path, write: Callable[[Path], object]) -> Path:
+def write_file_atomically(target: str | Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a fresh sibling file, then rename it over ``target``; return ``target``.
+
+    Readers see either the old complete file or the new one: on any error (or an interrupt) the temporary
+    file is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def write_directory_atomically(target: str | Path, write: Callable[[Path], object],
+                               keep: Callable[[Path], bool] | None = None) -> Path:
     """Call ``write(tmp)`` on a fresh sibling folder, then swap it in for ``target``; return ``target``.
 
     Readers see either the old complete folder or the new one, never a half-written one: on any error
-    (or an interrupt) the temporary folder is removed and ``target`` is left as it was.
+    (or an interrupt) the temporary folder is removed and ``target`` is left as it was. ``keep(target)``,
+    asked when ``target`` exists once the write is done, returns True to keep it (a concurrent writer
+    finished first) and drop the new folder.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -65,12 +87,18 @@ def write_directory_atomically(target: str | Path, write: Callable[[Path], objec
     try:
         write(tmp)
         if target.exists():
+            if keep is not None and keep(target):
+                return target
             old = target.with_name(f".{target.name}-old-{os.getpid()}")
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError:  # another writer created target meanwhile
+                if keep is None or not keep(target):
+                    raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sessrec_course.bench.quality import PUBLISHED, UNCHECKED
+from sessrec_course.paths import write_file_atomically
 
 
 def machine_description() -> dict:
@@ -90,17 +90,8 @@ def quality_markdown(result: dict) -> str:
 
 def write_json(path: str | Path, data) -> Path:
     """Write ``data`` as indented JSON atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(data, indent=1, default=str)
+    return write_file_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def update_section(markdown_path: str | Path, heading: str, body: str) -> Path:
@@ -117,8 +108,4 @@ def update_section(markdown_path: str | Path, heading: str, body: str) -> Path:
     else:
         lines = [*lines, "", *section] if lines and lines[-1].strip() else [*lines, *section]
     new_text = "\n".join(lines).rstrip("\n") + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(new_text)
-    os.replace(tmp, path)
-    return path
+    return write_file_atomically(path, lambda tmp: tmp.write_text(new_text, encoding="utf-8"))

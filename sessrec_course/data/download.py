@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from sessrec_course.paths import write_file_atomically
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,11 @@ def download_file(url: str, target: str | Path, sha256: str | None = None, timeo
     if target.exists() and sha256 and sha256_of(target) == sha256:
         log.info("%s already present and verified", target)
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
+
+    def write(tmp: Path) -> None:
         from tqdm.auto import tqdm
 
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
                 while block := response.read(1 << 20):
@@ -102,10 +101,8 @@ def download_file(url: str, target: str | Path, sha256: str | None = None, timeo
         if not sha256:
             log.warning("downloaded %s without a pinned hash; its sha256 is %s (pin it to verify next time)",
                         url, digest)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    write_file_atomically(target, write)
     return target
 
 

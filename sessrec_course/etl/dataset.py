@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from sessrec_course.paths import generated_data_dir
+from sessrec_course.paths import generated_data_dir, write_directory_atomically
 from sessrec_course.profiles import Profile, get_profile
 
 log = logging.getLogger(__name__)
@@ -157,25 +154,19 @@ def prepare_default_dataset(profile: Profile | str | None = None, force: bool = 
     if not force and _is_complete(root, manifest):
         log.info("default dataset (%s) found in %s", profile.name, root)
         return artifacts
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sessions.", dir=root.parent))
-    try:
+    timing: dict[str, float | bool] = {}
+
+    def write(tmp: Path) -> None:
         t0 = time.perf_counter()
         info = build_dataset(profile, tmp)
-        info["total_s"] = round(time.perf_counter() - t0, 3)
+        info["total_s"] = timing["total_s"] = round(time.perf_counter() - t0, 3)
         (tmp / "manifest.json").write_text(json.dumps({**manifest, **info}, indent=2), encoding="utf-8")
-        if root.exists():
-            if not force and _is_complete(root, manifest):  # a concurrent run finished first
-                return artifacts
-            old = root.with_name(f".sessions.old.{os.getpid()}")
-            os.replace(root, old)
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if not _is_complete(root, manifest):
-                raise
-        log.info("default dataset (%s) written to %s in %.1f s", profile.name, root, info["total_s"])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    def finished_first(existing: Path) -> bool:  # a concurrent run finished first
+        timing["kept"] = not force and _is_complete(existing, manifest)
+        return bool(timing["kept"])
+
+    write_directory_atomically(root, write, keep=finished_first)
+    if not timing.get("kept"):
+        log.info("default dataset (%s) written to %s in %.1f s", profile.name, root, timing["total_s"])
     return artifacts

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sessrec_course.paths import project_root
+from sessrec_course.paths import project_root, write_file_atomically
 from sessrec_course.serving.client import pad_raw_sessions
 from sessrec_course.serving.repository import ENSEMBLE, INPUT_NAME
 
@@ -153,13 +153,8 @@ def write_input_data(sessions: Sequence[Sequence[int]], path: str | Path) -> Pat
         row = pad_raw_sessions([session])[0]
         data.append({INPUT_NAME: {"content": row.tolist(), "shape": [int(row.size)]}})
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps({"data": data}), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    text = json.dumps({"data": data})
+    return write_file_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _number(row: dict[str, str], column: str, source: str) -> float:
