@@ -112,9 +112,9 @@ def exported_scores(path: str | Path, item_ids: np.ndarray) -> np.ndarray:
     path = Path(path)
     item_ids = np.ascontiguousarray(item_ids, dtype=np.int64)
     if path.suffix == ".onnx":
-        import onnxruntime as ort
+        from sessrec_course.onnx_session import onnx_session
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = onnx_session(path)
         return session.run([OUTPUT_NAME], {INPUT_NAME: item_ids})[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from sessrec_course.onnx_session import onnx_session
 from sessrec_course.serving.client import pad_raw_sessions, to_frame
 from sessrec_course.serving.transform import ServingState
 
@@ -32,11 +33,6 @@ def recommend_in_process(score: ScoreFn, state: ServingState, sessions: Sequence
 
 def onnx_scorer(path: str, threads: int = 1) -> ScoreFn:
     """Return a ``score`` function running the ONNX model at ``path`` with onnxruntime (as the server does)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(path, intra_op_threads=threads, inter_op_threads=1)
     name_in, name_out = session.get_inputs()[0].name, session.get_outputs()[0].name
     return lambda encoded: session.run([name_out], {name_in: np.asarray(encoded, dtype=np.int64)})[0]

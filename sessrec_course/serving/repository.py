@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TRANSFORM_FILE = Path(__file__).resolve().parent / "transform.py"
+TRITON_COMMON_FILE = TEMPLATES / "_triton_common.py"  # travels beside every python-backend model.py
+ONNX_SESSION_FILE = Path(__file__).resolve().parent.parent / "onnx_session.py"
 ENSEMBLE = "ensemble"
 INPUT_NAME = "item_id_list"
 POSTPROCESS_CHOICES = ("onnx", "python")
@@ -171,6 +173,7 @@ def _python_model(folder: Path, template: str, config_text: str, state: ServingS
     version = folder / "1"
     version.mkdir(parents=True)
     shutil.copyfile(TEMPLATES / template, version / "model.py")
+    shutil.copyfile(TRITON_COMMON_FILE, version / TRITON_COMMON_FILE.name)
     (folder / "config.pbtxt").write_text(config_text)
     if state is not None:
         shutil.copyfile(TRANSFORM_FILE, version / "sessrec_transform.py")
@@ -207,6 +210,8 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
             parameters={"intra_op_thread_count": str(cfg.intra_op_num_threads), "inter_op_thread_count": "1"}))
     else:
         shutil.copyfile(TEMPLATES / "model_onnx.py", model_dir / "1" / "model.py")
+        shutil.copyfile(TRITON_COMMON_FILE, model_dir / "1" / TRITON_COMMON_FILE.name)
+        shutil.copyfile(ONNX_SESSION_FILE, model_dir / "1" / "sessrec_onnx_session.py")
         (model_dir / "config.pbtxt").write_text(_config(
             "model", backend="python", platform=None, max_batch_size=batch,
             inputs=[_tensor("item_ids", "TYPE_INT64", [length])], outputs=outputs, instances=cfg.model_instances,

@@ -101,9 +101,9 @@ def export_saved_model(model: KerasSessionModel, directory: str | Path) -> Path:
 
 def onnx_parity(model: KerasSessionModel, path: str | Path, item_ids: np.ndarray) -> float:
     """Return the largest absolute score difference between ONNX Runtime and the Keras model on ``item_ids``."""
-    import onnxruntime as ort
+    from sessrec_course.onnx_session import onnx_session
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnx_session(path)
     ids = np.asarray(item_ids, dtype=np.int64)
     served = session.run([OUTPUT_NAME], {INPUT_NAME: ids})[0]
     return float(np.abs(served - model(ids, training=False).numpy()).max())

@@ -6,11 +6,14 @@ Requests queued together by the dynamic batcher run as one onnxruntime call, cut
 """
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
-import triton_python_backend_utils as pb_utils
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _triton_common import request_arrays, split_responses  # noqa: E402
+from sessrec_onnx_session import onnx_session  # noqa: E402
 
 
 class TritonPythonModel:
@@ -19,15 +22,9 @@ class TritonPythonModel:
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         self.input_name = config["input"][0]["name"]
         self.output_names = [output["name"] for output in config["output"]]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(params.get("intra_op_num_threads", "1"))
-        options.inter_op_num_threads = int(params.get("inter_op_num_threads", "1"))
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in ort.get_available_providers()]
         path = Path(__file__).resolve().parent / "model.onnx"
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.session = onnx_session(path, int(params.get("intra_op_num_threads", "1")),
+                                    int(params.get("inter_op_num_threads", "1")), use_gpu=True)
         self.onnx_input = self.session.get_inputs()[0].name
         graph_outputs = [o.name for o in self.session.get_outputs()]
         # a plain model graph has one output, whatever its name; a graph with postprocess uses the config's names
@@ -39,7 +36,7 @@ class TritonPythonModel:
         self.trim_padding = not isinstance(self.session.get_inputs()[0].shape[1], int)
 
     def execute(self, requests):
-        arrays = [pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests]
+        arrays = request_arrays(requests, self.input_name)
         batch = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         if self.trim_padding:
             used = np.flatnonzero(batch.any(axis=0))
@@ -47,10 +44,4 @@ class TritonPythonModel:
         results = self.session.run(self.onnx_outputs, {self.onnx_input: batch.astype(np.int64, copy=False)})
         if len(results) == 1:
             results = [results[0].astype(np.float32, copy=False)]
-        responses, row = [], 0
-        for a in arrays:
-            n = a.shape[0]
-            outputs = [pb_utils.Tensor(name, value[row:row + n]) for name, value in zip(self.output_names, results, strict=True)]
-            responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
-            row += n
-        return responses
+        return split_responses([a.shape[0] for a in arrays], list(zip(self.output_names, results, strict=True)))

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _triton_common import request_arrays, split_responses  # noqa: E402
 from sessrec_transform import ServingState  # noqa: E402
 
 
@@ -22,17 +22,10 @@ class TritonPythonModel:
         self.state = ServingState.load(Path(__file__).resolve().parent / "serving_state.npz")
 
     def execute(self, requests):
-        scores = [pb_utils.get_input_tensor_by_name(r, "scores").as_numpy() for r in requests]
-        encoded = [pb_utils.get_input_tensor_by_name(r, "item_ids").as_numpy() for r in requests]
+        scores = request_arrays(requests, "scores")
+        encoded = request_arrays(requests, "item_ids")
         if len(requests) == 1:
             ids, top = self.state.top_k(scores[0], encoded[0], self.top_k)
         else:
             ids, top = self.state.top_k(np.concatenate(scores), np.concatenate(encoded), self.top_k)
-        responses, row = [], 0
-        for s in scores:
-            n = s.shape[0]
-            outputs = [pb_utils.Tensor("item_id_topk", ids[row:row + n]),
-                       pb_utils.Tensor("score_topk", top[row:row + n])]
-            responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
-            row += n
-        return responses
+        return split_responses([s.shape[0] for s in scores], [("item_id_topk", ids), ("score_topk", top)])

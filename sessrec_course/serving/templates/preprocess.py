@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _triton_common import request_arrays, split_responses  # noqa: E402
 from sessrec_transform import RAW_PAD, ServingState  # noqa: E402
 
 
@@ -24,7 +24,7 @@ class TritonPythonModel:
         self.state = ServingState.load(Path(__file__).resolve().parent / "serving_state.npz")
 
     def execute(self, requests):
-        arrays = [pb_utils.get_input_tensor_by_name(r, self.input_name).as_numpy() for r in requests]
+        arrays = request_arrays(requests, self.input_name)
         width = max(max(a.shape[1] for a in arrays), 1)
         batch = np.full((sum(a.shape[0] for a in arrays), width), RAW_PAD, dtype=np.int64)
         row = 0
@@ -32,9 +32,4 @@ class TritonPythonModel:
             batch[row:row + a.shape[0], :a.shape[1]] = a
             row += a.shape[0]
         encoded = self.state.encode(batch)
-        responses, row = [], 0
-        for a in arrays:
-            out = pb_utils.Tensor(self.output_name, encoded[row:row + a.shape[0]])
-            responses.append(pb_utils.InferenceResponse(output_tensors=[out]))
-            row += a.shape[0]
-        return responses
+        return split_responses([a.shape[0] for a in arrays], [(self.output_name, encoded)])

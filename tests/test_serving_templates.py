@@ -1,0 +1,114 @@
+"""The python-backend models of an exported repository, run in this process with a stand-in for Triton's pb_utils.
+
+The dynamic batcher hands ``execute`` several requests at once: every model must answer each request with its
+own rows, equal to what the in-process reference computes (no server, seconds).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+from serving_helpers import tiny_onnx
+
+from sessrec_course.onnx_session import onnx_session
+from sessrec_course.serving.client import pad_raw_sessions
+from sessrec_course.serving.reference import onnx_scorer
+from sessrec_course.serving.repository import ServingConfig, export_repository
+from sessrec_course.serving.transform import ServingState
+
+RAW = np.array([-1, -1, 100, 200, 300, 400])
+SHARED = ("_triton_common", "sessrec_transform", "sessrec_onnx_session")
+
+
+class _Tensor:
+    def __init__(self, name, value):
+        self.name, self.value = name, np.asarray(value)
+
+    def as_numpy(self):
+        return self.value
+
+
+class _Response:
+    def __init__(self, output_tensors):
+        self.outputs = {t.name: t.value for t in output_tensors}
+
+
+@pytest.fixture
+def load_model(monkeypatch):
+    """Return ``load(version_dir, config)``: the folder's TritonPythonModel, initialised as Triton would."""
+    fake = types.ModuleType("triton_python_backend_utils")
+    fake.Tensor, fake.InferenceResponse = _Tensor, _Response
+    fake.get_input_tensor_by_name = lambda request, name: _Tensor(name, request[name])
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", fake)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+    def load(folder, config):
+        for name in SHARED:  # each model folder brings its own copies
+            monkeypatch.delitem(sys.modules, name, raising=False)
+        spec = importlib.util.spec_from_file_location(f"model_{folder.parent.name}", folder / "model.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        model = module.TritonPythonModel()
+        model.initialize({"model_config": json.dumps(config)})
+        return model
+
+    yield load
+    for name in SHARED:
+        sys.modules.pop(name, None)
+
+
+def _io(names):
+    return [{"name": n} for n in names]
+
+
+@pytest.fixture
+def state() -> ServingState:
+    popular = np.array([4, 2, 5, 3])
+    return ServingState(RAW, max_length=3, popular=popular, popular_scores=np.full(4, 0.25, np.float32))
+
+
+@pytest.mark.parametrize("postprocess", ["python", "onnx"])
+def test_each_request_of_a_batch_gets_its_own_rows(tmp_path, state, load_model, postprocess):
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
+    repo = export_repository(tmp_path / "repo", onnx_path, state,
+                             ServingConfig(top_k=2, model_backend="python", postprocess=postprocess))
+    for folder in [repo / step / "1" for step in ("preprocess", "model")]:
+        assert (folder / "_triton_common.py").is_file()
+    assert (repo / "model" / "1" / "sessrec_onnx_session.py").is_file()
+    sessions = [[[200, 100], [999]], [[300, 400, 100, 200]], [[]]]  # three requests, different widths
+    requests = [{"item_id_list": pad_raw_sessions(r)} for r in sessions]
+
+    pre = load_model(repo / "preprocess" / "1", {"input": _io(["item_id_list"]), "output": _io(["item_ids"])})
+    encoded = [r.outputs["item_ids"] for r in pre.execute(requests)]
+    assert [e.shape[0] for e in encoded] == [2, 1, 1]
+    for e, r in zip(encoded, requests, strict=True):
+        np.testing.assert_array_equal(e, state.encode(r["item_id_list"]))
+
+    names = ["item_id_topk", "score_topk"] if postprocess == "onnx" else ["scores"]
+    model = load_model(repo / "model" / "1", {"input": _io(["item_ids"]), "output": _io(names),
+                                              "parameters": {"intra_op_num_threads": {"string_value": "1"}}})
+    answers = [r.outputs for r in model.execute([{"item_ids": e} for e in encoded])]
+    scores = [onnx_scorer(str(onnx_path))(e) for e in encoded]
+    if postprocess == "python":
+        for answer, expected in zip(answers, scores, strict=True):
+            np.testing.assert_allclose(answer["scores"], expected, rtol=1e-5, atol=1e-6)
+        post = load_model(repo / "postprocess" / "1", {"parameters": {"top_k": {"string_value": "2"}}})
+        answers = [r.outputs for r in post.execute(
+            [{"scores": a["scores"], "item_ids": e} for a, e in zip(answers, encoded, strict=True)])]
+    for answer, e, s in zip(answers, encoded, scores, strict=True):
+        ids, top = state.top_k(s, e, 2)
+        np.testing.assert_array_equal(answer["item_id_topk"], ids)
+        np.testing.assert_allclose(answer["score_topk"], top, rtol=1e-5, atol=1e-6)
+
+
+def test_onnx_session_sets_threads_and_stays_on_cpu(tmp_path):
+    session = onnx_session(tiny_onnx(tmp_path / "m.onnx", 6), intra_op_threads=2, inter_op_threads=1)
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    assert session.get_session_options().intra_op_num_threads == 2
+    scores = session.run(["scores"], {"item_ids": np.array([[2, 3, 0]], dtype=np.int64)})[0]
+    assert scores.shape == (1, 6)
