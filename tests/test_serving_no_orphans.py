@@ -15,11 +15,11 @@ import time
 
 import pytest
 
+from sessrec_course.serving.procs import process_group_members
 from sessrec_course.serving.server import (
     TritonServer,
     find_server_processes,
     find_tritonserver,
-    process_group_members,
     surviving_server_processes,
 )
 

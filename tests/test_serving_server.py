@@ -24,7 +24,8 @@ from sessrec_course.serving import (  # noqa: E402
     recommend_in_process,
 )
 from sessrec_course.serving.pipeline import serving_state_from_workflow  # noqa: E402
-from sessrec_course.serving.server import find_tritonserver, process_group_members  # noqa: E402
+from sessrec_course.serving.procs import process_group_members  # noqa: E402
+from sessrec_course.serving.server import find_tritonserver  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_tritonserver() is None, reason="no tritonserver binary")]
 

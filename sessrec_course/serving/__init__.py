@@ -3,9 +3,13 @@
 - :mod:`~sessrec_course.serving.transform` pre/post-processing shared by the server and the reference (numpy);
 - :mod:`~sessrec_course.serving.repository` ``export_repository`` writes the model repository (generated configs);
 - :mod:`~sessrec_course.serving.server` ``TritonServer`` starts/stops a real ``tritonserver`` (context manager);
+- :mod:`~sessrec_course.serving.server_setup` its backend folder, environment and command line;
+- :mod:`~sessrec_course.serving.procs` ``/proc`` reading: process-group members, names, CPU seconds;
 - :mod:`~sessrec_course.serving.client` ``TritonRecommender`` (HTTP/gRPC), raw ids in, DataFrame out;
 - :mod:`~sessrec_course.serving.reference` ``recommend_in_process``, the same pipeline without the server;
 - :mod:`~sessrec_course.serving.loadtest` ``run_load_test``, a bounded load generator (Python client or perf_analyzer);
+  :mod:`~sessrec_course.serving.load_generators` the Python client's levels, ``loadtest_cli`` its command line
+  (``python -m sessrec_course.serving.loadtest``), ``loadtest_report`` its markdown table;
 - :mod:`~sessrec_course.serving.perf_analyzer` ``run_perf_analyzer``, Triton's C++ load generator, bounded.
 """
 

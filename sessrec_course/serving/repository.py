@@ -123,7 +123,7 @@ def resolve_model_backend(requested: str = "auto") -> str:
         raise ValueError(f"model_backend must be 'auto', 'python' or 'onnxruntime', got {requested!r}")
     if requested != "auto":
         return requested
-    from sessrec_course.serving.server import available_backends
+    from sessrec_course.serving.server_setup import available_backends
 
     return "onnxruntime" if "onnxruntime" in available_backends() else "python"
 

@@ -1,9 +1,8 @@
 """Start and stop a real Triton Inference Server on 127.0.0.1, without Docker.
 
 The server is ``tritonserver`` found by :func:`sessrec_course.environment.find_tritonserver` (PATH in the
-NVIDIA container, else the copy bundled in the ``nvidia-pytriton`` wheel). For the bundled copy the
-python backend is assembled into a backend folder and the environment is fixed as measured in FACTS.md
-(``LD_LIBRARY_PATH`` with the interpreter's LIBDIR, the venv's ``bin`` first on ``PATH``).
+NVIDIA container, else the copy bundled in the ``nvidia-pytriton`` wheel); its backend folder, environment
+and flags come from :mod:`~sessrec_course.serving.server_setup`.
 
 The server runs in its own process group, so stopping it (also on ``KeyboardInterrupt`` or when the
 Python process exits) kills the server and every python-backend stub it started: no orphans.
@@ -23,8 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -33,6 +30,8 @@ from collections import deque
 from pathlib import Path
 
 from sessrec_course.environment import find_tritonserver
+from sessrec_course.serving.procs import process_group_members, processes_named
+from sessrec_course.serving.server_setup import prepare_backend_dir, server_command, server_environment
 
 log = logging.getLogger(__name__)
 
@@ -62,108 +61,15 @@ def _distinct_free_ports(count: int) -> list[int]:
     return ports
 
 
-def server_backend_dirs(binary: Path) -> tuple[Path, Path | None]:
-    """Return ``(backends folder, python stub)`` that belong to the ``tritonserver`` at ``binary``.
-
-    The NVIDIA image has ``<root>/backends/<name>/``; the nvidia-pytriton wheel keeps the python stub
-    apart, in ``python_backend_stubs/<major.minor>/``.
-    """
-    root = binary.resolve().parent.parent
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
-    return root / "backends", stub if stub.is_file() else None
-
-
-def available_backends(binary: Path | None = None) -> list[str]:
-    """Return the backend names the server at ``binary`` (default: the one found) ships, e.g. ``["python"]``."""
-    binary = binary or find_tritonserver()
-    if binary is None:
-        return []
-    backends, _ = server_backend_dirs(binary)
-    return sorted(p.name for p in backends.iterdir() if p.is_dir()) if backends.is_dir() else []
-
-
-def prepare_backend_dir(binary: Path, target: Path) -> Path:
-    """Return a backend folder usable by ``binary``, building one under ``target`` for the wheel's copy.
-
-    With a stub beside the server (the wheel layout) ``target/python/`` gets links to
-    ``libtriton_python.so``, ``triton_python_backend_utils.py`` and the stub of this Python version;
-    other backends are linked as they are. Otherwise the server's own ``backends`` folder is returned.
-    """
-    backends, stub = server_backend_dirs(binary)
-    if stub is None:
-        return backends
-    target.mkdir(parents=True, exist_ok=True)
-    for backend in backends.iterdir() if backends.is_dir() else ():
-        if backend.name == "python":
-            continue
-        link = target / backend.name
-        if not link.exists():
-            link.symlink_to(backend.resolve(), target_is_directory=True)
-    python_dir = target / "python"
-    python_dir.mkdir(exist_ok=True)
-    for source in (backends / "python" / "libtriton_python.so",
-                   backends / "python" / "triton_python_backend_utils.py", stub):
-        link = python_dir / source.name
-        if not link.exists():
-            link.symlink_to(source.resolve())
-    return target
-
-
-def server_environment(binary: Path) -> dict[str, str]:
-    """Return the environment for ``tritonserver``: this interpreter's libpython first, the venv's ``bin`` on PATH."""
-    env = dict(os.environ)
-    lib_dirs = [sysconfig.get_config_var("LIBDIR") or ""]
-    libs = binary.resolve().parent.parent.parent.parent / "nvidia_pytriton.libs"
-    if libs.is_dir():
-        lib_dirs.append(str(libs))
-    lib_dirs += [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(d for d in lib_dirs if d)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    # the python models must import this interpreter's packages (numpy, onnxruntime), never the user site
-    env.setdefault("PYTHONNOUSERSITE", "1")
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return env
-
-
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Ask Linux to SIGKILL the child when the process that started it dies (kernel killed, crash)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def process_group_members(pgid: int) -> list[int]:
-    """Return the pids of live processes in process group ``pgid`` (read from /proc, no psutil)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
-
 def find_server_processes(names: tuple[str, ...] = PROCESS_NAMES) -> list[tuple[int, str]]:
     """Return ``(pid, name)`` of live tritonserver / python-backend stub processes on this machine."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
-        except OSError:
-            continue
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            continue
-        name = Path(argv0).name
-        if name in names:
-            found.append((int(entry.name), name))
-    return found
+    return processes_named(names)
 
 
 def surviving_server_processes() -> dict[int, list[int]]:
@@ -219,15 +125,10 @@ class TritonServer:
     def command(self) -> list[str]:
         """Return the command line that starts the server."""
         backend_dir = prepare_backend_dir(self.binary, self.work_dir / "backends")
-        return [
-            str(self.binary), "--model-repository", str(self.repository),
-            "--backend-directory", str(backend_dir),
-            "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
-            "--grpc-address", "127.0.0.1", "--grpc-port", str(self.grpc_port),
-            "--metrics-address", "127.0.0.1", "--metrics-port", str(self.metrics_port),
-            "--allow-gpu-metrics", "false", "--pinned-memory-pool-byte-size=0",
-            "--strict-readiness", "true", "--exit-timeout-secs", str(self.exit_timeout), f"--log-verbose={self.log_verbose}", *self.extra_args,
-        ]
+        return server_command(self.binary, self.repository, backend_dir, http_port=self.http_port,
+                              grpc_port=self.grpc_port, metrics_port=self.metrics_port,
+                              exit_timeout=self.exit_timeout, log_verbose=self.log_verbose,
+                              extra_args=self.extra_args)
 
     def log_tail(self, lines: int = 30) -> str:
         """Return the last ``lines`` lines of the server log."""

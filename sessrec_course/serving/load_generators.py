@@ -1,0 +1,230 @@
+"""The Python load generators (tritonclient only): one concurrency level each, bounded in requests and time.
+
+Each keeps ``concurrency`` requests in flight (one raw session per request) until ``requests`` answers came
+back or ``timeout_s`` passed. gRPC uses asynchronous calls from one thread (or one bidirectional stream);
+HTTP one thread per in-flight request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sessrec_course.serving.repository import INPUT_NAME, OUTPUT_IDS, OUTPUT_SCORES
+
+
+@dataclass
+class LoadLevel:
+    """What one concurrency level measured; latencies in milliseconds, one per answered request."""
+
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: np.ndarray = field(repr=False)
+    first_error: str | None = None
+
+    @property
+    def throughput(self) -> float:
+        """Answered requests (= inferences, one session each) per second."""
+        return (self.requests - self.errors) / self.seconds if self.seconds > 0 else 0.0
+
+    def percentile(self, q: float) -> float:
+        """Latency percentile ``q`` (0-100) in ms, NaN without answers."""
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else float("nan")
+
+    @property
+    def mean_ms(self) -> float:
+        """Mean latency in ms, NaN without answers."""
+        return float(self.latencies_ms.mean()) if self.latencies_ms.size else float("nan")
+
+
+def _trampoline(issue_one):
+    """Return ``send()``: calls ``issue_one`` at once, or in a loop when a callback fires inside it.
+
+    A callback that completes synchronously (a request failing at once) would otherwise recurse once per
+    request and overflow the stack on long runs.
+    """
+    local = threading.local()
+
+    def send() -> None:
+        if getattr(local, "busy", False):
+            local.pending += 1
+            return
+        local.busy, local.pending = True, 1
+        try:
+            while local.pending:
+                local.pending -= 1
+                issue_one()
+        finally:
+            local.busy = False
+
+    return send
+
+
+def grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: str,
+               timeout_s: float, progress: tqdm | None) -> LoadLevel:
+    """One level over gRPC: asynchronous calls from this thread, ``concurrency`` of them in flight."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    outputs = [grpcclient.InferRequestedOutput(OUTPUT_IDS), grpcclient.InferRequestedOutput(OUTPUT_SCORES)]
+    latencies = np.full(requests, -1.0)  # -1: no successful answer
+    lock, done = threading.Lock(), threading.Event()
+    state = {"sent": 0, "answered": 0, "errors": 0, "first_error": None, "stop": False}
+
+    def issue_one() -> None:
+        with lock:
+            if state["sent"] >= requests or state["stop"]:
+                return
+            index = state["sent"]
+            state["sent"] += 1
+        start = time.perf_counter()
+
+        def callback(result, error) -> None:
+            elapsed = time.perf_counter() - start
+            with lock:
+                state["answered"] += 1
+                if error is not None or result is None:
+                    state["errors"] += 1
+                    state["first_error"] = state["first_error"] or str(error)
+                else:
+                    latencies[index] = elapsed * 1e3
+                finished = state["answered"] >= state["sent"] and (state["sent"] >= requests or state["stop"])
+            if progress is not None:
+                progress.update(1)
+            if finished:
+                done.set()
+            else:
+                send()
+
+        try:
+            client.async_infer(model, [inputs[index % len(inputs)]], callback, outputs=outputs)
+        except Exception as exc:  # the call itself failed: count it and go on
+            callback(None, exc)
+
+    send = _trampoline(issue_one)
+
+    began = time.perf_counter()
+    for _ in range(min(concurrency, requests)):
+        send()
+    if not done.wait(timeout_s):
+        with lock:
+            state["stop"] = True
+        done.wait(10.0)
+    seconds = time.perf_counter() - began
+    client.close()
+    with lock:  # a request sent and never answered within the bound counts as an error
+        sent, errors = state["sent"], state["errors"] + state["sent"] - state["answered"]
+        ok = latencies[:sent][latencies[:sent] >= 0]
+    return LoadLevel(concurrency, sent, errors, seconds, ok, state["first_error"])
+
+
+def grpc_stream_level(url: str, inputs: list, concurrency: int, requests: int, model: str,
+                      timeout_s: float, progress: tqdm | None) -> LoadLevel:
+    """Like :func:`grpc_level` over one bidirectional gRPC stream (less work per request on both sides)."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    outputs = [grpcclient.InferRequestedOutput(OUTPUT_IDS), grpcclient.InferRequestedOutput(OUTPUT_SCORES)]
+    latencies = np.full(requests, -1.0)
+    started = np.zeros(requests)
+    lock, done = threading.Lock(), threading.Event()
+    state = {"sent": 0, "answered": 0, "errors": 0, "first_error": None, "stop": False}
+
+    def send() -> None:
+        with lock:
+            if state["sent"] >= requests or state["stop"]:
+                return
+            index = state["sent"]
+            state["sent"] += 1
+        started[index] = time.perf_counter()
+        client.async_stream_infer(model, [inputs[index % len(inputs)]], outputs=outputs, request_id=str(index))
+
+    def callback(result, error) -> None:
+        now = time.perf_counter()
+        with lock:
+            state["answered"] += 1
+            if error is not None or result is None:
+                state["errors"] += 1
+                state["first_error"] = state["first_error"] or str(error)
+            else:
+                index = int(result.get_response().id)
+                latencies[index] = (now - started[index]) * 1e3
+            finished = state["answered"] >= state["sent"] and (state["sent"] >= requests or state["stop"])
+        if progress is not None:
+            progress.update(1)
+        if finished:
+            done.set()
+        else:
+            send()
+
+    client.start_stream(callback=callback)
+    began = time.perf_counter()
+    for _ in range(min(concurrency, requests)):
+        send()
+    if not done.wait(timeout_s):
+        with lock:
+            state["stop"] = True
+        done.wait(10.0)
+    seconds = time.perf_counter() - began
+    client.stop_stream(cancel_requests=True)
+    client.close()
+    with lock:
+        sent, errors = state["sent"], state["errors"] + state["sent"] - state["answered"]
+        ok = latencies[:sent][latencies[:sent] >= 0]
+    return LoadLevel(concurrency, sent, errors, seconds, ok, state["first_error"])
+
+
+def http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests: int, model: str,
+               timeout_s: float, progress: tqdm | None) -> LoadLevel:
+    """One level over HTTP: one thread (and client) per in-flight request."""
+    import tritonclient.http as httpclient
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    state = {"next": 0, "errors": 0, "first_error": None}
+    deadline = time.monotonic() + timeout_s
+
+    def worker() -> None:
+        client = httpclient.InferenceServerClient(url)
+        outputs = [httpclient.InferRequestedOutput(OUTPUT_IDS), httpclient.InferRequestedOutput(OUTPUT_SCORES)]
+        while time.monotonic() < deadline:
+            with lock:
+                if state["next"] >= requests:
+                    break
+                index = state["next"]
+                state["next"] += 1
+            row = raw_rows[index % len(raw_rows)]
+            tensor = httpclient.InferInput(INPUT_NAME, list(row.shape), "INT64")
+            tensor.set_data_from_numpy(row)
+            start = time.perf_counter()
+            try:
+                client.infer(model, [tensor], outputs=outputs)
+                ok, error = True, None
+            except Exception as exc:
+                ok, error = False, exc
+            elapsed = (time.perf_counter() - start) * 1e3
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    state["errors"] += 1
+                    state["first_error"] = state["first_error"] or str(error)
+            if progress is not None:
+                progress.update(1)
+        client.close()
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0) + 10)
+    seconds = time.perf_counter() - began
+    return LoadLevel(concurrency, len(latencies) + state["errors"], state["errors"], seconds,
+                     np.asarray(latencies), state["first_error"])

@@ -1,0 +1,54 @@
+"""Process facts read from ``/proc/<pid>/stat`` (Linux, no psutil): group members, names, CPU time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def stat_fields(pid: int | str) -> list[str] | None:
+    """Return the fields of ``/proc/<pid>/stat`` after the command name (state first); None once it is gone.
+
+    The command name is cut at the last ``)``, as it may itself hold spaces and parentheses.
+    """
+    try:
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _live_pids() -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(pid, stat fields)`` of every process that is not a zombie."""
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (fields := stat_fields(entry.name)) is not None and fields[0] != "Z":
+            yield int(entry.name), fields
+
+
+def process_group_members(pgid: int) -> list[int]:
+    """Return the pids of live processes in process group ``pgid`` (read from /proc, no psutil)."""
+    return [pid for pid, fields in _live_pids() if int(fields[2]) == pgid]
+
+
+def processes_named(names: Sequence[str]) -> list[tuple[int, str]]:
+    """Return ``(pid, name)`` of live processes whose program (``argv[0]``'s file name) is one of ``names``."""
+    found = []
+    for pid, _ in _live_pids():
+        try:
+            argv0 = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        except OSError:
+            continue
+        if (name := Path(argv0).name) in names:
+            found.append((pid, name))
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (from /proc; vanished processes count 0)."""
+    total = 0
+    for pid in pids:
+        if (fields := stat_fields(pid)) is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
