@@ -1,7 +1,7 @@
 """The postprocess step as ONNX operators appended to the model's graph: top-k, encoded → raw ids, fallback.
 
 Why: on a CPU Triton every python-backend step costs a hand-off between the server and a Python stub
-(~250 µs on 2 cores, docs/benchmarks.md). Running the postprocess *inside* the model's ONNX graph keeps
+(docs/history/serving.md). Running the postprocess *inside* the model's ONNX graph keeps
 the same three stages — ETL, model, postprocess — with one hop fewer, and the native onnxruntime backend of
 the GPU container runs the whole graph without Python at all.
 

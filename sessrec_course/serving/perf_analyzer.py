@@ -1,13 +1,13 @@
 """Triton's C++ load generator ``perf_analyzer`` for the served ensemble: find it, feed it sessions, read its CSV.
 
-``perf_analyzer`` spends far less CPU per request than a Python client (about 0.2 of a core against 0.45 at
-c=4 on 2 cores), so on a small machine it leaves more of the CPU to the server it measures. It is found on
+``perf_analyzer`` spends far less CPU per request than a Python client (docs/history/serving.md), so on a
+small machine it leaves more of the CPU to the server it measures. It is found on
 ``PATH`` (the GPU container has it) or in the course's side venv ``.venv-perf`` (``make perf-analyzer``: the
 ``tritonclient==2.51.0`` wheel ships the binary). Each concurrency level is one run of the binary sending
 exactly ``requests`` one-session requests (``--request-count``), bounded by a timeout. Throughput is counted
 from the per-request timestamps of its profile export (first send to last answer): in this mode its own
 "Inferences/Second" divides by a window that ends on its next once-a-second poll, which reads up to a second
-long (10,000 requests in 5.7 s were reported as 1,666/s instead of 1,742/s).
+long (docs/history/serving.md).
 
 >>> levels = run_perf_analyzer(server.http_url, sessions, [1, 4], requests=2000)   # doctest: +SKIP
 >>> levels[1].throughput, levels[1].percentile(99)                                  # doctest: +SKIP

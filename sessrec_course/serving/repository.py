@@ -45,16 +45,16 @@ class ServingConfig:
 
     top_k: int = 20
     max_batch_size: int = 64
-    # Dynamic batching stays on (batches form under load); the delay a request may wait for others is 0:
-    # measured with perf_analyzer, 0 µs beat 100 µs at c=4 on 2 cores (docs/benchmarks.md, Serving).
+    # dynamic batching stays on (batches form under load) without making a request wait for others, the
+    # faster setting on 2 cores (docs/history/serving.md)
     max_queue_delay_us: int = 0
     preprocess_instances: int = 1
     model_instances: int = 1
     postprocess_instances: int = 1
     intra_op_num_threads: int = 1
     model_backend: str = "auto"  # "auto", "python" (onnxruntime inside the python backend) or "onnxruntime"
-    # "onnx": top-k + raw ids as operators at the end of the model graph, two python steps (2 cores, c=4:
-    # 2,345-2,367 inferences/s against 1,822/s for "python", a third numpy step; docs/benchmarks.md, Serving)
+    # "onnx": top-k + raw ids as operators at the end of the model graph, one python hand-off fewer than
+    # "python" (a third numpy step), hence faster (docs/history/serving.md)
     postprocess: str = "onnx"
 
     def __post_init__(self) -> None:
