@@ -66,6 +66,61 @@ def _trampoline(issue_one):
     return send
 
 
+class _InFlight:
+    """Book-keeping of the asynchronous gRPC generators: which request goes next, what came back, when to end."""
+
+    def __init__(self, requests: int, progress: tqdm | None):
+        self.requests, self.progress = requests, progress
+        self.latencies = np.full(requests, -1.0)  # -1: no successful answer
+        self.lock, self.done = threading.Lock(), threading.Event()
+        self.sent = self.answered = self.errors = 0
+        self.first_error: str | None = None
+        self.stop = False
+
+    def claim(self) -> int | None:
+        """Return the index of the next request to send, None once all are sent or the level stopped."""
+        with self.lock:
+            if self.sent >= self.requests or self.stop:
+                return None
+            self.sent += 1
+            return self.sent - 1
+
+    def answer(self, index: int | None, latency_ms: float, error, send_next) -> None:
+        """Record one answer (an error when ``index`` is None), then end the level or send the next request."""
+        with self.lock:
+            self.answered += 1
+            if index is None:
+                self.errors += 1
+                self.first_error = self.first_error or str(error)
+            else:
+                self.latencies[index] = latency_ms
+            finished = self.answered >= self.sent and (self.sent >= self.requests or self.stop)
+        if self.progress is not None:
+            self.progress.update(1)
+        if finished:
+            self.done.set()
+        else:
+            send_next()
+
+    def run(self, concurrency: int, send, timeout_s: float) -> float:
+        """Start ``concurrency`` requests, wait for the level (bounded by ``timeout_s``); return its seconds."""
+        began = time.perf_counter()
+        for _ in range(min(concurrency, self.requests)):
+            send()
+        if not self.done.wait(timeout_s):
+            with self.lock:
+                self.stop = True
+            self.done.wait(10.0)
+        return time.perf_counter() - began
+
+    def level(self, concurrency: int, seconds: float) -> LoadLevel:
+        """Return the measured level; a request sent and never answered within the bound counts as an error."""
+        with self.lock:
+            sent, errors = self.sent, self.errors + self.sent - self.answered
+            ok = self.latencies[:sent][self.latencies[:sent] >= 0]
+        return LoadLevel(concurrency, sent, errors, seconds, ok, self.first_error)
+
+
 def grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: str,
                timeout_s: float, progress: tqdm | None) -> LoadLevel:
     """One level over gRPC: asynchronous calls from this thread, ``concurrency`` of them in flight."""
@@ -73,34 +128,17 @@ def grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: s
 
     client = grpcclient.InferenceServerClient(url)
     outputs = [grpcclient.InferRequestedOutput(OUTPUT_IDS), grpcclient.InferRequestedOutput(OUTPUT_SCORES)]
-    latencies = np.full(requests, -1.0)  # -1: no successful answer
-    lock, done = threading.Lock(), threading.Event()
-    state = {"sent": 0, "answered": 0, "errors": 0, "first_error": None, "stop": False}
+    flight = _InFlight(requests, progress)
 
     def issue_one() -> None:
-        with lock:
-            if state["sent"] >= requests or state["stop"]:
-                return
-            index = state["sent"]
-            state["sent"] += 1
+        if (index := flight.claim()) is None:
+            return
         start = time.perf_counter()
 
         def callback(result, error) -> None:
-            elapsed = time.perf_counter() - start
-            with lock:
-                state["answered"] += 1
-                if error is not None or result is None:
-                    state["errors"] += 1
-                    state["first_error"] = state["first_error"] or str(error)
-                else:
-                    latencies[index] = elapsed * 1e3
-                finished = state["answered"] >= state["sent"] and (state["sent"] >= requests or state["stop"])
-            if progress is not None:
-                progress.update(1)
-            if finished:
-                done.set()
-            else:
-                send()
+            elapsed_ms = (time.perf_counter() - start) * 1e3
+            failed = error is not None or result is None
+            flight.answer(None if failed else index, elapsed_ms, error, send)
 
         try:
             client.async_infer(model, [inputs[index % len(inputs)]], callback, outputs=outputs)
@@ -108,20 +146,9 @@ def grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: s
             callback(None, exc)
 
     send = _trampoline(issue_one)
-
-    began = time.perf_counter()
-    for _ in range(min(concurrency, requests)):
-        send()
-    if not done.wait(timeout_s):
-        with lock:
-            state["stop"] = True
-        done.wait(10.0)
-    seconds = time.perf_counter() - began
+    seconds = flight.run(concurrency, send, timeout_s)
     client.close()
-    with lock:  # a request sent and never answered within the bound counts as an error
-        sent, errors = state["sent"], state["errors"] + state["sent"] - state["answered"]
-        ok = latencies[:sent][latencies[:sent] >= 0]
-    return LoadLevel(concurrency, sent, errors, seconds, ok, state["first_error"])
+    return flight.level(concurrency, seconds)
 
 
 def grpc_stream_level(url: str, inputs: list, concurrency: int, requests: int, model: str,
@@ -131,53 +158,28 @@ def grpc_stream_level(url: str, inputs: list, concurrency: int, requests: int, m
 
     client = grpcclient.InferenceServerClient(url)
     outputs = [grpcclient.InferRequestedOutput(OUTPUT_IDS), grpcclient.InferRequestedOutput(OUTPUT_SCORES)]
-    latencies = np.full(requests, -1.0)
+    flight = _InFlight(requests, progress)
     started = np.zeros(requests)
-    lock, done = threading.Lock(), threading.Event()
-    state = {"sent": 0, "answered": 0, "errors": 0, "first_error": None, "stop": False}
 
     def send() -> None:
-        with lock:
-            if state["sent"] >= requests or state["stop"]:
-                return
-            index = state["sent"]
-            state["sent"] += 1
+        if (index := flight.claim()) is None:
+            return
         started[index] = time.perf_counter()
         client.async_stream_infer(model, [inputs[index % len(inputs)]], outputs=outputs, request_id=str(index))
 
     def callback(result, error) -> None:
         now = time.perf_counter()
-        with lock:
-            state["answered"] += 1
-            if error is not None or result is None:
-                state["errors"] += 1
-                state["first_error"] = state["first_error"] or str(error)
-            else:
-                index = int(result.get_response().id)
-                latencies[index] = (now - started[index]) * 1e3
-            finished = state["answered"] >= state["sent"] and (state["sent"] >= requests or state["stop"])
-        if progress is not None:
-            progress.update(1)
-        if finished:
-            done.set()
+        if error is not None or result is None:
+            flight.answer(None, 0.0, error, send)
         else:
-            send()
+            index = int(result.get_response().id)
+            flight.answer(index, (now - started[index]) * 1e3, None, send)
 
     client.start_stream(callback=callback)
-    began = time.perf_counter()
-    for _ in range(min(concurrency, requests)):
-        send()
-    if not done.wait(timeout_s):
-        with lock:
-            state["stop"] = True
-        done.wait(10.0)
-    seconds = time.perf_counter() - began
+    seconds = flight.run(concurrency, send, timeout_s)
     client.stop_stream(cancel_requests=True)
     client.close()
-    with lock:
-        sent, errors = state["sent"], state["errors"] + state["sent"] - state["answered"]
-        ok = latencies[:sent][latencies[:sent] >= 0]
-    return LoadLevel(concurrency, sent, errors, seconds, ok, state["first_error"])
+    return flight.level(concurrency, seconds)
 
 
 def http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests: int, model: str,
