@@ -19,7 +19,8 @@ _EXPORTS = {
     "TorchRecommender": "torch_recommender", "make_loader": "torch_data", "read_sessions": "torch_data",
     "read_schema": "common", "train_model": "torch_pipeline", "MODEL_PRESETS": "common", "TRAIN_PRESETS": "common",
     "KERAS_PRESETS": "common", "DatasetPaths": "common", "resolve_artifacts": "common", "model_config": "common",
-    "train_config": "common", "test_cases": "validation", "baseline_results": "validation",
+    "train_config": "common", "training_setup": "common", "test_cases": "validation",
+    "baseline_results": "validation",
 }
 
 

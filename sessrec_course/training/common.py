@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from sessrec_course.models import ModelConfig
-from sessrec_course.profiles import Profile
+from sessrec_course.profiles import Profile, get_profile
 
 # Architecture per model name; sizes (hidden, max_length, catalogue) come from the profile and schema.
 MODEL_PRESETS: dict[str, dict] = {
@@ -169,3 +170,21 @@ def read_schema(path: str | Path) -> dict:
         if key not in schema:
             raise ValueError(f"{path}: schema has no {key!r} (keys: {sorted(schema)})")
     return schema
+
+
+class TrainingSetup(NamedTuple):
+    """Everything a pipeline needs before training: the profile, the data files, both configs."""
+
+    profile: Profile
+    paths: DatasetPaths
+    model: ModelConfig
+    train: TrainConfig
+
+
+def training_setup(name: str, artifacts=None, profile: Profile | None = None, presets: dict[str, dict] = MODEL_PRESETS,
+                   model_overrides: dict | None = None, **train_overrides) -> TrainingSetup:
+    """Resolve the profile (default: :func:`get_profile`) and the data, and build preset ``name``'s two configs."""
+    profile = profile or get_profile()
+    paths = training_paths(artifacts, profile)
+    config = model_config(name, read_schema(paths.schema), profile, presets, **(model_overrides or {}))
+    return TrainingSetup(profile, paths, config, train_config(name, profile, **train_overrides))

@@ -19,17 +19,9 @@ from tqdm.auto import tqdm
 
 from sessrec_course.models.keras_base import KerasSessionModel, build_keras_model
 from sessrec_course.paths import build_dir
-from sessrec_course.profiles import Profile, get_profile
+from sessrec_course.profiles import Profile
 from sessrec_course.training.cache import cached_history, checkpoint_folder
-from sessrec_course.training.common import (
-    KERAS_PRESETS,
-    History,
-    TrainConfig,
-    model_config,
-    read_schema,
-    train_config,
-    training_paths,
-)
+from sessrec_course.training.common import KERAS_PRESETS, History, TrainConfig, training_setup
 from sessrec_course.training.keras_data import item_category_lookup, make_dataset, read_split
 from sessrec_course.training.validation import BatchScorer, make_validator, validation_cases
 
@@ -167,10 +159,8 @@ def train_keras_model(name: str, artifacts=None, profile: Profile | None = None,
     """
     from sessrec_course.training.keras_export import load_keras_model, save_keras_model
 
-    profile = profile or get_profile()
-    paths = training_paths(artifacts, profile)
-    config = model_config(name, read_schema(paths.schema), profile, KERAS_PRESETS, **(model_overrides or {}))
-    train = train_config(name, profile, progress=progress, **train_overrides)
+    profile, paths, config, train = training_setup(name, artifacts, profile, KERAS_PRESETS, model_overrides,
+                                                   progress=progress, **train_overrides)
     target = checkpoint_folder(build_dir() / "models" / profile.name, "keras-", name, paths, config, train, "keras")
     if cache and (target / "config.json").exists():
         logger.info("loading cached Keras %s from %s", name, target)

@@ -17,16 +17,9 @@ import torch
 from sessrec_course.models import ModelConfig, build_model
 from sessrec_course.models.torch_export import load_model, save_model
 from sessrec_course.paths import build_dir
-from sessrec_course.profiles import Profile, get_profile
+from sessrec_course.profiles import Profile
 from sessrec_course.training.cache import cached_history, checkpoint_folder
-from sessrec_course.training.common import (
-    History,
-    TrainConfig,
-    model_config,
-    read_schema,
-    train_config,
-    training_paths,
-)
+from sessrec_course.training.common import History, TrainConfig, training_setup
 from sessrec_course.training.torch_data import item_category_lookup, make_loader, read_sessions
 from sessrec_course.training.torch_recommender import TorchRecommender
 from sessrec_course.training.torch_trainer import Validator, fit, seed_everything
@@ -74,10 +67,8 @@ def train_model(
     default data of ``profile`` (default: :func:`get_profile`). The best checkpoint is cached under
     ``build_dir()/models/<profile>/<name>-<key>`` and reused when ``cache`` is true.
     """
-    profile = profile or get_profile()
-    paths = training_paths(artifacts, profile)
-    config = model_config(name, read_schema(paths.schema), profile, **(model_overrides or {}))
-    train = train_config(name, profile, progress=progress, **train_overrides)
+    profile, paths, config, train = training_setup(name, artifacts, profile, model_overrides=model_overrides,
+                                                   progress=progress, **train_overrides)
     folder = checkpoint_folder(build_dir() / "models" / profile.name, "", name, paths, config, train, "torch")
     if cache and (folder / "model.pt").exists():
         logger.info("loading cached %s from %s", name, folder)
