@@ -20,7 +20,7 @@ from sessrec_course.etl import prepare_default_dataset
 from sessrec_course.evaluation import evaluate
 from sessrec_course.profiles import get_profile
 from sessrec_course.training import TorchRecommender, train_model
-from sessrec_course.training.torch_pipeline import baseline_results, test_cases
+from sessrec_course.training.validation import baseline_results, test_cases
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ import time
 import numpy as np
 import torch
 
-from sessrec_course.models import ModelConfig, build_model
+from sessrec_course.models import build_model
 from sessrec_course.profiles import get_profile
-from sessrec_course.training.common import MODEL_PRESETS
+from sessrec_course.training.common import TrainConfig, model_config
 from sessrec_course.training.torch_data import make_loader, pad_lists
-from sessrec_course.training.torch_trainer import TrainConfig, configure_threads, fit
+from sessrec_course.training.torch_trainer import configure_threads, fit
 
 
 def default_data(max_length: int) -> tuple[np.ndarray, int, int]:
@@ -80,8 +80,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in args.models:
         torch.manual_seed(0)
-        config = ModelConfig(**{**MODEL_PRESETS[name], "item_cardinality": n_items, "hidden_size": hidden,
-                                "category_cardinality": n_categories, "max_length": args.max_length})
+        schema = {"item_cardinality": n_items, "category_cardinality": n_categories, "max_length": args.max_length}
+        config = model_config(name, schema, hidden_size=hidden)
         model = build_model(config)
         train = TrainConfig(epochs=1, batch_size=batch_size, bf16=args.bf16, max_steps_per_epoch=args.max_steps,
                             progress=True)

@@ -15,8 +15,9 @@ pytest.importorskip("tf2onnx", reason="ONNX export of Keras models needs tf2onnx
 
 from sessrec_course.models import ModelConfig  # noqa: E402
 from sessrec_course.models.keras_base import build_keras_model  # noqa: E402
+from sessrec_course.training.common import TrainConfig  # noqa: E402
 from sessrec_course.training.keras_export import export_onnx, onnx_parity  # noqa: E402
-from sessrec_course.training.keras_trainer import KerasRecommender, KerasTrainConfig, fit  # noqa: E402
+from sessrec_course.training.keras_trainer import KerasRecommender, fit  # noqa: E402
 
 TOP_K = 5
 MAX_LENGTH = 6
@@ -69,7 +70,7 @@ def test_served_keras_transformer_matches_in_process(tmp_path):
                          max_length=MAX_LENGTH, num_layers=1)
     model = build_keras_model(config)
     fit(model, make_dataset({"item_ids": encoded}, batch_size=32, seed=0), None,
-        KerasTrainConfig(epochs=2, learning_rate=1e-2, progress=False))
+        TrainConfig(epochs=2, learning_rate=1e-2, progress=False))
 
     onnx_path = export_onnx(model, tmp_path / "keras_transformer.onnx")
     repo = export_repository(tmp_path / "repo", onnx_path, state,

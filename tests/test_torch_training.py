@@ -17,14 +17,14 @@ from sessrec_course.models import ModelConfig, build_model  # noqa: E402
 from sessrec_course.models.torch_export import load_model, save_model  # noqa: E402
 from sessrec_course.profiles import get_profile  # noqa: E402
 from sessrec_course.training import TorchRecommender, train_model  # noqa: E402
+from sessrec_course.training.common import History, TrainConfig, read_schema  # noqa: E402
 from sessrec_course.training.torch_data import (  # noqa: E402
     item_category_lookup,
     make_loader,
     pad_lists,
-    read_schema,
     read_sessions,
 )
-from sessrec_course.training.torch_trainer import History, TrainConfig, fit, lr_factor  # noqa: E402
+from sessrec_course.training.torch_trainer import fit, lr_factor  # noqa: E402
 
 PROFILE = get_profile("ci", hidden_size=32, batch_size=32, epochs=10, eval_max_sessions=None)
 

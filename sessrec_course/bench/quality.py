@@ -13,6 +13,7 @@ import copy
 import logging
 import time
 import tomllib
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +141,8 @@ class DeadlineLoader:
 def seconds_per_step(model, loader, steps: int = 6, bf16: bool | None = None) -> float:
     """Time a few optimisation steps on a throw-away copy of ``model`` (the first one is not counted).
 
-    ``bf16`` as in :class:`TrainConfig` (None: on CUDA only): the probe must run like the training it plans,
-    bf16 autocast on CPU made a step ~1.5x faster on Diginetica (0.33 against 0.50 s on one thread).
+    ``bf16`` as in :class:`~sessrec_course.training.common.TrainConfig` (None: on CUDA only): the probe must
+    run like the training it plans, as bf16 autocast changes the step time on CPU too (docs/history/training.md).
     """
     import torch
 
@@ -176,6 +177,28 @@ def plan_epochs(epochs: int, steps_per_epoch: int, sec_per_step: float, budget_s
     return 1, max(1, int(affordable))
 
 
+class TimeBudget:
+    """``before_fit`` hook of ``fit_model``: plans the epochs that fit ``seconds`` and stops an epoch at the deadline."""
+
+    def __init__(self, seconds: float | None, label: str) -> None:
+        self.seconds, self.label = seconds, label
+        self.started, self.steps_per_epoch, self.loader = 0.0, 0, None
+
+    def __call__(self, model, loader, train) -> DeadlineLoader:
+        """Measure a step, set ``train.epochs``/``max_steps_per_epoch``; return the deadline-guarded loader."""
+        self.started, self.steps_per_epoch = time.perf_counter(), len(loader)
+        epochs, max_steps = train.epochs, None
+        if self.seconds is not None:
+            step_s = seconds_per_step(model, loader, bf16=train.bf16)
+            # leave room for validation after each epoch and the final evaluation
+            epochs, max_steps = plan_epochs(train.epochs, len(loader), step_s, 0.8 * self.seconds)
+            logger.info("%s: %.3f s/step, %d steps/epoch -> %d epoch(s), cap %s", self.label, step_s,
+                        len(loader), epochs, max_steps)
+        train.epochs, train.max_steps_per_epoch = epochs, max_steps
+        self.loader = DeadlineLoader(loader, self.started + (self.seconds if self.seconds is not None else float("inf")))
+        return self.loader
+
+
 def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s: float | None = None,
                progress: bool = False) -> list[dict]:
     """Train every neural preset in ``names`` with ``config`` and evaluate it on the test cases.
@@ -186,12 +209,9 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     import torch
 
     from sessrec_course.evaluation import all_prefixes, evaluate
-    from sessrec_course.models import ModelConfig, build_model
-    from sessrec_course.training.common import MODEL_PRESETS
-    from sessrec_course.training.torch_data import make_loader
-    from sessrec_course.training.torch_pipeline import make_validator
+    from sessrec_course.training.common import TrainConfig, model_config
+    from sessrec_course.training.torch_pipeline import fit_model, torch_validator
     from sessrec_course.training.torch_recommender import TorchRecommender
-    from sessrec_course.training.torch_trainer import TrainConfig, fit, seed_everything
 
     max_length = int(config.get("max_length", 20))
     seed = int(config.get("seed", 42))
@@ -199,32 +219,19 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     train_sessions, valid_sessions = hold_out(cases.train_sessions, n_valid, config.get("valid_holdout", "latest"), seed)
     train_ids = _pad(train_sessions, max_length)
     valid_prefixes, valid_targets = all_prefixes(valid_sessions, max_length=max_length)
-    validator = make_validator(valid_prefixes, valid_targets)
+    validator = torch_validator(valid_prefixes, valid_targets)
     per_model = None if budget_s is None else budget_s / max(1, len(names))
+    schema = {"item_cardinality": cases.n_items, "max_length": max_length}
     rows = []
     for name in names:
-        if name not in MODEL_PRESETS:
-            raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODEL_PRESETS)}")
         model_cfg = dict(config["models"].get(name, {}))
         train_cfg = {**config["train"], **model_cfg.pop("train", {})}
-        mconfig = ModelConfig(**{**MODEL_PRESETS[name], "item_cardinality": cases.n_items,
-                                 "max_length": max_length, **model_cfg})
+        mconfig = model_config(name, schema, **model_cfg)
         tconfig = TrainConfig(**{**train_cfg, "seed": seed, "progress": progress})
-        seed_everything(seed)
-        model = build_model(mconfig)
-        loader = make_loader(train_ids, tconfig.batch_size, shuffle=True, seed=seed)
-        started = time.perf_counter()
-        epochs, max_steps = tconfig.epochs, None
-        if per_model is not None:
-            step_s = seconds_per_step(model, loader, bf16=tconfig.bf16)
-            # leave room for validation after each epoch and the final evaluation
-            epochs, max_steps = plan_epochs(tconfig.epochs, len(loader), step_s, 0.8 * per_model)
-            logger.info("%s %s: %.3f s/step, %d steps/epoch -> %d epoch(s), cap %s", split_name, name, step_s,
-                        len(loader), epochs, max_steps)
-        tconfig.epochs, tconfig.max_steps_per_epoch = epochs, max_steps
-        guarded = DeadlineLoader(loader, started + (per_model if per_model is not None else float("inf")))
-        history = fit(model, guarded, validator, tconfig)
-        train_s = time.perf_counter() - started
+        budget = TimeBudget(per_model, f"{split_name} {name}")
+        model, history = fit_model(mconfig, train_ids, validator, tconfig, before_fit=budget)
+        epochs, max_steps = tconfig.epochs, tconfig.max_steps_per_epoch
+        train_s = time.perf_counter() - budget.started
         start = time.perf_counter()
         metrics = evaluate(TorchRecommender(model), cases.prefixes, cases.targets, ks=KS, progress=progress,
                            desc=f"{split_name} {name}")
@@ -235,10 +242,10 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
             "epochs": len(history.epochs), "best_epoch": history.best_epoch,
             "epoch_s": float(np.mean(epoch_s)) if epoch_s else None,
             "sessions_per_s": float(np.mean([e["sessions_per_s"] for e in history.epochs])) if epoch_s else None,
-            "budget_limited": bool(guarded.cut or epochs < int(train_cfg.get("epochs", 1)) or max_steps is not None),
-            "steps_per_epoch": len(loader), "max_steps_per_epoch": max_steps,
+            "budget_limited": bool(budget.loader.cut or epochs < int(train_cfg.get("epochs", 1)) or max_steps is not None),
+            "steps_per_epoch": budget.steps_per_epoch, "max_steps_per_epoch": max_steps,
             "parameters": int(sum(p.numel() for p in model.parameters())),
-            "model_config": mconfig.to_dict(), "train_config": {k: v for k, v in vars(tconfig).items()},
+            "model_config": mconfig.to_dict(), "train_config": asdict(tconfig),
             "threads": torch.get_num_threads(),
         })
         logger.info("%s %s: R@20 %.2f MRR@20 %.2f in %.0f s", split_name, name, rows[-1]["Recall@20"],

@@ -71,30 +71,31 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     import torch
 
     from sessrec_course.evaluation import evaluate, last_item
-    from sessrec_course.models import ModelConfig, build_model
-    from sessrec_course.training.common import MODEL_PRESETS
-    from sessrec_course.training.torch_data import make_loader, read_sessions
+    from sessrec_course.training.common import MODEL_PRESETS, TrainConfig, model_config
+    from sessrec_course.training.torch_data import read_sessions
+    from sessrec_course.training.torch_pipeline import fit_model
     from sessrec_course.training.torch_recommender import TorchRecommender
-    from sessrec_course.training.torch_trainer import TrainConfig, fit, seed_everything
 
     folder = Path(folder) / "course"
     train_ids = read_sessions(folder / "train.parquet", max_length)
     test_ids = read_sessions(folder / "test.parquet", max_length)
     n_items = max(int(n_items), int(train_ids.max()) + 1, int(test_ids.max()) + 1)
     shape = {"num_layers": num_layers, "num_heads": num_heads} if MODEL_PRESETS[preset]["name"] == "transformer" else {}
-    config = ModelConfig(**{**MODEL_PRESETS[preset], "item_cardinality": n_items, "hidden_size": hidden_size,
-                            "max_length": max_length, **shape})  # the preset's dropout, as the course trains it
-    seed_everything(seed)
-    model = build_model(config)
-    loader = make_loader(train_ids, batch_size, shuffle=True, seed=seed)
+    config = model_config(preset, {"item_cardinality": n_items, "max_length": max_length}, hidden_size=hidden_size,
+                          **shape)  # the preset's dropout, as the course trains it
     tconfig = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed, progress=False,
                           patience=epochs + 1)
-    start = time.perf_counter()
-    history = fit(model, loader, None, tconfig)
-    train_s = time.perf_counter() - start
+    timing: dict[str, float] = {}
+
+    def start_clock(model, loader, train):
+        timing["start"], timing["sessions"] = time.perf_counter(), len(loader.dataset)
+        return loader
+
+    model, history = fit_model(config, train_ids, None, tconfig, before_fit=start_clock)
+    train_s = time.perf_counter() - timing["start"]
     prefixes, targets = last_item([row[row != 0] for row in test_ids], max_length=max_length)
     metrics = evaluate(TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)
-    sessions = sum(len(loader.dataset) for _ in range(len(history.epochs)))
+    sessions = timing["sessions"] * len(history.epochs)
     kind = "causal" if config.causal else "masked"
     return {"model": f"course {preset} ({config.backbone if config.name == 'transformer' else config.name}, {kind})",
             "preset": preset,

@@ -3,8 +3,7 @@
 - ``gpt2``: causal self-attention (SASRec-style): position ``t`` sees items ``≤ t`` and predicts ``t + 1``;
   trained on every position, like the GRU. With ``item_skip`` the output at ``t`` also gets item ``t``'s own
   embedding added, so the last item speaks to the output layer directly (SR-GNN's "local" term, STAMP's
-  last click); on YOOCHOOSE 1/64, where the last click says most, it added 0.4 MRR@20 after 3 epochs and 0.2
-  after a full run (docs/benchmarks.md).
+  last click), which helps where the last click says most (docs/history/training.md).
 - ``bert``: bidirectional self-attention trained by masking items (BERT4Rec-style); to recommend, a
   [MASK] is put after the last item and the model fills it in.
 - ``xlnet``: XLNet blocks (relative positions) with the same masked objective, as Transformers4Rec does.

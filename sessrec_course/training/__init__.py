@@ -1,10 +1,13 @@
-"""Training the PyTorch session models: data → tensors, the one trainer, the numpy Recommender adapter.
+"""Training the session models of both frameworks: data → tensors, the trainers, the numpy Recommender adapters.
 
+- :mod:`.common`            presets, :func:`model_config`, :class:`TrainConfig`, :class:`History`, data paths
+- :mod:`.validation`        validation cases, the validator, the numpy scoring adapter base (framework free)
+- :mod:`.cache`             the checkpoint key (data, configs and model code) of both frameworks
 - :mod:`.torch_data`        ETL parquet → padded int64 matrix → batches
-- :mod:`.common`            presets and :class:`History`, shared with the Keras track (``keras_*``)
-- :mod:`.torch_trainer`     :func:`fit`, :class:`TrainConfig`
+- :mod:`.torch_trainer`     :func:`fit`, the PyTorch loop
 - :mod:`.torch_recommender` :class:`TorchRecommender` (``score(item_ids) -> scores`` in numpy)
 - :mod:`.torch_pipeline`    :func:`train_model` (default data + profile → trained model, cached on disk)
+- :mod:`.keras_data`, :mod:`.keras_trainer`, :mod:`.keras_export`  the Keras twins (``train_keras_model``)
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 from importlib import import_module
 
 _EXPORTS = {
-    "fit": "torch_trainer", "TrainConfig": "torch_trainer", "History": "common",
+    "fit": "torch_trainer", "TrainConfig": "common", "History": "common",
     "TorchRecommender": "torch_recommender", "make_loader": "torch_data", "read_sessions": "torch_data",
-    "read_schema": "torch_data", "train_model": "torch_pipeline", "MODEL_PRESETS": "common", "TRAIN_PRESETS": "common",
-    "DatasetPaths": "torch_pipeline", "resolve_artifacts": "torch_pipeline", "model_config": "common",
+    "read_schema": "common", "train_model": "torch_pipeline", "MODEL_PRESETS": "common", "TRAIN_PRESETS": "common",
+    "KERAS_PRESETS": "common", "DatasetPaths": "common", "resolve_artifacts": "common", "model_config": "common",
+    "train_config": "common", "training_setup": "common", "test_cases": "validation",
+    "baseline_results": "validation",
 }
 
 

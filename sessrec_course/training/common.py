@@ -1,7 +1,7 @@
-"""What both training tracks share, framework free: model presets, learning rates, the training history.
+"""What both training tracks share, framework free: presets, the train config, data paths, the history.
 
-The PyTorch (``torch_pipeline``) and Keras (``keras_trainer``) tracks read the same presets, so the only
-thing that differs between a model and its twin is the framework code.
+The PyTorch (``torch_pipeline``) and Keras (``keras_trainer``) tracks read the same presets and the same
+:class:`TrainConfig`, so the only thing that differs between a model and its twin is the framework code.
 """
 
 from __future__ import annotations
@@ -9,38 +9,79 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from sessrec_course.models import ModelConfig
-from sessrec_course.profiles import Profile
+from sessrec_course.profiles import Profile, get_profile
 
 # Architecture per model name; sizes (hidden, max_length, catalogue) come from the profile and schema.
 MODEL_PRESETS: dict[str, dict] = {
     "mlp": {"name": "mlp", "window": 5, "dropout": 0.1},
     "gru": {"name": "gru", "num_layers": 1, "dropout": 0.1},
-    # no dropout for the causal transformer: on the workshop data it reached validation MRR@20 .3158 after
-    # 3 epochs at 0.0 against .3100 at 0.1 (the GRU: .3113 at 0.0, .3119 at 0.1), see docs/benchmarks.md
+    # no dropout for the causal transformer: it validated better without (docs/history/training.md)
     "transformer": {"name": "transformer", "backbone": "gpt2", "num_layers": 2, "num_heads": 2, "dropout": 0.0},
     "bert": {"name": "transformer", "backbone": "bert", "num_layers": 2, "num_heads": 2, "dropout": 0.1},
     "xlnet": {"name": "transformer", "backbone": "xlnet", "num_layers": 2, "num_heads": 2, "dropout": 0.1},
 }
 
-# Peak learning rates per model (measured on the ci data, one epoch: the GRU learns little at 2e-3 and
-# most at 2e-2; the transformers are best at 1e-3..2e-3 and fall behind the Markov chain at 5e-3 and up).
+# The causal presets: the Keras track has no masked BERT/XLNet.
+KERAS_PRESETS: dict[str, dict] = {k: v for k, v in MODEL_PRESETS.items() if k in ("mlp", "gru", "transformer")}
+
+# Peak learning rate per model, the best of a sweep on the ci data (docs/history/training.md).
 TRAIN_PRESETS: dict[str, dict] = {
     "mlp": {"learning_rate": 1e-2}, "gru": {"learning_rate": 2e-2}, "transformer": {"learning_rate": 2e-3},
     "bert": {"learning_rate": 2e-3}, "xlnet": {"learning_rate": 2e-3},
 }
 
 
-def model_config(name: str, schema: dict, profile: Profile, presets: dict[str, dict] = MODEL_PRESETS,
+def model_config(name: str, schema: dict, profile: Profile | None = None, presets: dict[str, dict] = MODEL_PRESETS,
                  **overrides) -> ModelConfig:
-    """The :class:`ModelConfig` for preset ``name`` on data described by ``schema`` (sizes from the profile)."""
+    """The :class:`ModelConfig` for preset ``name`` on data described by ``schema`` (hidden size from ``profile``).
+
+    ``schema`` needs ``item_cardinality`` and ``max_length`` (``category_cardinality`` is optional); without a
+    profile the hidden size is the :class:`ModelConfig` default unless ``overrides`` set it.
+    """
     if name not in presets:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(presets)}")
     sizes = {"item_cardinality": int(schema["item_cardinality"]),
              "category_cardinality": int(schema.get("category_cardinality") or 0),
-             "hidden_size": profile.hidden_size, "max_length": int(schema["max_length"])}
+             "max_length": int(schema["max_length"])}
+    if profile is not None:
+        sizes["hidden_size"] = profile.hidden_size
     return ModelConfig(**{**presets[name], **sizes, **overrides})
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings of both frameworks (sizes come from the profile, see :meth:`from_profile`)."""
+
+    epochs: int = 1
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.01  # not on embeddings, biases and layer norms
+    warmup_fraction: float = 0.05  # share of all steps spent warming up linearly
+    min_lr_fraction: float = 0.05  # cosine decays to this share of the peak learning rate
+    grad_clip: float | None = 1.0  # global gradient norm
+    patience: int = 2  # epochs without improvement before stopping
+    monitor: str = "MRR@20"
+    seed: int = 42
+    device: str | None = None  # PyTorch; None: CUDA when present, else CPU (TensorFlow places ops itself)
+    bf16: bool | None = None  # PyTorch; None: bf16 autocast on CUDA only
+    deterministic: bool | None = None  # Keras: deterministic TF kernels; None: on CPU only (some GPU kernels lack them)
+    max_steps_per_epoch: int | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_profile(cls, profile: Profile, **overrides) -> TrainConfig:
+        """Settings from a :class:`~sessrec_course.profiles.Profile` (+ keyword overrides)."""
+        base = {"epochs": profile.epochs, "batch_size": profile.batch_size,
+                "learning_rate": profile.learning_rate, "seed": profile.seed}
+        return cls(**{**base, **overrides})
+
+
+def train_config(name: str, profile: Profile, **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` for preset ``name``: the profile's settings, the preset's learning rate, ``overrides``."""
+    return TrainConfig.from_profile(profile, **{**TRAIN_PRESETS[name], **overrides})
 
 
 @dataclass
@@ -66,3 +107,84 @@ class History:
     def save(self, path: str | Path) -> None:
         """Write the history as JSON."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+
+    def best_postfix(self) -> dict[str, str]:
+        """``{"best_<monitor>": "0.1234"}`` for a progress bar, empty before the first validation."""
+        return {} if self.best_score is None else {f"best_{self.monitor}": f"{self.best_score:.4f}"}
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    """The ETL output files a model trains on."""
+
+    train: Path
+    valid: Path
+    test: Path
+    schema: Path
+
+
+def resolve_artifacts(artifacts) -> DatasetPaths:
+    """Accept the ETL output as a folder, a mapping or an object with train/valid/test/schema paths."""
+    if isinstance(artifacts, DatasetPaths):
+        return artifacts
+    if hasattr(artifacts, "schema_path") and callable(getattr(artifacts, "path", None)):  # etl DatasetArtifacts
+        splits = {k: Path(artifacts.path(k)) for k in ("train", "valid", "test")}
+        return DatasetPaths(**splits, schema=Path(artifacts.schema_path))
+    if isinstance(artifacts, str | Path):
+        folder = Path(artifacts)
+        found = {k: folder / f"{k}.parquet" for k in ("train", "valid", "test")}
+        return DatasetPaths(**found, schema=folder / "schema.json")
+    get = artifacts.get if isinstance(artifacts, dict) else lambda key: getattr(artifacts, key, None)
+    values = {k: get(k) for k in ("train", "valid", "test", "schema")}
+    if values["schema"] is None and values["train"] is not None:
+        values["schema"] = Path(values["train"]).parent / "schema.json"
+    missing = [k for k, v in values.items() if v is None]
+    if missing:
+        raise ValueError(f"dataset artefacts lack {missing}; expected train/valid/test parquet and schema.json")
+    return DatasetPaths(**{k: Path(v) for k, v in values.items()})
+
+
+def default_artifacts(profile: Profile) -> DatasetPaths:
+    """Prepare (or reuse) the default dataset of ``profile`` with the ETL stage."""
+    from sessrec_course.etl.dataset import prepare_default_dataset
+
+    return resolve_artifacts(prepare_default_dataset(profile))
+
+
+def training_paths(artifacts, profile: Profile) -> DatasetPaths:
+    """The ETL output to train on (None: the profile's default data), its train/valid/schema files checked."""
+    paths = default_artifacts(profile) if artifacts is None else resolve_artifacts(artifacts)
+    for path in (paths.train, paths.valid, paths.schema):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
+    return paths
+
+
+def read_schema(path: str | Path) -> dict:
+    """Read the ETL ``schema.json`` and check the keys the models need."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("item_cardinality", "max_length"):
+        if key not in schema:
+            raise ValueError(f"{path}: schema has no {key!r} (keys: {sorted(schema)})")
+    return schema
+
+
+class TrainingSetup(NamedTuple):
+    """Everything a pipeline needs before training: the profile, the data files, both configs."""
+
+    profile: Profile
+    paths: DatasetPaths
+    model: ModelConfig
+    train: TrainConfig
+
+
+def training_setup(name: str, artifacts=None, profile: Profile | None = None, presets: dict[str, dict] = MODEL_PRESETS,
+                   model_overrides: dict | None = None, **train_overrides) -> TrainingSetup:
+    """Resolve the profile (default: :func:`get_profile`) and the data, and build preset ``name``'s two configs."""
+    profile = profile or get_profile()
+    paths = training_paths(artifacts, profile)
+    config = model_config(name, read_schema(paths.schema), profile, presets, **(model_overrides or {}))
+    return TrainingSetup(profile, paths, config, train_config(name, profile, **train_overrides))

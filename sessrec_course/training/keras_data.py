@@ -8,7 +8,6 @@ is in docs/design.md: ``item_id_list`` (0 pad, 1 OOV, items from 2), ``category_
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +17,6 @@ import pyarrow.parquet as pq
 ITEM_COLUMN = "item_id_list"
 CATEGORY_COLUMN = "category_list"
 TIME_COLUMN = "time_delta_list"
-
-
-def read_schema(path: str | Path) -> dict:
-    """Read the ETL ``schema.json`` and check the keys the models need."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("item_cardinality", "max_length"):
-        if key not in schema:
-            raise ValueError(f"{path}: schema has no {key!r} (keys: {sorted(schema)})")
-    return schema
 
 
 def _list_column(table: pa.Table, path: Path, column: str) -> pa.Array:

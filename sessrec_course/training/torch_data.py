@@ -7,7 +7,6 @@ costs microseconds per batch and is never the bottleneck (``benchmarks/train_spe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +17,6 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 ITEM_COLUMN = "item_id_list"
 CATEGORY_COLUMN = "category_list"
-
-
-def read_schema(path: str | Path) -> dict:
-    """Read the ETL ``schema.json`` and check the keys the models need."""
-    path = Path(path)
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("item_cardinality", "max_length"):
-        if key not in schema:
-            raise ValueError(f"{path}: schema has no {key!r} (keys: {sorted(schema)})")
-    return schema
 
 
 def pad_lists(lists: pa.ChunkedArray | pa.Array, max_length: int, dtype=np.int64) -> np.ndarray:

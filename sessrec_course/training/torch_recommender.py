@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
 from sessrec_course.training.torch_trainer import select_device
+from sessrec_course.training.validation import BatchScorer
 
 
-class TorchRecommender:
+class TorchRecommender(BatchScorer):
     """``score(item_ids (B, L) int64 numpy) -> (B, item_cardinality) float32 numpy`` for a torch model.
 
     Scores in batches of ``batch_size`` on the model's device, in eval mode, without gradients.
@@ -16,26 +20,21 @@ class TorchRecommender:
     """
 
     def __init__(self, model: torch.nn.Module, device: str | None = None, batch_size: int = 1024) -> None:
-        self.model = model
+        super().__init__(model, batch_size)
         self.device = select_device(device) if device else next(model.parameters()).device
-        self.batch_size = batch_size
-        self.name = type(model).__name__
 
-    def score(self, item_ids: np.ndarray) -> np.ndarray:
-        """Return float32 scores ``(B, item_cardinality)`` for right-padded ``item_ids``."""
-        item_ids = np.asarray(item_ids)
-        if item_ids.ndim != 2:
-            raise ValueError(f"item_ids must be a 2-D (batch, length) matrix, got shape {item_ids.shape}")
+    @contextlib.contextmanager
+    def scoring(self) -> Iterator[None]:
+        """Eval mode without gradients; the model's training flag is restored afterwards."""
         was_training = self.model.training
         self.model.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(item_ids), self.batch_size):
-                chunk = torch.as_tensor(item_ids[start : start + self.batch_size], dtype=torch.long)
-                out.append(self.model(chunk.to(self.device)).float().cpu().numpy())
-        self.model.train(was_training)
-        if not out:
-            return np.zeros((0, self.model.n_items), dtype=np.float32)
-        return np.concatenate(out).astype(np.float32, copy=False)
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.model.train(was_training)
 
-    __call__ = score
+    def score_batch(self, item_ids: np.ndarray) -> np.ndarray:
+        """Scores of one batch on the model's device, as float32 numpy."""
+        chunk = torch.as_tensor(item_ids, dtype=torch.long)
+        return self.model(chunk.to(self.device)).float().cpu().numpy()

@@ -14,44 +14,17 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sessrec_course.training.common import History
+from sessrec_course.training.common import History, TrainConfig
 
 logger = logging.getLogger(__name__)
 
 Validator = Callable[[torch.nn.Module], dict[str, float]]
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings (sizes come from the profile, see :func:`from_profile`)."""
-
-    epochs: int = 1
-    batch_size: int = 256
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.05  # share of all steps spent warming up linearly
-    min_lr_fraction: float = 0.05  # cosine decays to this share of the peak learning rate
-    grad_clip: float | None = 1.0
-    patience: int = 2  # epochs without improvement before stopping
-    monitor: str = "MRR@20"
-    seed: int = 42
-    device: str | None = None  # None: CUDA when present, else CPU
-    bf16: bool | None = None  # None: bf16 autocast on CUDA only
-    max_steps_per_epoch: int | None = None
-    progress: bool = True
-
-    @classmethod
-    def from_profile(cls, profile, **overrides) -> TrainConfig:
-        """Settings from a :class:`~sessrec_course.profiles.Profile` (+ keyword overrides)."""
-        base = {"epochs": profile.epochs, "batch_size": profile.batch_size,
-                "learning_rate": profile.learning_rate, "seed": profile.seed}
-        return cls(**{**base, **overrides})
 
 
 def select_device(device: str | None = None) -> torch.device:
@@ -66,8 +39,8 @@ def configure_threads() -> int:
     """Set torch's CPU threads once per process and return the number.
 
     ``$SESSREC_TORCH_THREADS`` wins; otherwise all cores this process may use, except on a busy
-    machine (1-minute load ≥ cores), where OpenMP threads spin-waiting for descheduled siblings make
-    small kernels up to 10x slower (measured on the shared 2-core box): there, 1 thread.
+    machine (1-minute load ≥ cores): there 1 thread, as OpenMP threads spin-waiting for descheduled
+    siblings slow small kernels down (docs/history/training.md).
     """
     if not _THREADS:
         try:
@@ -109,18 +82,22 @@ def autocast_for(device: torch.device, bf16: bool | None):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def fit(
-    model: torch.nn.Module,
-    loader,
-    validate: Validator | None,
-    config: TrainConfig,
-    checkpoint: Callable[[torch.nn.Module, History], None] | None = None,
-) -> History:
-    """Train ``model`` (with a ``loss(batch)`` method) on ``loader``; keep the best weights; return the history.
+@dataclass
+class _Run:
+    """The state of one :func:`fit` call."""
 
-    ``validate(model)`` returns metrics (e.g. ``{"MRR@20": 0.2}``) computed in eval mode; the model with
-    the best ``config.monitor`` is restored at the end and passed to ``checkpoint`` when it improves.
-    """
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    steps_per_epoch: int
+    bar: tqdm
+    step: int = 0
+    stale: int = 0  # epochs since the best one
+    best_state: dict | None = field(default=None, repr=False)
+
+
+def _set_up(model: torch.nn.Module, loader, config: TrainConfig) -> _Run:
+    """Threads, seed, device; AdamW (no decay on embeddings, biases, norms) with warm-up + cosine; the bar."""
     configure_threads()
     seed_everything(config.seed)
     device = select_device(config.device)
@@ -137,60 +114,94 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total, warmup, config.min_lr_fraction)
     )
-    history = History(monitor=config.monitor)
-    best_state, stale, step = None, 0, 0
     bar = tqdm(total=total, desc=f"training {type(model).__name__}", unit="batch", disable=not config.progress)
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        start, seen, loss_sum = time.perf_counter(), 0, 0.0
-        for batch_index, batch in enumerate(loader):
-            if batch_index >= steps_per_epoch:
-                break
-            batch = batch.to(device, non_blocking=True)
-            with autocast_for(device, config.bf16):
-                loss = model.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            value = float(loss.detach())
-            loss_sum, seen = loss_sum + value, seen + len(batch)
-            history.steps.append(step)
-            history.losses.append(value)
-            bar.update(1)
-            if step % 10 == 0 or batch_index == steps_per_epoch - 1:
-                bar.set_postfix(epoch=epoch, loss=f"{value:.3f}", **_best_postfix(history))
-        seconds = time.perf_counter() - start
-        record = {"epoch": epoch, "train_loss": loss_sum / max(1, batch_index + 1), "seconds": seconds,
-                  "sessions_per_s": seen / seconds if seconds else float("nan")}
-        if validate is not None:
-            model.eval()
-            with torch.no_grad(), autocast_for(device, config.bf16):
-                metrics = validate(model)
-            record.update({k: float(v) for k, v in metrics.items()})
-        history.epochs.append(record)
-        score = record.get(config.monitor)
-        logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items()})
-        if score is None or history.best_score is None or score > history.best_score:
-            history.best_epoch, history.best_score, stale = epoch, score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if checkpoint is not None:
-                checkpoint(model, history)
-        else:
-            stale += 1
-        bar.set_postfix(epoch=epoch, loss=f"{record['train_loss']:.3f}", **_best_postfix(history))
-        if stale >= config.patience:
-            logger.info("early stop after epoch %d (best %s at epoch %d)", epoch, config.monitor, history.best_epoch)
+    return _Run(device, optimizer, scheduler, steps_per_epoch, bar)
+
+
+def _train_step(model: torch.nn.Module, batch: torch.Tensor, run: _Run, config: TrainConfig) -> float:
+    """One optimisation step on ``batch``; return its loss."""
+    with autocast_for(run.device, config.bf16):
+        loss = model.loss(batch)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.step += 1
+    return float(loss.detach())
+
+
+def _train_epoch(model: torch.nn.Module, loader, run: _Run, config: TrainConfig, history: History,
+                 epoch: int) -> dict:
+    """Train one epoch (at most ``run.steps_per_epoch`` batches); return its record (loss, time, throughput)."""
+    model.train()
+    start, seen, loss_sum, batch_index = time.perf_counter(), 0, 0.0, -1
+    for batch_index, batch in enumerate(loader):
+        if batch_index >= run.steps_per_epoch:
             break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        value = _train_step(model, batch.to(run.device, non_blocking=True), run, config)
+        loss_sum, seen = loss_sum + value, seen + len(batch)
+        history.steps.append(run.step)
+        history.losses.append(value)
+        run.bar.update(1)
+        if run.step % 10 == 0 or batch_index == run.steps_per_epoch - 1:
+            run.bar.set_postfix(epoch=epoch, loss=f"{value:.3f}", **history.best_postfix())
+    seconds = time.perf_counter() - start
+    return {"epoch": epoch, "train_loss": loss_sum / max(1, batch_index + 1), "seconds": seconds,
+            "sessions_per_s": seen / seconds if seconds else float("nan")}
+
+
+def _validate(model: torch.nn.Module, validate: Validator, run: _Run, config: TrainConfig) -> dict[str, float]:
+    """The validation metrics of ``model`` in eval mode, without gradients."""
+    model.eval()
+    with torch.no_grad(), autocast_for(run.device, config.bf16):
+        metrics = validate(model)
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _end_epoch(model: torch.nn.Module, record: dict, run: _Run, config: TrainConfig, history: History,
+               checkpoint: Callable[[torch.nn.Module, History], None] | None) -> bool:
+    """Record the epoch, keep (and checkpoint) the best weights; return True when early stopping ends training."""
+    history.epochs.append(record)
+    epoch, score = record["epoch"], record.get(config.monitor)
+    logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items()})
+    if score is None or history.best_score is None or score > history.best_score:
+        history.best_epoch, history.best_score, run.stale = epoch, score, 0
+        run.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if checkpoint is not None:
+            checkpoint(model, history)
+    else:
+        run.stale += 1
+    run.bar.set_postfix(epoch=epoch, loss=f"{record['train_loss']:.3f}", **history.best_postfix())
+    if run.stale >= config.patience:
+        logger.info("early stop after epoch %d (best %s at epoch %d)", epoch, config.monitor, history.best_epoch)
+        return True
+    return False
+
+
+def fit(
+    model: torch.nn.Module,
+    loader,
+    validate: Validator | None,
+    config: TrainConfig,
+    checkpoint: Callable[[torch.nn.Module, History], None] | None = None,
+) -> History:
+    """Train ``model`` (with a ``loss(batch)`` method) on ``loader``; keep the best weights; return the history.
+
+    ``validate(model)`` returns metrics (e.g. ``{"MRR@20": 0.2}``) computed in eval mode; the model with
+    the best ``config.monitor`` is restored at the end and passed to ``checkpoint`` when it improves.
+    """
+    run = _set_up(model, loader, config)
+    history = History(monitor=config.monitor)
+    for epoch in range(1, config.epochs + 1):
+        record = _train_epoch(model, loader, run, config, history, epoch)
+        if validate is not None:
+            record.update(_validate(model, validate, run, config))
+        if _end_epoch(model, record, run, config, history, checkpoint):
+            break
+    run.bar.close()
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
     model.eval()
     return history
-
-
-def _best_postfix(history: History) -> dict[str, str]:
-    return {} if history.best_score is None else {f"best_{history.monitor}": f"{history.best_score:.4f}"}
