@@ -21,14 +21,16 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from sessrec_course.etl.workflow import item_category_lookup
 from sessrec_course.models import ModelConfig
-from sessrec_course.models.keras_base import KerasSessionModel, build_keras_model
+from sessrec_course.models.keras_base import KerasSessionModel
+from sessrec_course.models.keras_build import build_keras_model
 from sessrec_course.paths import build_dir
 from sessrec_course.profiles import Profile, get_profile
 from sessrec_course.training import common
 from sessrec_course.training.common import MODEL_PRESETS as _ALL_PRESETS
 from sessrec_course.training.common import TRAIN_PRESETS, History
-from sessrec_course.training.keras_data import item_category_lookup, make_dataset, read_schema, read_split
+from sessrec_course.training.keras_data import make_dataset, read_schema, read_split
 
 logger = logging.getLogger(__name__)
 

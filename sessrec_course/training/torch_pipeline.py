@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
+from sessrec_course.etl.workflow import item_category_lookup
 from sessrec_course.models import ModelConfig, build_model
 from sessrec_course.models.torch_export import load_model, save_model
 from sessrec_course.paths import build_dir
@@ -24,7 +25,6 @@ from sessrec_course.profiles import Profile, get_profile
 from sessrec_course.training.common import TRAIN_PRESETS, History, model_config
 from sessrec_course.training.torch_data import (
     ITEM_COLUMN,
-    item_category_lookup,
     make_loader,
     read_schema,
     read_sessions,
