@@ -300,7 +300,7 @@ def item_category_lookup(path: str | Path, item_cardinality: int) -> np.ndarray:
     """Most frequent category of every encoded item in a parquet split (0 for unseen items; ties: lower id)."""
     path = Path(path)
     table = pq.read_table(path, columns=[ITEM_COLUMN, CATEGORY_COLUMN])
-    items, cats = (_list_values(table, path, column) for column in (ITEM_COLUMN, CATEGORY_COLUMN))
+    items, cats = (to_ragged(list_column(table, path, column))[0] for column in (ITEM_COLUMN, CATEGORY_COLUMN))
     cats = np.clip(cats, 0, None)
     if items.shape != cats.shape:
         raise ValueError(f"{path}: {ITEM_COLUMN} and {CATEGORY_COLUMN} differ in length")
@@ -316,14 +316,15 @@ def item_category_lookup(path: str | Path, item_cardinality: int) -> np.ndarray:
     return lookup
 
 
-def _list_values(table: pa.Table, path: Path, column: str) -> np.ndarray:
-    """All values of list column ``column`` of ``table`` read from ``path``, flattened to int64."""
+def list_column(table: pa.Table, path: str | Path, column: str) -> pa.Array:
+    """Return list column ``column`` of ``table`` (read from ``path``) as one array, or a clear error."""
     if column not in table.column_names:
         raise ValueError(f"{path}: no column {column!r} (columns: {table.column_names})")
     kind = table.schema.field(column).type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
         raise ValueError(f"{path}: column {column!r} is {kind}, expected a list column")
-    return to_ragged(table.column(column))[0]
+    chunked = table.column(column)
+    return chunked.combine_chunks() if chunked.num_chunks else pa.array([], type=kind)
 
 
 def _map_sorted(be: Backend, keys: np.ndarray, codes: np.ndarray, raw: Any) -> Any:

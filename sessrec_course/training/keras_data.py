@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sessrec_course.arrays import pad_right
+from sessrec_course.etl.workflow import list_column
 
 ITEM_COLUMN = "item_id_list"
 CATEGORY_COLUMN = "category_list"
@@ -34,16 +34,6 @@ def read_schema(path: str | Path) -> dict:
     return schema
 
 
-def _list_column(table: pa.Table, path: Path, column: str) -> pa.Array:
-    if column not in table.column_names:
-        raise ValueError(f"{path}: no column {column!r} (columns: {table.column_names})")
-    kind = table.schema.field(column).type
-    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
-        raise ValueError(f"{path}: column {column!r} is {kind}, expected a list column")
-    chunked = table.column(column)
-    return chunked.combine_chunks() if chunked.num_chunks else pa.array([], type=kind)
-
-
 def read_split(path: str | Path, max_length: int, side_features: bool = True) -> dict[str, np.ndarray]:
     """Read an ETL parquet split into right-padded matrices ``(N, max_length)``.
 
@@ -54,14 +44,14 @@ def read_split(path: str | Path, max_length: int, side_features: bool = True) ->
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
     table = pq.read_table(path)
-    items = pad_right(_list_column(table, path, ITEM_COLUMN), max_length)
+    items = pad_right(list_column(table, path, ITEM_COLUMN), max_length)
     if items.size and items.min() < 0:
         raise ValueError(f"{path}: {ITEM_COLUMN} holds negative id {items.min()}; expected encoded ids >= 0")
     out = {"item_ids": items, "mask": items != 0}
     if side_features:
         for key, column, dtype in (("category_ids", CATEGORY_COLUMN, np.int64), ("time_deltas", TIME_COLUMN, np.float32)):
             if column in table.column_names:
-                out[key] = pad_right(_list_column(table, path, column), max_length, dtype=dtype)
+                out[key] = pad_right(list_column(table, path, column), max_length, dtype=dtype)
                 if out[key].shape != items.shape or ((out[key] != 0) & ~out["mask"]).any():
                     raise ValueError(f"{path}: {column} does not line up with {ITEM_COLUMN} (row lengths differ)")
     return out
