@@ -17,10 +17,11 @@ import time
 import numpy as np
 import torch
 
+from sessrec_course.arrays import pad_right
 from sessrec_course.models import build_model
 from sessrec_course.profiles import get_profile
 from sessrec_course.training.common import TrainConfig, model_config
-from sessrec_course.training.torch_data import make_loader, pad_lists
+from sessrec_course.training.torch_data import make_loader
 from sessrec_course.training.torch_trainer import configure_threads, fit
 
 
@@ -46,7 +47,7 @@ def diginetica(max_length: int) -> tuple[np.ndarray, int, int]:
     kept = np.minimum(lengths, max_length) - 1
     print(f"diginetica: {len(lengths):,} sessions, {int((lengths - 1).sum()):,} prefix pairs, "
           f"{int(kept.sum()):,} kept at max_length={max_length}")
-    return pad_lists(lists, max_length), split.item_cardinality + 1, 0
+    return pad_right(lists, max_length), split.item_cardinality + 1, 0
 
 
 def main() -> None:

@@ -16,10 +16,18 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sessrec_course.device import cuda_available, cuda_device
+from sessrec_course.profiles import get_profile
+
 REPORTED_PACKAGES = (
     "numpy", "pandas", "pyarrow", "torch", "transformers", "tensorflow-cpu", "tensorflow", "keras",
     "onnx", "onnxruntime", "nvidia-pytriton", "tritonclient", "cudf-cu12", "nvtabular", "jupyterlab", "nbval",
 )
+
+__all__ = [
+    "REPORTED_PACKAGES", "EnvironmentReport", "cuda_available", "cuda_device", "cudf_usable", "environment_report",
+    "find_tritonserver", "package_version",
+]
 
 
 def package_version(name: str) -> str | None:
@@ -28,27 +36,6 @@ def package_version(name: str) -> str | None:
         return md.version(name)
     except md.PackageNotFoundError:
         return None
-
-
-@functools.cache
-def cuda_available() -> bool:
-    """Return True when PyTorch is installed and sees a CUDA device."""
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def cuda_device() -> dict | None:
-    """Return name and memory (GiB) of CUDA device 0, or None on a CPU-only machine."""
-    if not cuda_available():
-        return None
-    import torch
-
-    props = torch.cuda.get_device_properties(0)
-    return {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
-            "capability": f"{props.major}.{props.minor}", "count": torch.cuda.device_count()}
 
 
 @functools.cache
@@ -118,8 +105,6 @@ class EnvironmentReport:
 
 def environment_report() -> EnvironmentReport:
     """Collect versions, device, cuDF usability, the Triton binary and the active profile."""
-    from sessrec_course.profiles import get_profile
-
     cuda = cuda_device()
     torch_threads = None
     if importlib.util.find_spec("torch") is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, replace
 
+from sessrec_course import device
+
 ENV_VAR = "SESSREC_PROFILE"
 
 
@@ -57,9 +59,7 @@ PROFILES: dict[str, Profile] = {
 
 def default_profile_name() -> str:
     """Return ``full`` when a CUDA GPU is visible, else ``workshop``."""
-    from sessrec_course.environment import cuda_available
-
-    return "full" if cuda_available() else "workshop"
+    return "full" if device.cuda_available() else "workshop"
 
 
 def get_profile(name: str | None = None, **overrides) -> Profile:

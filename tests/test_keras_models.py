@@ -15,12 +15,13 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from sessrec_course.etl import item_category_lookup  # noqa: E402
 from sessrec_course.evaluation import all_prefixes, evaluate  # noqa: E402
 from sessrec_course.models import ModelConfig  # noqa: E402
-from sessrec_course.models.keras_base import MASKED_SCORE, build_keras_model  # noqa: E402
+from sessrec_course.models.keras_base import MASKED_SCORE  # noqa: E402
+from sessrec_course.models.keras_build import build_keras_model  # noqa: E402
 from sessrec_course.profiles import get_profile  # noqa: E402
 from sessrec_course.training.keras_data import (  # noqa: E402
-    item_category_lookup,
     make_dataset,
     read_split,
 )

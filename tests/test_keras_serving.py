@@ -14,7 +14,7 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx", reason="ONNX export of Keras models needs tf2onnx (see docs/benchmarks.md)")
 
 from sessrec_course.models import ModelConfig  # noqa: E402
-from sessrec_course.models.keras_base import build_keras_model  # noqa: E402
+from sessrec_course.models.keras_build import build_keras_model  # noqa: E402
 from sessrec_course.training.common import TrainConfig  # noqa: E402
 from sessrec_course.training.keras_export import export_onnx, onnx_parity  # noqa: E402
 from sessrec_course.training.keras_trainer import KerasRecommender, fit  # noqa: E402

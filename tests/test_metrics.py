@@ -190,7 +190,7 @@ def test_reproduces_session_rec_golden_lists(model):
 
 
 def test_top_k_fast_path_equals_exact_path_on_large_catalogues():
-    from sessrec_course.evaluation.metrics import _top_k_exact
+    from sessrec_course.arrays import _top_k_exact
 
     rng = np.random.default_rng(2)
     dense = rng.random((30, 3000)).astype(np.float32)

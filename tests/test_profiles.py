@@ -22,9 +22,9 @@ def test_argument_wins_over_env_var(monkeypatch):
 
 def test_default_follows_the_device(monkeypatch):
     monkeypatch.delenv(profiles.ENV_VAR, raising=False)
-    monkeypatch.setattr("sessrec_course.environment.cuda_available", lambda: True)
+    monkeypatch.setattr("sessrec_course.device.cuda_available", lambda: True)
     assert get_profile().name == "full"
-    monkeypatch.setattr("sessrec_course.environment.cuda_available", lambda: False)
+    monkeypatch.setattr("sessrec_course.device.cuda_available", lambda: False)
     assert get_profile().name == "workshop"
 
 

@@ -10,6 +10,7 @@ pytest.importorskip("onnxruntime")
 
 from torch_helpers import MAX_LENGTH, chain_sessions, write_tiny_dataset  # noqa: E402
 
+from sessrec_course.arrays import pad_right  # noqa: E402
 from sessrec_course.models.torch_export import (  # noqa: E402
     check_parity,
     export_onnx,
@@ -18,7 +19,6 @@ from sessrec_course.models.torch_export import (  # noqa: E402
 )
 from sessrec_course.profiles import get_profile  # noqa: E402
 from sessrec_course.training import train_model  # noqa: E402
-from sessrec_course.training.torch_data import pad_lists  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def sessions() -> np.ndarray:
 
     lists = [s[: 1 + i % 6] for i, s in enumerate(chain_sessions(40, seed=5))]
     lists += [[], [2, 1000], list(range(2, 14))]  # empty, unseen id, longer than max_length
-    return pad_lists(pa.array(lists, type=pa.list_(pa.int32())), 12)
+    return pad_right(pa.array(lists, type=pa.list_(pa.int32())), 12)
 
 
 @pytest.mark.parametrize("name", ["mlp", "gru", "gru+repeat_bias", "transformer", "transformer+item_skip",

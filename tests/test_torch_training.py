@@ -13,15 +13,15 @@ torch = pytest.importorskip("torch")
 
 from torch_helpers import ITEM_CARDINALITY, write_split, write_tiny_dataset  # noqa: E402
 
+from sessrec_course.arrays import pad_right  # noqa: E402
+from sessrec_course.etl import item_category_lookup  # noqa: E402
 from sessrec_course.models import ModelConfig, build_model  # noqa: E402
 from sessrec_course.models.torch_export import load_model, save_model  # noqa: E402
 from sessrec_course.profiles import get_profile  # noqa: E402
 from sessrec_course.training import TorchRecommender, train_model  # noqa: E402
 from sessrec_course.training.common import History, TrainConfig, read_schema  # noqa: E402
 from sessrec_course.training.torch_data import (  # noqa: E402
-    item_category_lookup,
     make_loader,
-    pad_lists,
     read_sessions,
 )
 from sessrec_course.training.torch_trainer import fit, lr_factor  # noqa: E402
@@ -32,8 +32,8 @@ PROFILE = get_profile("ci", hidden_size=32, batch_size=32, epochs=10, eval_max_s
 def test_pad_lists_keeps_the_last_items():
     lists = pa.array([[2, 3, 4, 5], [6], [], [7, 8]], type=pa.list_(pa.int32()))
     expected = np.array([[3, 4, 5], [6, 0, 0], [0, 0, 0], [7, 8, 0]])
-    np.testing.assert_array_equal(pad_lists(lists, 3), expected)
-    np.testing.assert_array_equal(pad_lists(lists.slice(1), 3), expected[1:])  # sliced arrays keep offsets right
+    np.testing.assert_array_equal(pad_right(lists, 3), expected)
+    np.testing.assert_array_equal(pad_right(lists.slice(1), 3), expected[1:])  # sliced arrays keep offsets right
 
 
 def test_read_sessions_and_category_lookup(tmp_path):

@@ -7,10 +7,19 @@ import logging
 import numpy as np
 import scipy.sparse as sp
 
-from sessrec_course.evaluation.metrics import FIRST_ITEM_ID, PAD_ID
-from sessrec_course.evaluation.protocols import to_ragged
+from sessrec_course.arrays import to_ragged
+from sessrec_course.ids import FIRST_ID, PAD_ID
 
 logger = logging.getLogger(__name__)
+
+#: Weight of an item ``d`` clicks back (``d >= 1``) in session-rec's named schemes, shared by kNN and rules.
+STEP_DECAYS = {
+    "same": lambda d: np.ones_like(d, dtype=np.float64),
+    "div": lambda d: 1.0 / d,
+    "quadratic": lambda d: 1.0 / (d * d),
+    "linear": lambda d: np.clip(1.0 - 0.1 * d, 0.0, None),
+    "log": lambda d: 1.0 / np.log10(d + 1.7),
+}
 
 
 class Baseline:
@@ -42,8 +51,8 @@ class Baseline:
 
     def _fit_input(self, sessions, n_items: int) -> tuple[np.ndarray, np.ndarray]:
         n_items = int(n_items)
-        if n_items <= FIRST_ITEM_ID:
-            raise ValueError(f"n_items={n_items} leaves no real item (ids start at {FIRST_ITEM_ID})")
+        if n_items <= FIRST_ID:
+            raise ValueError(f"n_items={n_items} leaves no real item (ids start at {FIRST_ID})")
         values, offsets = to_ragged(sessions)
         if values.size == 0:
             raise ValueError("cannot fit a baseline on no training events")
@@ -54,7 +63,7 @@ class Baseline:
             )
         self.n_items = n_items
         counts = np.bincount(values, minlength=n_items).astype(np.float64)
-        counts[:FIRST_ITEM_ID] = 0.0
+        counts[:FIRST_ID] = 0.0
         self.popularity = counts
         logger.info("%s: fitting on %d sessions, %d events", self.name, len(offsets) - 1, values.size)
         return values, offsets
@@ -72,7 +81,7 @@ class Baseline:
             raise ValueError(f"item_ids must be an integer (batch, length) matrix, got {item_ids.dtype} {item_ids.shape}")
         item_ids = item_ids.astype(np.int64, copy=False)
         # unknown ids (OOV, outside the fitted catalogue) carry no information: treat them as OOV
-        return np.where((item_ids >= FIRST_ITEM_ID) & (item_ids < self.n_items), item_ids, np.minimum(item_ids, 1))
+        return np.where((item_ids >= FIRST_ID) & (item_ids < self.n_items), item_ids, np.minimum(item_ids, 1))
 
     def popularity_scores(self) -> np.ndarray:
         """Return popularity scaled to [0, 1] (float64, one value per encoded id)."""
@@ -106,7 +115,7 @@ def two_tier(evidence: sp.spmatrix, popularity: np.ndarray) -> np.ndarray:
         row_max = np.zeros(evidence.shape[0])
         np.maximum.at(row_max, rows, evidence.data)
         out[rows, evidence.indices] = 1.0 + evidence.data / row_max[rows]
-    out[:, :FIRST_ITEM_ID] = 0.0
+    out[:, :FIRST_ID] = 0.0
     return out
 
 

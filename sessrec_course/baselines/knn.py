@@ -13,22 +13,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from sessrec_course.baselines.base import Baseline, two_tier
-from sessrec_course.evaluation.metrics import FIRST_ITEM_ID
+from sessrec_course.baselines.base import STEP_DECAYS, Baseline, two_tier
+from sessrec_course.ids import FIRST_ID
 
+#: Weight of prefix item ``i`` of ``n`` (1-based): ``div`` and ``quadratic`` grow with ``i / n``, the
+#: others are :data:`STEP_DECAYS` of the distance ``n - i`` from the last click.
 POSITION_WEIGHTS = {
     "same": lambda i, n: np.ones_like(i, dtype=np.float64),
     "div": lambda i, n: i / n,
     "quadratic": lambda i, n: (i / n) ** 2,
-    "linear": lambda i, n: np.clip(1.0 - 0.1 * (n - i), 0.0, None),
-    "log": lambda i, n: 1.0 / np.log10(n - i + 1.7),
-}
-STEP_DECAYS = {
-    "same": lambda step: np.ones_like(step, dtype=np.float64),
-    "div": lambda step: 1.0 / step,
-    "quadratic": lambda step: 1.0 / (step * step),
-    "linear": lambda step: np.clip(1.0 - 0.1 * step, 0.0, None),
-    "log": lambda step: 1.0 / np.log10(step + 1.7),
+    "linear": lambda i, n: STEP_DECAYS["linear"](n - i),
+    "log": lambda i, n: STEP_DECAYS["log"](n - i),
 }
 _MAX_STEP = 50  # steps are found exactly up to here (powers of two in float64); older items count as step 50
 
@@ -74,7 +69,7 @@ class VSKNN(Baseline):
         rank = np.empty(n_sessions, dtype=np.int64)
         rank[order] = np.arange(n_sessions)  # column = recency rank: larger = more recent
         session_of = np.repeat(rank, np.diff(offsets))
-        keep = values >= FIRST_ITEM_ID
+        keep = values >= FIRST_ID
         matrix = sp.csr_matrix(
             (np.ones(int(keep.sum())), (session_of[keep], values[keep])), shape=(n_sessions, self.n_items)
         )
@@ -93,7 +88,7 @@ class VSKNN(Baseline):
     def _query_matrices(self, item_ids: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """Return (position weights / #distinct items, 2**-step of the most recent occurrence), both (B, n_items)."""
         batch, width = item_ids.shape
-        present = item_ids >= FIRST_ITEM_ID
+        present = item_ids >= FIRST_ID
         length = present.sum(axis=1)
         position = np.cumsum(present, axis=1)  # 1-based position among real clicks
         rows, cols = np.nonzero(present)

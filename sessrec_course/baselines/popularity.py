@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sessrec_course.baselines.base import Baseline
-from sessrec_course.evaluation.metrics import FIRST_ITEM_ID
+from sessrec_course.ids import FIRST_ID
 
 
 class MostPopular(Baseline):
@@ -35,7 +35,7 @@ class SessionPopular(Baseline):
         out = np.repeat((0.5 * self.popularity_scores())[None, :], len(item_ids), axis=0)
         rows = np.repeat(np.arange(len(item_ids)), item_ids.shape[1])
         flat = item_ids.ravel()
-        real = flat >= FIRST_ITEM_ID
+        real = flat >= FIRST_ID
         np.add.at(out, (rows[real], flat[real]), 1.0)
-        out[:, :FIRST_ITEM_ID] = 0.0
+        out[:, :FIRST_ID] = 0.0
         return out.astype(np.float32)

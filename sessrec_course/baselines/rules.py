@@ -5,17 +5,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from sessrec_course.baselines.base import Baseline, add_sparse, last_items, two_tier
-from sessrec_course.evaluation.metrics import FIRST_ITEM_ID
+from sessrec_course.baselines.base import STEP_DECAYS, Baseline, add_sparse, last_items, two_tier
+from sessrec_course.ids import FIRST_ID
 
-#: Weight of a rule ``a -> b`` when ``b`` comes ``d`` steps after ``a`` (session-rec's names).
-STEP_WEIGHTS = {
-    "same": lambda d: np.ones_like(d, dtype=np.float64),
-    "div": lambda d: 1.0 / d,
-    "quadratic": lambda d: 1.0 / (d * d),
-    "linear": lambda d: np.clip(1.0 - 0.1 * (d - 1), 0.0, None),
-    "log": lambda d: 1.0 / np.log10(d + 1.7),
-}
+#: Weight of a rule ``a -> b`` when ``b`` comes ``d`` steps after ``a``: :data:`STEP_DECAYS`, except that
+#: session-rec's SR starts ``linear`` at 1 for the adjacent click.
+STEP_WEIGHTS = {**STEP_DECAYS, "linear": lambda d: STEP_DECAYS["linear"](d - 1)}
 
 
 def transition_matrix(values: np.ndarray, offsets: np.ndarray, n_items: int, steps: int = 1,
@@ -34,7 +29,7 @@ def transition_matrix(values: np.ndarray, offsets: np.ndarray, n_items: int, ste
     for d in range(1, steps + 1):
         same = session_of[:-d] == session_of[d:] if values.size > d else np.zeros(0, dtype=bool)
         src, dst = values[:-d][same], values[d:][same]
-        ok = (src >= FIRST_ITEM_ID) & (dst >= FIRST_ITEM_ID)
+        ok = (src >= FIRST_ID) & (dst >= FIRST_ID)
         if not ok.any():
             continue
         rows.append(src[ok])
@@ -100,5 +95,5 @@ class MarkovChain(SequentialRules):
         evidence = self.evidence(item_ids)
         out = np.repeat((0.5 * self.popularity_scores()).astype(np.float32)[None, :], evidence.shape[0], axis=0)
         add_sparse(out, evidence)
-        out[:, :FIRST_ITEM_ID] = 0.0
+        out[:, :FIRST_ID] = 0.0
         return out

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sessrec_course.arrays import pad_right
 from sessrec_course.paths import project_root, shared_data_dir
 
 logger = logging.getLogger(__name__)
@@ -69,13 +70,6 @@ def load_split(folder: str | Path):
 
     folder = Path(folder)
     return load_benchmark(folder.name, root=folder.parent)
-
-
-def _pad(sessions: list[np.ndarray], max_length: int) -> np.ndarray:
-    from sessrec_course.evaluation import pad_prefixes, to_ragged
-
-    values, offsets = to_ragged(sessions)
-    return pad_prefixes(values, offsets[:-1], offsets[1:], max_length)
 
 
 def hold_out(sessions: list[np.ndarray], n_valid: int, how: str = "latest",
@@ -217,7 +211,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     seed = int(config.get("seed", 42))
     n_valid = min(int(config.get("valid_sessions", 1000)), max(1, len(cases.train_sessions) // 10))
     train_sessions, valid_sessions = hold_out(cases.train_sessions, n_valid, config.get("valid_holdout", "latest"), seed)
-    train_ids = _pad(train_sessions, max_length)
+    train_ids = pad_right(train_sessions, max_length)
     valid_prefixes, valid_targets = all_prefixes(valid_sessions, max_length=max_length)
     validator = torch_validator(valid_prefixes, valid_targets)
     per_model = None if budget_s is None else budget_s / max(1, len(names))

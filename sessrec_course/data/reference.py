@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from sessrec_course.arrays import ranks_of
+
 
 def next_item_pairs(sessions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Return (previous item, next item) for every consecutive pair inside the sessions."""
@@ -19,13 +21,6 @@ def next_item_pairs(sessions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndar
     if not prev:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(prev), np.concatenate(nxt)
-
-
-def _rank(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """0-based rank of each target; ties broken by lower item id first."""
-    own = scores[np.arange(len(targets)), targets][:, None]
-    ids = np.arange(scores.shape[1])[None, :]
-    return ((scores > own) | ((scores == own) & (ids < targets[:, None]))).sum(axis=1)
 
 
 def reference_metrics(train: Sequence[np.ndarray], test: Sequence[np.ndarray], n_items: int, k: int = 20,
@@ -46,9 +41,9 @@ def reference_metrics(train: Sequence[np.ndarray], test: Sequence[np.ndarray], n
         p, t = prev[start:start + batch_size], target[start:start + batch_size]
         base = np.broadcast_to(pop_score, (len(t), n_items)).copy()
         base[:, :2] = -np.inf
-        ranks["popularity"].append(_rank(base, t))
+        ranks["popularity"].append(ranks_of(base, t) - 1)  # 0-based
         markov = transitions[p].toarray() + base
-        ranks["Markov"].append(_rank(markov, t))
+        ranks["Markov"].append(ranks_of(markov, t) - 1)
     out = {}
     for name, parts in ranks.items():
         r = np.concatenate(parts) if parts else np.zeros(0, np.int64)

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sessrec_course.arrays import ranks_of
+
 log = logging.getLogger(__name__)
 
 START_DATE = np.datetime64("2024-03-04T00:00:00", "ns")  # a Monday
@@ -138,8 +140,7 @@ class SyntheticLog:
             for t in range(1, len(seq)):
                 p = self.next_item_probabilities(seq[:t], self.intent_at(sid, t))
                 target = seq[t]
-                # rank with ties broken by lower id first, as the course's evaluator does
-                rank = int((p > p[target]).sum() + (p[:target] == p[target]).sum())
+                rank = int(ranks_of(p[None, :], [target])[0]) - 1  # 0-based, ties to the lower id
                 n += 1
                 if rank < k:
                     hits += 1

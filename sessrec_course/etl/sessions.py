@@ -1,4 +1,4 @@
-"""Array kernels of the ETL: validation, sorting, session boundaries, gap sessionizing, padding.
+"""Array kernels of the ETL: validation, sorting, session boundaries, gap sessionizing (padding: :mod:`sessrec_course.arrays`).
 
 Written against the array module of :mod:`sessrec_course.etl.frame` (numpy or cupy), never against a
 specific library.
@@ -6,17 +6,19 @@ specific library.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sessrec_course.arrays import pad_right
 from sessrec_course.data.errors import DataError
 from sessrec_course.etl.frame import Backend, backend_of
 
 REQUIRED = {"session_id": "integer", "item_id": "integer", "timestamp": "datetime64"}
 NS_PER_S = 1_000_000_000
+
+__all__ = ["NS_PER_S", "REQUIRED", "pad_right", "session_starts", "sessionize", "sort_order", "validate_events"]
 
 
 def validate_events(events: Any, source: str = "events", require_session: bool = True) -> None:
@@ -86,36 +88,4 @@ def sessionize(events: Any, gap_seconds: float = 1800.0, user_column: str = "use
     new[1:] = (user_s[1:] != user_s[:-1]) | ((ts_s[1:] - ts_s[:-1]) > int(gap_seconds * NS_PER_S))
     out = events.iloc[be.to_numpy(order)].reset_index(drop=True)
     out["session_id"] = be.to_numpy(xp.cumsum(new)).astype(np.int64)
-    return out
-
-
-def pad_right(lists: Sequence[Sequence[int]] | Any, max_length: int, keep: str = "last") -> np.ndarray:
-    """Return an ``int64`` matrix (n, max_length) of the sequences, right-padded with 0.
-
-    Longer sequences keep their last ``max_length`` items (``keep="first"`` keeps the first). Accepts a
-    list of lists/arrays, a pandas Series of arrays, or a pyarrow list array.
-    """
-    if max_length < 1:
-        raise ValueError(f"max_length must be >= 1, got {max_length}")
-    if hasattr(lists, "to_arrow"):  # cudf Series
-        lists = lists.to_arrow()
-    if hasattr(lists, "flatten") and hasattr(lists, "offsets"):  # pyarrow ListArray
-        values = np.asarray(lists.flatten(), dtype=np.int64)
-        offsets = np.asarray(lists.offsets, dtype=np.int64)
-    else:
-        seqs = [np.asarray(s if s is not None else [], dtype=np.int64).ravel() for s in lists]
-        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-        offsets = np.zeros(len(seqs) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        values = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
-    n = len(offsets) - 1
-    lengths = np.diff(offsets)
-    kept = np.minimum(lengths, max_length)
-    out = np.zeros((n, max_length), np.int64)
-    if n == 0 or kept.sum() == 0:
-        return out
-    row = np.repeat(np.arange(n), kept)
-    col = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
-    first = offsets[:-1] + (lengths - kept if keep == "last" else 0)
-    out[row, col] = values[np.repeat(first, kept) + col]
     return out

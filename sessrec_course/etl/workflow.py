@@ -17,15 +17,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sessrec_course.arrays import pad_right, to_ragged
 from sessrec_course.data.errors import DataError
 from sessrec_course.etl.frame import Backend, backend_of, get_backend
-from sessrec_course.etl.sessions import NS_PER_S, pad_right, session_starts, sort_order, validate_events
+from sessrec_course.etl.sessions import NS_PER_S, session_starts, sort_order, validate_events
+from sessrec_course.ids import FIRST_ID, OOV_ID, PAD_ID
 from sessrec_course.paths import write_directory_atomically
 
 log = logging.getLogger(__name__)
 
-PAD_ID, OOV_ID, FIRST_ID = 0, 1, 2
 FORMAT_VERSION = 1
+ITEM_COLUMN, CATEGORY_COLUMN = "item_id_list", "category_list"
 OUTPUT_SCHEMA = pa.schema([
     ("session_id", pa.int64()), ("item_id_list", pa.list_(pa.int32())), ("category_list", pa.list_(pa.int32())),
     ("time_delta_list", pa.list_(pa.float32())), ("length", pa.int32()), ("duration", pa.float32()),
@@ -292,6 +294,37 @@ class SessionWorkflow:
     def __repr__(self) -> str:
         state = f"{len(self.item_raw)} items" if self.is_fitted else "not fitted"
         return f"SessionWorkflow({state}, {self.config})"
+
+
+def item_category_lookup(path: str | Path, item_cardinality: int) -> np.ndarray:
+    """Most frequent category of every encoded item in a parquet split (0 for unseen items; ties: lower id)."""
+    path = Path(path)
+    table = pq.read_table(path, columns=[ITEM_COLUMN, CATEGORY_COLUMN])
+    items, cats = (to_ragged(list_column(table, path, column))[0] for column in (ITEM_COLUMN, CATEGORY_COLUMN))
+    cats = np.clip(cats, 0, None)
+    if items.shape != cats.shape:
+        raise ValueError(f"{path}: {ITEM_COLUMN} and {CATEGORY_COLUMN} differ in length")
+    if len(items) and items.max() >= item_cardinality:
+        raise ValueError(f"{path}: item id {items.max()} outside item_cardinality {item_cardinality}")
+    width = int(cats.max(initial=0)) + 1
+    pairs, counts = np.unique(items * width + cats, return_counts=True)
+    pair_items, pair_cats = np.divmod(pairs, width)
+    order = np.lexsort((pair_cats, -counts, pair_items))  # per item: most frequent, then lowest category
+    first = np.unique(pair_items[order], return_index=True)[1]
+    lookup = np.zeros(item_cardinality, dtype=np.int64)
+    lookup[pair_items[order][first]] = pair_cats[order][first]
+    return lookup
+
+
+def list_column(table: pa.Table, path: str | Path, column: str) -> pa.Array:
+    """Return list column ``column`` of ``table`` (read from ``path``) as one array, or a clear error."""
+    if column not in table.column_names:
+        raise ValueError(f"{path}: no column {column!r} (columns: {table.column_names})")
+    kind = table.schema.field(column).type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+        raise ValueError(f"{path}: column {column!r} is {kind}, expected a list column")
+    chunked = table.column(column)
+    return chunked.combine_chunks() if chunked.num_chunks else pa.array([], type=kind)
 
 
 def _map_sorted(be: Backend, keys: np.ndarray, codes: np.ndarray, raw: Any) -> Any:

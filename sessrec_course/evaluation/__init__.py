@@ -5,10 +5,7 @@ the protocols build ``(prefixes, targets)`` from sessions; ``results_table`` lin
 """
 
 from sessrec_course.evaluation.metrics import (
-    FIRST_ITEM_ID,
     MISS_RANK,
-    OOV_ID,
-    PAD_ID,
     as_score_fn,
     compute_ranks,
     evaluate,
@@ -30,10 +27,14 @@ from sessrec_course.evaluation.protocols import (
     to_ragged,
 )
 from sessrec_course.evaluation.table import metric_curves, results_table
+from sessrec_course.ids import FIRST_ID, OOV_ID, PAD_ID
+
+FIRST_ITEM_ID = FIRST_ID  # the evaluation API's older name for the first real item id
 
 __all__ = [
     "BenchmarkCases",
     "benchmark_cases",
+    "FIRST_ID",
     "FIRST_ITEM_ID",
     "MISS_RANK",
     "OOV_ID",

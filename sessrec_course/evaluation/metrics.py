@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from sessrec_course.arrays import ranks_of, to_ragged, top_k_indices
+from sessrec_course.ids import FIRST_ID, OOV_ID
+
 logger = logging.getLogger(__name__)
 
-PAD_ID = 0
-OOV_ID = 1
-FIRST_ITEM_ID = 2
 #: Rank given to a target that can never be recommended (padding, OOV): larger than any K.
 MISS_RANK = np.iinfo(np.int64).max
 
@@ -66,8 +66,8 @@ def _check_scores(scores: np.ndarray, n_rows: int | None = None, n_items: int | 
         raise ValueError(f"scores has {scores.shape[0]} rows but the batch has {n_rows} cases")
     if n_items is not None and scores.shape[1] != n_items:
         raise ValueError(f"scores has {scores.shape[1]} columns, expected n_items={n_items} (incl. pad and OOV)")
-    if scores.shape[1] <= FIRST_ITEM_ID:
-        raise ValueError(f"scores has {scores.shape[1]} columns: no real item (ids start at {FIRST_ITEM_ID})")
+    if scores.shape[1] <= FIRST_ID:
+        raise ValueError(f"scores has {scores.shape[1]} columns: no real item (ids start at {FIRST_ID})")
     if not np.issubdtype(scores.dtype, np.floating):
         scores = scores.astype(np.float32)
     if np.isnan(scores).any():
@@ -102,14 +102,9 @@ def ranks_from_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     targets = _check_targets(targets, scores.shape[1])
     if scores.shape[0] != targets.shape[0]:
         raise ValueError(f"scores has {scores.shape[0]} rows but there are {targets.shape[0]} targets")
-    real = scores[:, FIRST_ITEM_ID:]
-    valid = targets >= FIRST_ITEM_ID
-    safe_targets = np.where(valid, targets, FIRST_ITEM_ID)
-    target_scores = scores[np.arange(len(targets)), safe_targets][:, None]
-    higher = (real > target_scores).sum(axis=1)
-    item_ids = np.arange(FIRST_ITEM_ID, scores.shape[1])
-    equal_before = ((real == target_scores) & (item_ids[None, :] < safe_targets[:, None])).sum(axis=1)
-    ranks = 1 + higher.astype(np.int64) + equal_before.astype(np.int64)
+    valid = targets >= FIRST_ID
+    safe_targets = np.where(valid, targets, FIRST_ID)
+    ranks = ranks_of(scores[:, FIRST_ID:], safe_targets - FIRST_ID)
     return np.where(valid, ranks, MISS_RANK)
 
 
@@ -120,63 +115,8 @@ def top_k_from_scores(scores: np.ndarray, k: int) -> np.ndarray:
     """
     scores = _check_scores(scores)
     k = _check_ks(k)[0]
-    real = scores[:, FIRST_ITEM_ID:]
-    k = min(k, real.shape[1])
-    top = np.empty((real.shape[0], k), dtype=np.int64)
-    # Cheap pre-selection: the k-th largest of the block maxima is a lower bound of the k-th largest score,
-    # so every top-k item scores at least that bound. Rows where too many items reach it (heavy ties,
-    # sparse scores) take the exact full-row path instead.
-    bound = _top_k_lower_bound(real, k)
-    candidate = real >= bound[:, None]
-    light = candidate.sum(axis=1) <= _CANDIDATE_CAP * k + 64
-    if light.any():
-        rows, cols = np.nonzero(candidate[light])
-        order = np.lexsort((cols, -real[light][rows, cols], rows))
-        rows, cols = rows[order], cols[order]
-        first = np.searchsorted(rows, np.arange(int(light.sum())))
-        keep = np.arange(len(rows)) - first[rows] < k
-        top[light] = cols[keep].reshape(-1, k)
-    heavy = np.flatnonzero(~light)
-    if heavy.size:
-        top[heavy] = _top_k_exact(real[heavy], k)
-    return top + FIRST_ITEM_ID
-
-
-_CANDIDATE_CAP = 8
-_BLOCK = 32
-
-
-def _top_k_lower_bound(real: np.ndarray, k: int) -> np.ndarray:
-    n_rows, n_real = real.shape
-    n_blocks = -(-n_real // _BLOCK)
-    if n_blocks < k or n_real < 4 * _BLOCK:
-        return real.min(axis=1)
-    padded = np.full((n_rows, n_blocks * _BLOCK), -np.inf, dtype=real.dtype)
-    padded[:, :n_real] = real
-    block_max = padded.reshape(n_rows, n_blocks, _BLOCK).max(axis=2)
-    return np.partition(block_max, n_blocks - k, axis=1)[:, n_blocks - k]
-
-
-def _top_k_exact(real: np.ndarray, k: int) -> np.ndarray:
-    """Top-k columns of each row by (score desc, column asc), over the full rows."""
-    n_real = real.shape[1]
-    if k == n_real:
-        selected = np.broadcast_to(np.arange(n_real), real.shape)
-    else:
-        # k-th largest score per row; everything above it is in, ties at it are filled by smallest id.
-        threshold = -np.partition(-real, k - 1, axis=1)[:, k - 1 : k]
-        above = real > threshold
-        need = k - above.sum(axis=1, keepdims=True)
-        at = real == threshold
-        chosen = above | at
-        straddle = np.flatnonzero(at.sum(axis=1) > need[:, 0])  # ties cut by K: keep the smallest ids
-        if straddle.size:
-            cut = at[straddle] & (np.cumsum(at[straddle], axis=1, dtype=np.int32) <= need[straddle])
-            chosen[straddle] = above[straddle] | cut
-        selected = np.nonzero(chosen)[1].reshape(real.shape[0], k)
-    selected_scores = np.take_along_axis(real, selected, axis=1)
-    order = np.argsort(-selected_scores, axis=1, kind="stable")
-    return np.take_along_axis(selected, order, axis=1).astype(np.int64)
+    real = scores[:, FIRST_ID:]
+    return top_k_indices(real, min(k, real.shape[1])) + FIRST_ID
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: Iterable[int] | int = (10, 20)) -> dict[str, float]:
@@ -319,13 +259,13 @@ def evaluate(
             if pop_norm is not None:
                 popularity_sum[k] += float(pop_norm[top[:, :k]].mean(axis=1).sum())
     out = metrics_from_ranks(ranks, ks)
-    n_real = n_items - FIRST_ITEM_ID
+    n_real = n_items - FIRST_ID
     result: dict[str, float] = {}
     for k in ks:
         result[f"Recall@{k}"] = out[f"Recall@{k}"]
         result[f"MRR@{k}"] = out[f"MRR@{k}"]
         result[f"NDCG@{k}"] = out[f"NDCG@{k}"]
-        result[f"Coverage@{k}"] = float(seen[k][FIRST_ITEM_ID:].sum() / n_real)
+        result[f"Coverage@{k}"] = float(seen[k][FIRST_ID:].sum() / n_real)
         if pop_norm is not None:
             result[f"Popularity@{k}"] = popularity_sum[k] / len(targets)
     logger.info("evaluated %d cases: %s", len(targets), {k: round(v, 4) for k, v in result.items()})
@@ -342,8 +282,6 @@ def _normalised_popularity(item_popularity: np.ndarray, n_items: int) -> np.ndar
 
 def item_counts(sessions, n_items: int) -> np.ndarray:
     """Return how often each encoded id occurs in ``sessions`` (int64, length ``n_items``)."""
-    from sessrec_course.evaluation.protocols import to_ragged
-
     values, _ = to_ragged(sessions)
     if values.size and (values.min() < 0 or values.max() >= n_items):
         raise ValueError(f"session item ids must lie in 0..{n_items - 1}, found {values.min()}..{values.max()}")

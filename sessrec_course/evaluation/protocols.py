@@ -18,59 +18,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sessrec_course.evaluation.metrics import PAD_ID
+from sessrec_course.arrays import Ragged, pad_ragged, to_ragged
 
-Ragged = tuple[np.ndarray, np.ndarray]
-
-
-def to_ragged(sessions) -> Ragged:
-    """Return ``(values, offsets)`` int64 arrays: session ``i`` is ``values[offsets[i]:offsets[i + 1]]``."""
-    if isinstance(sessions, tuple) and len(sessions) == 2 and all(isinstance(a, np.ndarray) for a in sessions):
-        values, offsets = (np.asarray(a, dtype=np.int64) for a in sessions)
-        if offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0 or offsets[-1] != values.size:
-            raise ValueError("ragged offsets must start at 0 and end at len(values)")
-        if (np.diff(offsets) < 0).any():
-            raise ValueError("ragged offsets must be non-decreasing")
-        return values, offsets
-    try:  # pyarrow ListArray / ChunkedArray, without importing pyarrow here
-        import pyarrow as pa
-
-        if isinstance(sessions, pa.ChunkedArray):
-            sessions = sessions.combine_chunks()
-        if isinstance(sessions, pa.ListArray | pa.LargeListArray):
-            if sessions.null_count:
-                raise ValueError("session list column holds nulls; expected one item list per session")
-            offsets = np.asarray(sessions.offsets, dtype=np.int64)
-            values = np.asarray(sessions.values, dtype=np.int64)[offsets[0] : offsets[-1]]
-            return values, offsets - offsets[0]
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        pass
-    if hasattr(sessions, "to_numpy") and not isinstance(sessions, np.ndarray):
-        sessions = sessions.to_numpy()
-    lengths = np.fromiter((len(s) for s in sessions), dtype=np.int64, count=len(sessions))
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    if offsets[-1] == 0:
-        return np.zeros(0, dtype=np.int64), offsets
-    parts = [np.asarray(s) for s in sessions if len(s)]
-    for part in parts:
-        if not np.issubdtype(part.dtype, np.integer):
-            raise ValueError(f"sessions must hold integer item ids, got dtype {part.dtype}")
-    return np.concatenate(parts).astype(np.int64, copy=False), offsets
+__all__ = [
+    "BenchmarkCases", "Ragged", "all_prefixes", "benchmark_cases", "last_item", "pad_prefixes", "pairs_to_cases",
+    "to_ragged",
+]
 
 
-def pad_prefixes(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, max_length: int | None) -> np.ndarray:
-    """Return the right-padded int64 matrix of ``values[starts[i]:stops[i]]``, keeping the last ``max_length``."""
-    lengths = stops - starts
-    width = int(lengths.max(initial=0)) if max_length is None else int(max_length)
-    if width < 1:
-        raise ValueError(f"max_length must be at least 1, got {max_length}")
-    starts = np.maximum(starts, stops - width)
-    index = starts[:, None] + np.arange(width)[None, :]
-    keep = index < stops[:, None]
-    if values.size == 0:
-        return np.zeros((len(starts), width), dtype=np.int64)
-    return np.where(keep, values[np.minimum(index, values.size - 1)], PAD_ID).astype(np.int64)
+pad_prefixes = pad_ragged  # the evaluation API's name for the one padding kernel
 
 
 def all_prefixes(
@@ -89,7 +45,7 @@ def all_prefixes(
     first_case = np.cumsum(n_cases) - n_cases
     position = np.arange(int(n_cases.sum())) - np.repeat(first_case, n_cases) + 1
     stops = offsets[session_index] + position
-    prefixes = pad_prefixes(values, offsets[session_index], stops, max_length)
+    prefixes = pad_ragged(values, offsets[session_index], stops, max_length)
     targets = values[stops] if stops.size else np.zeros(0, dtype=np.int64)
     return (prefixes, targets, session_index) if return_session_index else (prefixes, targets)
 
@@ -100,7 +56,7 @@ def last_item(sessions, max_length: int | None = None, return_session_index: boo
     lengths = np.diff(offsets)
     session_index = np.flatnonzero(lengths >= 2)
     stops = offsets[session_index + 1] - 1
-    prefixes = pad_prefixes(values, offsets[session_index], stops, max_length)
+    prefixes = pad_ragged(values, offsets[session_index], stops, max_length)
     targets = values[stops] if stops.size else np.zeros(0, dtype=np.int64)
     return (prefixes, targets, session_index) if return_session_index else (prefixes, targets)
 
@@ -114,7 +70,7 @@ def pairs_to_cases(prefixes, targets, max_length: int | None = None) -> tuple[np
     lengths = np.diff(offsets)
     if (lengths == 0).any():
         raise ValueError(f"prefix {int(np.argmin(lengths))} is empty; every benchmark case needs a prefix")
-    return pad_prefixes(values, offsets[:-1], offsets[1:], max_length), targets
+    return pad_ragged(values, offsets[:-1], offsets[1:], max_length), targets
 
 
 class BenchmarkCases(NamedTuple):

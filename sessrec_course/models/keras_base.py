@@ -14,10 +14,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from sessrec_course.models import ModelConfig
+from sessrec_course.ids import OOV_ID, PAD_ID
+from sessrec_course.models.config import ModelConfig
 
-PAD_ID = 0
-OOV_ID = 1
 MASKED_SCORE = -1.0e9  # score given to padding and OOV so that they are never recommended
 
 
@@ -186,16 +185,3 @@ class KerasSessionModel(keras.Model):
         item_ids = data["item_ids"] if isinstance(data, dict) else data
         self.loss_tracker.update_state(self.sequence_loss(item_ids, training=False))
         return {"loss": self.loss_tracker.result()}
-
-
-def build_keras_model(config: ModelConfig, item_category: np.ndarray | None = None) -> KerasSessionModel:
-    """Return the untrained Keras model for ``config``, its weights created (called once on padding)."""
-    if config.name == "mlp":
-        from sessrec_course.models.keras_mlp import KerasMLPSessionModel as cls
-    elif config.name == "gru":
-        from sessrec_course.models.keras_gru import KerasGRUSessionModel as cls
-    else:
-        from sessrec_course.models.keras_transformer import KerasTransformerSessionModel as cls
-    model = cls(config, item_category=item_category, name=f"keras_{config.name}")
-    model(np.zeros((1, config.max_length), dtype=np.int64))
-    return model

@@ -10,8 +10,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from sessrec_course.models import ModelConfig
-from sessrec_course.models.keras_base import PAD_ID, KerasSessionModel
+from sessrec_course.ids import PAD_ID
+from sessrec_course.models.config import ModelConfig
+from sessrec_course.models.keras_base import KerasSessionModel
 
 
 class KerasGRUSessionModel(KerasSessionModel):

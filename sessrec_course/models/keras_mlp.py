@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from sessrec_course.models import ModelConfig
+from sessrec_course.models.config import ModelConfig
 from sessrec_course.models.keras_base import KerasSessionModel, gelu
 
 

@@ -14,8 +14,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from sessrec_course.models import ModelConfig
-from sessrec_course.models.keras_base import PAD_ID, KerasSessionModel, gelu
+from sessrec_course.ids import PAD_ID
+from sessrec_course.models.config import ModelConfig
+from sessrec_course.models.keras_base import KerasSessionModel, gelu
 
 
 class Block(keras.layers.Layer):

@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sessrec_course.models import ModelConfig
+from sessrec_course.ids import OOV_ID, PAD_ID
+from sessrec_course.models.config import ModelConfig
 
-PAD_ID = 0
-OOV_ID = 1
 MASKED_SCORE = -1.0e9  # score given to padding and OOV so that they are never recommended
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sessrec_course.models import ModelConfig
+from sessrec_course.models.config import ModelConfig
 from sessrec_course.models.torch_base import SessionModel
 
 

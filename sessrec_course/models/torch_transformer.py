@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from sessrec_course.models import ModelConfig
-from sessrec_course.models.torch_base import PAD_ID, SessionModel
+from sessrec_course.ids import PAD_ID
+from sessrec_course.models.config import ModelConfig
+from sessrec_course.models.torch_base import SessionModel
 
 
 def build_backbone(config: ModelConfig, attn_implementation: str = "sdpa") -> torch.nn.Module:

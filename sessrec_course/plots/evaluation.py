@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sessrec_course.arrays import order_desc
+
 
 def metric_curves_figure(curves: Mapping[str, pd.DataFrame], metrics: Sequence[str] = ("Recall", "MRR"),
                          title: str = "Metrics against the cut-off K") -> Figure:
@@ -62,7 +64,7 @@ def rank_example_figure(scores: np.ndarray, target: int, k: int, title: str = "R
     """Bar chart of one score row over the real items (ids >= 2): the top-k shaded, the target in red."""
     scores = np.asarray(scores, dtype=np.float64)
     ids = np.arange(2, len(scores))
-    order = np.lexsort((ids, -scores[2:]))
+    order = order_desc(scores[2:])
     ranked_ids, ranked_scores = ids[order], scores[2:][order]
     fig = Figure(figsize=(7, 3))
     ax = fig.subplots()

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from sessrec_course.arrays import order_desc
+
 
 def _as_dict(history) -> dict:
     return history if isinstance(history, Mapping) else history.to_dict()
@@ -64,7 +66,7 @@ def nearest_items(
     sims[:, :2] = -np.inf  # padding and OOV are not items
     for row, query in enumerate(queries):
         sims[row, query] = -np.inf
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    top = order_desc(sims, axis=1)[:, :k]
     values = np.take_along_axis(sims, top, axis=1)
     fig = Figure(figsize=(1.1 * k + 2, 0.55 * len(queries) + 1.2))
     ax = fig.subplots()

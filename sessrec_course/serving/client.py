@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from sessrec_course.ids import RAW_PAD
 from sessrec_course.serving.repository import ENSEMBLE, INPUT_NAME, OUTPUT_IDS, OUTPUT_SCORES
-from sessrec_course.serving.transform import RAW_PAD
 
 
 def pad_raw_sessions(sessions: Iterable[Sequence[int]]) -> np.ndarray:

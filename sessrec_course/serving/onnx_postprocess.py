@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sessrec_course.serving.transform import FIRST_ITEM_ID, ServingState
+from sessrec_course.ids import FIRST_ID
+from sessrec_course.serving.transform import ServingState
 
 OUTPUT_IDS = "item_id_topk"
 OUTPUT_SCORES = "score_topk"
@@ -42,8 +43,8 @@ def append_top_k(onnx_model: str | Path, output_path: str | Path, state: Serving
         raise ValueError(f"{onnx_model}: expected input {input_name!r} and output {output_name!r}")
     n_items = state.item_cardinality
     k = int(k)
-    if not 0 < k <= n_items - FIRST_ITEM_ID:
-        raise ValueError(f"k={k} must be between 1 and the {n_items - FIRST_ITEM_ID} known items")
+    if not 0 < k <= n_items - FIRST_ID:
+        raise ValueError(f"k={k} must be between 1 and the {n_items - FIRST_ID} known items")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 11:
         raise ValueError(f"{onnx_model}: opset {opset} is too old for TopK with tie-breaking (needs >= 11)")
@@ -58,15 +59,15 @@ def append_top_k(onnx_model: str | Path, output_path: str | Path, state: Serving
     popular = state.popular[:k]
     nodes = [
         # scores of real items only (columns 2..n), best k with their positions
-        helper.make_node("Slice", [output_name, const("start", np.array([FIRST_ITEM_ID], np.int64)),
+        helper.make_node("Slice", [output_name, const("start", np.array([FIRST_ID], np.int64)),
                                    const("end", np.array([n_items], np.int64)), const("axis", np.array([1], np.int64))],
                          [name("item_scores")]),
         helper.make_node("TopK", [name("item_scores"), const("k", np.array([k], np.int64))],
                          [name("top_scores"), name("top_index")], axis=1, largest=1, sorted=1),
-        helper.make_node("Gather", [const("raw_ids", state.raw_of_encoded[FIRST_ITEM_ID:]), name("top_index")],
+        helper.make_node("Gather", [const("raw_ids", state.raw_of_encoded[FIRST_ID:]), name("top_index")],
                          [name("top_raw")], axis=0),
         # does the session hold a known item (2 <= id < n)? then its top-k, else the popular items
-        helper.make_node("Greater", [input_name, const("oov", np.array(FIRST_ITEM_ID - 1, np.int64))],
+        helper.make_node("Greater", [input_name, const("oov", np.array(FIRST_ID - 1, np.int64))],
                          [name("above_oov")]),
         helper.make_node("Less", [input_name, const("n_items", np.array(n_items, np.int64))], [name("in_range")]),
         helper.make_node("And", [name("above_oov"), name("in_range")], [name("is_known")]),

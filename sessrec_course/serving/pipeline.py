@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sessrec_course.ids import FIRST_ID
 from sessrec_course.paths import build_dir
 from sessrec_course.serving.repository import ServingConfig, export_repository, popularity_scores
-from sessrec_course.serving.transform import FIRST_ITEM_ID, ServingState
+from sessrec_course.serving.transform import ServingState
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ def serving_state_from_workflow(workflow: Any) -> ServingState:
     raw_of_encoded = np.asarray(workflow.decode_item_ids(np.arange(cardinality)), dtype=np.int64)
     popular = np.asarray(workflow.popular_items(cardinality), dtype=np.int64)
     counts = getattr(workflow, "item_count", None)
-    if counts is not None and len(counts) == cardinality - FIRST_ITEM_ID:
-        per_encoded = np.r_[np.zeros(FIRST_ITEM_ID), np.asarray(counts, dtype=np.float64)]
+    if counts is not None and len(counts) == cardinality - FIRST_ID:
+        per_encoded = np.r_[np.zeros(FIRST_ID), np.asarray(counts, dtype=np.float64)]
         popular, scores = popularity_scores(per_encoded)
     else:  # no counts: rank order only, scores 1/rank
         scores = (1.0 / np.arange(1, len(popular) + 1)).astype(np.float32)

@@ -24,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sessrec_course.arrays import order_desc
+from sessrec_course.ids import FIRST_ID
 from sessrec_course.paths import write_directory_atomically
 from sessrec_course.serving.onnx_postprocess import OUTPUT_IDS, OUTPUT_SCORES, append_top_k
-from sessrec_course.serving.transform import FIRST_ITEM_ID, ServingState
+from sessrec_course.serving.transform import ServingState
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +144,8 @@ def export_repository(output_dir: str | Path, onnx_model: str | Path, state: Ser
     if not onnx_model.is_file():
         raise FileNotFoundError(f"ONNX model not found: {onnx_model}")
     _check_onnx_signature(onnx_model, input_name, output_name, state)
-    if config.top_k > state.item_cardinality - FIRST_ITEM_ID:
-        raise ValueError(f"top_k={config.top_k} exceeds the {state.item_cardinality - FIRST_ITEM_ID} known items")
+    if config.top_k > state.item_cardinality - FIRST_ID:
+        raise ValueError(f"top_k={config.top_k} exceeds the {state.item_cardinality - FIRST_ID} known items")
     backend = resolve_model_backend(config.model_backend)
     output_dir = Path(output_dir)
     write_directory_atomically(
@@ -236,8 +238,8 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
 def popularity_scores(encoded_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (encoded ids by decreasing count, their share of clicks) from per-encoded-id counts."""
     counts = np.asarray(encoded_counts, dtype=np.float64).copy()
-    counts[:FIRST_ITEM_ID] = -1.0
-    order = np.lexsort((np.arange(counts.shape[0]), -counts))
+    counts[:FIRST_ID] = -1.0
+    order = order_desc(counts)
     order = order[counts[order] >= 0]
     total = max(counts[order].sum(), 1.0)
     return order.astype(np.int64), (counts[order] / total).astype(np.float32)

@@ -11,35 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
+
+from sessrec_course.arrays import pad_right
+from sessrec_course.etl.workflow import list_column
 
 ITEM_COLUMN = "item_id_list"
 CATEGORY_COLUMN = "category_list"
 TIME_COLUMN = "time_delta_list"
 
 
-def _list_column(table: pa.Table, path: Path, column: str) -> pa.Array:
-    if column not in table.column_names:
-        raise ValueError(f"{path}: no column {column!r} (columns: {table.column_names})")
-    kind = table.schema.field(column).type
-    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
-        raise ValueError(f"{path}: column {column!r} is {kind}, expected a list column")
-    chunked = table.column(column)
-    return chunked.combine_chunks() if chunked.num_chunks else pa.array([], type=kind)
-
-
-def pad_list_array(lists: pa.Array, max_length: int, dtype=np.int64) -> np.ndarray:
-    """Right-pad a pyarrow list array to ``(N, max_length)``, keeping the LAST ``max_length`` values per row."""
-    offsets = np.asarray(lists.offsets, dtype=np.int64)
-    values = np.asarray(lists.values, dtype=dtype)
-    lengths = np.diff(offsets)
-    kept = np.minimum(lengths, max_length)
-    out = np.zeros((len(lengths), max_length), dtype=dtype)
-    rows = np.repeat(np.arange(len(lengths)), kept)
-    cols = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
-    out[rows, cols] = values[np.repeat(offsets[1:] - kept, kept) + cols]
-    return out
 
 
 def read_split(path: str | Path, max_length: int, side_features: bool = True) -> dict[str, np.ndarray]:
@@ -52,37 +33,17 @@ def read_split(path: str | Path, max_length: int, side_features: bool = True) ->
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
     table = pq.read_table(path)
-    items = pad_list_array(_list_column(table, path, ITEM_COLUMN), max_length)
+    items = pad_right(list_column(table, path, ITEM_COLUMN), max_length)
     if items.size and items.min() < 0:
         raise ValueError(f"{path}: {ITEM_COLUMN} holds negative id {items.min()}; expected encoded ids >= 0")
     out = {"item_ids": items, "mask": items != 0}
     if side_features:
         for key, column, dtype in (("category_ids", CATEGORY_COLUMN, np.int64), ("time_deltas", TIME_COLUMN, np.float32)):
             if column in table.column_names:
-                out[key] = pad_list_array(_list_column(table, path, column), max_length, dtype)
+                out[key] = pad_right(list_column(table, path, column), max_length, dtype=dtype)
                 if out[key].shape != items.shape or ((out[key] != 0) & ~out["mask"]).any():
                     raise ValueError(f"{path}: {column} does not line up with {ITEM_COLUMN} (row lengths differ)")
     return out
-
-
-def item_category_lookup(path: str | Path, item_cardinality: int) -> np.ndarray:
-    """Most frequent category of every encoded item in a parquet split (0 for unseen items; ties: lower id)."""
-    path = Path(path)
-    table = pq.read_table(path, columns=[ITEM_COLUMN, CATEGORY_COLUMN])
-    items = np.asarray(_list_column(table, path, ITEM_COLUMN).values, dtype=np.int64)
-    cats = np.clip(np.asarray(_list_column(table, path, CATEGORY_COLUMN).values, dtype=np.int64), 0, None)
-    if items.shape != cats.shape:
-        raise ValueError(f"{path}: {ITEM_COLUMN} and {CATEGORY_COLUMN} differ in length")
-    if len(items) and items.max() >= item_cardinality:
-        raise ValueError(f"{path}: item id {items.max()} outside item_cardinality {item_cardinality}")
-    width = int(cats.max(initial=0)) + 1
-    pairs, counts = np.unique(items * width + cats, return_counts=True)
-    pair_items, pair_cats = np.divmod(pairs, width)
-    order = np.lexsort((pair_cats, -counts, pair_items))  # per item: most frequent, then lowest category
-    first = np.unique(pair_items[order], return_index=True)[1]
-    lookup = np.zeros(item_cardinality, dtype=np.int64)
-    lookup[pair_items[order][first]] = pair_cats[order][first]
-    return lookup
 
 
 def make_dataset(split: dict[str, np.ndarray], batch_size: int, shuffle: bool = True, seed: int = 0,

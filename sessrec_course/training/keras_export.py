@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from sessrec_course.models import ModelConfig
-from sessrec_course.models.keras_base import KerasSessionModel, build_keras_model
+from sessrec_course.models.keras_base import KerasSessionModel
+from sessrec_course.models.keras_build import build_keras_model
 from sessrec_course.paths import write_directory_atomically
 
 logger = logging.getLogger(__name__)

@@ -17,12 +17,14 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from sessrec_course.models.keras_base import KerasSessionModel, build_keras_model
+from sessrec_course.etl.workflow import item_category_lookup
+from sessrec_course.models.keras_base import KerasSessionModel
+from sessrec_course.models.keras_build import build_keras_model
 from sessrec_course.paths import build_dir
 from sessrec_course.profiles import Profile
 from sessrec_course.training.cache import cached_history, checkpoint_folder
 from sessrec_course.training.common import KERAS_PRESETS, History, TrainConfig, training_setup
-from sessrec_course.training.keras_data import item_category_lookup, make_dataset, read_split
+from sessrec_course.training.keras_data import make_dataset, read_split
 from sessrec_course.training.validation import BatchScorer, make_validator, validation_cases
 
 logger = logging.getLogger(__name__)

@@ -15,25 +15,12 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from sessrec_course.arrays import pad_right
+
 ITEM_COLUMN = "item_id_list"
 CATEGORY_COLUMN = "category_list"
 
 
-def pad_lists(lists: pa.ChunkedArray | pa.Array, max_length: int, dtype=np.int64) -> np.ndarray:
-    """Right-pad a list column to ``(N, max_length)``, keeping the LAST ``max_length`` values of each row."""
-    if isinstance(lists, pa.ChunkedArray):
-        lists = lists.combine_chunks() if lists.num_chunks else pa.array([], type=lists.type)
-    offsets = lists.offsets.to_numpy().astype(np.int64)
-    offsets = offsets - offsets[0]
-    values = lists.flatten().to_numpy(zero_copy_only=False).astype(dtype)
-    lengths = np.diff(offsets)
-    kept = np.minimum(lengths, max_length)
-    out = np.zeros((len(lengths), max_length), dtype=dtype)
-    rows = np.repeat(np.arange(len(lengths)), kept)
-    cols = np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept)
-    src = np.repeat(offsets[1:] - kept, kept) + cols
-    out[rows, cols] = values[src]
-    return out
 
 
 def read_sessions(path: str | Path, max_length: int, column: str = ITEM_COLUMN) -> np.ndarray:
@@ -46,27 +33,7 @@ def read_sessions(path: str | Path, max_length: int, column: str = ITEM_COLUMN) 
         table.schema.field(column).type
     ):
         raise ValueError(f"{path}: column {column!r} is {table.schema.field(column).type}, expected a list")
-    return pad_lists(table.column(column), max_length)
-
-
-def item_category_lookup(path: str | Path, item_cardinality: int) -> np.ndarray:
-    """Most frequent category of every encoded item in a parquet split (0 for unseen items)."""
-    path = Path(path)
-    table = pq.read_table(path, columns=[ITEM_COLUMN, CATEGORY_COLUMN])
-    items = table.column(ITEM_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(np.int64)
-    cats = table.column(CATEGORY_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(np.int64)
-    if items.shape != cats.shape:
-        raise ValueError(f"{path}: {ITEM_COLUMN} and {CATEGORY_COLUMN} differ in length")
-    if len(items) and items.max() >= item_cardinality:
-        raise ValueError(f"{path}: item id {items.max()} outside item_cardinality {item_cardinality}")
-    cats = np.clip(cats, 0, None)
-    pairs, counts = np.unique(items * (cats.max(initial=0) + 1) + cats, return_counts=True)
-    pair_items, pair_cats = np.divmod(pairs, cats.max(initial=0) + 1)
-    order = np.lexsort((-counts, pair_items))  # per item, the most frequent category first
-    lookup = np.zeros(item_cardinality, dtype=np.int64)
-    first = np.unique(pair_items[order], return_index=True)[1]
-    lookup[pair_items[order][first]] = pair_cats[order][first]
-    return lookup
+    return pad_right(table.column(column), max_length)
 
 
 class SessionBatches(Dataset):

@@ -14,13 +14,14 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from sessrec_course.etl.workflow import item_category_lookup
 from sessrec_course.models import ModelConfig, build_model
 from sessrec_course.models.torch_export import load_model, save_model
 from sessrec_course.paths import build_dir
 from sessrec_course.profiles import Profile
 from sessrec_course.training.cache import cached_history, checkpoint_folder
 from sessrec_course.training.common import History, TrainConfig, training_setup
-from sessrec_course.training.torch_data import item_category_lookup, make_loader, read_sessions
+from sessrec_course.training.torch_data import make_loader, read_sessions
 from sessrec_course.training.torch_recommender import TorchRecommender
 from sessrec_course.training.torch_trainer import Validator, fit, seed_everything
 from sessrec_course.training.validation import make_validator, validation_cases

@@ -1,0 +1,22 @@
+"""``build_keras_model``: the one place that picks the Keras model class for a config (imports TensorFlow)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sessrec_course.models.config import ModelConfig
+from sessrec_course.models.keras_base import KerasSessionModel
+from sessrec_course.models.keras_gru import KerasGRUSessionModel
+from sessrec_course.models.keras_mlp import KerasMLPSessionModel
+from sessrec_course.models.keras_transformer import KerasTransformerSessionModel
+
+KERAS_MODELS: dict[str, type[KerasSessionModel]] = {
+    "mlp": KerasMLPSessionModel, "gru": KerasGRUSessionModel, "transformer": KerasTransformerSessionModel,
+}
+
+
+def build_keras_model(config: ModelConfig, item_category: np.ndarray | None = None) -> KerasSessionModel:
+    """Return the untrained Keras model for ``config``, its weights created (called once on padding)."""
+    model = KERAS_MODELS[config.name](config, item_category=item_category, name=f"keras_{config.name}")
+    model(np.zeros((1, config.max_length), dtype=np.int64))
+    return model
