@@ -7,9 +7,9 @@ the sending: it costs the machine much less CPU than Python. The Python client
 (:mod:`~sessrec_course.serving.load_generators`) needs nothing beyond tritonclient.
 
 Benchmark command (records the figures in docs/benchmarks.md; perf_analyzer over HTTP when installed; the
-command line is :mod:`~sessrec_course.serving.loadtest_cli`)::
+command line is :mod:`~sessrec_course.bench.loadtest`)::
 
-    python -m sessrec_course.serving.loadtest --requests 10000 --concurrency 1 2 4 8
+    python -m sessrec_course.bench.loadtest --requests 10000 --concurrency 1 2 4 8
 """
 
 from __future__ import annotations
@@ -98,9 +98,3 @@ def run_load_test(url: str, sessions: Sequence[Sequence[int]], concurrencies: Se
                  measured.percentile(50), measured.percentile(99), measured.errors)
         levels.append(measured)
     return LoadTestResult(protocol, levels)
-
-
-if __name__ == "__main__":
-    from sessrec_course.serving.loadtest_cli import main
-
-    main()

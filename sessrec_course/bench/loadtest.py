@@ -1,7 +1,7 @@
 """The load-test command line: export (or reuse) the course's repository, serve it, measure every level.
 
 Besides throughput and latency it accounts the CPU the server's process group and the client used per level
-(from /proc), the figures docs/benchmarks.md records. Run as ``python -m sessrec_course.serving.loadtest``.
+(from /proc), the figures docs/benchmarks.md records. Run as ``python -m sessrec_course.bench.loadtest``.
 """
 
 from __future__ import annotations
