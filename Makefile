@@ -48,7 +48,7 @@ test: setup perf-analyzer  ## ruff + unit tests + every notebook (nbval, "ci" pr
 	echo "make test wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores (exit $$status)"; exit $$status
 
 test-fast: export SESSREC_PROFILE := ci
-test-fast: setup  ## ruff + the unit tier only (no server, subprocess or notebook; tiers: tests/conftest.py)
+test-fast: setup  ## ruff + the unit tier only (no server, subprocess, Keras training or notebook; tiers: tests/conftest.py)
 	@start=$$(date +%s); \
 	$(BIN)/ruff check . && \
 	$(BIN)/python -m pytest -m unit -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \

@@ -1,7 +1,8 @@
 """Suite-wide hooks: every test gets exactly one tier marker, and no Triton process may outlive the suite.
 
 Tiers (declared in pyproject.toml): ``notebooks`` for the nbval cells of ``notebooks/``, ``integration`` for the
-tests marked ``slow`` and every test of the files that start real servers or subprocesses, ``unit`` for the rest
+tests marked ``slow`` and every test of the files that start real servers or subprocesses or train the Keras
+models, ``unit`` for the rest
 (``make test-fast`` runs ``-m unit``).
 """
 
@@ -12,9 +13,10 @@ import pytest
 pytest_plugins = ("pytester",)  # tests/test_test_tiers.py runs the hooks on a small suite
 
 TIERS = ("unit", "integration", "notebooks")
-# files whose tests start a real tritonserver or child processes (nbval, the course runner)
+# files whose tests start a real tritonserver or child processes (nbval, the course runner), or train the Keras
+# twins (TensorFlow's import and tracing alone take most of a minute on 2 cores)
 INTEGRATION_FILES = frozenset({"test_serving_server.py", "test_serving_course.py", "test_serving_no_orphans.py",
-                               "test_notebooks.py"})
+                               "test_notebooks.py", "test_keras_models.py", "test_keras_serving.py"})
 
 
 def tier_of(item: pytest.Item) -> str:

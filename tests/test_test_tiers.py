@@ -26,12 +26,13 @@ def test_the_hook_sorts_tests_into_their_tiers(pytester):
     pytester.makeini("[pytest]\nmarkers =\n    slow: slow\n    unit: u\n    integration: i\n    notebooks: n\n"
                      "addopts = --strict-markers\n")
     pytester.makepyfile(
-        test_plain="import pytest\n\ndef test_quick():\n    pass\n\n@pytest.mark.slow\ndef test_trains():\n    pass\n",
-        test_serving_server="def test_real_server():\n    pass\n",
-    )
+        test_plain="import pytest\n\ndef test_quick():\n    pass\n\n@pytest.mark.slow\ndef test_trains():\n    pass\n")
+    # in a package, so its module name cannot clash with the suite's own test_serving_server
+    package = pytester.mkpydir("demo")
+    (package / "test_serving_server.py").write_text("def test_real_server():\n    pass\n")
     (pytester.path / "lesson.ipynb").write_text(_notebook("x = 1"))
     expected = {"unit": ["test_plain.py::test_quick"],
-                "integration": ["test_plain.py::test_trains", "test_serving_server.py::test_real_server"],
+                "integration": ["test_plain.py::test_trains", "demo/test_serving_server.py::test_real_server"],
                 "notebooks": ["lesson.ipynb::Cell 0"]}
     for tier, nodeids in expected.items():
         result = pytester.runpytest_inprocess("--nbval-lax", "--collect-only", "-q", "-m", tier)
