@@ -14,7 +14,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/.cache/matplotlib
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help setup data course test lint lab clean bench bench-peers perf-analyzer
+.PHONY: help setup data course test test-fast lint lab clean bench bench-peers perf-analyzer
 .PHONY: gpu-checks lint-docker check-gpu-lock gpu-lock test-gpulock docker-build docker-lab docker-test
 
 help:  ## list the targets
@@ -46,6 +46,13 @@ test: setup perf-analyzer  ## ruff + unit tests + every notebook (nbval, "ci" pr
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(PYTEST_ARGS) && \
 	$(MAKE) --no-print-directory gpu-checks; status=$$?; \
 	echo "make test wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores (exit $$status)"; exit $$status
+
+test-fast: export SESSREC_PROFILE := ci
+test-fast: setup  ## ruff + the unit tier only (no server, subprocess, Keras training or notebook; tiers: tests/conftest.py)
+	@start=$$(date +%s); \
+	$(BIN)/ruff check . && \
+	$(BIN)/python -m pytest -m unit -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
+	echo "make test-fast wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores (exit $$status)"; exit $$status
 
 # Triton's C++ load generator for the serving load test: the tritonclient 2.51 wheel ships bin/perf_analyzer
 # (tritonclient 2.58+ needs glibc 2.38; the course venv's 2.73 ships none), installed without its Python deps in

@@ -1,8 +1,38 @@
-"""Suite-wide check (serving): no tritonserver or python-backend stub started by the tests may outlive them."""
+"""Suite-wide hooks: every test gets exactly one tier marker, and no Triton process may outlive the suite.
+
+Tiers (declared in pyproject.toml): ``notebooks`` for the nbval cells of ``notebooks/``, ``integration`` for the
+tests marked ``slow`` and every test of the files that start real servers or subprocesses or train the Keras
+models, ``unit`` for the rest
+(``make test-fast`` runs ``-m unit``).
+"""
 
 from __future__ import annotations
 
 import pytest
+
+pytest_plugins = ("pytester",)  # tests/test_test_tiers.py runs the hooks on a small suite
+
+TIERS = ("unit", "integration", "notebooks")
+# files whose tests start a real tritonserver or child processes (nbval, the course runner), or train the Keras
+# twins (TensorFlow's import and tracing alone take most of a minute on 2 cores)
+INTEGRATION_FILES = frozenset({"test_serving_server.py", "test_serving_course.py", "test_serving_no_orphans.py",
+                               "test_notebooks.py", "test_keras_models.py", "test_keras_serving.py"})
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The tier of a collected test: notebooks, integration or unit."""
+    if item.path.suffix == ".ipynb":
+        return "notebooks"
+    if item.get_closest_marker("slow") is not None or item.path.name in INTEGRATION_FILES:
+        return "integration"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every collected test with its tier, unless it already carries one."""
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(getattr(pytest.mark, tier_of(item)))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,8 +1,13 @@
-"""``python -m sessrec_course.bench quality|peers|speed|render``: run a benchmark, write JSON and a docs/benchmarks.md section."""
+"""``python -m sessrec_course.bench quality|peers|speed|render``: run a benchmark, write JSON and a docs/benchmarks.md section.
+
+``etl``, ``train-speed``, ``profile`` and ``frameworks`` run one measurement and print its markdown rows; their
+arguments go to the module (``python -m sessrec_course.bench etl --help``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import shlex
 import sys
@@ -13,6 +18,13 @@ from sessrec_course.paths import build_dir, project_root
 QUALITY_HEADING = "Quality on public splits"
 PEERS_HEADING = "Peers: the course beside NVTabular and Transformers4Rec"
 SPEED_HEADING = "Speed: ETL, training and serving in one run (bench speed)"
+# subcommands whose arguments the module parses itself: name -> (module, help)
+MEASUREMENTS = {
+    "etl": ("sessrec_course.bench.etl_speed", "ETL throughput at several log sizes, a fresh process per size"),
+    "train-speed": ("sessrec_course.bench.torch_train_speed", "loader and one-epoch training throughput per model"),
+    "profile": ("sessrec_course.bench.profile_quality", "baselines and models on a profile's data, as the notebooks"),
+    "frameworks": ("sessrec_course.bench.frameworks", "Keras vs PyTorch twins: test quality and seconds per epoch"),
+}
 
 
 def _command_line(argv: list[str]) -> str:
@@ -199,12 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("json", nargs="+")
     r.add_argument("--markdown", default=str(project_root() / "docs" / "benchmarks.md"))
     r.add_argument("--note", default=None)
+    for name, (_, text) in MEASUREMENTS.items():
+        sub.add_parser(name, help=f"{text} (arguments: python -m sessrec_course.bench {name} --help)", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark CLI; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = [a for a in argv[:1] if a in ("-v", "--verbose")]
+    if argv[len(verbose):][:1] and argv[len(verbose)] in MEASUREMENTS:  # the module parses the rest
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+        module = importlib.import_module(MEASUREMENTS[argv[len(verbose)]][0])
+        return module.main(argv[len(verbose) + 1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")

@@ -47,16 +47,48 @@ def default_split_folders() -> list[Path]:
     return [shared_data_dir() / "benchmarks" / name for name in DEFAULT_SPLITS]
 
 
-def load_config(split_name: str, path: str | Path | None = None) -> dict:
-    """Read the TOML config of ``split_name`` (or ``path``); falls back to ``default.toml``."""
-    if path is None:
-        candidate = configs_dir() / f"{split_name}.toml"
-        path = candidate if candidate.exists() else configs_dir() / "default.toml"
-    path = Path(path)
+# Top-level settings a config may hold; [train] and [models.<preset>] are the tables (checked by the training code).
+CONFIG_KEYS = ("seed", "max_length", "valid_sessions", "valid_holdout", "time_budget_s", "neural_models",
+               "train", "models")
+
+
+def _read_toml(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"benchmark config not found: {path}")
     with path.open("rb") as handle:
         config = tomllib.load(handle)
+    for key, value in config.items():
+        if key not in CONFIG_KEYS:
+            raise ValueError(f"{path}: unknown setting {key!r}; expected one of {list(CONFIG_KEYS)}")
+        if key in ("train", "models") and not isinstance(value, dict):
+            raise ValueError(f"{path}: {key!r} must be a table ([{key}]), got {value!r}")
+    for name, table in config.get("models", {}).items():
+        if not isinstance(table, dict):
+            raise ValueError(f"{path}: models.{name} must be a table ([models.{name}]), got {table!r}")
+    return config
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """Return ``base`` with ``override`` merged over it, tables key by key (neither input is changed)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_config(split_name: str, path: str | Path | None = None) -> dict:
+    """Read ``default.toml`` with the config of ``split_name`` (or ``path``) merged over it, tables key by key."""
+    default = configs_dir() / "default.toml"
+    if path is None:
+        candidate = configs_dir() / f"{split_name}.toml"
+        path = candidate if candidate.exists() else default
+    path = Path(path)
+    config = _read_toml(path)
+    if path.resolve() != default.resolve():
+        config = _merge(_read_toml(default), config)
     for key in ("train", "models"):
         if key not in config:
             raise ValueError(f"{path}: missing [{key}] table (see benchmarks/configs/default.toml)")

@@ -1,7 +1,7 @@
 """``bench speed``: ETL, training and serving speed of the course in one run, as tables for docs/benchmarks.md.
 
 Each part measures what its own script or module does, so a figure here and one from the dedicated command
-agree: the ETL sizes run ``benchmarks/etl_speed.py`` in a fresh process each (peak memory per size), the
+agree: the ETL sizes run ``python -m sessrec_course.bench.etl_speed`` in a fresh process each (peak memory per size), the
 training rows train every preset for one epoch on the same generated events (:func:`.speed.course_training`),
 and serving runs ``python -m sessrec_course.bench.loadtest`` (the ci profile's GRU behind a real Triton).
 """
@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sessrec_course.bench import speed
+from sessrec_course.bench import etl_speed, speed
 from sessrec_course.paths import build_dir, project_root
 
 logger = logging.getLogger(__name__)
@@ -23,15 +23,14 @@ logger = logging.getLogger(__name__)
 
 def etl_levels(sizes: list[int], backend: str = "pandas") -> list[dict]:
     """Run the ETL benchmark at each size in a fresh process; one dict per size (events/s, peak RSS...)."""
-    script = project_root() / "benchmarks" / "etl_speed.py"
     rows = []
     for n in sizes:
         logger.info("ETL speed at %d events", n)
-        out = subprocess.run([sys.executable, str(script), "--child", str(n), "--backend", backend],
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run([sys.executable, "-m", etl_speed.MODULE, "--child", str(n), "--backend", backend],
+                             capture_output=True, text=True, check=False, cwd=project_root())
         if out.returncode != 0:
             tail = out.stderr.strip().splitlines()[-1:] or [f"exit {out.returncode}"]
-            raise RuntimeError(f"{script} --child {n} failed: {tail[0]}")
+            raise RuntimeError(f"python -m {etl_speed.MODULE} --child {n} failed: {tail[0]}")
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
 
@@ -66,7 +65,7 @@ def serving_table(requests: int, concurrencies: list[int]) -> dict:
 
 def speed_markdown(result: dict) -> str:
     """Markdown tables of a :func:`run_speed` result."""
-    parts = ["**ETL** (`benchmarks/etl_speed.py`, SessionWorkflow fit + transform, a fresh process per size):", "",
+    parts = ["**ETL** (`python -m sessrec_course.bench etl`, SessionWorkflow fit + transform, a fresh process per size):", "",
              "| events | sessions | backend | fit s | transform s | events/s | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
     for r in result["etl"]:
         parts.append(f"| {r['events']:,} | {r['sessions']:,} | {r['backend']} | {r['fit_s']:.2f} | "

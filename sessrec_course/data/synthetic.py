@@ -189,17 +189,9 @@ def _sample_intents(n: int, cat_p: np.ndarray, related: np.ndarray, rng: np.rand
     return c1, c2, w1
 
 
-def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: int = 20, n_days: int = 28,
-                 seed: int = 42, **knobs) -> SyntheticLog:
-    """Generate the click log and keep the ground truth (see the module docstring). Deterministic for ``seed``."""
-    cfg = GeneratorConfig(n_events=n_events, n_items=n_items, n_categories=n_categories, n_days=n_days,
-                          seed=seed, **knobs)
-    if n_events < 1 or n_items < 10 or n_categories < 4 or n_days < 1:
-        raise ValueError(f"generator needs n_events>=1, n_items>=10, n_categories>=4, n_days>=1; got {cfg}")
-    rng = np.random.default_rng(seed)
-    n_cat, n_it = n_categories, n_items
-
-    # catalogue: categories (Zipf), items (Zipf popularity), category of each item, prices
+def _catalogue(cfg: GeneratorConfig, rng: np.random.Generator):
+    """Categories (Zipf), items (Zipf popularity), the category and price of each item, related categories."""
+    n_cat, n_it = cfg.n_categories, cfg.n_items
     cat_weight = 1.0 / np.arange(1, n_cat + 1) ** cfg.category_zipf
     cat_weight = cat_weight[rng.permutation(n_cat)]
     cat_p = cat_weight / cat_weight.sum()
@@ -214,14 +206,14 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
     price[1:] = np.round(base_price[item_cat[1:]] * np.exp(rng.normal(0, 0.35, n_it)), 2)
     related = np.stack([(np.arange(n_cat) + rng.integers(1, n_cat, n_cat)) % n_cat for _ in range(cfg.n_related)],
                        axis=1)
+    return cat_p, item_cat, pop, price, related
 
-    sample_in = _category_sampler(item_cat[1:], pop[1:], n_cat)
 
-    def draw(categories: np.ndarray) -> np.ndarray:  # raw ids start at 1
-        return sample_in(categories, rng) + 1
+def _successor_lists(cfg: GeneratorConfig, item_cat: np.ndarray, related: np.ndarray, draw, rng: np.random.Generator):
+    """Successor lists and their base weights: some in the own category, the rest over the related categories.
 
-    # successor lists: some in the own category, the rest spread over the related categories
-    # (items of one category share a list in groups of `successor_group`: similar items, similar next clicks)
+    Items of one category share a list in groups of ``successor_group`` (similar items, similar next clicks).
+    """
     k, k_same = cfg.n_successors, cfg.n_same_category
     group = _successor_groups(item_cat, cfg.successor_group)
     group_cat = np.full(group.max() + 1, -1)
@@ -231,25 +223,35 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
     slot_cat[:, k_same:] = related[np.maximum(group_cat, 0)][:, np.arange(k - k_same) % cfg.n_related]
     succ = draw(slot_cat.ravel()).reshape(len(group_cat), k)
     succ = np.take_along_axis(succ, rng.random(succ.shape).argsort(axis=1), axis=1)[group]
-    succ_w = np.broadcast_to(1.0 / np.arange(1, k + 1) ** 0.7, (n_it + 1, k)).copy()
+    succ_w = np.broadcast_to(1.0 / np.arange(1, k + 1) ** 0.7, (cfg.n_items + 1, k)).copy()
+    return succ, succ_w
 
-    # sessions: lengths, intents, switches
-    n_est = int(n_events / cfg.mean_length * 1.3) + 10
+
+def _sessions(cfg: GeneratorConfig, cat_p: np.ndarray, related: np.ndarray, rng: np.random.Generator):
+    """Session lengths (geometric, summing to ``n_events``), intents before and after a switch, switch positions."""
+    n_est = int(cfg.n_events / cfg.mean_length * 1.3) + 10
     lengths = np.minimum(rng.geometric(1.0 / cfg.mean_length, n_est), cfg.max_length)  # >= 1, mean ~mean_length
     cum = np.cumsum(lengths)
-    n_sess = int(np.searchsorted(cum, n_events) + 1)
+    n_sess = int(np.searchsorted(cum, cfg.n_events) + 1)
     lengths = lengths[:n_sess].copy()
-    lengths[-1] -= int(cum[n_sess - 1] - n_events)
-    c1, c2, w1 = _sample_intents(n_sess, cat_p, related, rng)
-    c1b, c2b, w1b = _sample_intents(n_sess, cat_p, related, rng)
+    lengths[-1] -= int(cum[n_sess - 1] - cfg.n_events)
+    first = _sample_intents(n_sess, cat_p, related, rng)
+    second = _sample_intents(n_sess, cat_p, related, rng)
     switch_at = np.full(n_sess, -1, np.int64)
     can_switch = (lengths >= 4) & (rng.random(n_sess) < cfg.p_switch)
     switch_at[can_switch] = 2 + (rng.random(int(can_switch.sum())) * (lengths[can_switch] - 3)).astype(np.int64)
+    return lengths, first, second, switch_at
 
+
+def _clicks(cfg: GeneratorConfig, lengths: np.ndarray, first, second, switch_at: np.ndarray, item_cat: np.ndarray,
+            succ: np.ndarray, succ_w: np.ndarray, draw, rng: np.random.Generator) -> np.ndarray:
+    """Walk every session one position at a time: a repeat, an intent-weighted successor or a jump."""
+    (c1, c2, w1), (c1b, c2b, w1b) = first, second
+    k = cfg.n_successors
     offsets = np.r_[0, np.cumsum(lengths)[:-1]]
-    items = np.empty(n_events, np.int64)
+    items = np.empty(cfg.n_events, np.int64)
     w_rep = cfg.repeat_window
-    recent = np.zeros((n_sess, w_rep), np.int64)  # ring buffer of the last `repeat_window` items
+    recent = np.zeros((len(lengths), w_rep), np.int64)  # ring buffer of the last `repeat_window` items
     cur1, cur2, curw = c1.copy(), c2.copy(), w1.copy()
     boost = cfg.intent_boost
     for t in range(int(lengths.max())):
@@ -277,19 +279,48 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
             nxt = np.where(u < cfg.p_repeat, rep, nxt)
         items[offsets[act] + t] = nxt
         recent[act, t % w_rep] = nxt
+    return items
 
-    # timestamps: session starts with weekly and daily cycles, log-normal gaps inside sessions
+
+def _timestamps(cfg: GeneratorConfig, lengths: np.ndarray, rng: np.random.Generator):
+    """Seconds since ``START_DATE`` per event (session starts with weekly and daily cycles, log-normal gaps).
+
+    Also returns the session of each event and the new session ids, numbered in start order like a real log.
+    """
+    n_days, n_sess = cfg.n_days, len(lengths)
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]]
     day_w = WEEKDAY_PROFILE[np.arange(n_days) % 7] * np.linspace(1.0, 1.15, n_days)  # slight growth
     day = rng.choice(n_days, size=n_sess, p=day_w / day_w.sum())
     hour = rng.choice(24, size=n_sess, p=HOURLY_PROFILE / HOURLY_PROFILE.sum())
     start_s = day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, n_sess)
-    order = np.argsort(start_s, kind="stable")  # session ids follow start time, like a real log
-    gaps = np.minimum(np.round(np.exp(rng.normal(np.log(cfg.median_gap_s), 1.0, n_events))), 1_800)
+    order = np.argsort(start_s, kind="stable")
+    gaps = np.minimum(np.round(np.exp(rng.normal(np.log(cfg.median_gap_s), 1.0, cfg.n_events))), 1_800)
     session_of_event = np.repeat(np.arange(n_sess), lengths)
     gaps[offsets] = 0
     seconds = start_s[session_of_event] + (np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[offsets], lengths))
     new_id = np.empty(n_sess, np.int64)
     new_id[order] = np.arange(1, n_sess + 1)
+    return seconds, session_of_event, new_id
+
+
+def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: int = 20, n_days: int = 28,
+                 seed: int = 42, **knobs) -> SyntheticLog:
+    """Generate the click log and keep the ground truth (see the module docstring). Deterministic for ``seed``."""
+    cfg = GeneratorConfig(n_events=n_events, n_items=n_items, n_categories=n_categories, n_days=n_days,
+                          seed=seed, **knobs)
+    if n_events < 1 or n_items < 10 or n_categories < 4 or n_days < 1:
+        raise ValueError(f"generator needs n_events>=1, n_items>=10, n_categories>=4, n_days>=1; got {cfg}")
+    rng = np.random.default_rng(seed)  # one stream, drawn from in a fixed order: the log is a function of the seed
+    cat_p, item_cat, pop, price, related = _catalogue(cfg, rng)
+    sample_in = _category_sampler(item_cat[1:], pop[1:], n_categories)
+
+    def draw(categories: np.ndarray) -> np.ndarray:  # raw ids start at 1
+        return sample_in(categories, rng) + 1
+
+    succ, succ_w = _successor_lists(cfg, item_cat, related, draw, rng)
+    lengths, first, second, switch_at = _sessions(cfg, cat_p, related, rng)
+    items = _clicks(cfg, lengths, first, second, switch_at, item_cat, succ, succ_w, draw, rng)
+    seconds, session_of_event, new_id = _timestamps(cfg, lengths, rng)
     event_order = np.argsort(new_id[session_of_event], kind="stable")
 
     items = items[event_order]
@@ -302,9 +333,10 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
         "price": price[items],
         "event_type": pd.Categorical.from_codes(etype, categories=list(EVENT_TYPES)),
     })
+    (c1, c2, w1), (c1b, c2b, w1b) = first, second
     intents = pd.DataFrame({"c1": c1, "c2": c2, "w1": w1, "switch_at": switch_at, "c1b": c1b, "c2b": c2b,
                             "w1b": w1b}, index=pd.Index(new_id, name="session_id")).sort_index()
-    log.info("generated %d events in %d sessions over %d items", n_events, n_sess, n_items)
+    log.info("generated %d events in %d sessions over %d items", n_events, len(lengths), n_items)
     return SyntheticLog(events=events, config=cfg, item_category=item_cat, item_price=price, item_popularity=pop,
                         successors=succ, successor_weights=succ_w, related_categories=related, intents=intents)
 

@@ -5,7 +5,7 @@ the machine's threads) on the active profile's default dataset with the same set
 sessions (all prefixes, first ``eval_max_sessions`` sessions) with ``sessrec_course.evaluation.evaluate``.
 Prints one markdown row per run.
 
-    SESSREC_PROFILE=ci .venv/bin/python benchmarks/tf_vs_torch.py --epochs 3
+    SESSREC_PROFILE=ci python -m sessrec_course.bench frameworks --epochs 3
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 
 MODELS = ("mlp", "gru", "transformer")
 FRAMEWORKS = ("torch", "keras")
+MODULE = "sessrec_course.bench.frameworks"  # each run in a fresh process
 
 
 def child(framework: str, name: str, epochs: int) -> dict:
@@ -58,25 +59,27 @@ def child(framework: str, name: str, epochs: int) -> dict:
             "cpu_s": usage.ru_utime + usage.ru_stime, "cases": len(targets)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    """Train every (model, framework) pair in its own process and print one row each."""
+    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench frameworks",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
     parser.add_argument("--epochs", type=int, default=None, help="default: the profile's")
     parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child:
         from sessrec_course.profiles import get_profile
 
         epochs = args.epochs or get_profile().epochs
         print("RESULT " + json.dumps(child(args.child[0], args.child[1], epochs)), flush=True)
-        return
+        return 0
     print("| model | framework | epochs | s/epoch | valid MRR@20 (best epoch) | test Recall@20 | test MRR@20 | "
           "CPU s (whole run) | load avg |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         for framework in args.frameworks:
-            command = [sys.executable, __file__, "--child", framework, name]
+            command = [sys.executable, "-m", MODULE, "--child", framework, name]
             if args.epochs:
                 command += ["--epochs", str(args.epochs)]
             out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -88,7 +91,8 @@ def main() -> None:
             print(f"| {name} | {framework} | {r['epochs']} | {r['s_per_epoch']:.1f} | {r['valid_MRR@20']:.4f} "
                   f"({r['best_epoch']}) | {r['test_Recall@20']:.4f} | {r['test_MRR@20']:.4f} | {r['cpu_s']:.0f} | "
                   f"{os.getloadavg()[0]:.1f} |", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Quality of the baselines and the PyTorch models on the default data of one profile (the notebooks' ordering).
 
-    SESSREC_PROFILE=workshop .venv/bin/python benchmarks/profile_quality.py --models mlp gru transformer
+    SESSREC_PROFILE=workshop python -m sessrec_course.bench profile --models mlp gru transformer
 
 Builds (or reuses) the profile's generated dataset, fits POP / Markov / SR and trains each model exactly as
 notebooks 03-05 do (``train_model``: the profile's epochs, batch size and hidden size, the per-model learning
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 from sessrec_course.etl import prepare_default_dataset
@@ -23,12 +24,12 @@ from sessrec_course.training import TorchRecommender, train_model
 from sessrec_course.training.validation import baseline_results, test_cases
 
 
-def main() -> None:
-    """Run the comparison and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison and print the table; return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench profile", description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["mlp", "gru", "transformer"])
     parser.add_argument("--json", help="also write the raw results here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     profile = get_profile()
     data = prepare_default_dataset(profile)
@@ -52,7 +53,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"profile": profile.to_dict(), "results": rows}, handle, indent=2, default=str)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """Training throughput of the PyTorch session models (sessions/s, seconds per epoch) and of the loader.
 
-    .venv/bin/python benchmarks/train_speed.py                       # default data of the active profile
-    .venv/bin/python benchmarks/train_speed.py --diginetica --models transformer --hidden 100 --bf16
+    python -m sessrec_course.bench train-speed                       # default data of the active profile
+    python -m sessrec_course.bench train-speed --diginetica --models transformer --hidden 100 --bf16
 
 Prints one Markdown table row per measurement (paste into docs/benchmarks.md) with the machine load,
 since the development box is shared. ``--max-steps`` times part of an epoch and extrapolates; without it
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -50,8 +51,10 @@ def diginetica(max_length: int) -> tuple[np.ndarray, int, int]:
     return pad_right(lists, max_length), split.item_cardinality + 1, 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    """Time the loader and one epoch of each model; print one row each."""
+    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench train-speed",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["mlp", "gru", "transformer", "bert"])
     parser.add_argument("--diginetica", action="store_true", help="train on the Diginetica benchmark split")
     parser.add_argument("--hidden", type=int, default=None, help="hidden size (default: the profile's)")
@@ -59,7 +62,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=20)
     parser.add_argument("--max-steps", type=int, default=None, help="time this many steps and extrapolate")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU too")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     profile = get_profile()
     threads = configure_threads()
@@ -93,7 +96,8 @@ def main() -> None:
         epoch_s = n_sessions / per_s
         print(f"| {name} | {data_name} | {hidden} | {'bf16' if args.bf16 else 'fp32'} | {steps} | {per_s:,.0f} | "
               f"{epoch_s:,.0f} | {os.getloadavg()[0]:.1f} |", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
