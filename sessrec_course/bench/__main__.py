@@ -1,6 +1,6 @@
 """``python -m sessrec_course.bench quality|peers|speed|render``: run a benchmark, write JSON and a docs/benchmarks.md section.
 
-``etl``, ``train-speed``, ``profile`` and ``frameworks`` run one measurement and print its markdown rows; their
+``etl``, ``train-speed``, ``profile``, ``frameworks`` and ``loadtest`` run one measurement and print its markdown rows; their
 arguments go to the module (``python -m sessrec_course.bench etl --help``).
 """
 
@@ -24,6 +24,7 @@ MEASUREMENTS = {
     "train-speed": ("sessrec_course.bench.torch_train_speed", "loader and one-epoch training throughput per model"),
     "profile": ("sessrec_course.bench.profile_quality", "baselines and models on a profile's data, as the notebooks"),
     "frameworks": ("sessrec_course.bench.frameworks", "Keras vs PyTorch twins: test quality and seconds per epoch"),
+    "loadtest": ("sessrec_course.bench.loadtest", "the served ensemble under load: throughput, latency, CPU per level"),
 }
 
 

@@ -1,7 +1,7 @@
 """The load-test command line: export (or reuse) the course's repository, serve it, measure every level.
 
 Besides throughput and latency it accounts the CPU the server's process group and the client used per level
-(from /proc), the figures docs/benchmarks.md records. Run as ``python -m sessrec_course.bench.loadtest``.
+(from /proc), the figures docs/benchmarks.md records. Run as ``python -m sessrec_course.bench loadtest``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _pick_client(requested: str | None) -> str:
     return "perf_analyzer"
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     """Command line: export (or reuse) the course's repository, start the server, run the load test."""
     parser = argparse.ArgumentParser(description=loadtest.__doc__.split("\n")[0])
     parser.add_argument("--repository", help="an exported repository (default: export the course GRU)")
@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         from sessrec_course.plots.serving import latency_histogram
 
         latency_histogram(result).savefig(args.figure, dpi=110, bbox_inches="tight")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

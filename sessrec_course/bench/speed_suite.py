@@ -3,7 +3,7 @@
 Each part measures what its own script or module does, so a figure here and one from the dedicated command
 agree: the ETL sizes run ``python -m sessrec_course.bench.etl_speed`` in a fresh process each (peak memory per size), the
 training rows train every preset for one epoch on the same generated events (:func:`.speed.course_training`),
-and serving runs ``python -m sessrec_course.bench.loadtest`` (the ci profile's GRU behind a real Triton).
+and serving runs ``python -m sessrec_course.bench loadtest`` (the ci profile's GRU behind a real Triton).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def training_levels(n_events: int, models: list[str], hidden_size: int, batch_si
 
 def serving_table(requests: int, concurrencies: list[int]) -> dict:
     """Run the load-test command on the ci profile's GRU and return its header line and markdown table."""
-    command = [sys.executable, "-m", "sessrec_course.bench.loadtest", "--requests", str(requests),
+    command = [sys.executable, "-m", "sessrec_course.bench", "loadtest", "--requests", str(requests),
                "--concurrency", *map(str, concurrencies)]
     logger.info("serving: %s", " ".join(command))
     out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "SESSREC_PROFILE": "ci"},
@@ -59,7 +59,7 @@ def serving_table(requests: int, concurrencies: list[int]) -> dict:
     lines = out.stdout.splitlines()
     table = [line for line in lines if line.startswith("|")]
     header = next((line for line in lines if "requests per level" in line), "")
-    return {"command": "SESSREC_PROFILE=ci python -m sessrec_course.bench.loadtest " + " ".join(command[3:]),
+    return {"command": "SESSREC_PROFILE=ci python -m sessrec_course.bench " + " ".join(command[3:]),
             "header": header, "table": table}
 
 

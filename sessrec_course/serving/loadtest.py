@@ -9,7 +9,7 @@ the sending: it costs the machine much less CPU than Python. The Python client
 Benchmark command (records the figures in docs/benchmarks.md; perf_analyzer over HTTP when installed; the
 command line is :mod:`~sessrec_course.bench.loadtest`)::
 
-    python -m sessrec_course.bench.loadtest --requests 10000 --concurrency 1 2 4 8
+    python -m sessrec_course.bench loadtest --requests 10000 --concurrency 1 2 4 8
 """
 
 from __future__ import annotations
