@@ -27,7 +27,7 @@ KS = (10, 20)
 DEFAULT_SPLITS = ("diginetica", "yoochoose1_64")
 NEURAL_MODELS = ("gru", "transformer", "mlp")  # presets of sessrec_course.training.MODEL_PRESETS
 
-# Published P@20 / MRR@20 (%) from the SR-GNN paper (AAAI'19, Table 2), as recorded in ../shared/FACTS.md.
+# Published P@20 / MRR@20 (%) from the SR-GNN paper (AAAI'19, Table 2), as in docs/benchmarks.md.
 PUBLISHED: dict[str, dict[str, tuple[float, float]]] = {
     "diginetica": {"Item-KNN": (35.75, 11.57), "GRU4Rec": (29.45, 8.33), "NARM": (49.70, 16.17),
                    "STAMP": (45.64, 14.32), "SR-GNN": (50.73, 17.59)},

@@ -27,7 +27,7 @@ from sessrec_course.paths import write_directory_atomically
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-ITEM_COLUMN, CATEGORY_COLUMN = "item_id_list", "category_list"
+ITEM_COLUMN, CATEGORY_COLUMN, TIME_COLUMN = "item_id_list", "category_list", "time_delta_list"
 OUTPUT_SCHEMA = pa.schema([
     ("session_id", pa.int64()), ("item_id_list", pa.list_(pa.int32())), ("category_list", pa.list_(pa.int32())),
     ("time_delta_list", pa.list_(pa.float32())), ("length", pa.int32()), ("duration", pa.float32()),

@@ -14,13 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from sessrec_course.arrays import pad_right
-from sessrec_course.etl.workflow import list_column
-
-ITEM_COLUMN = "item_id_list"
-CATEGORY_COLUMN = "category_list"
-TIME_COLUMN = "time_delta_list"
-
-
+from sessrec_course.etl.workflow import CATEGORY_COLUMN, ITEM_COLUMN, TIME_COLUMN, list_column
 
 
 def read_split(path: str | Path, max_length: int, side_features: bool = True) -> dict[str, np.ndarray]:

@@ -2,7 +2,7 @@
 
 The whole split is turned into one right-padded ``int64`` matrix up front (vectorised, no Python loop
 per session). A batch is a fancy-index of that matrix, trimmed to its longest session, so loading
-costs microseconds per batch and is never the bottleneck (``benchmarks/train_speed.py`` measures it).
+costs microseconds per batch and is never the bottleneck (``python -m sessrec_course.bench train-speed`` measures it).
 """
 
 from __future__ import annotations
@@ -16,11 +16,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from sessrec_course.arrays import pad_right
-
-ITEM_COLUMN = "item_id_list"
-CATEGORY_COLUMN = "category_list"
-
-
+from sessrec_course.etl.workflow import ITEM_COLUMN
 
 
 def read_sessions(path: str | Path, max_length: int, column: str = ITEM_COLUMN) -> np.ndarray:

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from sessrec_course.etl.workflow import ITEM_COLUMN
 from sessrec_course.profiles import Profile
 from sessrec_course.training.common import read_schema, resolve_artifacts
-
-ITEM_COLUMN = "item_id_list"
 
 
 class BatchScorer:
