@@ -35,7 +35,8 @@ def _pick_client(requested: str | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: export (or reuse) the course's repository, start the server, run the load test."""
-    parser = argparse.ArgumentParser(description=loadtest.__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench loadtest",
+                                     description=loadtest.__doc__.split("\n")[0])
     parser.add_argument("--repository", help="an exported repository (default: export the course GRU)")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8])
