@@ -114,7 +114,7 @@ def fault_timeline(frame: pd.DataFrame, events: Sequence = (),
     ``events`` are :class:`~sessrec_course.serving.supervisor.SupervisorEvent`; the polled readiness
     (``frame.attrs["readiness"]``) is drawn as a band at the top where it said not-ready.
     """
-    figure = Figure(figsize=(9, 3.8))
+    figure = Figure(figsize=(10, 3.8))
     ax = figure.subplots()
     for outcome, color in OUTCOME_COLORS.items():
         part = frame[frame["outcome"] == outcome]
@@ -136,30 +136,40 @@ def fault_timeline(frame: pd.DataFrame, events: Sequence = (),
         ax.scatter(not_ready["t_s"], np.full(len(not_ready), high), marker="s", s=10, color="#756bb1",
                    label="is_ready() False", clip_on=False)
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the plot is the timeline
     figure.tight_layout()
     return figure
 
 
-def overload_figure(levels: Sequence) -> Figure:
-    """Per concurrency: accepted p50/p99 latency and the median time to a rejection (bars: share rejected)."""
-    figure = Figure(figsize=(7.5, 3.6))
-    ax = figure.subplots()
-    positions = np.arange(len(levels))
-    rejected = [lv.errors / lv.requests if lv.requests else 0.0 for lv in levels]
-    ax.bar(positions, rejected, color="#fdd0a2", label="share rejected")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("share of requests rejected")
-    ax.set_xticks(positions, [f"c={lv.concurrency}" for lv in levels])
-    twin = ax.twinx()
-    twin.plot(positions, [lv.percentile(50) for lv in levels], "o-", color="#3182bd", label="accepted p50")
-    twin.plot(positions, [lv.percentile(99) for lv in levels], "s--", color="#de2d26", label="accepted p99")
-    reject_ms = [float(np.nanmedian(lv.error_latencies_ms)) if lv.error_latencies_ms.size else np.nan for lv in levels]
-    twin.plot(positions, reject_ms, "^:", color="#e6550d", label="rejection p50")
-    twin.set_ylabel("latency (ms)")
-    twin.set_ylim(bottom=0)
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize=8)
-    ax.set_title("Overload with a bounded queue: rejected fast, accepted stay fast")
+def overload_figure(results: dict[str, Sequence]) -> Figure:
+    """Per configuration and concurrency: accepted p50/p99 latency (left), share rejected and rejection p50 (right).
+
+    ``results`` maps a label (``"unbounded"``, ``"queue of 4"``) to its ``LoadLevel`` list.
+    """
+    figure = Figure(figsize=(10, 3.8))
+    latency_ax, reject_ax = figure.subplots(1, 2)
+    twin = reject_ax.twinx()
+    for label, levels in results.items():
+        concurrency = [lv.concurrency for lv in levels]
+        (line,) = latency_ax.plot(concurrency, [lv.percentile(99) for lv in levels], "s-", label=f"{label}: p99")
+        latency_ax.plot(concurrency, [lv.percentile(50) for lv in levels], "o:", color=line.get_color(),
+                        label=f"{label}: p50")
+        reject_ax.plot(concurrency, [lv.errors / max(lv.requests, 1) for lv in levels], "s-",
+                       color=line.get_color(), label=f"{label}: share rejected")
+        reject_ms = [float(np.nanmedian(lv.error_latencies_ms)) if lv.errors else np.nan for lv in levels]
+        twin.plot(concurrency, reject_ms, "^:", color=line.get_color(), label=f"{label}: rejection p50 (ms)")
+    twin.set_ylabel("time to a rejection, p50 (ms)")
+    for ax in (latency_ax, reject_ax):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("requests in flight (concurrency)")
+    latency_ax.set_yscale("log")
+    latency_ax.set_ylabel("accepted requests: latency (ms, log)")
+    latency_ax.set_title("Accepted requests")
+    latency_ax.legend(fontsize=7)
+    reject_ax.set_ylim(0, 1)
+    reject_ax.set_ylabel("share of requests rejected")
+    reject_ax.set_title("Rejected requests (unavailable)")
+    handles = reject_ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    reject_ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="center left")
     figure.tight_layout()
     return figure

@@ -48,11 +48,12 @@ class ServingConfig:
     # dynamic batching stays on (batches form under load) without making a request wait for others, the
     # faster setting on 2 cores (docs/history/serving.md)
     max_queue_delay_us: int = 0
-    # bounded overload: a step holds at most max_queue_size waiting requests and rejects a request that
-    # waited queue_timeout_ms, so an overloaded server answers "unavailable" fast instead of letting latency
-    # grow without bound (0 turns either limit off; docs/serving_faults.md)
-    max_queue_size: int = 128
-    queue_timeout_ms: float = 2000.0
+    # bounded overload: each step holds at most max_queue_size waiting requests (more are rejected at once
+    # with UNAVAILABLE) and rejects a request that waited queue_timeout_ms (0 turns a limit off). Off by
+    # default: with any queue policy Triton 2.51 stalls a few requests per thousand for ~500 ms on CPU
+    # (measured, docs/serving_faults.md), so the lesson sets it where it shows overload
+    max_queue_size: int = 0
+    queue_timeout_ms: float = 0.0
     preprocess_instances: int = 1
     model_instances: int = 1
     postprocess_instances: int = 1
