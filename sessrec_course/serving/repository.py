@@ -80,7 +80,7 @@ def _tensor(name: str, dtype: str, dims: list[int], ragged: bool = False) -> str
 
 def _config(name: str, *, backend: str | None, platform: str | None, max_batch_size: int,
             inputs: list[str], outputs: list[str], instances: int | None = None, kind: str = "KIND_CPU",
-            queue_delay_us: int | None = None, queue_policy: str = "", parameters: dict[str, str] | None = None,
+            queue_delay_us: int | None = None, policy: str = "", parameters: dict[str, str] | None = None,
             extra: str = "") -> str:
     lines = [f'name: "{name}"']
     if backend:
@@ -93,7 +93,7 @@ def _config(name: str, *, backend: str | None, platform: str | None, max_batch_s
     if instances:
         lines.append(f"instance_group [ {{ count: {instances} kind: {kind} }} ]")
     if queue_delay_us is not None:
-        lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us}{queue_policy} }}")
+        lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us}{policy} }}")
     for key, value in (parameters or {}).items():
         lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
     if extra:
@@ -211,7 +211,7 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
         "preprocess", backend="python", platform=None, max_batch_size=batch,
         inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1], ragged=True)],
         outputs=[_tensor("item_ids", "TYPE_INT64", [length])],
-        instances=cfg.preprocess_instances, queue_delay_us=delay, queue_policy=policy), state)
+        instances=cfg.preprocess_instances, queue_delay_us=delay, policy=policy), state)
     model_dir = repo / "model"
     (model_dir / "1").mkdir(parents=True)
     graph = model_dir / "1" / "model.onnx"
@@ -229,7 +229,7 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
         (model_dir / "config.pbtxt").write_text(_config(
             "model", backend="onnxruntime", platform=None, max_batch_size=batch,
             inputs=[_tensor(input_name, "TYPE_INT64", [length])], outputs=outputs, instances=cfg.model_instances,
-            kind="KIND_GPU" if cuda_available() else "KIND_CPU", queue_delay_us=delay, queue_policy=policy,
+            kind="KIND_GPU" if cuda_available() else "KIND_CPU", queue_delay_us=delay, policy=policy,
             parameters={"intra_op_thread_count": str(cfg.intra_op_num_threads), "inter_op_thread_count": "1"}))
     else:
         shutil.copyfile(TEMPLATES / "model_onnx.py", model_dir / "1" / "model.py")
@@ -238,7 +238,7 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
         (model_dir / "config.pbtxt").write_text(_config(
             "model", backend="python", platform=None, max_batch_size=batch,
             inputs=[_tensor("item_ids", "TYPE_INT64", [length])], outputs=outputs, instances=cfg.model_instances,
-            queue_delay_us=delay, queue_policy=policy, parameters={"intra_op_num_threads": str(cfg.intra_op_num_threads),
+            queue_delay_us=delay, policy=policy, parameters={"intra_op_num_threads": str(cfg.intra_op_num_threads),
                                               "inter_op_num_threads": "1"}))
     if cfg.postprocess == "python":
         _python_model(repo / "postprocess", "postprocess.py", _config(
@@ -246,7 +246,7 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
             inputs=[_tensor("scores", "TYPE_FP32", [n_items]), _tensor("item_ids", "TYPE_INT64", [length])],
             outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [cfg.top_k]),
                      _tensor(OUTPUT_SCORES, "TYPE_FP32", [cfg.top_k])],
-            instances=cfg.postprocess_instances, queue_delay_us=delay, queue_policy=policy,
+            instances=cfg.postprocess_instances, queue_delay_us=delay, policy=policy,
             parameters={"top_k": str(cfg.top_k)}), state)
     (repo / ENSEMBLE / "1").mkdir(parents=True)
     (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(batch, cfg.top_k, cfg.postprocess))
