@@ -8,13 +8,67 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from sessrec_course.ids import RAW_PAD
 from sessrec_course.serving.repository import ENSEMBLE, INPUT_NAME, OUTPUT_IDS, OUTPUT_SCORES
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# what Triton says when it cannot serve now but may soon: a model being reloaded, a dead stub, a full or
+# timed-out queue, a server that is starting or gone. A bad request (INVALID_ARGUMENT) is never among them.
+UNAVAILABLE_STATUS = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "503")
+UNAVAILABLE_MESSAGES = ("is not healthy", "has no available versions", "exceeds maximum queue size",
+                        "request timeout expired", "failed to connect", "connection refused", "socket closed",
+                        "is not ready")
+
+
+class ServingUnavailable(RuntimeError):
+    """The server could not serve the request before the retry deadline (its last error is ``__cause__``)."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` means "the server cannot serve this now, retry"; False for a bad request."""
+    if isinstance(error, ServingUnavailable | ConnectionError | TimeoutError):
+        return True
+    status = getattr(error, "status", None)
+    status = str(status() if callable(status) else status or "")
+    if "INVALID_ARGUMENT" in status or status == "400":
+        return False
+    message = str(error).lower()
+    return any(code in status for code in UNAVAILABLE_STATUS) or any(m in message for m in UNAVAILABLE_MESSAGES)
+
+
+def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: float = 0.05,
+                    max_backoff_s: float = 1.0) -> T:
+    """Return ``call(seconds left)``, retried on "unavailable" errors with jittered exponential backoff.
+
+    Only for idempotent calls (a recommendation reads, it changes nothing). Other errors are raised at once;
+    after ``deadline_s`` seconds the last unavailable error is raised as :class:`ServingUnavailable`.
+    """
+    deadline = time.monotonic() + deadline_s
+    attempt = 0
+    while True:
+        try:
+            return call(max(deadline - time.monotonic(), 0.001))
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            pause = random.uniform(0, min(max_backoff_s, backoff_s * 2 ** attempt))  # jitter: clients spread out
+            if time.monotonic() + pause >= deadline:
+                raise ServingUnavailable(f"the server stayed unavailable for {deadline_s:.1f} s "
+                                         f"({attempt + 1} attempts): {error}") from error
+            attempt += 1
+            log.debug("unavailable (%s): retry %d in %.3f s", error, attempt, pause)
+            time.sleep(pause)
 
 
 def pad_raw_sessions(sessions: Iterable[Sequence[int]]) -> np.ndarray:
@@ -49,9 +103,12 @@ class TritonRecommender:
     """A client of the exported ensemble: ``recommend(session)`` and ``recommend_batch(sessions)``.
 
     ``url`` is ``host:port`` of the HTTP or gRPC endpoint (``server.http_url`` / ``server.grpc_url``).
+    A request the server cannot serve now (see :func:`is_unavailable`) is retried with backoff for up to
+    ``retry_deadline_s`` seconds (0: never), then :class:`ServingUnavailable` is raised; a bad request fails at once.
     """
 
-    def __init__(self, url: str, protocol: str = "grpc", model_name: str = ENSEMBLE, timeout_s: float = 30.0):
+    def __init__(self, url: str, protocol: str = "grpc", model_name: str = ENSEMBLE, timeout_s: float = 30.0,
+                 retry_deadline_s: float = 10.0):
         if protocol == "http":
             import tritonclient.http as module
         elif protocol == "grpc":
@@ -59,6 +116,7 @@ class TritonRecommender:
         else:
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
         self.protocol, self.model_name, self.timeout_s = protocol, model_name, timeout_s
+        self.retry_deadline_s = retry_deadline_s
         self._module = module
         self.client = module.InferenceServerClient(url)
 
@@ -68,10 +126,14 @@ class TritonRecommender:
         tensor = self._module.InferInput(INPUT_NAME, list(raw.shape), "INT64")
         tensor.set_data_from_numpy(raw)
         outputs = [self._module.InferRequestedOutput(OUTPUT_IDS), self._module.InferRequestedOutput(OUTPUT_SCORES)]
-        if self.protocol == "grpc":
-            result = self.client.infer(self.model_name, [tensor], outputs=outputs, client_timeout=self.timeout_s)
-        else:
-            result = self.client.infer(self.model_name, [tensor], outputs=outputs)
+
+        def once(seconds_left: float):
+            if self.protocol == "grpc":
+                return self.client.infer(self.model_name, [tensor], outputs=outputs,
+                                         client_timeout=min(self.timeout_s, seconds_left))
+            return self.client.infer(self.model_name, [tensor], outputs=outputs)
+
+        result = call_with_retry(once, self.retry_deadline_s) if self.retry_deadline_s > 0 else once(self.timeout_s)
         return result.as_numpy(OUTPUT_IDS), result.as_numpy(OUTPUT_SCORES)
 
     def recommend_batch(self, sessions: Sequence[Sequence[int]], batch_size: int = 32) -> pd.DataFrame:

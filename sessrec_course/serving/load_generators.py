@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from sessrec_course.serving.client import is_unavailable
 from sessrec_course.serving.repository import INPUT_NAME, OUTPUT_IDS, OUTPUT_SCORES
 
 
@@ -27,6 +28,10 @@ class LoadLevel:
     seconds: float
     latencies_ms: np.ndarray = field(repr=False)
     first_error: str | None = None
+    # how fast the failed requests failed (a rejection by a full queue should be quick), and how many
+    # of them were of the "unavailable, retry" kind (client.is_unavailable) rather than bad requests
+    error_latencies_ms: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    unavailable: int = 0
 
     @property
     def throughput(self) -> float:
@@ -72,6 +77,8 @@ class _InFlight:
     def __init__(self, requests: int, progress: tqdm | None):
         self.requests, self.progress = requests, progress
         self.latencies = np.full(requests, -1.0)  # -1: no successful answer
+        self.error_latencies: list[float] = []
+        self.unavailable = 0
         self.lock, self.done = threading.Lock(), threading.Event()
         self.sent = self.answered = self.errors = 0
         self.first_error: str | None = None
@@ -92,6 +99,8 @@ class _InFlight:
             if index is None:
                 self.errors += 1
                 self.first_error = self.first_error or str(error)
+                self.error_latencies.append(latency_ms)
+                self.unavailable += error is not None and is_unavailable(error)
             else:
                 self.latencies[index] = latency_ms
             finished = self.answered >= self.sent and (self.sent >= self.requests or self.stop)
@@ -118,7 +127,8 @@ class _InFlight:
         with self.lock:
             sent, errors = self.sent, self.errors + self.sent - self.answered
             ok = self.latencies[:sent][self.latencies[:sent] >= 0]
-        return LoadLevel(concurrency, sent, errors, seconds, ok, self.first_error)
+        return LoadLevel(concurrency, sent, errors, seconds, ok, self.first_error,
+                         np.asarray(self.error_latencies), self.unavailable)
 
 
 def grpc_level(url: str, inputs: list, concurrency: int, requests: int, model: str,
@@ -170,7 +180,7 @@ def grpc_stream_level(url: str, inputs: list, concurrency: int, requests: int, m
     def callback(result, error) -> None:
         now = time.perf_counter()
         if error is not None or result is None:
-            flight.answer(None, 0.0, error, send)
+            flight.answer(None, float("nan"), error, send)  # a stream error carries no request id
         else:
             index = int(result.get_response().id)
             flight.answer(index, (now - started[index]) * 1e3, None, send)
@@ -188,8 +198,9 @@ def http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests:
     import tritonclient.http as httpclient
 
     latencies: list[float] = []
+    error_latencies: list[float] = []
     lock = threading.Lock()
-    state = {"next": 0, "errors": 0, "first_error": None}
+    state = {"next": 0, "errors": 0, "first_error": None, "unavailable": 0}
     deadline = time.monotonic() + timeout_s
 
     def worker() -> None:
@@ -217,6 +228,8 @@ def http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests:
                 else:
                     state["errors"] += 1
                     state["first_error"] = state["first_error"] or str(error)
+                    state["unavailable"] += is_unavailable(error)
+                    error_latencies.append(elapsed)
             if progress is not None:
                 progress.update(1)
         client.close()
@@ -229,4 +242,4 @@ def http_level(url: str, raw_rows: list[np.ndarray], concurrency: int, requests:
         thread.join(max(deadline - time.monotonic(), 0) + 10)
     seconds = time.perf_counter() - began
     return LoadLevel(concurrency, len(latencies) + state["errors"], state["errors"], seconds,
-                     np.asarray(latencies), state["first_error"])
+                     np.asarray(latencies), state["first_error"], np.asarray(error_latencies), state["unavailable"])

@@ -1,4 +1,4 @@
-"""Process facts read from ``/proc/<pid>/stat`` (Linux, no psutil): group members, names, CPU time."""
+"""Process facts read from ``/proc/<pid>/stat`` (Linux, no psutil): group members, names, command lines, CPU time."""
 
 from __future__ import annotations
 
@@ -32,15 +32,20 @@ def process_group_members(pgid: int) -> list[int]:
     return [pid for pid, fields in _live_pids() if int(fields[2]) == pgid]
 
 
+def command_line(pid: int) -> list[str] | None:
+    """Return the ``argv`` of process ``pid`` from ``/proc/<pid>/cmdline``; None once it is gone."""
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]] or None
+
+
 def processes_named(names: Sequence[str]) -> list[tuple[int, str]]:
     """Return ``(pid, name)`` of live processes whose program (``argv[0]``'s file name) is one of ``names``."""
     found = []
     for pid, _ in _live_pids():
-        try:
-            argv0 = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
-        except OSError:
-            continue
-        if (name := Path(argv0).name) in names:
+        if (argv := command_line(pid)) is not None and (name := Path(argv[0]).name) in names:
             found.append((pid, name))
     return found
 

@@ -50,6 +50,12 @@ class ServingConfig:
     # dynamic batching stays on (batches form under load) without making a request wait for others, the
     # faster setting on 2 cores (docs/history/serving.md)
     max_queue_delay_us: int = 0
+    # bounded overload: each step holds at most max_queue_size waiting requests (more are rejected at once
+    # with UNAVAILABLE) and rejects a request that waited queue_timeout_ms (0 turns a limit off). Off by
+    # default: with any queue policy Triton 2.51 stalls a few requests per thousand for ~500 ms on CPU
+    # (measured, docs/serving_faults.md), so the lesson sets it where it shows overload
+    max_queue_size: int = 0
+    queue_timeout_ms: float = 0.0
     preprocess_instances: int = 1
     model_instances: int = 1
     postprocess_instances: int = 1
@@ -62,6 +68,9 @@ class ServingConfig:
     def __post_init__(self) -> None:
         if self.postprocess not in POSTPROCESS_CHOICES:
             raise ValueError(f"postprocess must be one of {POSTPROCESS_CHOICES}, got {self.postprocess!r}")
+        if self.max_queue_size < 0 or self.queue_timeout_ms < 0:
+            raise ValueError(f"max_queue_size and queue_timeout_ms must be >= 0, got {self.max_queue_size} "
+                             f"and {self.queue_timeout_ms}")
         if self.top_k < 1 or self.max_batch_size < 1:
             raise ValueError(f"top_k and max_batch_size must be >= 1, got {self.top_k} and {self.max_batch_size}")
 
@@ -73,7 +82,7 @@ def _tensor(name: str, dtype: str, dims: list[int], ragged: bool = False) -> str
 
 def _config(name: str, *, backend: str | None, platform: str | None, max_batch_size: int,
             inputs: list[str], outputs: list[str], instances: int | None = None, kind: str = "KIND_CPU",
-            queue_delay_us: int | None = None, parameters: dict[str, str] | None = None,
+            queue_delay_us: int | None = None, policy: str = "", parameters: dict[str, str] | None = None,
             extra: str = "") -> str:
     lines = [f'name: "{name}"']
     if backend:
@@ -86,7 +95,7 @@ def _config(name: str, *, backend: str | None, platform: str | None, max_batch_s
     if instances:
         lines.append(f"instance_group [ {{ count: {instances} kind: {kind} }} ]")
     if queue_delay_us is not None:
-        lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}")
+        lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us}{policy} }}")
     for key, value in (parameters or {}).items():
         lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
     if extra:
@@ -113,6 +122,19 @@ def _ensemble_config(max_batch_size: int, top_k: int, postprocess: str) -> str:
                    outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [top_k]),
                             _tensor(OUTPUT_SCORES, "TYPE_FP32", [top_k])],
                    extra=scheduling)
+
+
+def queue_policy(max_queue_size: int, timeout_ms: float) -> str:
+    """Return the ``default_queue_policy`` of a dynamic batcher (empty when both limits are off).
+
+    ``REJECT`` answers a request that waited too long with an error instead of running it late; a client may
+    ask for a shorter wait per request (``allow_timeout_override``).
+    """
+    if not max_queue_size and not timeout_ms:
+        return ""
+    timeout_us = int(round(timeout_ms * 1000))
+    return (f" default_queue_policy {{ timeout_action: REJECT default_timeout_microseconds: {timeout_us}"
+            f" allow_timeout_override: true max_queue_size: {int(max_queue_size)} }}")
 
 
 def _steps(postprocess: str) -> list[str]:
@@ -186,11 +208,12 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
            input_name: str, output_name: str) -> None:
     length, n_items, batch = state.max_length, state.item_cardinality, cfg.max_batch_size
     delay = cfg.max_queue_delay_us
+    policy = queue_policy(cfg.max_queue_size, cfg.queue_timeout_ms)
     _python_model(repo / "preprocess", "preprocess.py", _config(
         "preprocess", backend="python", platform=None, max_batch_size=batch,
         inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1], ragged=True)],
         outputs=[_tensor("item_ids", "TYPE_INT64", [length])],
-        instances=cfg.preprocess_instances, queue_delay_us=delay), state)
+        instances=cfg.preprocess_instances, queue_delay_us=delay, policy=policy), state)
     model_dir = repo / "model"
     (model_dir / "1").mkdir(parents=True)
     graph = model_dir / "1" / "model.onnx"
@@ -208,7 +231,7 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
         (model_dir / "config.pbtxt").write_text(_config(
             "model", backend="onnxruntime", platform=None, max_batch_size=batch,
             inputs=[_tensor(input_name, "TYPE_INT64", [length])], outputs=outputs, instances=cfg.model_instances,
-            kind="KIND_GPU" if cuda_available() else "KIND_CPU", queue_delay_us=delay,
+            kind="KIND_GPU" if cuda_available() else "KIND_CPU", queue_delay_us=delay, policy=policy,
             parameters={"intra_op_thread_count": str(cfg.intra_op_num_threads), "inter_op_thread_count": "1"}))
     else:
         shutil.copyfile(TEMPLATES / "model_onnx.py", model_dir / "1" / "model.py")
@@ -217,7 +240,7 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
         (model_dir / "config.pbtxt").write_text(_config(
             "model", backend="python", platform=None, max_batch_size=batch,
             inputs=[_tensor("item_ids", "TYPE_INT64", [length])], outputs=outputs, instances=cfg.model_instances,
-            queue_delay_us=delay, parameters={"intra_op_num_threads": str(cfg.intra_op_num_threads),
+            queue_delay_us=delay, policy=policy, parameters={"intra_op_num_threads": str(cfg.intra_op_num_threads),
                                               "inter_op_num_threads": "1"}))
     if cfg.postprocess == "python":
         _python_model(repo / "postprocess", "postprocess.py", _config(
@@ -225,7 +248,8 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
             inputs=[_tensor("scores", "TYPE_FP32", [n_items]), _tensor("item_ids", "TYPE_INT64", [length])],
             outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [cfg.top_k]),
                      _tensor(OUTPUT_SCORES, "TYPE_FP32", [cfg.top_k])],
-            instances=cfg.postprocess_instances, queue_delay_us=delay, parameters={"top_k": str(cfg.top_k)}), state)
+            instances=cfg.postprocess_instances, queue_delay_us=delay, policy=policy,
+            parameters={"top_k": str(cfg.top_k)}), state)
     (repo / ENSEMBLE / "1").mkdir(parents=True)
     (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(batch, cfg.top_k, cfg.postprocess))
     (repo / "sessrec_serving.json").write_text(json.dumps({

@@ -5,7 +5,9 @@ NVIDIA container, else the copy bundled in the ``nvidia-pytriton`` wheel); its b
 and flags come from :mod:`~sessrec_course.serving.server_setup`.
 
 The server runs in its own process group, so stopping it (also on ``KeyboardInterrupt`` or when the
-Python process exits) kills the server and every python-backend stub it started: no orphans.
+Python process exits) kills the server and every python-backend stub it started: no orphans. While it runs, a
+:class:`~sessrec_course.serving.supervisor.Supervisor` thread reloads a model whose stub died and notices the
+death of the server itself (then :attr:`TritonServer.failure` names the cause, with the log tail).
 
 >>> with TritonServer("build/serving/repository") as server:   # doctest: +SKIP
 ...     print(server.http_url)
@@ -32,6 +34,7 @@ from pathlib import Path
 from sessrec_course.environment import find_tritonserver
 from sessrec_course.serving.procs import process_group_members, processes_named
 from sessrec_course.serving.server_setup import prepare_backend_dir, server_command, server_environment
+from sessrec_course.serving.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,18 @@ _STARTED_GROUPS: list[int] = []  # process groups of every server this Python pr
 
 class TritonStartupError(RuntimeError):
     """The server exited or did not become ready in time; the message ends with its last log lines."""
+
+
+class TritonServerDied(RuntimeError):
+    """The server process ended while it was serving (killed, crashed); the message names how, then its log."""
+
+
+def _exit_cause(returncode: int) -> str:
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by signal {-returncode} ({signal.Signals(-returncode).name})"
+        return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,11 +99,16 @@ class TritonServer:
     last log lines; ``stop()`` sends SIGTERM (the server waits ``exit_timeout`` s for open client
     connections, then unloads its models), then SIGKILL to the whole process group after ``stop_timeout``.
     The server's log goes to ``log_path`` (default: a file in the work folder), never to stdout.
+
+    With ``supervise`` (default) the server runs with explicit model control and a supervisor thread
+    reloads a model whose python-backend stub died; :meth:`is_ready` says False while a model recovers
+    or once the server died, and :meth:`check` raises :class:`TritonServerDied` naming the cause.
     """
 
     def __init__(self, repository: str | Path, *, log_path: str | Path | None = None,
                  work_dir: str | Path | None = None, startup_timeout: float = 120.0,
-                 stop_timeout: float = 15.0, exit_timeout: int = 2, log_verbose: int = 0, extra_args: tuple[str, ...] = ()):
+                 stop_timeout: float = 15.0, exit_timeout: int = 2, log_verbose: int = 0, extra_args: tuple[str, ...] = (),
+                 supervise: bool = True, supervise_interval_s: float = 0.1):
         self.repository = Path(repository).resolve()
         if not (self.repository.is_dir() and any(self.repository.glob("*/config.pbtxt"))):
             raise FileNotFoundError(f"model repository {self.repository} has no <model>/config.pbtxt")
@@ -105,6 +125,9 @@ class TritonServer:
         self.extra_args = tuple(extra_args)
         self.http_port = self.grpc_port = self.metrics_port = 0
         self.process: subprocess.Popen | None = None
+        self.supervise, self.supervise_interval_s = supervise, supervise_interval_s
+        self.supervisor: Supervisor | None = None
+        self.failure: TritonServerDied | None = None  # set when the server died while serving
 
     # -- addresses -------------------------------------------------------------------------------
     @property
@@ -128,7 +151,7 @@ class TritonServer:
         return server_command(self.binary, self.repository, backend_dir, http_port=self.http_port,
                               grpc_port=self.grpc_port, metrics_port=self.metrics_port,
                               exit_timeout=self.exit_timeout, log_verbose=self.log_verbose,
-                              extra_args=self.extra_args)
+                              extra_args=self.extra_args, explicit_model_control=self.supervise)
 
     def log_tail(self, lines: int = 30) -> str:
         """Return the last ``lines`` lines of the server log."""
@@ -149,9 +172,35 @@ class TritonServer:
         return "Errors in the log:\n" + "\n".join(errors[-15:] or ["(none)"]) + "\nLast log lines:\n" + "\n".join(last)
 
     def is_ready(self, timeout: float = 1.0) -> bool:
-        """Return True when the server answers ``GET /v2/health/ready`` with 200."""
+        """Return True when every model can serve: no model recovering, and ``GET /v2/health/ready`` answers 200."""
+        if self.failure is not None or (self.supervisor is not None and self.supervisor.recovering):
+            return False
+        return self._http_ok("/v2/health/ready", timeout)
+
+    def model_ready(self, model: str, timeout: float = 1.0) -> bool:
+        """Return True when ``model`` can serve (not recovering, and Triton's model-ready answers 200)."""
+        if self.failure is not None or (self.supervisor is not None and model in self.supervisor.recovering):
+            return False
+        return self._http_ok(f"/v2/models/{model}/ready", timeout)
+
+    def health(self) -> str:
+        """One word an operator can watch: ``ready``, ``recovering``, ``not-ready``, ``dead`` or ``stopped``."""
+        if self.failure is not None:
+            return "dead"
+        if self.process is None:
+            return "stopped"
+        if self.supervisor is not None and self.supervisor.recovering:
+            return "recovering"
+        return "ready" if self.is_ready() else "not-ready"
+
+    def check(self) -> None:
+        """Raise :class:`TritonServerDied` (cause and log tail) when the server died while serving."""
+        if self.failure is not None:
+            raise self.failure
+
+    def _http_ok(self, path: str, timeout: float) -> bool:
         try:
-            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=timeout) as resp:
+            with urllib.request.urlopen(f"http://{self.http_url}{path}", timeout=timeout) as resp:
                 return resp.status == 200
         except OSError:
             return False
@@ -186,12 +235,28 @@ class TritonServer:
             )
         _LIVE_SERVERS.add(self)
         _STARTED_GROUPS.append(self.process.pid)
+        self.failure = None
         try:
             self._wait_ready()
         except BaseException:  # also KeyboardInterrupt: never leave a half-started server behind
             self.stop()
             raise
+        if self.supervise:
+            self.supervisor = Supervisor(self, interval_s=self.supervise_interval_s).start()
         return self
+
+    def _died(self, process: subprocess.Popen) -> None:
+        """Called by the supervisor when the server process ended on its own: end its stubs, keep the cause."""
+        pgid = process.pid
+        deadline = time.monotonic() + 5.0
+        while process_group_members(pgid) and time.monotonic() < deadline:  # stubs would outlive it for seconds
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            time.sleep(0.05)
+        self.failure = TritonServerDied(
+            f"tritonserver (pid {pgid}) {_exit_cause(process.returncode)} while serving {self.repository}; "
+            f"its python-backend stubs were ended (log {self.log_path}).\n{self.failure_report()}")
+        log.error("%s", self.failure)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -210,6 +275,9 @@ class TritonServer:
 
     def stop(self) -> None:
         """Stop the server and every process of its group (SIGTERM, then SIGKILL); safe to call twice."""
+        supervisor, self.supervisor = self.supervisor, None
+        if supervisor is not None:  # first, so that stopping on purpose is not reported as a death
+            supervisor.stop()
         process, self.process = self.process, None
         if process is None:
             return
@@ -249,6 +317,8 @@ class TritonServer:
 
     def __repr__(self) -> str:
         state = f"running on http {self.http_url}, grpc {self.grpc_url}" if self.running else "stopped"
+        if self.failure is not None:
+            state = "dead"
         return f"TritonServer({str(self.repository)!r}, {state}, log={str(self.log_path)!r})"
 
 

@@ -81,8 +81,15 @@ def server_environment(binary: Path) -> dict[str, str]:
 
 def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_port: int, grpc_port: int,
                    metrics_port: int, exit_timeout: int, log_verbose: int = 0,
-                   extra_args: tuple[str, ...] = ()) -> list[str]:
-    """Return the ``tritonserver`` command line: every endpoint on 127.0.0.1, CPU-friendly memory settings."""
+                   extra_args: tuple[str, ...] = (), explicit_model_control: bool = False) -> list[str]:
+    """Return the ``tritonserver`` command line: every endpoint on 127.0.0.1, CPU-friendly memory settings.
+
+    ``explicit_model_control`` loads every model at start and lets a client unload / load one (the
+    supervisor's reload of a model whose stub died), unless ``extra_args`` choose a mode themselves.
+    """
+    control = []
+    if explicit_model_control and not any(arg.startswith("--model-control-mode") for arg in extra_args):
+        control = ["--model-control-mode=explicit", "--load-model=*"]
     return [
         str(binary), "--model-repository", str(repository),
         "--backend-directory", str(backend_dir),
@@ -91,5 +98,5 @@ def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_po
         "--metrics-address", "127.0.0.1", "--metrics-port", str(metrics_port),
         "--allow-gpu-metrics", "false", "--pinned-memory-pool-byte-size=0",
         "--strict-readiness", "true", "--exit-timeout-secs", str(exit_timeout), f"--log-verbose={log_verbose}",
-        *extra_args,
+        *control, *extra_args,
     ]

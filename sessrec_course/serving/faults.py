@@ -1,0 +1,175 @@
+"""Faults an operator rehearses, bounded in count and time and only on 127.0.0.1: kill a stub, watch recovery.
+
+:func:`kill_stub` sends SIGKILL to the python-backend stub of one model of a :class:`TritonServer`;
+:func:`traffic_during_fault` keeps ``concurrency`` clients sending real requests around such a fault and
+records every answer (when it was sent, how long it took, ok / unavailable / other error, the ids returned);
+:func:`fault_timeline` and :func:`overload_figure` draw what an operator watches.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sessrec_course.serving.client import TritonRecommender, is_unavailable, pad_raw_sessions
+from sessrec_course.serving.server import TritonServer
+from sessrec_course.serving.supervisor import stub_pids
+
+OUTCOME_COLORS = {"ok": "#31a354", "unavailable": "#fd8d3c", "error": "#de2d26"}
+
+
+def kill_stub(server: TritonServer, model: str) -> int:
+    """SIGKILL one python-backend stub of ``model`` (as the OOM killer would) and return its pid."""
+    pids = sorted(stub_pids(server.process.pid).get(model, ()))
+    if not pids:
+        raise LookupError(f"no python-backend stub of model {model!r} in {server}")
+    os.kill(pids[0], signal.SIGKILL)
+    return pids[0]
+
+
+def traffic_during_fault(server: TritonServer, sessions: Sequence[Sequence[int]], fault: Callable[[], object] | None,
+                         *, fault_at_s: float = 1.0, duration_s: float = 8.0, concurrency: int = 4,
+                         max_requests: int = 20_000, protocol: str = "grpc") -> pd.DataFrame:
+    """Send one-session requests from ``concurrency`` threads for ``duration_s`` s, calling ``fault`` at ``fault_at_s``.
+
+    Clients do not retry (``retry_deadline_s=0``): every failure is recorded. Returns one row per request:
+    ``t_s`` (sent, seconds after the start), ``latency_ms``, ``outcome`` (ok / unavailable / error),
+    ``session`` (index into ``sessions``), ``item_ids`` (tuple, ok rows) and ``error``; ``attrs`` hold
+    ``started`` (``time.monotonic()`` of t=0), ``fault_t_s`` and ``readiness`` (``t_s``, ``ready``: the
+    server's :meth:`~TritonServer.is_ready` polled every 0.1 s). Bounded by ``duration_s`` and ``max_requests``.
+    """
+    url = server.grpc_url if protocol == "grpc" else server.http_url
+    rows: list[dict] = []
+    lock = threading.Lock()
+    counter = iter(range(max_requests))
+    started = time.monotonic()
+    end = started + duration_s
+
+    def worker() -> None:
+        with TritonRecommender(url, protocol, retry_deadline_s=0, timeout_s=10.0) as client:
+            while time.monotonic() < end:
+                with lock:
+                    index = next(counter, None)
+                if index is None:
+                    return
+                session = index % len(sessions)
+                sent = time.monotonic()
+                row = {"t_s": sent - started, "session": session, "item_ids": None, "error": None}
+                try:
+                    ids, _ = client.infer_matrix(pad_raw_sessions([sessions[session]]))
+                    row.update(outcome="ok", item_ids=tuple(int(i) for i in ids[0]))
+                except Exception as error:
+                    row.update(outcome="unavailable" if is_unavailable(error) else "error", error=str(error)[:300])
+                row["latency_ms"] = (time.monotonic() - sent) * 1e3
+                with lock:
+                    rows.append(row)
+
+    readiness: list[tuple[float, bool]] = []
+
+    def watch_readiness() -> None:
+        while time.monotonic() < end:
+            readiness.append((time.monotonic() - started, server.is_ready(timeout=0.5)))
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    threads.append(threading.Thread(target=watch_readiness, daemon=True))
+    for thread in threads:
+        thread.start()
+    fault_t = None
+    if fault is not None:
+        time.sleep(max(started + fault_at_s - time.monotonic(), 0))
+        fault_t = time.monotonic() - started
+        fault()
+    for thread in threads:
+        thread.join(max(end - time.monotonic(), 0) + 15.0)
+    frame = pd.DataFrame(rows, columns=["t_s", "latency_ms", "outcome", "session", "item_ids", "error"])
+    frame = frame.sort_values("t_s", ignore_index=True)
+    frame.attrs.update(started=started, fault_t_s=fault_t,
+                       readiness=pd.DataFrame(readiness, columns=["t_s", "ready"]))
+    return frame
+
+
+def outage_seconds(frame: pd.DataFrame) -> float:
+    """Seconds from the fault until the first request sent after it that was answered after the last failure."""
+    fault_t = frame.attrs.get("fault_t_s")
+    failed = frame[frame["outcome"] != "ok"]
+    if fault_t is None or failed.empty:
+        return 0.0
+    last_failure_sent = failed["t_s"].max()
+    after = frame[(frame["outcome"] == "ok") & (frame["t_s"] > last_failure_sent)]
+    return float(after["t_s"].min() - fault_t) if not after.empty else float("inf")
+
+
+def fault_timeline(frame: pd.DataFrame, events: Sequence = (),
+                   title: str = "kill -9 of a python-backend stub, then recovery") -> Figure:
+    """Latency of every request over time, coloured by outcome, with the fault and the supervisor's events.
+
+    ``events`` are :class:`~sessrec_course.serving.supervisor.SupervisorEvent`; the polled readiness
+    (``frame.attrs["readiness"]``) is drawn as a band at the top where it said not-ready.
+    """
+    figure = Figure(figsize=(10, 3.8))
+    ax = figure.subplots()
+    for outcome, color in OUTCOME_COLORS.items():
+        part = frame[frame["outcome"] == outcome]
+        if len(part):
+            ax.scatter(part["t_s"], part["latency_ms"], s=6, color=color, label=f"{outcome} ({len(part)})")
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds (request sent)")
+    ax.set_ylabel("latency (ms, log)")
+    started = frame.attrs.get("started", 0.0)
+    if (fault_t := frame.attrs.get("fault_t_s")) is not None:
+        ax.axvline(fault_t, color="black", linewidth=1.5, label="kill -9")
+    for event in events:
+        if event.kind in ("stub_died", "reloaded"):
+            ax.axvline(event.at - started, color="#3182bd", linestyle="--" if event.kind == "stub_died" else ":",
+                       linewidth=1.2, label=f"supervisor: {event.kind} {event.model}")
+    if (readiness := frame.attrs.get("readiness")) is not None and len(readiness):
+        low, high = ax.get_ylim()
+        not_ready = readiness[~readiness["ready"]]
+        ax.scatter(not_ready["t_s"], np.full(len(not_ready), high), marker="s", s=10, color="#756bb1",
+                   label="is_ready() False", clip_on=False)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the plot is the timeline
+    figure.tight_layout()
+    return figure
+
+
+def overload_figure(results: dict[str, Sequence]) -> Figure:
+    """Per configuration and concurrency: accepted p50/p99 latency (left), share rejected and rejection p50 (right).
+
+    ``results`` maps a label (``"unbounded"``, ``"queue of 4"``) to its ``LoadLevel`` list.
+    """
+    figure = Figure(figsize=(10, 3.8))
+    latency_ax, reject_ax = figure.subplots(1, 2)
+    twin = reject_ax.twinx()
+    for label, levels in results.items():
+        concurrency = [lv.concurrency for lv in levels]
+        (line,) = latency_ax.plot(concurrency, [lv.percentile(99) for lv in levels], "s-", label=f"{label}: p99")
+        latency_ax.plot(concurrency, [lv.percentile(50) for lv in levels], "o:", color=line.get_color(),
+                        label=f"{label}: p50")
+        reject_ax.plot(concurrency, [lv.errors / max(lv.requests, 1) for lv in levels], "s-",
+                       color=line.get_color(), label=f"{label}: share rejected")
+        reject_ms = [float(np.nanmedian(lv.error_latencies_ms)) if lv.errors else np.nan for lv in levels]
+        twin.plot(concurrency, reject_ms, "^:", color=line.get_color(), label=f"{label}: rejection p50 (ms)")
+    twin.set_ylabel("time to a rejection, p50 (ms)")
+    for ax in (latency_ax, reject_ax):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("requests in flight (concurrency)")
+    latency_ax.set_yscale("log")
+    latency_ax.set_ylabel("accepted requests: latency (ms, log)")
+    latency_ax.set_title("Accepted requests")
+    latency_ax.legend(fontsize=7)
+    reject_ax.set_ylim(0, 1)
+    reject_ax.set_ylabel("share of requests rejected")
+    reject_ax.set_title("Rejected requests (unavailable)")
+    handles = reject_ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    reject_ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="center left")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,92 @@
+"""Without a server: the generated queue policy, the explicit model control flag, and which errors clients retry."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessrec_course.serving.client import ServingUnavailable, call_with_retry, is_unavailable
+from sessrec_course.serving.repository import ServingConfig, queue_policy
+from sessrec_course.serving.server_setup import server_command
+
+InferenceServerException = pytest.importorskip("tritonclient.utils").InferenceServerException
+
+
+def test_queue_policy_rejects_after_the_timeout_and_bounds_the_queue():
+    text = queue_policy(8, 250.0)
+    assert "timeout_action: REJECT" in text
+    assert "default_timeout_microseconds: 250000" in text and "max_queue_size: 8" in text
+    assert queue_policy(0, 0) == ""
+    with pytest.raises(ValueError, match="max_queue_size"):
+        ServingConfig(max_queue_size=-1)
+
+
+def test_every_python_step_of_an_export_gets_the_queue_policy(tmp_path):
+    pytest.importorskip("torch")
+    from serving_helpers import tiny_events, tiny_onnx
+
+    from sessrec_course.etl import SessionWorkflow
+    from sessrec_course.serving import export_repository
+    from sessrec_course.serving.pipeline import serving_state_from_workflow
+
+    state = serving_state_from_workflow(SessionWorkflow(max_length=4).fit(tiny_events(n_sessions=30)))
+    onnx_path = tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
+    repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(
+        top_k=3, model_backend="python", postprocess="python", max_queue_size=5, queue_timeout_ms=40))
+    for step in ("preprocess", "model", "postprocess"):
+        config = (repo / step / "config.pbtxt").read_text()
+        assert "max_queue_size: 5" in config and "default_timeout_microseconds: 40000" in config, step
+    assert "default_queue_policy" not in (repo / "ensemble" / "config.pbtxt").read_text()
+
+
+def test_explicit_model_control_unless_the_caller_chose_a_mode(tmp_path):
+    common = {"http_port": 1, "grpc_port": 2, "metrics_port": 3, "exit_timeout": 1}
+    explicit = server_command(tmp_path, tmp_path, tmp_path, explicit_model_control=True, **common)
+    assert "--model-control-mode=explicit" in explicit and "--load-model=*" in explicit
+    chosen = server_command(tmp_path, tmp_path, tmp_path, explicit_model_control=True,
+                            extra_args=("--model-control-mode=none",), **common)
+    assert "--model-control-mode=explicit" not in chosen
+    assert "--model-control-mode=explicit" not in server_command(tmp_path, tmp_path, tmp_path, **common)
+
+
+@pytest.mark.parametrize(("message", "status", "retry"), [
+    ("in ensemble 'ensemble', Stub process 'preprocess_0_0' is not healthy.", "StatusCode.INTERNAL", True),
+    ("Request for unknown model: 'ensemble' has no available versions", "StatusCode.NOT_FOUND", True),
+    ("Exceeds maximum queue size", "StatusCode.UNAVAILABLE", True),
+    ("failed to connect to all addresses", "StatusCode.UNAVAILABLE", True),
+    ("Request for unknown model: 'nope' is not found", "StatusCode.NOT_FOUND", False),
+    ("unexpected datatype TYPE_FP32 for inference input", "StatusCode.INVALID_ARGUMENT", False),
+    ("inference request batch-size must be <= 16", "400", False),
+])
+def test_unavailable_errors_are_told_from_bad_requests(message, status, retry):
+    assert is_unavailable(InferenceServerException(message, status=status)) is retry
+
+
+def test_retry_backs_off_until_the_server_answers():
+    calls = []
+
+    def flaky(seconds_left: float) -> str:
+        calls.append(seconds_left)
+        if len(calls) < 4:
+            raise InferenceServerException("Stub process 'model_0_0' is not healthy.", status="StatusCode.INTERNAL")
+        return "answer"
+
+    assert call_with_retry(flaky, deadline_s=10.0, backoff_s=0.001) == "answer"
+    assert len(calls) == 4 and all(0 < left <= 10.0 for left in calls)
+
+
+def test_retry_gives_up_at_the_deadline_and_never_retries_a_bad_request():
+    def down(_: float):
+        raise InferenceServerException("has no available versions", status="StatusCode.NOT_FOUND")
+
+    with pytest.raises(ServingUnavailable, match="unavailable") as info:
+        call_with_retry(down, deadline_s=0.2, backoff_s=0.01)
+    assert isinstance(info.value.__cause__, InferenceServerException)
+    calls = []
+
+    def bad(_: float):
+        calls.append(1)
+        raise InferenceServerException("unexpected shape", status="StatusCode.INVALID_ARGUMENT")
+
+    with pytest.raises(InferenceServerException, match="unexpected shape"):
+        call_with_retry(bad, deadline_s=10.0)
+    assert calls == [1]
