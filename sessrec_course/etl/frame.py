@@ -3,7 +3,8 @@
 The ETL is written once against two tiny interfaces: a dataframe module (``pandas`` or ``cudf``) for
 reading and holding tables, and an array module (``numpy`` or ``cupy``) for the column arithmetic.
 cuDF is used when :func:`sessrec_course.environment.cudf_usable` says it runs on a GPU;
-``SESSREC_DATAFRAME=pandas|cudf`` overrides the choice.
+``SESSREC_DATAFRAME=pandas|cudf`` overrides the choice. The distributed ETL asks the same backend for its
+Dask flavour (:meth:`Backend.dask`: dask.dataframe or dask-cudf) and its local cluster (:meth:`Backend.local_cluster`).
 """
 
 from __future__ import annotations
@@ -97,6 +98,31 @@ class Backend:
     def from_pandas(self, frame: pd.DataFrame) -> Any:
         """Return a pandas ``frame`` as a dataframe of this backend."""
         return self.df.DataFrame.from_pandas(frame) if self.on_gpu else frame
+
+    def dask(self) -> ModuleType:
+        """Return the Dask dataframe module whose partitions are frames of this backend (dask-cudf on the GPU)."""
+        import dask
+        import dask.dataframe as dd
+
+        if self.on_gpu:
+            import dask_cudf  # noqa: F401 - registers the "cudf" dataframe backend of dask
+
+            dask.config.set({"dataframe.backend": "cudf"})
+        return dd
+
+    def local_cluster(self, n_workers: int, threads_per_worker: int = 1, memory_limit: str | int | None = "auto",
+                      **kwargs: Any) -> Any:
+        """Start a Dask cluster on this machine: ``LocalCluster`` (pandas) or one GPU per worker (``LocalCUDACluster``)."""
+        if self.on_gpu:
+            from dask_cuda import LocalCUDACluster
+
+            return LocalCUDACluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                    memory_limit=memory_limit, **kwargs)
+        from distributed import LocalCluster
+
+        kwargs.setdefault("silence_logs", logging.ERROR)  # p2p shuffles log a WARNING per start and end
+        return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, memory_limit=memory_limit,
+                            processes=True, **kwargs)
 
     def is_frame(self, obj: Any) -> bool:
         """True for a DataFrame of this backend or of pandas."""

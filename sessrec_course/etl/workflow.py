@@ -47,6 +47,8 @@ class WorkflowConfig:
 
 
 _NUMPY = get_backend("pandas")
+# kinds of rows in a fit_counts frame
+COUNT_ITEM, COUNT_CATEGORY, COUNT_PAIR, COUNT_TOTAL = 0, 1, 2, 3
 
 
 class SessionWorkflow:
@@ -108,36 +110,75 @@ class SessionWorkflow:
 
     def fit(self, events: Any, source: str = "train events") -> SessionWorkflow:
         """Learn the item and category vocabularies from the training events (after the session filters)."""
+        return self.fit_from_counts(self.fit_counts(events, source), source)
+
+    def fit_counts(self, events: Any, source: str = "train events") -> Any:
+        """Count what :meth:`fit` learns from: a (kind, key, key2, count) frame of the input's backend.
+
+        Counts of whole sessions add up, so the counts of partitions holding whole sessions can be summed
+        (by a distributed group-by) and passed to :meth:`fit_from_counts`: the vocabulary of the union.
+        """
         p = self._prepare(events, source)
-        xp, be, cols = p["xp"], p["be"], p["cols"]
-        if len(cols["item"]) == 0:
-            raise DataError("no session survives the filters", source=source, column="session_id",
-                            expected=f"sessions with >= {self.config.min_length} events")
+        be, cols = p["be"], p["cols"]
+        xp = be.xp
         raw, counts = be.unique_counts(cols["item"])
-        keep = counts >= self.config.min_item_frequency
-        raw, counts = raw[keep], counts[keep]
-        order = xp.lexsort(xp.stack([raw, -counts]))  # most frequent first, ties by raw id
-        self.item_raw, self.item_count = be.to_numpy(raw[order]).astype(np.int64), be.to_numpy(counts[order])
-        self._lookup = None
-        self.category_raw = np.zeros(0, np.int64)
-        self.item_category = np.ones(self.item_cardinality, np.int32)
-        self.item_category[PAD_ID] = PAD_ID
+        parts = [(COUNT_ITEM, raw, xp.zeros(len(raw), dtype=np.int64), counts),
+                 (COUNT_TOTAL, xp.asarray([0, 1], dtype=np.int64), xp.zeros(2, dtype=np.int64),
+                  xp.asarray([len(cols["item"]), len(p["lengths"])], dtype=np.int64))]
         if "cat" in cols:
             cat_raw, cat_counts = be.unique_counts(cols["cat"][cols["cat"] >= 0])
-            keep = cat_counts >= self.config.min_category_frequency
-            cat_raw, cat_counts = cat_raw[keep], cat_counts[keep]
-            self.category_raw = be.to_numpy(cat_raw[xp.lexsort(xp.stack([cat_raw, -cat_counts]))]).astype(np.int64)
-            # every item gets its most frequent category (used when serving raw item ids)
-            enc_item = self._encode(be, cols["item"])
-            enc_cat = self._encode_categories(be, cols["cat"])
-            pair = enc_item.astype(np.int64) * self.category_cardinality + enc_cat
-            pairs, pair_counts = be.unique_counts(pair[enc_item >= FIRST_ID])
-            best = xp.lexsort(xp.stack([-pair_counts, pairs // self.category_cardinality]))
-            pairs = pairs[best]
-            first = session_starts(xp, pairs // self.category_cardinality)
-            chosen = be.to_numpy(pairs[first])
-            self.item_category[chosen // self.category_cardinality] = chosen % self.category_cardinality
-        self.stats = {"fit_events": int(len(cols["item"])), "fit_sessions": int(len(p["lengths"])),
+            parts.append((COUNT_CATEGORY, cat_raw, xp.zeros(len(cat_raw), dtype=np.int64), cat_counts))
+            pairs = (be.df.DataFrame({"key": cols["item"], "key2": cols["cat"]})
+                     .groupby(["key", "key2"]).size().reset_index(name="count"))
+            parts.append((COUNT_PAIR, be.column(pairs, "key", "int64"), be.column(pairs, "key2", "int64"),
+                          be.column(pairs, "count", "int64")))
+        return be.df.DataFrame({
+            "kind": xp.concatenate([xp.full(len(k), kind, dtype=np.int8) for kind, k, _, _ in parts]),
+            "key": xp.concatenate([k for _, k, _, _ in parts]).astype(np.int64),
+            "key2": xp.concatenate([k2 for _, _, k2, _ in parts]).astype(np.int64),
+            "count": xp.concatenate([c for _, _, _, c in parts]).astype(np.int64),
+        })
+
+    def fit_from_counts(self, counts: Any, source: str = "train events") -> SessionWorkflow:
+        """Fit the vocabularies from :meth:`fit_counts` frames (rows with equal kind and keys are summed)."""
+        counts = backend_of(counts).to_pandas(counts)
+        counts = counts.groupby(["kind", "key", "key2"], sort=True)["count"].sum().reset_index()
+
+        def kind(code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            rows = counts[counts["kind"] == code]
+            return tuple(rows[c].to_numpy(np.int64) for c in ("key", "key2", "count"))
+
+        total_keys, _, total_counts = kind(COUNT_TOTAL)
+        totals = dict(zip(total_keys.tolist(), total_counts.tolist(), strict=True))
+        if totals.get(0, 0) == 0:
+            raise DataError("no session survives the filters", source=source, column="session_id",
+                            expected=f"sessions with >= {self.config.min_length} events")
+        raw, _, n = kind(COUNT_ITEM)
+        keep = n >= self.config.min_item_frequency
+        raw, n = raw[keep], n[keep]
+        order = np.lexsort((raw, -n))  # most frequent first, ties by raw id
+        self.item_raw, self.item_count = raw[order], n[order]
+        self._lookup = None
+        cat_raw, _, cat_n = kind(COUNT_CATEGORY)
+        keep = cat_n >= self.config.min_category_frequency
+        cat_raw, cat_n = cat_raw[keep], cat_n[keep]
+        self.category_raw = cat_raw[np.lexsort((cat_raw, -cat_n))]
+        self.item_category = np.ones(self.item_cardinality, np.int32)
+        self.item_category[PAD_ID] = PAD_ID
+        pair_item, pair_cat, pair_n = kind(COUNT_PAIR)
+        if len(pair_item):
+            # every item gets its most frequent category (used when serving raw item ids); ties: lower id
+            enc_item = self._encode(_NUMPY, pair_item)
+            enc_cat = self._encode_categories(_NUMPY, pair_cat)
+            known = enc_item >= FIRST_ID
+            width = self.category_cardinality
+            codes, inverse = np.unique(enc_item[known].astype(np.int64) * width + enc_cat[known],
+                                       return_inverse=True)
+            sums = np.bincount(inverse, weights=pair_n[known], minlength=len(codes))
+            best = codes[np.lexsort((-sums, codes // width))]
+            chosen = best[session_starts(np, best // width)]
+            self.item_category[chosen // width] = chosen % width
+        self.stats = {"fit_events": int(totals[0]), "fit_sessions": int(totals.get(1, 0)),
                       "items": int(len(self.item_raw)), "categories": int(len(self.category_raw))}
         log.info("fitted workflow: %(items)d items, %(categories)d categories from %(fit_sessions)d sessions",
                  self.stats)

@@ -61,3 +61,22 @@ def make_loader(
     base = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     sampler = BatchSampler(base, batch_size=batch_size, drop_last=False)
     return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
+
+
+def make_distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: int, seed: int = 0,
+                            min_length: int = 2) -> DataLoader:
+    """This rank's share of every global batch of ``batch_size``: a DistributedSampler, ``batch_size / world`` each.
+
+    Rank ``r`` takes positions ``r, r + world, ...`` of one shuffle shared by all ranks, so the ranks' k-th
+    batches together are the k-th ``batch_size`` sessions of that shuffle, whatever ``world`` is.
+    """
+    from torch.utils.data.distributed import DistributedSampler
+
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} is not a multiple of the {world} processes")
+    dataset = SessionBatches(item_ids, min_length=min_length)
+    if len(dataset) < world:
+        raise ValueError(f"{len(dataset)} sessions cannot be shared by {world} processes")
+    base = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    sampler = BatchSampler(base, batch_size=batch_size // world, drop_last=False)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)

@@ -8,6 +8,7 @@ A second call with the same data, model, settings and model code loads the check
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 
@@ -21,9 +22,9 @@ from sessrec_course.paths import build_dir
 from sessrec_course.profiles import Profile
 from sessrec_course.training.cache import cached_history, checkpoint_folder
 from sessrec_course.training.common import History, TrainConfig, training_setup
-from sessrec_course.training.torch_data import make_loader, read_sessions
+from sessrec_course.training.torch_data import make_distributed_loader, make_loader, read_sessions
 from sessrec_course.training.torch_recommender import TorchRecommender
-from sessrec_course.training.torch_trainer import Validator, fit, seed_everything
+from sessrec_course.training.torch_trainer import Validator, distributed_world, fit, seed_everything
 from sessrec_course.training.validation import make_validator, validation_cases
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,15 @@ def fit_model(config: ModelConfig, train_ids: np.ndarray, validate: Validator | 
     """Seed, build ``config``'s model, batch ``train_ids`` (padded matrix) and :func:`fit`; return ``(model, history)``.
 
     ``before_fit(model, loader, train)`` may adjust ``train`` and returns the loader to train on (the
-    benchmark plans its time budget there).
+    benchmark plans its time budget there). Under ``torchrun`` every process takes its share of each global
+    batch of ``train.batch_size`` (see :func:`make_distributed_loader`).
     """
     seed_everything(train.seed)
     model = build_model(config, item_category=None if item_category is None else torch.from_numpy(item_category))
-    loader = make_loader(train_ids, train.batch_size, shuffle=True, seed=train.seed)
+    rank, world = distributed_world()
+    loader = (make_loader(train_ids, train.batch_size, shuffle=True, seed=train.seed) if world == 1 and rank == 0
+              and "RANK" not in os.environ else
+              make_distributed_loader(train_ids, train.batch_size, rank, world, seed=train.seed))
     if before_fit is not None:
         loader = before_fit(model, loader, train)
     return model, fit(model, loader, validate, train, checkpoint=checkpoint)
@@ -78,6 +83,10 @@ def train_model(
     train_ids = read_sessions(paths.train, config.max_length)
     lookup = item_category_lookup(paths.train, config.item_cardinality) if config.category_cardinality else None
     prefixes, targets = validation_cases(paths.valid, config.max_length, profile.eval_max_sessions)
+    rank, world = distributed_world()
+    if world > 1:  # equal shares of the validation cases: the mean of the ranks' metrics is the metric
+        share = len(targets) // world
+        prefixes, targets = prefixes[rank::world][:share], targets[rank::world][:share]
 
     def checkpoint(best: torch.nn.Module, history: History) -> None:
         if cache:
@@ -85,6 +94,6 @@ def train_model(
 
     model, history = fit_model(config, train_ids, torch_validator(prefixes, targets), train, item_category=lookup,
                                checkpoint=checkpoint)
-    if cache:  # final write: the complete history beside the best weights
+    if cache and rank == 0:  # final write: the complete history beside the best weights
         save_model(model, folder, extra={"history": history.to_dict(), "train": asdict(train)})
     return model.cpu().eval(), history

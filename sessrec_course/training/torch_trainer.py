@@ -4,6 +4,9 @@ AdamW, linear warm-up then cosine decay, early stopping on a validation metric (
 the best weights kept (and optionally saved) as a state dict, a tqdm bar with the live loss and
 metric, and a :class:`History` the notebooks plot. CUDA (with bf16 autocast) is used when present;
 on CPU the threads are set to the cores this process may use and a fixed seed gives identical results.
+Under ``torchrun`` the same :func:`fit` trains data-parallel: the loss runs through
+``DistributedDataParallel`` (gloo on CPU, NCCL on CUDA), epoch metrics are averaged across ranks and only
+rank 0 writes checkpoints and shows the bar.
 """
 
 from __future__ import annotations
@@ -28,8 +31,38 @@ Validator = Callable[[torch.nn.Module], dict[str, float]]
 
 
 def select_device(device: str | None = None) -> torch.device:
-    """Return ``device`` or, when None, CUDA if available, else CPU."""
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    """Return ``device`` or, when None, CUDA if available (this rank's GPU under torchrun), else CPU."""
+    if device is None and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device(device or "cpu")
+
+
+def distributed_world() -> tuple[int, int]:
+    """Return (rank, world size); under ``torchrun`` join its process group once (NCCL on CUDA, else gloo)."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return 0, 1
+    if not dist.is_initialized():
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:  # not launched by torchrun
+            return 0, 1
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend)
+        logger.info("rank %d of %d joined the %s process group", dist.get_rank(), dist.get_world_size(), backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+class _Loss(torch.nn.Module):
+    """A model's ``loss(batch)`` as ``forward``: what ``DistributedDataParallel`` wraps to sync gradients."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(batch)
 
 
 _THREADS: list[int] = []  # decided once per process, so that reruns use the same kernels
@@ -91,13 +124,17 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     steps_per_epoch: int
     bar: tqdm
+    loss: Callable[[torch.Tensor], torch.Tensor]  # model.loss, or its DistributedDataParallel wrapper
+    rank: int = 0
+    world: int = 1
     step: int = 0
     stale: int = 0  # epochs since the best one
     best_state: dict | None = field(default=None, repr=False)
 
 
 def _set_up(model: torch.nn.Module, loader, config: TrainConfig) -> _Run:
-    """Threads, seed, device; AdamW (no decay on embeddings, biases, norms) with warm-up + cosine; the bar."""
+    """Threads, seed, device, process group; AdamW (no decay on embeddings, biases, norms) with warm-up + cosine; the bar."""
+    rank, world = distributed_world()
     configure_threads()
     seed_everything(config.seed)
     device = select_device(config.device)
@@ -114,14 +151,20 @@ def _set_up(model: torch.nn.Module, loader, config: TrainConfig) -> _Run:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total, warmup, config.min_lr_fraction)
     )
-    bar = tqdm(total=total, desc=f"training {type(model).__name__}", unit="batch", disable=not config.progress)
-    return _Run(device, optimizer, scheduler, steps_per_epoch, bar)
+    bar = tqdm(total=total, desc=f"training {type(model).__name__}", unit="batch",
+               disable=not config.progress or rank != 0)
+    loss: Callable[[torch.Tensor], torch.Tensor] = model.loss
+    if world > 1:  # gradients all-reduced (averaged) across ranks during backward
+        from torch.nn.parallel import DistributedDataParallel
+
+        loss = DistributedDataParallel(_Loss(model), device_ids=[device.index] if device.type == "cuda" else None)
+    return _Run(device, optimizer, scheduler, steps_per_epoch, bar, loss, rank, world)
 
 
 def _train_step(model: torch.nn.Module, batch: torch.Tensor, run: _Run, config: TrainConfig) -> float:
     """One optimisation step on ``batch``; return its loss."""
     with autocast_for(run.device, config.bf16):
-        loss = model.loss(batch)
+        loss = run.loss(batch)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.grad_clip:
@@ -136,6 +179,9 @@ def _train_epoch(model: torch.nn.Module, loader, run: _Run, config: TrainConfig,
                  epoch: int) -> dict:
     """Train one epoch (at most ``run.steps_per_epoch`` batches); return its record (loss, time, throughput)."""
     model.train()
+    sampler = getattr(getattr(loader, "sampler", None), "sampler", None)
+    if hasattr(sampler, "set_epoch"):  # a DistributedSampler: a new shuffle each epoch, the same on every rank
+        sampler.set_epoch(epoch)
     start, seen, loss_sum, batch_index = time.perf_counter(), 0, 0.0, -1
     for batch_index, batch in enumerate(loader):
         if batch_index >= run.steps_per_epoch:
@@ -160,6 +206,21 @@ def _validate(model: torch.nn.Module, validate: Validator, run: _Run, config: Tr
     return {k: float(v) for k, v in metrics.items()}
 
 
+def _reduce_record(record: dict, run: _Run) -> dict:
+    """Average an epoch's figures over the ranks (throughput summed), so every rank decides the same."""
+    if run.world == 1:
+        return record
+    import torch.distributed as dist
+
+    keys = sorted(k for k, v in record.items() if k != "epoch" and isinstance(v, float | int))
+    values = torch.tensor([float(record[k]) for k in keys], dtype=torch.float64,
+                          device=run.device if run.device.type == "cuda" else "cpu")
+    dist.all_reduce(values)
+    reduced = dict(zip(keys, (values / run.world).tolist(), strict=True))
+    reduced["sessions_per_s"] = reduced.get("sessions_per_s", 0.0) * run.world
+    return {**record, **reduced}
+
+
 def _end_epoch(model: torch.nn.Module, record: dict, run: _Run, config: TrainConfig, history: History,
                checkpoint: Callable[[torch.nn.Module, History], None] | None) -> bool:
     """Record the epoch, keep (and checkpoint) the best weights; return True when early stopping ends training."""
@@ -169,7 +230,7 @@ def _end_epoch(model: torch.nn.Module, record: dict, run: _Run, config: TrainCon
     if score is None or history.best_score is None or score > history.best_score:
         history.best_epoch, history.best_score, run.stale = epoch, score, 0
         run.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if checkpoint is not None:
+        if checkpoint is not None and run.rank == 0:  # one writer
             checkpoint(model, history)
     else:
         run.stale += 1
@@ -198,6 +259,7 @@ def fit(
         record = _train_epoch(model, loader, run, config, history, epoch)
         if validate is not None:
             record.update(_validate(model, validate, run, config))
+        record = _reduce_record(record, run)
         if _end_epoch(model, record, run, config, history, checkpoint):
             break
     run.bar.close()

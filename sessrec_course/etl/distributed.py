@@ -1,0 +1,146 @@
+"""The session ETL on Dask: the same :class:`SessionWorkflow` fitted and applied across workers.
+
+Three steps, each the single-process code on one partition: events are shuffled by ``session_id`` (so every
+session lands whole in one partition and the session filters see it whole); the vocabulary is a distributed
+sum of :meth:`SessionWorkflow.fit_counts` over the partitions, finished by :meth:`~SessionWorkflow.fit_from_counts`;
+every partition is then transformed with the fitted tables and written as one parquet file of a folder, with the
+same ``schema.json`` beside it. Which dataframe library the partitions hold (pandas or cuDF) and which local
+cluster runs them (``LocalCluster`` or ``LocalCUDACluster``) is asked of :mod:`sessrec_course.etl.frame`; a
+scheduler ``address`` runs the same code on a real cluster instead (its workers must see the output folder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from sessrec_course.data.errors import DataError
+from sessrec_course.etl.frame import Backend, backend_of, get_backend
+from sessrec_course.etl.workflow import SessionWorkflow
+from sessrec_course.paths import write_directory_atomically
+
+log = logging.getLogger(__name__)
+
+_COUNTS_META = pd.DataFrame({"kind": np.zeros(0, np.int8), "key": np.zeros(0, np.int64),
+                             "key2": np.zeros(0, np.int64), "count": np.zeros(0, np.int64)})
+
+
+@contextmanager
+def dask_client(address: str | None = None, n_workers: int = 2, threads_per_worker: int = 1,
+                memory_limit: str | int | None = "auto", backend: Backend | None = None,
+                **cluster_kwargs: Any) -> Iterator[Any]:
+    """Yield a ``distributed.Client``: of the scheduler at ``address``, else of a local cluster closed on exit."""
+    from distributed import Client
+
+    if address:
+        client = Client(address)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster_kwargs.setdefault("dashboard_address", ":0")  # a free port; the dashboard needs bokeh
+    cluster = (backend or get_backend()).local_cluster(n_workers, threads_per_worker, memory_limit, **cluster_kwargs)
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def read_events(path: str | Path, backend: Backend | None = None) -> Any:
+    """Read a parquet event file or folder of files as a Dask DataFrame (partitions of the backend's frames)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no event parquet at {path}")
+    dd = (backend or get_backend()).dask()
+    return dd.read_parquet(str(path))
+
+
+def shuffle_sessions(events: Any, npartitions: int | None = None) -> Any:
+    """Hash-partition ``events`` by ``session_id``: every session whole in exactly one partition."""
+    if "session_id" not in events.columns:
+        raise DataError("missing column", source="dask events", column="session_id",
+                        expected=f"integer column; have {list(events.columns)}")
+    return events.shuffle("session_id", npartitions=npartitions or events.npartitions)
+
+
+def _partition_counts(part: Any, workflow: SessionWorkflow, source: str) -> Any:
+    if len(part) == 0:  # a hash partition may receive no session
+        return backend_of(part).from_pandas(_COUNTS_META)
+    return workflow.fit_counts(part, source)
+
+
+def fit_distributed(workflow: SessionWorkflow, events: Any, source: str = "train events",
+                    shuffled: bool = False) -> SessionWorkflow:
+    """Fit ``workflow`` on a Dask DataFrame of events: per-partition counts summed by a distributed group-by."""
+    sessions = events if shuffled else shuffle_sessions(events)
+    meta = backend_of(sessions._meta).from_pandas(_COUNTS_META)  # pandas or cuDF, as the partitions
+    counts = sessions.map_partitions(_partition_counts, workflow, source, meta=meta)
+    total = counts.groupby(["kind", "key", "key2"])["count"].sum().reset_index().compute()
+    return workflow.fit_from_counts(total, source)
+
+
+def _write_partition(part: Any, index: int, workflow: SessionWorkflow, folder: str, source: str) -> int:
+    """Transform one partition and write it as ``part.<index>.parquet`` in ``folder``; return its sessions."""
+    if len(part) == 0:
+        return 0
+    table = workflow.transform_arrow(part, source=f"{source} (partition {index})")
+    if table.num_rows:
+        pq.write_table(table, Path(folder) / f"part.{index:05d}.parquet")
+    return table.num_rows
+
+
+def transform_distributed(workflow: SessionWorkflow, events: Any, output: str | Path, source: str = "events",
+                          shuffled: bool = False) -> dict[str, Any]:
+    """Write the sessions of a Dask DataFrame as a folder of parquet files + ``schema.json``, atomically."""
+    import dask
+
+    sessions = events if shuffled else shuffle_sessions(events)
+    parts = sessions.to_delayed()
+    result: dict[str, Any] = {}
+
+    def write(tmp: Path) -> None:
+        tasks = [dask.delayed(_write_partition)(part, i, workflow, str(tmp), source) for i, part in enumerate(parts)]
+        rows = dask.compute(*tasks)
+        (tmp / "schema.json").write_text(json.dumps(workflow.schema(), indent=2), encoding="utf-8")
+        result.update(sessions=int(sum(rows)), files=int(sum(1 for r in rows if r)))
+
+    write_directory_atomically(output, write)
+    return result
+
+
+def run_distributed_etl(events_path: str | Path, output: str | Path, client: Any,
+                        workflow: SessionWorkflow | None = None, npartitions: int | None = None) -> dict[str, Any]:
+    """Fit on the events at ``events_path`` and write their sessions to ``output`` on ``client``'s cluster; return timings."""
+    workflow = workflow or SessionWorkflow()
+    events = read_events(events_path)
+    source = f"events {events_path}"
+    sessions = shuffle_sessions(events, npartitions)
+    t0 = time.perf_counter()
+    fit_distributed(workflow, sessions, source, shuffled=True)
+    t1 = time.perf_counter()
+    written = transform_distributed(workflow, sessions, output, source, shuffled=True)
+    t2 = time.perf_counter()
+    workers = len(client.scheduler_info().get("workers", {}))
+    log.info("distributed ETL on %d workers: fit %.1f s, transform %.1f s", workers, t1 - t0, t2 - t1)
+    return {"workflow": workflow, "workers": workers, "partitions": int(sessions.npartitions),
+            "fit_s": t1 - t0, "transform_s": t2 - t1, **written}
+
+
+def read_sessions_folder(path: str | Path) -> pd.DataFrame:
+    """Read a folder written by :func:`transform_distributed` as one pandas frame sorted by ``session_id``."""
+    files = sorted(Path(path).glob("part.*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no part.*.parquet files in {path}")
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return frame.sort_values("session_id", kind="stable").reset_index(drop=True)
