@@ -41,11 +41,24 @@ def _is_package(name: str, modules: dict[str, Path]) -> bool:
     return modules[name].name == "__init__.py"
 
 
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """Ids of the nodes under ``if TYPE_CHECKING:``: annotations only, never imported at run time."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    return skipped
+
+
 def import_edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """Package modules that ``name`` imports anywhere in its file (module level and inside functions)."""
     package = name if _is_package(name, modules) else name.rpartition(".")[0]
     edges: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    skipped = _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -163,6 +176,19 @@ def test_edges_cover_function_level_relative_and_submodule_imports(tmp_path):
     assert graph["pkg.high"] == {"pkg.low", "pkg.sub.thing"}
     assert graph["pkg.sub"] == {"pkg.low"}
     assert find_cycles(graph) == [["pkg.high", "pkg.low"]]
+
+
+def test_type_checking_imports_are_not_edges(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg import b\n")
+    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import X\n"
+                              "else:\n    import pkg.c\n")
+    (pkg / "c.py").write_text("")
+    graph = import_graph(pkg, "pkg")
+    assert graph["pkg.b"] == {"pkg.c"}  # the else branch runs, the annotation-only import does not
+    assert find_cycles(graph) == []
 
 
 def test_layer_rule_catches_a_synthetic_upward_import():
