@@ -28,3 +28,5 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_static_path: list[str] = []
+# an explicit mode: with none, the theme logs "Got invalid theme mode" on a first visit (fresh browser storage)
+html_context = {"default_mode": "auto"}
