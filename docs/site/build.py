@@ -48,8 +48,8 @@ def lesson_title(nb: nbformat.NotebookNode, fallback: str) -> tuple[str, str]:
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith("# "):
             head, _, rest = cell.source.lstrip()[2:].partition("\n")
             paragraph = " ".join(rest.strip().split("\n\n")[0].split())
-            sentence = re.split(r"(?<=[.:!?])\s", paragraph, maxsplit=1)[0]
-            return head.strip(), sentence
+            sentence = re.split(r"(?<=[.!?])\s", paragraph, maxsplit=1)[0]
+            return head.strip(), sentence if len(sentence) <= 160 else sentence[:157].rsplit(" ", 1)[0] + " …"
     return fallback, ""
 
 
@@ -84,6 +84,9 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
     shutil.rmtree(stage_dir, ignore_errors=True)
     (stage_dir / "sources").mkdir(parents=True)
     lessons = []
+    # lesson 00 prints the environment report; its profile is the profile of the whole run
+    profiles = [executed_profile(nbformat.read(executed_dir / p.name, as_version=4)) for p in sources[:1]]
+    profile = profiles[0] if profiles else "unknown"
     for source in sources:
         nb = nbformat.read(executed_dir / source.name, as_version=4)
         if not _has_outputs(nb):
@@ -98,7 +101,7 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
         depth = "../" * (len(page.parts) - 1)
         link = nbformat.v4.new_markdown_cell(
             f"```{{note}}\nThis page shows the lesson as executed by `make course` (profile "
-            f"`{executed_profile(nb)}`, {_format_minutes(seconds)} of kernel time). "
+            f"`{profile}`, {_format_minutes(seconds)} of kernel time). "
             f"{{download}}`Download the notebook source <{depth}{source_copy.as_posix()}>` "
             f"(`notebooks/{relative.as_posix()}`) to run it yourself with `make lab`.\n```")
         heading = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
@@ -106,7 +109,7 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
         (stage_dir / page).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, stage_dir / page)
         lessons.append({"name": source.stem, "page": page.with_suffix("").as_posix(), "title": title,
-                        "summary": summary, "seconds": seconds, "profile": executed_profile(nb),
+                        "summary": summary, "seconds": seconds, "profile": profile,
                         "track": "TensorFlow track" if len(relative.parts) > 1 else "main track"})
     for page in ("instructor_guide.md",):
         shutil.copy2(HERE / page, stage_dir / page)
