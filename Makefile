@@ -14,7 +14,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/.cache/matplotlib
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help setup data course test test-fast lint lab clean bench bench-peers perf-analyzer
+.PHONY: help setup data course test test-fast lint lab lab-server site test-browser browser clean bench bench-peers perf-analyzer
 .PHONY: gpu-checks lint-docker check-gpu-lock gpu-lock test-gpulock docker-build docker-lab docker-test
 
 help:  ## list the targets
@@ -93,8 +93,35 @@ $(MERLIN_STAMP): requirements/merlin.txt requirements/merlin-constraints.txt
 bench-peers: setup $(MERLIN_STAMP)  ## course vs NVTabular CPU + Transformers4Rec XLNet on the same events -> docs/benchmarks.md
 	$(BIN)/python -m sessrec_course.bench -v peers --markdown docs/benchmarks.md $(PEERS_ARGS)
 
-lab: setup  ## JupyterLab on 127.0.0.1 in notebooks/
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks
+# --allow-root: containers, cloud boxes and CI run as root, where JupyterLab otherwise exits at once. The course's
+# settings overrides (config/lab/overrides.json) switch off the first-run "fetch Jupyter news" prompt; workspaces
+# and user settings stay in build/lab, not under ~. LAB_ARGS passes more options (--port, a token, ...).
+LAB_ARGS ?=
+lab: setup  ## JupyterLab on 127.0.0.1 in notebooks/ (also as root; LAB_ARGS="--port 9999" for more options)
+	@$(MAKE) --no-print-directory lab-server
+
+lab-server:  ## the server `make lab` starts, without the install check (the browser test runs this)
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --allow-root --notebook-dir notebooks \
+		--LabApp.app_settings_dir=$(CURDIR)/config/lab --LabApp.user_settings_dir=$(CURDIR)/build/lab/settings \
+		--LabApp.workspaces_dir=$(CURDIR)/build/lab/workspaces $(LAB_ARGS)
+
+# The website: Sphinx + MyST-NB (pure Python, offline, built-in search) over the notebooks `make course` executed.
+site:  ## the course website in build/site/ from the executed notebooks of `make course` (no second execution)
+	@test -x $(BIN)/python || { echo "no $(VENV): run \`SESSREC_PROFILE=ci make course\` first"; exit 1; }
+	$(BIN)/python docs/site/build.py --notebooks build/notebooks --out build/site
+
+# Debian's chromium for the browser tests (Playwright drives it; its own browser download cannot work here).
+# Installed when missing and apt-get is usable (root); otherwise the browser tests skip and say why.
+browser:  ## install Debian's chromium for the browser tests (root + apt-get), skipped when present
+	@if command -v chromium >/dev/null; then echo "browser: $$(chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then mkdir -p build; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+			>build/apt-chromium.log 2>&1 || { echo "browser: apt-get install chromium failed (build/apt-chromium.log)"; }; \
+	else echo "browser: no chromium and no root apt-get: the browser tests will skip"; fi
+
+test-browser: export SESSREC_PROFILE := ci
+test-browser: setup browser  ## the site and JupyterLab in headless Chromium (builds the site from executed lessons)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_site.py tests/test_browser.py $(PYTEST_ARGS)
 
 clean:  ## remove build outputs and generated data (keeps .venv)
 	rm -rf build data/generated
