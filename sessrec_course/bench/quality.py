@@ -164,10 +164,10 @@ class DeadlineLoader:
             yield batch
 
 
-def seconds_per_step(model, loader, steps: int = 6, bf16: bool | None = None) -> float:
+def seconds_per_step(model, loader, steps: int = 6, bf16: bool | str | None = None) -> float:
     """Time a few optimisation steps on a throw-away copy of ``model`` (the first one is not counted).
 
-    ``bf16`` as in :class:`~sessrec_course.training.common.TrainConfig` (None: on CUDA only): the probe must
+    ``bf16`` as in :class:`~sessrec_course.training.common.TrainConfig` (None: where native): the probe must
     run like the training it plans, as bf16 autocast changes the step time on CPU too (docs/history/training.md).
     """
     import torch
