@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from sessrec_course.models import ModelConfig
 from sessrec_course.profiles import Profile, get_profile
 
@@ -51,6 +53,46 @@ def model_config(name: str, schema: dict, profile: Profile | None = None, preset
     if profile is not None:
         sizes["hidden_size"] = profile.hidden_size
     return ModelConfig(**{**presets[name], **sizes, **overrides})
+
+
+@dataclass(frozen=True)
+class SplitStats:
+    """What the default recipe reads from the training sessions (never from the test set)."""
+
+    sessions: int
+    cases: int  # (prefix, next item) pairs
+    items: int  # distinct items
+    length_p95: float  # 95th percentile of the session length
+    repeat_ratio: float  # share of next items already in their session's prefix
+
+
+def split_stats(sessions: list[np.ndarray]) -> SplitStats:
+    """Count what :func:`recipe_settings` needs from training ``sessions`` (1-D id arrays, time order)."""
+    lengths = np.array([len(s) for s in sessions], dtype=np.int64)
+    cases = int(np.clip(lengths - 1, 0, None).sum())
+    repeats = sum(len(s) - len(np.unique(s)) for s in sessions)  # a re-click's item was in the prefix already
+    items = len(np.unique(np.concatenate(sessions))) if sessions else 0
+    return SplitStats(len(sessions), cases, items, float(np.percentile(lengths, 95)) if len(lengths) else 0.0,
+                      repeats / max(1, cases))
+
+
+def recipe_settings(stats: SplitStats) -> dict:
+    """The data-dependent settings of the default recipe, by a stated rule (issue #24, docs/benchmarks.md).
+
+    - ``max_length``: the 95th percentile of the session length rounded up to a multiple of 10, in [20, 50];
+    - ``valid_sessions``: 5 % of the training sessions, in [100, 3000] (and never more than a tenth);
+    - ``batch_size``: 128 (the tuned splits) unless an epoch would have fewer than 500 steps: then the power of
+      two that gives about 500, at least 32 (small splits need more, smaller steps, not fewer epochs);
+    - ``repeat_bias``: on where at least 1 % of next items are re-clicks (it costs nothing and is learnt);
+    - ``time_budget_s``: 1 s of training per 250 training cases, in [120, 900] (a split within 20 minutes).
+    """
+    max_length = int(min(50, max(20, 10 * np.ceil(stats.length_p95 / 10))))
+    valid = int(min(3000, max(100, stats.sessions // 20), max(1, stats.sessions // 10)))
+    batch = 128
+    while batch > 32 and (stats.sessions - valid) / batch < 500:
+        batch //= 2
+    return {"max_length": max_length, "valid_sessions": valid, "batch_size": batch,
+            "repeat_bias": stats.repeat_ratio >= 0.01, "time_budget_s": float(min(900, max(120, stats.cases / 250)))}
 
 
 # CPU feature flags (/proc/cpuinfo) and torch CPU capabilities with native bf16 matrix products
