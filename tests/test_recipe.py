@@ -52,3 +52,15 @@ def test_auto_values_are_filled_and_an_unknown_one_is_named():
     assert config["max_length"] == "auto"  # the input is left alone
     with pytest.raises(ValueError, match="train.learning_rate = 'auto' has no rule"):
         resolve_auto({"train": {"learning_rate": "auto"}}, settings)
+
+
+def test_repeat_bias_start_gives_each_distance_its_share_of_re_clicks():
+    from sessrec_course.training.common import repeat_bias_start
+
+    # next items: 3 (new), 2 (clicked 1 step before the last), 2 (the last item itself) -> q = [1/3, 1/3, 0, 0]
+    start = repeat_bias_start([np.array([2, 3, 2, 2])], max_length=4, n_items=10)
+    assert start == pytest.approx([np.log(10), np.log(10), 0.0, 0.0])  # ln(q_d * 10 / (1 - 2/3))
+    no_repeats = repeat_bias_start([np.array([2, 3, 4]), np.array([5, 6])], max_length=3, n_items=10)
+    assert no_repeats.tolist() == [0.0, 0.0, 0.0]
+    far = repeat_bias_start([np.array([2, 3, 4, 5, 2])], max_length=3, n_items=10)  # 3 steps back: beyond the window
+    assert far.tolist() == [0.0, 0.0, 0.0]

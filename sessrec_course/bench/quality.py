@@ -49,7 +49,7 @@ def default_split_folders() -> list[Path]:
 
 # Top-level settings a config may hold; [train] and [models.<preset>] are the tables (checked by the training code).
 CONFIG_KEYS = ("seed", "max_length", "valid_sessions", "valid_holdout", "time_budget_s", "neural_models",
-               "train", "models")
+               "repeat_bias_start", "train", "models")
 AUTO = "auto"  # a setting the recipe derives from the training split (training.common.recipe_settings)
 
 
@@ -269,7 +269,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     import torch
 
     from sessrec_course.evaluation import all_prefixes, evaluate
-    from sessrec_course.training.common import TrainConfig, model_config
+    from sessrec_course.training.common import TrainConfig, model_config, repeat_bias_start
     from sessrec_course.training.torch_pipeline import fit_model, torch_validator
     from sessrec_course.training.torch_recommender import TorchRecommender
 
@@ -290,7 +290,16 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
         mconfig = model_config(name, schema, **model_cfg)
         tconfig = TrainConfig(**{**train_cfg, "seed": seed, "progress": progress})
         budget = TimeBudget(per_model, f"{split_name} {name}")
-        model, history = fit_model(mconfig, train_ids, validator, tconfig, before_fit=budget)
+        start_repeats = mconfig.repeat_bias and config.get("repeat_bias_start", "zero") == "data"
+
+        def before_fit(model, loader, train, budget=budget, start_repeats=start_repeats):
+            if start_repeats:  # the learnt re-click scores start at the split's re-click shares
+                with torch.no_grad():
+                    model.repeat_bias.copy_(torch.from_numpy(
+                        repeat_bias_start(train_sessions, max_length, cases.n_items)))
+            return budget(model, loader, train)
+
+        model, history = fit_model(mconfig, train_ids, validator, tconfig, before_fit=before_fit)
         epochs, max_steps = tconfig.epochs, tconfig.max_steps_per_epoch
         train_s = time.perf_counter() - budget.started
         start = time.perf_counter()
@@ -308,6 +317,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "model_config": mconfig.to_dict(), "train_config": asdict(tconfig),
             "threads": torch.get_num_threads(), "split_stats": asdict(stats), "recipe": settings,
+            "repeat_bias_start": "data" if start_repeats else "zero",
         })
         logger.info("%s %s: R@20 %.2f MRR@20 %.2f in %.0f s", split_name, name, rows[-1]["Recall@20"],
                     rows[-1]["MRR@20"], train_s)

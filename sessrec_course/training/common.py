@@ -95,6 +95,29 @@ def recipe_settings(stats: SplitStats) -> dict:
             "repeat_bias": stats.repeat_ratio >= 0.01, "time_budget_s": float(min(900, max(120, stats.cases / 250)))}
 
 
+def repeat_bias_start(sessions: list[np.ndarray], max_length: int, n_items: int) -> np.ndarray:
+    """Starting values of the repeat bias ``r[d]``, d = 0..max_length-1, from how often the next item re-clicks d back.
+
+    ``r[d] = ln(q_d · n_items / (1 - q))`` where ``q_d`` is the share of next items whose latest earlier click is
+    d steps before the last one and ``q`` their sum: against near-uniform item scores at the start, each distance
+    then gets its observed share of the softmax mass, so re-clicks are predicted from the first step rather than
+    after the thousands of steps a bias from zero needs (issue #24: tiny splits train a few hundred).
+    """
+    counts, cases = np.zeros(max_length), 0
+    for session in sessions:
+        last_seen: dict[int, int] = {}
+        for t, item in enumerate(session.tolist()):
+            if t:
+                cases += 1
+                d = t - 1 - last_seen.get(item, -max_length - 1)
+                if d < max_length:
+                    counts[d] += 1
+            last_seen[item] = t
+    share = counts / max(1, cases)
+    rest = max(1e-3, 1.0 - share.sum())
+    return np.where(share > 0, np.log(np.maximum(share, 1e-12) * n_items / rest), 0.0).astype(np.float32)
+
+
 # CPU feature flags (/proc/cpuinfo) and torch CPU capabilities with native bf16 matrix products
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 BF16_CPU_CAPABILITIES = frozenset({"AVX512_BF16", "AMX", "AMX_BF16"})
