@@ -283,6 +283,9 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     validator = torch_validator(valid_prefixes, valid_targets)
     per_model = None if budget_s is None else budget_s / max(1, len(names))
     schema = {"item_cardinality": cases.n_items, "max_length": max_length}
+    if config.get("repeat_bias_start", "zero") not in ("zero", "data"):
+        raise ValueError(f"{config.get('_path', 'config')}: repeat_bias_start must be 'zero' or 'data', "
+                         f"got {config['repeat_bias_start']!r}")
     rows = []
     for name in names:
         model_cfg = dict(config["models"].get(name, {}))
