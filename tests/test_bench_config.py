@@ -56,13 +56,13 @@ def test_an_unknown_setting_in_the_default_is_reported_against_the_default(confi
         load_config("ring")
 
 
-def test_the_shipped_split_configs_differ_from_the_default_where_they_say():
+def test_the_shipped_split_configs_are_thin_overrides_of_the_default_recipe():
     default = load_config("default")
     digi, yc = load_config("diginetica"), load_config("yoochoose1_64")
+    assert default["time_budget_s"] == default["max_length"] == default["train"]["batch_size"] == "auto"
     for config in (digi, yc):
-        assert config["train"]["learning_rate"] == 0.005 and config["neural_models"] == ["transformer"]
-        assert config["train"]["weight_decay"] == default["train"]["weight_decay"]  # from default.toml
-        assert config["valid_holdout"] == default["valid_holdout"] == "latest"
-        assert config["models"]["transformer"]["num_layers"] == default["models"]["transformer"]["num_layers"]
-    assert digi["train"]["patience"] == default["train"]["patience"] == 2 and yc["train"]["patience"] == 4
+        assert config["time_budget_s"] == 3300  # the tuned runs' budget; the rest is the recipe
+        assert config["train"] == default["train"] and config["neural_models"] == ["transformer"]
+        assert {k for k in config if config[k] != default[k]} == {"_path", "time_budget_s"} | (
+            {"models"} if config is yc else set())
     assert yc["models"]["transformer"]["item_skip"] and "item_skip" not in digi["models"]["transformer"]

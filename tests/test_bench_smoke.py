@@ -134,3 +134,39 @@ def test_speed_command_runs_every_part_it_is_given(tmp_path):
     text = doc.read_text()
     assert "keep me" in text and "| 20,000 |" in text and "| course mlp (mlp, causal) | 8 | 64 |" in text
     assert "**Serving**" not in text
+
+
+def _write_stride_split(folder, n_sessions: int = 400, seed: int = 0) -> None:
+    """Walks of a 40-item ring whose stride (1, 2 or 3) is fixed per session: the last item alone leaves three
+    equally likely next items (Markov's MRR@20 ~ 0.6), two items settle the stride for a sequence model."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+
+    def walk() -> list[int]:
+        start, stride, length = int(rng.integers(0, 40)), int(rng.integers(1, 4)), int(rng.integers(3, 8))
+        return [(start + stride * i) % 40 + 1 for i in range(length)]
+
+    (folder / "train_sessions.txt").write_text("\n".join(" ".join(map(str, walk())) for _ in range(n_sessions)) + "\n")
+    lines = ["prefix\ttarget"]
+    for _ in range(100):
+        session = walk()
+        lines += [" ".join(map(str, session[:t])) + "\t" + str(session[t]) for t in range(2, len(session))]
+    (folder / "test.tsv").write_text("\n".join(lines) + "\n")
+
+
+def test_the_default_recipe_beats_markov_on_a_small_split(tmp_path):
+    """``benchmarks/configs/default.toml`` (its "auto" settings derived here) with 6 epochs instead of a time budget,
+    so the result does not depend on the machine's load."""
+    split = tmp_path / "stride"
+    _write_stride_split(split)
+    out, config = tmp_path / "quality.json", tmp_path / "six_epochs.toml"
+    config.write_text("time_budget_s = 0\n\n[train]\nepochs = 6\n")  # merged over default.toml
+    assert main(["quality", str(split), "--baselines", "Markov", "--config", str(config), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["results"][0]
+    rows = {row["model"]: row for row in result["rows"]}
+    assert set(rows) == {"Markov", "transformer (torch)"}  # the recipe trains its one model
+    recipe = rows["transformer (torch)"]
+    assert recipe["recipe"]["batch_size"] == 32 and recipe["model_config"]["repeat_bias"] is False  # no re-clicks
+    assert recipe["model_config"]["score_scale"] == 16.0 and recipe["train_config"]["bf16"] is None
+    assert 50 < rows["Markov"]["MRR@20"] < 75  # three equally likely strides
+    assert recipe["epochs"] == 6 and recipe["MRR@20"] > rows["Markov"]["MRR@20"] + 10

@@ -49,7 +49,8 @@ def default_split_folders() -> list[Path]:
 
 # Top-level settings a config may hold; [train] and [models.<preset>] are the tables (checked by the training code).
 CONFIG_KEYS = ("seed", "max_length", "valid_sessions", "valid_holdout", "time_budget_s", "neural_models",
-               "train", "models")
+               "repeat_bias_start", "train", "models")
+AUTO = "auto"  # a setting the recipe derives from the training split (training.common.recipe_settings)
 
 
 def _read_toml(path: Path) -> dict:
@@ -164,10 +165,10 @@ class DeadlineLoader:
             yield batch
 
 
-def seconds_per_step(model, loader, steps: int = 6, bf16: bool | None = None) -> float:
+def seconds_per_step(model, loader, steps: int = 6, bf16: bool | str | None = None) -> float:
     """Time a few optimisation steps on a throw-away copy of ``model`` (the first one is not counted).
 
-    ``bf16`` as in :class:`~sessrec_course.training.common.TrainConfig` (None: on CUDA only): the probe must
+    ``bf16`` as in :class:`~sessrec_course.training.common.TrainConfig` (None: where native): the probe must
     run like the training it plans, as bf16 autocast changes the step time on CPU too (docs/history/training.md).
     """
     import torch
@@ -225,6 +226,39 @@ class TimeBudget:
         return self.loader
 
 
+def resolve_auto(config: dict, settings: dict) -> dict:
+    """Return ``config`` with every ``"auto"`` value replaced by the recipe's ``settings`` (same key names).
+
+    ``max_length`` and ``valid_sessions`` are top-level keys, ``batch_size`` sits in ``[train]`` (or a model's
+    ``[train]``), ``repeat_bias`` in ``[models.<preset>]``.
+    """
+    def fill(table: dict, where: str) -> dict:
+        out = {}
+        for key, value in table.items():
+            if isinstance(value, dict):
+                out[key] = fill(value, f"{where}{key}.")
+            elif value == AUTO:
+                if key not in settings:
+                    raise ValueError(f"{config.get('_path', 'config')}: {where}{key} = 'auto' has no rule; "
+                                     f"'auto' is allowed for {sorted(settings)}")
+                out[key] = settings[key]
+            else:
+                out[key] = value
+        return out
+
+    return fill(config, "")
+
+
+def recipe_config(config: dict, train_sessions: list[np.ndarray], label: str = "") -> tuple[dict, object, dict]:
+    """``config`` with its ``"auto"`` settings derived from ``train_sessions``; also the split stats and the settings."""
+    from sessrec_course.training.common import recipe_settings, split_stats
+
+    stats = split_stats(train_sessions)  # the training split only: the test file never picks a setting
+    settings = recipe_settings(stats)
+    logger.info("%s: %s -> recipe %s", label, stats, settings)
+    return resolve_auto(config, settings), stats, settings
+
+
 def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s: float | None = None,
                progress: bool = False) -> list[dict]:
     """Train every neural preset in ``names`` with ``config`` and evaluate it on the test cases.
@@ -235,10 +269,11 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     import torch
 
     from sessrec_course.evaluation import all_prefixes, evaluate
-    from sessrec_course.training.common import TrainConfig, model_config
+    from sessrec_course.training.common import TrainConfig, model_config, repeat_bias_start
     from sessrec_course.training.torch_pipeline import fit_model, torch_validator
     from sessrec_course.training.torch_recommender import TorchRecommender
 
+    config, stats, settings = recipe_config(config, cases.train_sessions, split_name)
     max_length = int(config.get("max_length", 20))
     seed = int(config.get("seed", 42))
     n_valid = min(int(config.get("valid_sessions", 1000)), max(1, len(cases.train_sessions) // 10))
@@ -248,6 +283,9 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     validator = torch_validator(valid_prefixes, valid_targets)
     per_model = None if budget_s is None else budget_s / max(1, len(names))
     schema = {"item_cardinality": cases.n_items, "max_length": max_length}
+    if config.get("repeat_bias_start", "zero") not in ("zero", "data"):
+        raise ValueError(f"{config.get('_path', 'config')}: repeat_bias_start must be 'zero' or 'data', "
+                         f"got {config['repeat_bias_start']!r}")
     rows = []
     for name in names:
         model_cfg = dict(config["models"].get(name, {}))
@@ -255,7 +293,16 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
         mconfig = model_config(name, schema, **model_cfg)
         tconfig = TrainConfig(**{**train_cfg, "seed": seed, "progress": progress})
         budget = TimeBudget(per_model, f"{split_name} {name}")
-        model, history = fit_model(mconfig, train_ids, validator, tconfig, before_fit=budget)
+        start_repeats = mconfig.repeat_bias and config.get("repeat_bias_start", "zero") == "data"
+
+        def before_fit(model, loader, train, budget=budget, start_repeats=start_repeats):
+            if start_repeats:  # the learnt re-click scores start at the split's re-click shares
+                with torch.no_grad():
+                    model.repeat_bias.copy_(torch.from_numpy(
+                        repeat_bias_start(train_sessions, max_length, cases.n_items)))
+            return budget(model, loader, train)
+
+        model, history = fit_model(mconfig, train_ids, validator, tconfig, before_fit=before_fit)
         epochs, max_steps = tconfig.epochs, tconfig.max_steps_per_epoch
         train_s = time.perf_counter() - budget.started
         start = time.perf_counter()
@@ -272,7 +319,8 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
             "steps_per_epoch": budget.steps_per_epoch, "max_steps_per_epoch": max_steps,
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "model_config": mconfig.to_dict(), "train_config": asdict(tconfig),
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(), "split_stats": asdict(stats), "recipe": settings,
+            "repeat_bias_start": "data" if start_repeats else "zero",
         })
         logger.info("%s %s: R@20 %.2f MRR@20 %.2f in %.0f s", split_name, name, rows[-1]["Recall@20"],
                     rows[-1]["MRR@20"], train_s)
@@ -303,6 +351,7 @@ def run_quality(folder: str | Path, models: list[str] | None = None, baselines: 
     folder = Path(folder)
     split = load_split(folder)
     config = load_config(folder.name, config_path)
+    config = recipe_config(config, split.train_sessions, folder.name)[0]
     budget = config.get("time_budget_s") if time_budget_s is None else time_budget_s
     budget = None if budget is None or budget <= 0 else float(budget)
     cases = benchmark_cases(split)

@@ -1,7 +1,7 @@
 """Reader for the standard preprocessed benchmark splits in ``../shared/data/benchmarks`` (SR-GNN preprocessing).
 
-``train_sessions.txt``: one session per line, space-separated item ids. ``test.tsv``: header
-``prefix<TAB>target``. Item ids are used as they are (1-based, 0 free for padding), so
+``train_sessions.txt``: one session per line, space-separated item ids. ``test.tsv``: a tab-separated header
+naming at least ``prefix`` and ``target`` (extra columns such as ``session_id`` are ignored). Item ids are used as they are (1-based, 0 free for padding), so
 ``item_cardinality = max_item_id + 1`` and every test line counts, unseen targets included.
 """
 
@@ -52,6 +52,32 @@ def _parse_ids(text: str, source: Path, line: int) -> np.ndarray:
                         expected="space-separated integer ids") from exc
 
 
+def _read_test_cases(test_file: Path) -> tuple[list[np.ndarray], list[int]]:
+    """Read ``test.tsv`` by its column names: ``prefix`` and ``target``, other columns (session id, time) ignored."""
+    lines = test_file.read_text(encoding="utf-8").splitlines()
+    header = [name.strip() for name in lines[0].split("\t")] if lines else []
+    missing = [name for name in ("prefix", "target") if name not in header]
+    if missing:
+        raise DataError(f"header {lines[0][:80] if lines else ''!r} lacks column(s) {missing}", source=str(test_file),
+                        column="/".join(missing), expected="a tab-separated header with 'prefix' and 'target'")
+    at_prefix, at_target = header.index("prefix"), header.index("target")
+    prefixes, targets = [], []
+    for i, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != len(header):
+            raise DataError(f"line {i} has {len(parts)} fields, the header {len(header)}", source=str(test_file),
+                            expected="\t".join(header))
+        prefixes.append(_parse_ids(parts[at_prefix], test_file, i))
+        target = _parse_ids(parts[at_target], test_file, i)
+        if len(target) != 1:
+            raise DataError(f"line {i} has {len(target)} ids in 'target'", source=str(test_file), column="target",
+                            expected="one item id")
+        targets.append(int(target[0]))
+    return prefixes, targets
+
+
 def load_benchmark(name: str, root: str | Path | None = None) -> BenchmarkSplit:
     """Read benchmark ``name`` (``diginetica`` or ``yoochoose1_64``) from ``root`` or the shared data folder."""
     if name not in BENCHMARKS and root is None:
@@ -63,19 +89,7 @@ def load_benchmark(name: str, root: str | Path | None = None) -> BenchmarkSplit:
             raise FileNotFoundError(f"benchmark file missing: {file}")
     train = [_parse_ids(line, train_file, i + 1)
              for i, line in enumerate(train_file.read_text(encoding="utf-8").splitlines()) if line.strip()]
-    lines = test_file.read_text(encoding="utf-8").splitlines()
-    if not lines or lines[0].split("\t") != ["prefix", "target"]:
-        raise DataError("bad header", source=str(test_file), column="prefix/target",
-                        expected="'prefix<TAB>target'")
-    prefixes, targets = [], []
-    for i, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2:
-            raise DataError(f"line {i} has {len(parts)} fields", source=str(test_file), expected="prefix<TAB>target")
-        prefixes.append(_parse_ids(parts[0], test_file, i))
-        targets.append(int(_parse_ids(parts[1], test_file, i)[0]))
+    prefixes, targets = _read_test_cases(test_file)
     stats_file = folder / "stats.json"
     stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else {}
     max_id = max(max(int(s.max()) for s in train if len(s)), max(targets),

@@ -6,10 +6,14 @@ The PyTorch (``torch_pipeline``) and Keras (``keras_trainer``) tracks read the s
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 from sessrec_course.models import ModelConfig
 from sessrec_course.profiles import Profile, get_profile
@@ -51,6 +55,106 @@ def model_config(name: str, schema: dict, profile: Profile | None = None, preset
     return ModelConfig(**{**presets[name], **sizes, **overrides})
 
 
+@dataclass(frozen=True)
+class SplitStats:
+    """What the default recipe reads from the training sessions (never from the test set)."""
+
+    sessions: int
+    cases: int  # (prefix, next item) pairs
+    items: int  # distinct items
+    length_p95: float  # 95th percentile of the session length
+    repeat_ratio: float  # share of next items already in their session's prefix
+
+
+def split_stats(sessions: list[np.ndarray]) -> SplitStats:
+    """Count what :func:`recipe_settings` needs from training ``sessions`` (1-D id arrays, time order)."""
+    lengths = np.array([len(s) for s in sessions], dtype=np.int64)
+    cases = int(np.clip(lengths - 1, 0, None).sum())
+    repeats = sum(len(s) - len(np.unique(s)) for s in sessions)  # a re-click's item was in the prefix already
+    items = len(np.unique(np.concatenate(sessions))) if sessions else 0
+    return SplitStats(len(sessions), cases, items, float(np.percentile(lengths, 95)) if len(lengths) else 0.0,
+                      repeats / max(1, cases))
+
+
+def recipe_settings(stats: SplitStats) -> dict:
+    """The data-dependent settings of the default recipe, by a stated rule (issue #24, docs/benchmarks.md).
+
+    - ``max_length``: the 95th percentile of the session length rounded up to a multiple of 10, in [20, 50];
+    - ``valid_sessions``: 5 % of the training sessions, in [100, 3000] (and never more than a tenth);
+    - ``batch_size``: 128 (the tuned splits) unless an epoch would have fewer than 500 steps: then the power of
+      two that gives about 500, at least 32 (small splits need more, smaller steps, not fewer epochs);
+    - ``repeat_bias``: on where at least 1 % of next items are re-clicks (it costs nothing and is learnt);
+    - ``time_budget_s``: 1 s of training per 250 training cases, in [120, 900] (a split within 20 minutes).
+    """
+    max_length = int(min(50, max(20, 10 * np.ceil(stats.length_p95 / 10))))
+    valid = int(min(3000, max(100, stats.sessions // 20), max(1, stats.sessions // 10)))
+    batch = 128
+    while batch > 32 and (stats.sessions - valid) / batch < 500:
+        batch //= 2
+    return {"max_length": max_length, "valid_sessions": valid, "batch_size": batch,
+            "repeat_bias": stats.repeat_ratio >= 0.01, "time_budget_s": float(min(900, max(120, stats.cases / 250)))}
+
+
+def repeat_bias_start(sessions: list[np.ndarray], max_length: int, n_items: int) -> np.ndarray:
+    """Starting values of the repeat bias ``r[d]``, d = 0..max_length-1, from how often the next item re-clicks d back.
+
+    ``r[d] = ln(q_d · n_items / (1 - q))`` where ``q_d`` is the share of next items whose latest earlier click is
+    d steps before the last one and ``q`` their sum: against near-uniform item scores at the start, each distance
+    then gets its observed share of the softmax mass, so re-clicks are predicted from the first step rather than
+    after the thousands of steps a bias from zero needs (issue #24: tiny splits train a few hundred).
+    """
+    counts, cases = np.zeros(max_length), 0
+    for session in sessions:
+        last_seen: dict[int, int] = {}
+        for t, item in enumerate(session.tolist()):
+            if t:
+                cases += 1
+                d = t - 1 - last_seen.get(item, -max_length - 1)
+                if d < max_length:
+                    counts[d] += 1
+            last_seen[item] = t
+    share = counts / max(1, cases)
+    rest = max(1e-3, 1.0 - share.sum())
+    return np.where(share > 0, np.log(np.maximum(share, 1e-12) * n_items / rest), 0.0).astype(np.float32)
+
+
+# CPU feature flags (/proc/cpuinfo) and torch CPU capabilities with native bf16 matrix products
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+BF16_CPU_CAPABILITIES = frozenset({"AVX512_BF16", "AMX", "AMX_BF16"})
+
+
+@functools.cache
+def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU feature flags the kernel reports (empty where ``path`` is absent, e.g. not Linux)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def use_bf16(setting: bool | str | None, device_type: str, cpu_capability: str = "",
+             flags: Iterable[str] = ()) -> bool:
+    """Whether to train in bf16 autocast: ``setting`` True/False wins; None or ``"auto"``: only where bf16 is native.
+
+    Native means CUDA, or a CPU with AVX-512-BF16 or AMX (``flags`` from :func:`cpu_flags`, ``cpu_capability``
+    from ``torch.backends.cpu.get_cpu_capability()``); elsewhere bf16 is emulated and a step is several
+    times slower than in fp32 (7.7x on an AVX2 box, issue #24), so fp32 is chosen.
+    """
+    if isinstance(setting, bool):
+        return setting
+    if setting not in (None, "auto"):
+        raise ValueError(f"bf16 must be true, false or 'auto', got {setting!r}")
+    if device_type == "cuda":
+        return True
+    if device_type != "cpu":
+        return False
+    return cpu_capability.upper() in BF16_CPU_CAPABILITIES or bool(BF16_CPU_FLAGS & set(flags))
+
+
 @dataclass
 class TrainConfig:
     """Optimisation settings of both frameworks (sizes come from the profile, see :meth:`from_profile`)."""
@@ -66,7 +170,7 @@ class TrainConfig:
     monitor: str = "MRR@20"
     seed: int = 42
     device: str | None = None  # PyTorch; None: CUDA when present, else CPU (TensorFlow places ops itself)
-    bf16: bool | None = None  # PyTorch; None: bf16 autocast on CUDA only
+    bf16: bool | str | None = None  # PyTorch; None or "auto": bf16 autocast where native (use_bf16)
     deterministic: bool | None = None  # Keras: deterministic TF kernels; None: on CPU only (some GPU kernels lack them)
     max_steps_per_epoch: int | None = None
     progress: bool = True

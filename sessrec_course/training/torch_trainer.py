@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sessrec_course.training.common import History, TrainConfig
+from sessrec_course.training.common import History, TrainConfig, cpu_flags, use_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +109,9 @@ def lr_factor(step: int, total: int, warmup: int, min_fraction: float) -> float:
     return min_fraction + (1 - min_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def autocast_for(device: torch.device, bf16: bool | None):
-    """bf16 autocast when ``bf16`` (None: on CUDA only), else a no-op context."""
-    enabled = (device.type == "cuda") if bf16 is None else bf16
+def autocast_for(device: torch.device, bf16: bool | str | None):
+    """bf16 autocast when ``bf16`` (None/"auto": where native, :func:`use_bf16`), else a no-op context."""
+    enabled = use_bf16(bf16, device.type, torch.backends.cpu.get_cpu_capability(), cpu_flags())
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 

@@ -1,0 +1,66 @@
+"""The default recipe's data-dependent settings: derived from the training split by the stated rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sessrec_course.bench.quality import resolve_auto
+from sessrec_course.training.common import SplitStats, recipe_settings, split_stats
+
+
+def test_split_stats_count_cases_items_lengths_and_re_clicks():
+    sessions = [np.array([3, 4, 3]), np.array([5, 6]), np.array([7, 7, 7, 8])]
+    stats = split_stats(sessions)
+    assert (stats.sessions, stats.cases, stats.items) == (3, 6, 6)
+    assert stats.repeat_ratio == pytest.approx(3 / 6)  # 3 (again), 7, 7
+    assert stats.length_p95 == pytest.approx(np.percentile([3, 2, 4], 95))
+
+
+def _stats(sessions=100_000, p95=11.0, repeat=0.25) -> SplitStats:
+    return SplitStats(sessions=sessions, cases=3 * sessions, items=30_000, length_p95=p95, repeat_ratio=repeat)
+
+
+def test_a_large_split_gets_the_tuned_settings():
+    assert recipe_settings(_stats()) == {"max_length": 20, "valid_sessions": 3000, "batch_size": 128,
+                                         "repeat_bias": True, "time_budget_s": 900.0}  # 300k cases: the cap
+
+
+def test_a_small_split_gets_smaller_batches_and_a_smaller_holdout():
+    settings = recipe_settings(_stats(sessions=17_794))
+    assert settings["valid_sessions"] == 889  # 5 %
+    assert settings["batch_size"] == 32  # 128 and 64 would give fewer than 500 steps an epoch
+    assert recipe_settings(_stats(sessions=40_000))["batch_size"] == 64
+    assert recipe_settings(_stats(sessions=500))["valid_sessions"] == 50  # never more than a tenth
+    assert recipe_settings(_stats(sessions=50_000))["time_budget_s"] == 600.0  # 150k cases / 250
+    assert recipe_settings(_stats(sessions=5_000))["time_budget_s"] == 120.0  # the floor
+
+
+def test_long_sessions_keep_more_items_and_no_re_clicks_drop_the_repeat_bias():
+    assert recipe_settings(_stats(p95=27.0))["max_length"] == 30
+    assert recipe_settings(_stats(p95=74.0))["max_length"] == 50
+    assert recipe_settings(_stats(repeat=0.001))["repeat_bias"] is False
+
+
+def test_auto_values_are_filled_and_an_unknown_one_is_named():
+    config = {"max_length": "auto", "seed": 1, "train": {"batch_size": "auto", "epochs": 3},
+              "models": {"gru": {"repeat_bias": "auto", "hidden_size": 8}}}
+    settings = recipe_settings(_stats(sessions=17_794))
+    filled = resolve_auto(config, settings)
+    assert filled == {"max_length": 20, "seed": 1, "train": {"batch_size": 32, "epochs": 3},
+                      "models": {"gru": {"repeat_bias": True, "hidden_size": 8}}}
+    assert config["max_length"] == "auto"  # the input is left alone
+    with pytest.raises(ValueError, match="train.learning_rate = 'auto' has no rule"):
+        resolve_auto({"train": {"learning_rate": "auto"}}, settings)
+
+
+def test_repeat_bias_start_gives_each_distance_its_share_of_re_clicks():
+    from sessrec_course.training.common import repeat_bias_start
+
+    # next items: 3 (new), 2 (clicked 1 step before the last), 2 (the last item itself) -> q = [1/3, 1/3, 0, 0]
+    start = repeat_bias_start([np.array([2, 3, 2, 2])], max_length=4, n_items=10)
+    assert start == pytest.approx([np.log(10), np.log(10), 0.0, 0.0])  # ln(q_d * 10 / (1 - 2/3))
+    no_repeats = repeat_bias_start([np.array([2, 3, 4]), np.array([5, 6])], max_length=3, n_items=10)
+    assert no_repeats.tolist() == [0.0, 0.0, 0.0]
+    far = repeat_bias_start([np.array([2, 3, 4, 5, 2])], max_length=3, n_items=10)  # 3 steps back: beyond the window
+    assert far.tolist() == [0.0, 0.0, 0.0]
