@@ -24,6 +24,7 @@ MEASUREMENTS = {
     "train-speed": ("sessrec_course.bench.torch_train_speed", "loader and one-epoch training throughput per model"),
     "profile": ("sessrec_course.bench.profile_quality", "baselines and models on a profile's data, as the notebooks"),
     "frameworks": ("sessrec_course.bench.frameworks", "Keras vs PyTorch twins: test quality and seconds per epoch"),
+    "splits": ("sessrec_course.bench.make_splits", "small unseen split folders (samples + generated knobs) for the recipe"),
     "loadtest": ("sessrec_course.bench.loadtest", "the served ensemble under load: throughput, latency, CPU per level"),
     "dask-etl": ("sessrec_course.bench.dask_etl", "distributed ETL at 1 and 2 Dask workers beside one process, peak RSS"),
 }

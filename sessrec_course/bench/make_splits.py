@@ -1,6 +1,6 @@
 """Write small split folders (train_sessions.txt + test.tsv) to check the default recipe on data nobody tuned for.
 
-    python benchmarks/make_splits.py build/splits
+    python -m sessrec_course.bench splits build/splits
 
 Splits: ``yc100k`` (the YOOCHOOSE 100k prepared sample in ../shared/data), ``digi-sample`` (the Diginetica raw
 sample, sessions split by time) and generated logs with different knobs: ``synth-repeat`` (60 % re-clicks),
@@ -11,7 +11,8 @@ is a test case.
 
 from __future__ import annotations
 
-import sys
+import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +47,7 @@ def split_by_time(events: pd.DataFrame, test_share: float = 0.1) -> tuple[pd.Dat
     return events[start < cut], events[start >= cut]
 
 
-def main(out: Path) -> None:
+def write_splits(out: Path) -> None:
     """Write every split under ``out``."""
     prepared = shared_data_dir() / "yoochoose-rsc15-100k" / "prepared"
     if prepared.is_dir():
@@ -63,5 +64,13 @@ def main(out: Path) -> None:
         write_split(out / name, *split_by_time(events[["session_id", "item_id", "timestamp"]]))
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: the folder to write the splits into."""
+    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench splits", description=__doc__.split("\n")[0])
+    parser.add_argument("out", nargs="?", default="build/splits", type=Path)
+    write_splits(parser.parse_args(argv).out)
+    return 0
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "build/splits"))
+    raise SystemExit(main())
