@@ -117,6 +117,8 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
     benchmarks = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     (stage_dir / "benchmarks.md").write_text(re.sub(r"\]\(([\w.-]+)/\)", r"](\1/index.md)", benchmarks),
                                               encoding="utf-8")
+    for page in RESULT_PAGES:  # pages the results page links to
+        shutil.copy2(ROOT / "docs" / page, stage_dir / page)
     shutil.copytree(ROOT / "docs" / "history", stage_dir / "history")
     (stage_dir / "history" / "index.md").write_text(
         "# Benchmark history\n\nEvery benchmark run before the current figures, kept with its command.\n\n"
@@ -125,6 +127,10 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
     (stage_dir / "index.md").write_text(landing_page(lessons), encoding="utf-8")
     (stage_dir / "lessons.json").write_text(json.dumps(lessons, indent=1), encoding="utf-8")
     return lessons
+
+
+# docs/ pages beside benchmarks.md that it links to, published with it
+RESULT_PAGES = ("serving_faults.md",)
 
 
 def landing_page(lessons: list[dict]) -> str:
@@ -148,7 +154,7 @@ def landing_page(lessons: list[dict]) -> str:
         "Also here: the [instructor guide](instructor_guide.md) and the [benchmark results](benchmarks.md).", "",
         "```{toctree}", ":hidden:", ":caption: Lessons", "", *[e["page"] for e in lessons], "```", "",
         "```{toctree}", ":hidden:", ":caption: For instructors", "", "instructor_guide", "benchmarks",
-        "history/index", "```", ""])
+        *[Path(page).stem for page in RESULT_PAGES], "history/index", "```", ""])
 
 
 def build(executed_dir: Path, out_dir: Path) -> Path:
