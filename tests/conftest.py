@@ -16,7 +16,8 @@ TIERS = ("unit", "integration", "notebooks")
 # files whose tests start a real tritonserver or child processes (nbval, the course runner), or train the Keras
 # twins (TensorFlow's import and tracing alone take most of a minute on 2 cores)
 INTEGRATION_FILES = frozenset({"test_serving_server.py", "test_serving_course.py", "test_serving_no_orphans.py",
-                               "test_notebooks.py", "test_keras_models.py", "test_keras_serving.py"})
+                               "test_notebooks.py", "test_keras_models.py", "test_keras_serving.py",
+                               "test_exercise_notebooks.py"})
 
 
 def tier_of(item: pytest.Item) -> str:

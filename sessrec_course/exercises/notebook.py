@@ -1,0 +1,90 @@
+"""Exercise cells in notebooks: their metadata (nbgrader-compatible), and a copy with the solutions filled in.
+
+A lesson's exercises come last. The cell tagged ``exercises-setup`` starts the section (it imports the lesson's
+exercise module); each stub cell is tagged ``exercise-stub`` and names its exercise (``"exercise": "lesson01.q1"``);
+each check cell is tagged ``exercise-check``. The section runs on its own, so no earlier cell is needed to check it.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import sys
+from pathlib import Path
+
+import nbformat
+
+from sessrec_course.exercises.core import Exercise
+
+SETUP_TAG, STUB_TAG, CHECK_TAG = "exercises-setup", "exercise-stub", "exercise-check"
+
+
+def stub_metadata(exercise_id: str) -> dict:
+    """Metadata of the cell the learner completes (nbgrader: an ungraded solution cell)."""
+    grade_id = exercise_id.replace(".", "_")
+    return {"tags": [STUB_TAG], "exercise": exercise_id,
+            "nbgrader": {"grade": False, "grade_id": f"{grade_id}_answer", "locked": False, "schema_version": 3,
+                         "solution": True, "task": False}}
+
+
+def check_metadata(exercise_id: str, points: int = 1) -> dict:
+    """Metadata of the cell that checks it (nbgrader: a locked, graded test cell)."""
+    grade_id = exercise_id.replace(".", "_")
+    return {"tags": [CHECK_TAG], "exercise": exercise_id,
+            "nbgrader": {"grade": True, "grade_id": f"{grade_id}_check", "locked": True, "points": points,
+                         "schema_version": 3, "solution": False, "task": False}}
+
+
+def lookup(exercise_id: str) -> Exercise:
+    """The exercise named ``module.attribute`` inside :mod:`sessrec_course.exercises`."""
+    module, _, name = exercise_id.rpartition(".")
+    parent = importlib.import_module("sessrec_course.exercises")
+    holder = getattr(parent, module, None) or importlib.import_module(f"sessrec_course.exercises.{module}")
+    exercise = getattr(holder, name, None)
+    if not isinstance(exercise, Exercise):
+        raise KeyError(f"no exercise {exercise_id!r}: expected sessrec_course.exercises.{module}.{name}")
+    return exercise
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def exercise_ids(nb: nbformat.NotebookNode) -> list[str]:
+    """The exercises a notebook's stub cells ask for, in order."""
+    return [c.metadata["exercise"] for c in nb.cells if STUB_TAG in _tags(c)]
+
+
+def section(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of the notebook holding only its exercise section (from the ``exercises-setup`` cell on)."""
+    starts = [i for i, c in enumerate(nb.cells) if SETUP_TAG in _tags(c)]
+    if len(starts) != 1:
+        raise ValueError(f"expected exactly one cell tagged {SETUP_TAG!r}, found {len(starts)}")
+    out = copy.deepcopy(nb)
+    out.cells = out.cells[starts[0]:]
+    return out
+
+
+def with_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of the notebook whose stub cells hold the reference solutions (for tests and instructors)."""
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if STUB_TAG in _tags(cell):
+            cell.source = lookup(cell.metadata["exercise"]).solution_source().rstrip("\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sessrec_course.exercises.notebook SOURCE TARGET``: write the solved copy of a lesson."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m sessrec_course.exercises.notebook LESSON.ipynb SOLVED.ipynb", file=sys.stderr)
+        return 2
+    source, target = Path(args[0]), Path(args[1])
+    nbformat.write(with_solutions(nbformat.read(source, as_version=4)), target)
+    print(f"{target}: {len(exercise_ids(nbformat.read(target, as_version=4)))} exercises solved")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
