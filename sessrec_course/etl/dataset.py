@@ -43,6 +43,12 @@ class DatasetArtifacts:
 
     root: Path
     profile: Profile
+    source: str = "generated"  # "generated", or the name of the learner's dataset (SESSREC_DATASET)
+
+    @property
+    def is_generated(self) -> bool:
+        """Whether this is the course's generated log (whose known structure lessons may assert on)."""
+        return self.source == "generated"
 
     def path(self, split: str) -> Path:
         """Return the parquet file of ``split`` (train, valid or test)."""
