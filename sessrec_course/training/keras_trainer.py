@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -149,6 +150,14 @@ def fit(model: keras.Model, dataset, validate, config: TrainConfig, checkpoint=N
     return history
 
 
+def keras_checkpoint(name: str, artifacts=None, profile: Profile | None = None, *, model_overrides: dict | None = None,
+                     **train_overrides) -> Path:
+    """The folder where :func:`train_keras_model` caches preset ``name`` with these data and settings."""
+    profile, paths, config, train = training_setup(name, artifacts, profile, KERAS_PRESETS, model_overrides,
+                                                   **train_overrides)
+    return checkpoint_folder(build_dir() / "models" / profile.name, "keras-", name, paths, config, train, "keras")
+
+
 def train_keras_model(name: str, artifacts=None, profile: Profile | None = None, *, cache: bool = True,
                       progress: bool = True, model_overrides: dict | None = None,
                       **train_overrides) -> tuple[KerasSessionModel, History]:
@@ -163,7 +172,7 @@ def train_keras_model(name: str, artifacts=None, profile: Profile | None = None,
 
     profile, paths, config, train = training_setup(name, artifacts, profile, KERAS_PRESETS, model_overrides,
                                                    progress=progress, **train_overrides)
-    target = checkpoint_folder(build_dir() / "models" / profile.name, "keras-", name, paths, config, train, "keras")
+    target = keras_checkpoint(name, artifacts, profile, model_overrides=model_overrides, **train_overrides)
     if cache and (target / "config.json").exists():
         logger.info("loading cached Keras %s from %s", name, target)
         return load_keras_model(target), cached_history(target)
