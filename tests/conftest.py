@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ("pytester", "nbval_record")  # pytester: tests/test_test_tiers.py; nbval_record: lessons
+pytest_plugins = ("pytester",)  # tests/test_test_tiers.py runs the hooks on a small suite
 
 TIERS = ("unit", "integration", "notebooks")
 # files whose tests start a real tritonserver or child processes (nbval, the course runner), or train the Keras
