@@ -194,3 +194,34 @@ def test_stand_in_answers_like_the_served_pipeline():
         assert ex.recommend_new_session(client, session) == frame[frame["session"] == index]["item_id"].tolist()
     assert ex.recommend_new_session(client, [10, 30])[0] == 40, "the stand-in recommends the successor"
     assert ex.recommend_new_session(client, []) == [50, 40, 30], "an empty session gets the popular items"
+
+
+@pytest.mark.slow
+def test_stand_in_answers_and_refuses_like_a_real_tritonserver(tmp_path):
+    """The check's stand-in is only honest if a real server over the same tables says the same (~10 s, integration)."""
+    pytest.importorskip("torch")
+    from serving_helpers import tiny_onnx
+    from tritonclient.http import InferenceServerClient
+    from tritonclient.utils import InferenceServerException
+
+    from sessrec_course.serving import ServingConfig, TritonServer, export_repository, onnx_scorer
+    from sessrec_course.serving.server import find_tritonserver
+
+    if find_tritonserver() is None:
+        pytest.skip("no tritonserver binary (nvidia-pytriton bundles one)")
+    state = ex.stand_in_client().state
+    onnx_path = tiny_onnx(tmp_path / "model.onnx", state.item_cardinality)
+    repo = export_repository(tmp_path / "repo", onnx_path, state,
+                             ServingConfig(top_k=5, max_batch_size=8, model_backend="python"))
+    stand_in = ex.StandInClient(state, onnx_scorer(onnx_path), k=5)
+    with TritonServer(repo, log_path=tmp_path / "triton.log") as server:
+        real = InferenceServerClient(server.http_url)
+        for session in ([10, 30], [0, 12345], [], [0, 10, 20, 30, 40, 50, 0]):
+            assert ex.recommend_new_session(real, session) == ex.recommend_new_session(stand_in, session)
+        for wrong in (no_batch_dimension, sends_int32):
+            with pytest.raises(InferenceServerException) as from_server:
+                wrong(real, [10, 30])
+            with pytest.raises(InferenceServerException) as from_stand_in:
+                wrong(stand_in, [10, 30])
+            assert str(from_stand_in.value) in str(from_server.value)
+        real.close()
