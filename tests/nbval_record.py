@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXECUTED_ENV = "SESSREC_EXECUTED_DIR"  # where executed lessons go (tests of this plugin point it elsewhere)
 OUTPUT_TIMEOUT_S = 60
 # what a lesson must never show on stderr: a Python warning line, or a traceback
-UNCLEAN = re.compile(r"^\s*(?:\S+:\d+: )?\w*Warning\b|Traceback \(most recent call last\)", re.MULTILINE)
+UNCLEAN = re.compile(r"^\s*(?:\S+:\d+: )?\w*Warning\b|^WARNING\b|Traceback \(most recent call last\)", re.MULTILINE)
 
 _executed: dict[Path, dict] = {}
 

@@ -22,6 +22,7 @@ def test_unclean_stderr_finds_warnings_and_tracebacks_only():
     assert unclean_stderr([err("/x/y.py:3: UserWarning: careful\n")])
     assert unclean_stderr([err("TqdmWarning: IProgress not found. Please update jupyter and ipywidgets.\n")])
     assert unclean_stderr([err("Traceback (most recent call last):\n  File ...")])
+    assert unclean_stderr([err("WARNING:sessrec_course.serving.supervisor: stub died\n")])
     assert not unclean_stderr([err("epoch 1: 100%|##########| 10/10\n"), err("INFO training done\n")])
     assert not unclean_stderr([{"output_type": "stream", "name": "stdout", "text": "UserWarning in a print\n"}])
 
