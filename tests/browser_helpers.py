@@ -75,7 +75,7 @@ def built_site() -> Path:
     """``build/site`` built by ``make site`` from the executed lessons (rebuilt when a lesson is newer)."""
     notebooks = executed_notebooks()
     index = ROOT / "build" / "site" / "index.html"
-    inputs = [*notebooks.glob("*.ipynb"), *(ROOT / "docs" / "site").iterdir(), ROOT / "docs" / "benchmarks.md"]
+    inputs = [*notebooks.glob("*.ipynb"), *(ROOT / "docs" / "site").iterdir(), *(ROOT / "docs").glob("*.md")]
     if not index.is_file() or index.stat().st_mtime < max(p.stat().st_mtime for p in inputs):
         make = shutil.which("make")
         assert make, "make is needed to build the site"

@@ -111,8 +111,6 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
         lessons.append({"name": source.stem, "page": page.with_suffix("").as_posix(), "title": title,
                         "summary": summary, "seconds": seconds, "profile": profile,
                         "track": "TensorFlow track" if len(relative.parts) > 1 else "main track"})
-    for page in ("instructor_guide.md",):
-        shutil.copy2(HERE / page, stage_dir / page)
     # a link to a folder ("history/") points at that folder's generated index page on the site
     benchmarks = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     (stage_dir / "benchmarks.md").write_text(re.sub(r"\]\(([\w.-]+)/\)", r"](\1/index.md)", benchmarks),
@@ -129,8 +127,8 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
     return lessons
 
 
-# docs/ pages beside benchmarks.md that it links to, published with it
-RESULT_PAGES = ("serving_faults.md",)
+# docs/ pages published beside the results page (it and the landing page link them)
+RESULT_PAGES = ("serving_faults.md", "instructor_guide.md")
 
 
 def landing_page(lessons: list[dict]) -> str:

@@ -1,6 +1,7 @@
 """The course's default dataset: generated events → temporal split → fitted workflow → parquet, cached per profile.
 
-``prepare_default_dataset()`` is what notebooks 02–06 call; it is idempotent and writes atomically
+``prepare_default_dataset()`` is what notebooks 02–06 call (on the learner's own log when ``SESSREC_DATASET`` names
+one, see :mod:`~sessrec_course.etl.learner_data`); it is idempotent and writes atomically
 (a temporary folder renamed into place), so an interrupted or concurrent run never leaves a broken cache.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from sessrec_course.data.errors import DataError
 from sessrec_course.paths import generated_data_dir, write_directory_atomically
 from sessrec_course.profiles import Profile, get_profile
 
@@ -97,6 +100,8 @@ class DatasetArtifacts:
 
     def synthetic_log(self):
         """Re-generate the events with the generator's ground truth (deterministic, takes seconds)."""
+        if not self.is_generated:
+            raise ValueError(f"{self.source}: only the generated log has a ground truth (SESSREC_DATASET=generated)")
         from sessrec_course.data.synthetic import generate_log
 
         p = self.profile
@@ -112,8 +117,9 @@ def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
     return wanted == manifest and all((root / f"{s}.parquet").exists() for s in SPLITS)
 
 
-def build_dataset(profile: Profile, target: Path) -> dict[str, Any]:
-    """Generate, split, fit and write every artefact into the (empty) folder ``target``; return counts."""
+def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = None,
+                  days: float | None = None) -> dict[str, Any]:
+    """Generate (or take ``events``), split, fit and write every artefact into the empty folder ``target``."""
     from tqdm.auto import tqdm
 
     from sessrec_course.data.synthetic import generate_events
@@ -121,16 +127,17 @@ def build_dataset(profile: Profile, target: Path) -> dict[str, Any]:
     from sessrec_course.etl.workflow import SessionWorkflow
 
     timings, counts = {}, {}
-    with tqdm(total=4, desc=f"default dataset ({profile.name})", leave=False) as bar:
+    with tqdm(total=4, desc=f"dataset ({profile.name})", leave=False) as bar:
         t0 = time.perf_counter()
-        events = generate_events(profile.n_events, profile.n_items, profile.n_categories, profile.n_days,
-                                 profile.seed)
+        if events is None:
+            events = generate_events(profile.n_events, profile.n_items, profile.n_categories, profile.n_days,
+                                     profile.seed)
         events.to_parquet(target / "events.parquet", index=False)
         timings["generate_s"] = time.perf_counter() - t0
         bar.update()
         t0 = time.perf_counter()
-        days = split_days(profile)
-        parts = temporal_split(events, valid_days=days, test_days=days, source="generated events")
+        days = split_days(profile) if days is None else days
+        parts = temporal_split(events, valid_days=days, test_days=days, source="events")
         timings["split_s"] = time.perf_counter() - t0
         bar.update()
         t0 = time.perf_counter()
@@ -140,7 +147,11 @@ def build_dataset(profile: Profile, target: Path) -> dict[str, Any]:
         bar.update()
         t0 = time.perf_counter()
         for split in SPLITS:
-            table = workflow.transform_arrow(parts[split], source=f"{split} split")
+            table = None if len(parts[split]) == 0 else workflow.transform_arrow(parts[split], source=f"{split} split")
+            if table is None or table.num_rows == 0:
+                raise DataError(f"the {split} split holds no session of two or more events", source="events",
+                                expected=f"a log whose last {days:g} days (test) and the {days:g} before (valid) "
+                                         "hold sessions")
             pq.write_table(table, target / f"{split}.parquet")
             counts[f"{split}_sessions"] = table.num_rows
             counts[f"{split}_events"] = len(parts[split])
@@ -151,20 +162,17 @@ def build_dataset(profile: Profile, target: Path) -> dict[str, Any]:
     return {**counts, **{k: round(v, 3) for k, v in timings.items()}}
 
 
-def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
-    """Return the default dataset of ``profile`` (default: the active one), building it once if needed."""
-    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    root = generated_data_dir(profile.name) / "sessions"
-    manifest = _manifest(profile)
-    artifacts = DatasetArtifacts(root, profile)
+def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, force: bool,
+             write_data: Callable[[Path], dict[str, Any]]) -> DatasetArtifacts:
+    """Build the dataset into ``root`` atomically unless a complete one with this manifest is there."""
     if not force and _is_complete(root, manifest):
-        log.info("default dataset (%s) found in %s", profile.name, root)
+        log.info("dataset (%s, %s) found in %s", artifacts.source, artifacts.profile.name, root)
         return artifacts
     timing: dict[str, float | bool] = {}
 
     def write(tmp: Path) -> None:
         t0 = time.perf_counter()
-        info = build_dataset(profile, tmp)
+        info = write_data(tmp)
         info["total_s"] = timing["total_s"] = round(time.perf_counter() - t0, 3)
         (tmp / "manifest.json").write_text(json.dumps({**manifest, **info}, indent=2), encoding="utf-8")
 
@@ -174,5 +182,34 @@ def prepare_default_dataset(profile: Profile | str | None = None, force: bool = 
 
     write_directory_atomically(root, write, keep=finished_first)
     if not timing.get("kept"):
-        log.info("default dataset (%s) written to %s in %.1f s", profile.name, root, timing["total_s"])
+        log.info("dataset (%s, %s) written to %s in %.1f s", artifacts.source, artifacts.profile.name, root,
+                 timing["total_s"])
     return artifacts
+
+
+def prepare_learner_dataset(profile: Profile, name: str, force: bool = False) -> DatasetArtifacts:
+    """The learner's own log (``SESSREC_DATASET``) prepared like the default dataset, cached per file."""
+    from sessrec_course.etl import learner_data
+
+    path = learner_data.resolve_path(name)
+    manifest = learner_data.cache_key(name, path, profile.max_length, DATASET_VERSION)
+    root = learner_data.cache_dir(profile.name, manifest) / "sessions"
+
+    def write_data(tmp: Path) -> dict[str, Any]:
+        events = learner_data.load_learner_events(name, path)
+        days = learner_data.split_days_of(events)
+        return {"split_days": round(days, 4), **build_dataset(profile, tmp, events=events, days=days)}
+
+    return _prepare(root, manifest, DatasetArtifacts(root, profile, source=name), force, write_data)
+
+
+def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
+    """The active dataset of ``profile``: generated (default) or the learner's ``$SESSREC_DATASET``, built once."""
+    from sessrec_course.etl.learner_data import GENERATED, dataset_setting
+
+    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    if dataset_setting() != GENERATED:
+        return prepare_learner_dataset(profile, dataset_setting(), force)
+    root = generated_data_dir(profile.name) / "sessions"
+    return _prepare(root, _manifest(profile), DatasetArtifacts(root, profile), force,
+                    lambda tmp: build_dataset(profile, tmp))
