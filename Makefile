@@ -14,7 +14,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/.cache/matplotlib
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help setup data course test test-fast lint lab lab-server site test-browser browser clean bench bench-peers perf-analyzer
+.PHONY: help setup data course test test-fast test-datasets lint lab lab-server site test-browser browser clean bench bench-peers perf-analyzer
 .PHONY: gpu-checks lint-docker check-gpu-lock gpu-lock test-gpulock docker-build docker-lab docker-test
 
 help:  ## list the targets
@@ -53,6 +53,11 @@ test-fast: setup  ## ruff + the unit tier only (no server, subprocess, Keras tra
 	$(BIN)/ruff check . && \
 	$(BIN)/python -m pytest -m unit -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 	echo "make test-fast wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores (exit $$status)"; exit $$status
+
+test-datasets: export SESSREC_PROFILE := ci
+test-datasets: export SESSREC_DATASET_LESSONS := all
+test-datasets: setup perf-analyzer  ## every lesson on the real research samples in ../shared/data (about 18 min on 2 cores)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_lessons_on_datasets.py $(PYTEST_ARGS)
 
 # Triton's C++ load generator for the serving load test: the tritonclient 2.51 wheel ships bin/perf_analyzer
 # (tritonclient 2.58+ needs glibc 2.38; the course venv's 2.73 ships none), installed without its Python deps in
