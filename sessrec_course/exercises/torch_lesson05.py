@@ -1,6 +1,6 @@
-"""Lesson 05 exercises: the causal mask, masked-item training inputs, and the [MASK] appended at inference.
+"""Lesson 05 exercises: the causal mask of a padded batch, masked-item training inputs, and the [MASK] appended at inference.
 
-``from sessrec_course.exercises import torch_lesson05 as ex``; ``ex.q1.check(causal_mask)``, ...
+``from sessrec_course.exercises import torch_lesson05 as ex``; ``ex.q1.check(causal_padding_mask)``, ...
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ import torch
 from sessrec_course.exercises.core import Case, Exercise, same
 
 
-def causal_mask(length):
-    """``(length, length)`` booleans: True where the position of the row may attend to the position of the column."""
-    return torch.ones(length, length, dtype=torch.bool).tril()  # itself and everything before it, nothing after
+def causal_padding_mask(item_ids):
+    """``(B, L, L)`` booleans: True where position i of a session may attend to position j (j ≤ i, j a real item)."""
+    length = item_ids.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool).tril()  # itself and earlier positions, never later ones
+    real = item_ids != 0  # (B, L): padding columns are never looked at
+    return causal[None, :, :] & real[:, None, :]
 
 
 def _as_bool(value):
@@ -23,23 +26,29 @@ def _as_bool(value):
 def _mask_diagnose(case: Case, expected, got) -> str | None:
     got = _as_bool(got)
     if tuple(getattr(got, "shape", ())) != tuple(expected.shape):
-        return f"one row and one column per position: shape {tuple(expected.shape)}"
-    if torch.equal(got, expected.T):
+        return f"one (L, L) mask per session: shape {tuple(expected.shape)}"
+    if torch.equal(got, expected.transpose(1, 2)):
         return "transposed: row i is the position that looks, column j the one looked at; j may not come after i"
-    if (got & ~expected).any():
+    if (got & ~expected).triu(1).any():
         return "a position sees the future: nothing above the diagonal may be True"
-    if torch.equal(got, expected.tril(-1)):
+    if (got & ~expected).any():
+        return "padding columns are looked at: a position may only attend to real items"
+    if torch.equal(got, expected & ~torch.eye(expected.shape[1], dtype=torch.bool)):
         return "each position must also see itself (the diagonal), or the first one sees nothing"
     return None
 
 
 q1 = Exercise(
-    "a causal attention mask",
-    causal_mask,
-    [Case("four positions", (4,)), Case("one position", (1,), "a single position sees itself"),
-     Case("seven positions", (7,))],
-    hints=["Row i may look at columns 0..i: the lower triangle, diagonal included.",
-           "torch.tril of a matrix of ones (or compare two aranges)."],
+    "a causal attention mask with padding",
+    causal_padding_mask,
+    [Case("two sessions, one padded", (torch.tensor([[4, 7, 2, 0], [5, 3, 8, 6]]),)),
+     Case("one item", (torch.tensor([[9]]),), "a single position sees itself"),
+     Case("much padding", (torch.tensor([[3, 0, 0, 0, 0], [2, 6, 0, 0, 0], [8, 4, 5, 7, 0]]),),
+          "columns of padding stay False in every row")],
+    hints=["Two conditions, both needed: the column is not after the row (causal), and the column holds a real "
+           "item (not padding).",
+           "A lower-triangular (L, L) matrix and a (B, L) 'real item' matrix combine by broadcasting: "
+           "causal[None] & real[:, None, :]."],
     compare=lambda expected, got: same(expected, _as_bool(got)),
     diagnose=_mask_diagnose,
 )
