@@ -46,8 +46,8 @@ def learning_curves(histories, metric: str = "MRR@20", reference: Mapping[str, f
         ax_metric.xaxis.get_major_locator().set_params(integer=True)
     for name, value in (reference or {}).items():
         ax_metric.axhline(value, linestyle="--", color="grey", linewidth=1)
-        ax_metric.annotate(name, (ax_metric.get_xlim()[0], value), textcoords="offset points", xytext=(4, 3),
-                           fontsize=8, color="grey")
+        ax_metric.annotate(name, (ax_metric.get_xlim()[1], value), textcoords="offset points", xytext=(-4, 3),
+                           ha="right", fontsize=8, color="grey")  # the right end: clear of the first bar or point
     ax_loss.set(title="training loss (cross-entropy)", xlabel="step", ylabel="loss")
     ax_metric.set(title=f"validation {metric}", ylabel=metric)
     for ax in (ax_loss, ax_metric):
