@@ -95,3 +95,26 @@ def test_plain_loss_equals_the_package_loss_and_the_trainers_first_step():
     loader = make_loader(batch.numpy(), batch_size=3, shuffle=False)
     history = fit(model, loader, None, TrainConfig(epochs=1, batch_size=3, bf16=False, progress=False))
     assert abs(history.losses[0] - float(plain)) < 1e-5, "the trainer's first step computes the same loss"
+
+
+def test_window_reference_is_the_hand_computed_window_and_wrong_windows_fail_with_a_hint():
+    ids = torch.tensor([[4, 6, 0, 0], [2, 8, 5, 9]])
+    assert ex.last_window(ids, 3).tolist() == [[0, 4, 6], [8, 5, 9]]
+    assert ex.q3.check(ex.last_window)
+    assert ex.q3.check(lambda item_ids, width: stub_loss(None, item_ids, None, None)).message.startswith("not yet")
+    last_columns = ex.q3.check(lambda item_ids, width: item_ids[:, -width:])
+    assert not last_columns and "padding for a short session" in last_columns.message
+
+    def left_aligned(item_ids, width):
+        rows = [r[r != 0][-width:] for r in item_ids]
+        return torch.stack([F.pad(r, (0, width - len(r))) for r in rows])
+
+    left = ex.q3.check(left_aligned)
+    assert not left and left.case == "a session shorter than the window" and "zeros go in front" in left.message
+
+    def one_early(item_ids, width):
+        padded = F.pad(item_ids, (width + 1, 0))
+        return padded.gather(1, (item_ids != 0).sum(1, keepdim=True) + torch.arange(width))
+
+    early = ex.q3.check(one_early)
+    assert not early and "include, the last real item" in early.message

@@ -1,4 +1,4 @@
-"""Lesson 03 exercises: the next-item loss by hand, and a plain training loop.
+"""Lesson 03 exercises: the next-item loss by hand, a plain training loop, the MLP's input window.
 
 ``from sessrec_course.exercises import torch_lesson03 as ex``; ``ex.q1.check(next_item_loss)``, ``ex.q1.hint()``,
 ``ex.q1.solution()``.
@@ -133,4 +133,51 @@ q2 = Exercise(
            "Gradients add up in .grad until something clears them."],
     compare=lambda expected, got: same(expected, _floats(got), atol=1e-5),
     diagnose=_diagnose_loop,
+)
+
+
+def last_window(item_ids, width):
+    """The MLP's input at the last click: each session's last ``width`` items, oldest first, zeros in front."""
+    lengths = (item_ids != 0).sum(dim=1)
+    zeros = torch.zeros(len(item_ids), width, dtype=item_ids.dtype)
+    padded = torch.cat([zeros, item_ids], dim=1)  # zeros before the start, as the MLP sees a short session
+    index = lengths[:, None] + torch.arange(width)[None, :]  # original positions length - width .. length - 1
+    return padded.gather(1, index)
+
+
+def _window_variants(item_ids, width) -> dict[str, torch.Tensor]:
+    """Typical wrong windows of a case, to recognise them in a learner's answer."""
+    lengths = (item_ids != 0).sum(dim=1)
+    rows = [item_ids[r, max(0, int(n) - width):int(n)] for r, n in enumerate(lengths)]
+    left = torch.stack([F.pad(row, (0, width - len(row))) for row in rows])
+    early = torch.cat([torch.zeros(len(item_ids), width + 1, dtype=item_ids.dtype), item_ids], dim=1)
+    early = early.gather(1, lengths[:, None] + torch.arange(width)[None, :])
+    return {"last columns": item_ids[:, -width:], "left aligned": left, "one early": early}
+
+
+def _diagnose_window(case: Case, expected, got) -> str | None:
+    got = torch.as_tensor(got)
+    if got.shape != expected.shape:
+        return f"one row of {expected.shape[1]} ids per session: shape {tuple(expected.shape)}"
+    variants = _window_variants(*case.args)
+    if torch.equal(got, variants["last columns"]):
+        return "the last columns are padding for a short session: the window ends at its last real click"
+    if torch.equal(got, variants["left aligned"]):
+        return "right items, wrong side: the newest item sits in the last slot, zeros go in front (before the start)"
+    if torch.equal(got, variants["one early"]):
+        return "one position off: the window must end at, and include, the last real item"
+    return None
+
+
+q3 = Exercise(
+    "the MLP's window at the last click",
+    last_window,
+    [Case("a session longer than the window", (torch.tensor([[3, 5, 7, 9, 11, 0]]), 3)),
+     Case("a session shorter than the window", (torch.tensor([[4, 6, 0, 0], [2, 8, 5, 9]]), 3),
+          "a short session has zeros before its first item"),
+     Case("a window of one", (torch.tensor([[6, 2, 0], [7, 0, 0]]), 1), "a window of one is the last click")],
+    hints=["Find each session's length; the window covers positions length - width .. length - 1, and positions "
+           "before 0 read as padding.",
+           "Putting `width` zero columns in front of the batch makes every window fit; then gather by index."],
+    diagnose=_diagnose_window,
 )
