@@ -17,6 +17,8 @@ def _as_dict(history) -> dict:
 def learning_curves(histories, metric: str = "MRR@20", reference: Mapping[str, float] | None = None) -> Figure:
     """Training loss per step (smoothed) and validation ``metric`` per epoch for one or more runs.
 
+    With one validation per run (one epoch, the ci profile) the metric panel is a bar per run on an axis from 0.
+
     ``histories``: a History (or its dict) or a mapping ``{label: history}``; ``reference``: horizontal
     lines for baselines, e.g. ``{"Markov": 0.33}``.
     """
@@ -31,21 +33,41 @@ def learning_curves(histories, metric: str = "MRR@20", reference: Mapping[str, f
             window = max(1, len(losses) // 50)
             smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
             ax_loss.plot(np.asarray(h["steps"])[window - 1 :], smooth, label=label)
-        epochs = [e["epoch"] for e in h["epochs"] if metric in e]
-        values = [e[metric] for e in h["epochs"] if metric in e]
-        ax_metric.plot(epochs, values, marker="o", label=label)
+    scores = {label: [(e["epoch"], e[metric]) for e in _as_dict(h)["epochs"] if metric in e]
+              for label, h in histories.items()}
+    single = max((len(v) for v in scores.values()), default=0) <= 1  # one evaluation each: a dot would not read
+    if single:
+        _metric_bars(ax_metric, scores, [*(reference or {}).values()])
+    else:
+        for label, points in scores.items():
+            if points:
+                ax_metric.plot(*zip(*points, strict=True), marker="o", label=label)
+        ax_metric.set(xlabel="epoch")
+        ax_metric.xaxis.get_major_locator().set_params(integer=True)
     for name, value in (reference or {}).items():
         ax_metric.axhline(value, linestyle="--", color="grey", linewidth=1)
-        ax_metric.annotate(name, (ax_metric.get_xlim()[0], value), textcoords="offset points", xytext=(4, 3),
-                           fontsize=8, color="grey")
+        ax_metric.annotate(name, (ax_metric.get_xlim()[1], value), textcoords="offset points", xytext=(-4, 3),
+                           ha="right", fontsize=8, color="grey")  # the right end: clear of the first bar or point
     ax_loss.set(title="training loss (cross-entropy)", xlabel="step", ylabel="loss")
-    ax_metric.set(title=f"validation {metric}", xlabel="epoch", ylabel=metric)
-    ax_metric.xaxis.get_major_locator().set_params(integer=True)
+    ax_metric.set(title=f"validation {metric}", ylabel=metric)
     for ax in (ax_loss, ax_metric):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    ax_loss.legend(fontsize=8)
+    if not single:
+        ax_metric.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _metric_bars(ax, scores: Mapping[str, list[tuple[int, float]]], lines: list[float]) -> None:
+    """One labelled bar per run on an axis from 0 (room above for the bars and the reference ``lines``)."""
+    labels = [label for label, points in scores.items() if points]
+    values = [scores[label][-1][1] for label in labels]
+    bars = ax.bar(labels, values, color=[f"C{i}" for i in range(len(labels))], width=0.5)
+    ax.bar_label(bars, fmt="%.4f", fontsize=8)
+    ax.set_ylim(0, 1.2 * max([*values, *lines, 1e-3]))
+    epochs = sorted({scores[label][-1][0] for label in labels})
+    ax.set(xlabel=f"after epoch {', '.join(map(str, epochs))}" if labels else "no validation yet")
 
 
 def nearest_items(

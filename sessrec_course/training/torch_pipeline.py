@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -57,6 +58,17 @@ def fit_model(config: ModelConfig, train_ids: np.ndarray, validate: Validator | 
     return model, fit(model, loader, validate, train, checkpoint=checkpoint)
 
 
+def _checkpoint_folder(name: str, profile: Profile, paths, config: ModelConfig, train: TrainConfig) -> Path:
+    return checkpoint_folder(build_dir() / "models" / profile.name, "", name, paths, config, train, "torch")
+
+
+def checkpoint_path(name: str, artifacts=None, profile: Profile | None = None, *, model_overrides: dict | None = None,
+                    **train_overrides) -> Path:
+    """The folder where :func:`train_model` caches preset ``name`` with these settings (``model.pt`` once trained)."""
+    setup = training_setup(name, artifacts, profile, model_overrides=model_overrides, **train_overrides)
+    return _checkpoint_folder(name, setup.profile, setup.paths, setup.model, setup.train)
+
+
 def train_model(
     name: str,
     artifacts=None,
@@ -75,7 +87,7 @@ def train_model(
     """
     profile, paths, config, train = training_setup(name, artifacts, profile, model_overrides=model_overrides,
                                                    progress=progress, **train_overrides)
-    folder = checkpoint_folder(build_dir() / "models" / profile.name, "", name, paths, config, train, "torch")
+    folder = _checkpoint_folder(name, profile, paths, config, train)
     if cache and (folder / "model.pt").exists():
         logger.info("loading cached %s from %s", name, folder)
         return load_model(folder), cached_history(folder)

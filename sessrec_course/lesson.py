@@ -1,0 +1,187 @@
+"""The cells every model lesson repeats, one call each: set-up, baselines, training, "beats Markov", nearest items.
+
+A lesson reads as lesson text: ``profile, data, schema = lesson.start()``, ``prefixes, targets, results =
+lesson.baselines(data, profile)``, ``model, history = lesson.train("gru", data, profile)``,
+``lesson.compare_with_markov(results, "GRU", data)``, ``lesson.nearest_items(*lesson.item_vectors(model), targets,
+data)``. Claims that rest on the generated log's known structure are asserted only on that log
+(``data.is_generated``); on a learner's own log the comparison is reported and explained instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sessrec_course.ids import FIRST_ID
+from sessrec_course.profiles import Profile, get_profile
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("Recall@20", "MRR@20")
+OWN_DATA_NOTE = ("This is not the generated log, so nothing is asserted: on a small log, after one epoch, or where "
+                 "the last click says most (many re-clicks), a first-order Markov chain is a strong baseline and "
+                 "may win; more data or epochs (SESSREC_PROFILE=workshop) usually turn it round.")
+
+
+def _display(obj: Any) -> None:
+    """Show ``obj`` as a notebook output (rich display in Jupyter, its text elsewhere)."""
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython ships with the course env
+        print(obj)
+        return
+    display(obj)
+
+
+@dataclass(frozen=True)
+class LessonStart:
+    """What a lesson's set-up cell gives: the profile, the prepared dataset and its schema."""
+
+    profile: Profile
+    data: Any  # etl.dataset.DatasetArtifacts
+    schema: dict
+
+    def __iter__(self):
+        return iter((self.profile, self.data, self.schema))
+
+
+def start(profile: Profile | str | None = None) -> LessonStart:
+    """The set-up cell: the active profile, its dataset (prepared once, then reused) and one line saying what they are."""
+    from sessrec_course.etl import prepare_default_dataset
+
+    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    data = prepare_default_dataset(profile)
+    schema = data.schema
+    source = getattr(data, "source", "generated")
+    print(f"profile {profile.name}: hidden_size={profile.hidden_size}, epochs={profile.epochs}, "
+          f"batch_size={profile.batch_size}; data: {source}, catalogue={schema['item_cardinality']:,} ids")
+    return LessonStart(profile, data, schema)
+
+
+def baselines(data, profile: Profile, names: Sequence[str] = ("POP", "Markov", "SR")
+              ) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, float]]]:
+    """The test cases and notebook 02's baselines on them, shown as a table: ``(prefixes, targets, results)``."""
+    from sessrec_course.evaluation import results_table
+    from sessrec_course.training.validation import baseline_results, test_cases
+
+    prefixes, targets = test_cases(data, profile)
+    results = baseline_results(data, profile, names=tuple(names))
+    print(f"{len(targets):,} test cases (all prefixes)")
+    _display(results_table(results, columns=COLUMNS).round(4))
+    return prefixes, targets, results
+
+
+def train(name: str, data, profile: Profile, **overrides) -> tuple[Any, Any]:
+    """``train_model(name, data, profile)``, saying whether the model came from the checkpoint cache and how to retrain."""
+    from sessrec_course.training.torch_pipeline import checkpoint_path, train_model
+
+    folder = checkpoint_path(name, data, profile, **{k: v for k, v in overrides.items()
+                                                     if k not in ("progress", "cache")})
+    cached = (folder / "model.pt").exists() and overrides.get("cache", True)
+    started = time.perf_counter()
+    model, history = train_model(name, data, profile, **overrides)
+    if cached:
+        print(f"{name}: loaded from the cache {folder} (same data, settings and model code); to retrain, call "
+              f"train_model({name!r}, data, profile, cache=False) or delete that folder")
+    else:
+        print(f"{name}: trained in {time.perf_counter() - started:.1f} s, best weights cached in {folder}")
+    return model, history
+
+
+def show_training(histories, results: Mapping[str, Mapping[str, float]], metric: str = "MRR@20") -> None:
+    """The learning curves beside the Markov line, the best validation score of each run, and that the loss went down."""
+    from sessrec_course import plots
+
+    runs = histories if isinstance(histories, Mapping) else {"model": histories}
+    _display(plots.learning_curves(runs, metric=metric, reference={"Markov (test)": results["Markov"][metric]}))
+    for label, history in runs.items():
+        last = history.epochs[-1]
+        print(f"{label}: best epoch {history.best_epoch}, validation {metric} {history.best_score:.4f}; "
+              f"{last['sessions_per_s']:,.0f} training sessions/s")
+        assert last["train_loss"] < history.losses[0], f"{label}: the training loss should go down"
+
+
+def compare_with_markov(results: dict[str, dict[str, float]], name: str, data, metric: str = "MRR@20",
+                        baseline: str = "Markov") -> float:
+    """Show the results table, record ``name``'s figures, and check that it beats Markov (asserted on generated data).
+
+    Returns ``name``'s ``metric`` minus the baseline's. On a learner's own log (``data.is_generated`` false) a loss
+    against Markov is reported and explained instead of failing the lesson.
+    """
+    from sessrec_course.evaluation import results_table
+    from sessrec_course.report import record
+
+    for key in (name, baseline):
+        if key not in results or metric not in results[key]:
+            raise KeyError(f"results has no {metric!r} for {key!r} (models: {sorted(results)})")
+    _display(results_table(results, columns=COLUMNS, sort_by=metric).round(4))
+    for column in COLUMNS:
+        if column in results[name]:
+            record(column, results[name][column], model=name)
+    gap = float(results[name][metric] - results[baseline][metric])
+    print(f"{name} - {baseline} {metric}: {gap:+.4f}")
+    if getattr(data, "is_generated", True):
+        assert gap > 0, f"the {name} should beat the {baseline} chain on the generated data (in every profile)"
+    elif gap <= 0:
+        print(OWN_DATA_NOTE)
+    return gap
+
+
+def item_vectors(model) -> tuple[np.ndarray, np.ndarray]:
+    """``(embeddings, category)`` of a session model's catalogue rows (its item embedding and item → category table)."""
+    weight = model.item_embedding.weight
+    weight = weight.detach().cpu() if hasattr(weight, "detach") else weight  # a torch parameter
+    category = model.item_category
+    category = category.cpu() if hasattr(category, "cpu") else category
+    return np.asarray(weight)[: model.n_items], np.asarray(category)[: model.n_items]
+
+
+def popular_items(targets: np.ndarray, n_items: int, n: int = 6) -> np.ndarray:
+    """The ``n`` most frequent target items (real items only: never padding or OOV)."""
+    counts = np.bincount(np.asarray(targets, dtype=np.int64), minlength=n_items)[:n_items].astype(float)
+    counts[:FIRST_ID] = -1.0
+    return np.argsort(-counts, kind="stable")[:n]
+
+
+def category_agreement(embeddings: np.ndarray, category: np.ndarray, queries: Sequence[int], k: int = 10
+                       ) -> tuple[float, float]:
+    """Share of each query's ``k`` nearest real items (cosine) in its category, and that share by chance."""
+    emb = np.asarray(embeddings, dtype=np.float64)
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-12)
+    category = np.asarray(category)
+    real = np.arange(FIRST_ID, len(emb))
+    same, chance = [], []
+    for q in queries:
+        others = real[real != q]
+        nearest = others[np.argsort(-(unit[others] @ unit[q]), kind="stable")[:k]]
+        same.append((category[nearest] == category[q]).mean())
+        chance.append((category[others] == category[q]).mean())
+    return float(np.mean(same)), float(np.mean(chance))
+
+
+def nearest_items(embeddings: np.ndarray, category: np.ndarray, targets: np.ndarray, data, n_queries: int = 6,
+                  k: int = 8) -> tuple[float, float]:
+    """The nearest-items figure for the most clicked items and their category agreement against chance.
+
+    On the generated log (categories drive its clicks) the agreement must beat chance; on a learner's own log it is
+    reported. Returns ``(agreement, chance)``.
+    """
+    from sessrec_course import plots
+
+    queries = popular_items(targets, len(embeddings), n_queries)
+    _display(plots.nearest_items(embeddings, queries, k=k, item_category=category))
+    if len(np.unique(np.asarray(category)[FIRST_ID:])) < 2:
+        print("this log has no item categories, so there is no category agreement to measure")
+        return float("nan"), float("nan")
+    same, chance = category_agreement(embeddings, category, queries)
+    print(f"neighbours in the same category: {same:.0%} (chance: {chance:.0%})")
+    if getattr(data, "is_generated", True):
+        assert same > chance, "items of one category should end up close together"
+    elif same <= chance:
+        print("Not asserted on your own log: categories there need not follow what is clicked together.")
+    return same, chance
