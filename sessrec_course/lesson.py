@@ -93,7 +93,8 @@ def train(name: str, data, profile: Profile, **overrides) -> tuple[Any, Any]:
     return model, history
 
 
-def show_training(histories, results: Mapping[str, Mapping[str, float]], metric: str = "MRR@20") -> None:
+def show_training(histories, results: Mapping[str, Mapping[str, float]], metric: str = "MRR@20",
+                  data=None) -> None:
     """The learning curves beside the Markov line, the best validation score of each run, and that the loss went down."""
     from sessrec_course import plots
 
@@ -103,7 +104,11 @@ def show_training(histories, results: Mapping[str, Mapping[str, float]], metric:
         last = history.epochs[-1]
         print(f"{label}: best epoch {history.best_epoch}, validation {metric} {history.best_score:.4f}; "
               f"{last['sessions_per_s']:,.0f} training sessions/s")
-        assert last["train_loss"] < history.losses[0], f"{label}: the training loss should go down"
+        if data is None or data.is_generated or last["train_loss"] < history.losses[0]:
+            assert last["train_loss"] < history.losses[0], f"{label}: the training loss should go down"
+        else:  # a learner's small log: one short epoch may not lower it yet
+            print(f"{label}: on '{data.source}' the training loss did not go down in {len(history.losses)} steps; "
+                  "a small log needs more epochs (SESSREC_PROFILE=workshop)")
 
 
 def compare_with_markov(results: dict[str, dict[str, float]], name: str, data, metric: str = "MRR@20",

@@ -102,3 +102,15 @@ def test_one_epoch_shows_a_bar_from_zero_and_several_epochs_a_line():
     assert metric_axis.get_ylim()[1] > 0.5, "the reference line fits on the axis"
     several = learning_curves(_history(3)).axes[1]
     assert not several.patches and len(several.lines[0].get_xdata()) == 3
+
+
+def test_a_loss_that_did_not_fall_fails_on_generated_data_and_is_explained_on_own(monkeypatch, capsys):
+    monkeypatch.setattr(lesson, "_display", lambda *_: None)
+    flat = SimpleNamespace(epochs=[{"train_loss": 9.0, "sessions_per_s": 100.0}], losses=[8.8, 9.0],
+                           best_epoch=1, best_score=0.01, validation=[])
+    results = _results(0.25)
+    monkeypatch.setattr("sessrec_course.plots.learning_curves", lambda *a, **k: None)
+    with pytest.raises(AssertionError, match="training loss should go down"):
+        lesson.show_training(flat, results, data=GENERATED)
+    lesson.show_training(flat, results, data=SimpleNamespace(is_generated=False, source="my.csv"))
+    assert "on 'my.csv' the training loss did not go down in 2 steps" in capsys.readouterr().out

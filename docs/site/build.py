@@ -115,6 +115,7 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
     benchmarks = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     (stage_dir / "benchmarks.md").write_text(re.sub(r"\]\(([\w.-]+)/\)", r"](\1/index.md)", benchmarks),
                                               encoding="utf-8")
+    shutil.copy2(ROOT / "docs" / "instructor_guide.md", stage_dir / "instructor_guide.md")
     for page in RESULT_PAGES:  # pages the results page links to
         shutil.copy2(ROOT / "docs" / page, stage_dir / page)
     shutil.copytree(ROOT / "docs" / "history", stage_dir / "history")
@@ -128,7 +129,7 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
 
 
 # docs/ pages published beside the results page (it and the landing page link them)
-RESULT_PAGES = ("serving_faults.md", "instructor_guide.md")
+RESULT_PAGES = ("serving_faults.md",)
 
 
 def landing_page(lessons: list[dict]) -> str:
