@@ -15,7 +15,7 @@ from nbval_record import unclean_stderr
 
 from sessrec_course.course import execute_notebook
 
-pytestmark = pytest.mark.integration  # executes lessons in kernels
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # whole lessons in kernels (not rerun under the GPU lock)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
