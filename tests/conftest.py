@@ -44,3 +44,11 @@ def no_triton_process_survives():
 
     leftovers = surviving_server_processes()
     assert not leftovers, f"tritonserver / stub processes survived the test suite: {leftovers}"
+
+
+@pytest.fixture(autouse=True)
+def exercises_in_lesson_mode(request, monkeypatch):
+    """Exercise tests see checks as a lesson does (no strict mode), whatever the calling shell sets."""
+    if request.node.path.name.startswith("test_exercises_"):
+        monkeypatch.delenv("SESSREC_EXERCISES_STRICT", raising=False)
+        monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)

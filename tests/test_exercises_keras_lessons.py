@@ -10,12 +10,6 @@ tf = pytest.importorskip("tensorflow")
 from sessrec_course.exercises import keras_lessons as ex  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("SESSREC_EXERCISES_STRICT", raising=False)
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-
-
 def _fails(exercise, fn, *fragments: str) -> str:
     outcome = exercise.check(fn)
     assert not outcome, f"{fn.__name__} should fail {exercise.title}"

@@ -10,12 +10,6 @@ from sessrec_course.etl import SessionWorkflow, sessionize, temporal_split
 from sessrec_course.exercises import lesson01 as ex
 
 
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("SESSREC_EXERCISES_STRICT", raising=False)
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-
-
 def _stub(*args, **kwargs):
     raise NotImplementedError
 

@@ -10,12 +10,6 @@ from sessrec_course.evaluation import MISS_RANK, metrics_from_ranks, ranks_from_
 from sessrec_course.exercises import lesson02 as ex
 
 
-@pytest.fixture(autouse=True)
-def _lenient(monkeypatch):
-    monkeypatch.delenv("SESSREC_EXERCISES_STRICT", raising=False)
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-
-
 def _stub(*args, **kwargs):
     raise NotImplementedError
 

@@ -8,12 +8,6 @@ import pytest
 from sessrec_course.exercises import lesson06 as ex
 
 
-@pytest.fixture(autouse=True)
-def _lesson_mode(monkeypatch):
-    monkeypatch.delenv("SESSREC_EXERCISES_STRICT", raising=False)
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-
-
 def _fails(exercise, fn, case: str, *hint_words: str) -> str:
     outcome = exercise.check(fn)
     assert not outcome, f"{fn.__name__} should fail"
