@@ -3,11 +3,9 @@
 ``lesson = start_lesson("gru", "Keras GRU")`` seeds, prepares the data and the ``tf.data`` pipeline;
 ``lesson.build_model()``, ``lesson.check_padding(model)``, ``lesson.train_model()`` (says whether the weights come
 from the cache and how to retrain), ``lesson.test_against_baselines(model)`` (table, ``record``, "beats Markov" on
-the generated data, an explanation otherwise), ``lesson.export_check(model)`` (save, reload, ONNX parity); :func:`served_agreement` compares the real Triton
-ensemble's answer with the in-process one. Imports TensorFlow.
-
-Framework-neutral parts, meant to move into the shared lesson helpers later: :func:`baselines_table`,
-:func:`check_beats_markov`, :func:`cache_note` and :func:`served_agreement`.
+the generated data, an explanation otherwise), ``lesson.export_check(model)`` (save, reload, ONNX parity).
+The framework-neutral steps (baselines table, "beats Markov", the cache notice) are :mod:`sessrec_course.lesson`'s,
+shared with the PyTorch lessons. Imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,10 +23,9 @@ import pandas as pd
 import tensorflow as tf
 from IPython.display import display
 
-from sessrec_course import plots
-from sessrec_course.baselines import MarkovChain, MostPopular
+from sessrec_course import lesson, plots
 from sessrec_course.etl import item_category_lookup, prepare_default_dataset
-from sessrec_course.evaluation import all_prefixes, evaluate, results_table
+from sessrec_course.evaluation import evaluate
 from sessrec_course.models.keras_base import MASKED_SCORE, KerasSessionModel
 from sessrec_course.models.keras_build import build_keras_model
 from sessrec_course.profiles import Profile, get_profile
@@ -44,60 +41,6 @@ from sessrec_course.training.keras_trainer import (
 )
 
 logger = logging.getLogger(__name__)
-
-TABLE_COLUMNS = ["Recall@20", "MRR@20", "NDCG@20", "Recall@10", "Coverage@20"]
-
-
-# ---- framework-neutral steps ------------------------------------------------------------------------------------
-def baselines_table(data: Any, profile: Profile, label: str, recommender: Any) -> dict:
-    """POP, Markov and ``recommender`` (anything with ``score``) on the test prefixes; display the table."""
-    test = data.load("test", columns=["item_id_list"])["item_id_list"]
-    if profile.eval_max_sessions is not None:
-        test = test.iloc[: profile.eval_max_sessions]
-    prefixes, targets = all_prefixes(test, max_length=data.schema["max_length"])
-    train_sessions = data.load("train", columns=["item_id_list"])["item_id_list"]
-    n_items = data.schema["item_cardinality"]
-    results = {
-        "POP": evaluate(MostPopular().fit(train_sessions, n_items), prefixes, targets, ks=(10, 20), desc="POP"),
-        "Markov": evaluate(MarkovChain().fit(train_sessions, n_items), prefixes, targets, ks=(10, 20), desc="Markov"),
-        label: evaluate(recommender, prefixes, targets, ks=(10, 20), desc=label),
-    }
-    display(results_table(results, columns=TABLE_COLUMNS).round(4))
-    return results
-
-
-def check_beats_markov(results: dict, label: str, data: Any, metric: str = "MRR@20") -> bool:
-    """Assert the model beats POP and Markov on the generated data; on a learner's own log, report and explain."""
-    model, markov, pop = results[label][metric], results["Markov"][metric], results["POP"][metric]
-    beats = model > markov
-    print(f"{label} {metric} {model:.4f} vs Markov {markov:.4f} and POP {pop:.4f}: "
-          f"{'beats' if beats else 'does not beat'} Markov")
-    if data.is_generated:
-        assert model > pop, f"{label} learnt less than popularity ({model:.4f} <= {pop:.4f})"
-        assert beats, f"{label} does not beat the Markov chain on the generated data ({model:.4f} <= {markov:.4f})"
-    elif not beats:
-        print(f"On '{data.source}' this is no failure: with few sessions or short ones the last click says almost "
-              "everything, which is exactly what a Markov chain counts; more data or more epochs "
-              "(SESSREC_PROFILE=workshop) give the model room to learn more.")
-    return bool(beats)
-
-
-def cache_note(folder: Path, cached: bool, seconds: float, retrain: str) -> str:
-    """One sentence: were the weights trained now or loaded from the checkpoint cache, and how to retrain."""
-    if cached:
-        return (f"loaded in {seconds:.1f} s from the cache {folder} (same data, settings and model code as when it "
-                f"was trained). To retrain: delete that folder, or call {retrain}.")
-    return f"trained now in {seconds:.1f} s and cached in {folder}: the next run loads it."
-
-
-def served_agreement(served: pd.DataFrame, expected: pd.DataFrame) -> tuple[float, float]:
-    """Share of identical top-k ids and largest score difference between the server's answer and the reference."""
-    if len(served) != len(expected):
-        raise ValueError(f"the server returned {len(served)} rows, the reference {len(expected)}")
-    same_ids = float((served["item_id"].to_numpy() == expected["item_id"].to_numpy()).mean())
-    gap = float(np.abs(served["score"].to_numpy() - expected["score"].to_numpy()).max())
-    return same_ids, gap
-
 
 # ---- the Keras lesson -------------------------------------------------------------------------------------------
 @dataclass
@@ -149,7 +92,7 @@ class KerasLesson:
         cached = (folder / "config.json").exists()
         t0 = time.perf_counter()
         model, history = train_keras_model(self.name, self.data, self.profile, **overrides)
-        print(cache_note(folder, cached, time.perf_counter() - t0,
+        print(lesson.cache_note(folder, cached, time.perf_counter() - t0,
                          f'train_keras_model("{self.name}", cache=False)'))
         print(f"best {history.monitor} {history.best_score:.4f} at epoch {history.best_epoch}")
         epochs = pd.DataFrame(history.epochs).set_index("epoch")
@@ -160,12 +103,11 @@ class KerasLesson:
 
     def test_against_baselines(self, model: KerasSessionModel, history: History | None = None) -> dict:
         """The shared evaluation next to POP and Markov; records the figures; asserts "beats Markov" when generated."""
-        results = baselines_table(self.data, self.profile, self.label, KerasRecommender(model))
-        for metric in ("Recall@20", "MRR@20"):
-            record(metric, results[self.label][metric], model=self.label)
+        prefixes, targets, results = lesson.baselines(self.data, self.profile, names=("POP", "Markov"))
+        results[self.label] = evaluate(KerasRecommender(model), prefixes, targets, ks=(20,), desc=self.label)
         if history is not None and history.epochs:
             record("seconds/epoch", float(np.mean([e["seconds"] for e in history.epochs])), model=self.label)
-        check_beats_markov(results, self.label, self.data)
+        lesson.compare_with_markov(results, self.label, self.data)
         return results
 
     def export_check(self, model: KerasSessionModel, n: int = 256) -> float:

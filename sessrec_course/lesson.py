@@ -85,12 +85,17 @@ def train(name: str, data, profile: Profile, **overrides) -> tuple[Any, Any]:
     cached = (folder / "model.pt").exists() and overrides.get("cache", True)
     started = time.perf_counter()
     model, history = train_model(name, data, profile, **overrides)
-    if cached:
-        print(f"{name}: loaded from the cache {folder} (same data, settings and model code); to retrain, call "
-              f"train_model({name!r}, data, profile, cache=False) or delete that folder")
-    else:
-        print(f"{name}: trained in {time.perf_counter() - started:.1f} s, best weights cached in {folder}")
+    print(f"{name}: " + cache_note(folder, cached, time.perf_counter() - started,
+                                   f"train_model({name!r}, data, profile, cache=False)"))
     return model, history
+
+
+def cache_note(folder, cached: bool, seconds: float, retrain: str) -> str:
+    """One sentence: were the weights trained now or loaded from the checkpoint cache, and how to retrain."""
+    if cached:
+        return (f"loaded in {seconds:.1f} s from the cache {folder} (same data, settings and model code as when it "
+                f"was trained). To retrain: delete that folder, or call {retrain}.")
+    return f"trained now in {seconds:.1f} s and cached in {folder}: the next run loads it."
 
 
 def show_training(histories, results: Mapping[str, Mapping[str, float]], metric: str = "MRR@20",
@@ -190,3 +195,12 @@ def nearest_items(embeddings: np.ndarray, category: np.ndarray, targets: np.ndar
     elif same <= chance:
         print("Not asserted on your own log: categories there need not follow what is clicked together.")
     return same, chance
+
+
+def served_agreement(served, expected) -> tuple[float, float]:
+    """Share of identical top-k ids and largest score difference between the server's answer and the reference."""
+    if len(served) != len(expected):
+        raise ValueError(f"the server returned {len(served)} rows, the reference {len(expected)}")
+    same_ids = float((served["item_id"].to_numpy() == expected["item_id"].to_numpy()).mean())
+    gap = float(np.abs(served["score"].to_numpy() - expected["score"].to_numpy()).max())
+    return same_ids, gap

@@ -61,6 +61,20 @@ def test_q1_typical_wrong_answers_fail_with_the_case_and_a_hint():
     _failed(ex.q1, _fixed_gap, "10-minute gap", "gap_seconds argument")
 
 
+def test_q1_accepts_any_numbering_of_the_same_sessions():
+    def from_zero(events, gap_seconds=1800):
+        return ex.split_sessions(events, gap_seconds) - 1
+
+    def by_label(events, gap_seconds=1800):
+        return np.array([f"s{i}" for i in ex.split_sessions(events, gap_seconds)])
+
+    assert ex.q1.check(from_zero) and ex.q1.check(by_label)
+    assert ex.same_sessions(np.array([1, 1, 2]), np.array([9, 9, 4]))
+    assert not ex.same_sessions(np.array([1, 1, 2]), np.array([9, 4, 4]))
+    assert not ex.same_sessions(np.array([1, 1, 2]), np.array([9, 9, 9]))
+    assert not ex.same_sessions(np.array([1, 2, 3]), np.array([1, 2]))
+
+
 def test_q1_unsorted_input_must_come_back_in_row_order():
     def sorted_order(events, gap_seconds=1800):  # right ids, but in sorted order instead of the input's
         ordered = events.sort_values(["user_id", "timestamp"], kind="stable")

@@ -82,11 +82,12 @@ def test_train_says_when_the_model_comes_from_the_cache(tmp_path, monkeypatch, c
     profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=1)
     lesson.train("mlp", folder, profile, progress=False)
     first = capsys.readouterr().out
-    assert "trained in" in first and str(tmp_path / "build" / "models" / "ci") in first
+    assert "trained now in" in first and str(tmp_path / "build" / "models" / "ci") in first
     lesson.train("mlp", folder, profile, progress=False)
-    assert "loaded from the cache" in capsys.readouterr().out
+    loaded = capsys.readouterr().out
+    assert "from the cache" in loaded and "cache=False" in loaded
     lesson.train("mlp", folder, profile, progress=False, cache=False)
-    assert "trained in" in capsys.readouterr().out
+    assert "trained now in" in capsys.readouterr().out
 
 
 def _history(epochs: int) -> dict:
@@ -114,3 +115,15 @@ def test_a_loss_that_did_not_fall_fails_on_generated_data_and_is_explained_on_ow
         lesson.show_training(flat, results, data=GENERATED)
     lesson.show_training(flat, results, data=SimpleNamespace(is_generated=False, source="my.csv"))
     assert "on 'my.csv' the training loss did not go down in 2 steps" in capsys.readouterr().out
+
+
+def test_served_agreement_counts_identical_ids_and_the_largest_score_gap():
+    import pandas as pd
+
+    expected = pd.DataFrame({"item_id": [5, 7, 9, 11], "score": [0.4, 0.3, 0.2, 0.1]})
+    served = pd.DataFrame({"item_id": [5, 7, 11, 9], "score": [0.4, 0.31, 0.2, 0.1]})
+    same, gap = lesson.served_agreement(served, expected)
+    assert same == 0.5 and gap == pytest.approx(0.01)
+    assert lesson.served_agreement(expected, expected) == (1.0, 0.0)
+    with pytest.raises(ValueError, match="returned 3 rows"):
+        lesson.served_agreement(served.head(3), expected)
