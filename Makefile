@@ -143,10 +143,12 @@ GPULOCK_STAMP := $(GPULOCK)/.sessrec-installed
 # for ~30 MB of downloads instead of a second 2 GB environment. No pip check: nvidia-pytriton (CPU env only)
 # declares numpy<2, which is exactly the mismatch this venv exists to exercise.
 GPULOCK_OVERLAY := numpy pandas
-# Left out: the CPU lock's own pin test (it checks installed == cpu.txt), the notebooks (run by the main suite) and
+# Left out: the CPU lock's own pin test (it checks installed == cpu.txt), the notebooks, the exercise sections and
+# the site (their kernels and builds run the course venv's python, so they would only repeat the main suite) and
 # the "slow" real-server tests: the only server here is nvidia-pytriton's, whose python-backend stub is built for
 # numpy<2 (the GPU image's own Triton serves them, exercised by make docker-test).
-GPULOCK_SKIP := --ignore=tests/test_environment_pins.py --ignore=tests/test_notebooks.py -m "not slow"
+GPULOCK_SKIP := --ignore=tests/test_environment_pins.py --ignore=tests/test_notebooks.py \
+	--ignore=tests/test_exercise_notebooks.py --ignore=tests/test_site.py --ignore=tests/test_nbval_record.py -m "not slow"
 COMPOSE := docker compose -f docker/compose.yaml
 
 gpu-checks: lint-docker check-gpu-lock test-gpulock  ## the three GPU-container checks make test runs
