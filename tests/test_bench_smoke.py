@@ -65,6 +65,17 @@ def test_quality_command_on_a_tiny_split(tmp_path):
     assert "| Markov | course baseline | 100.00 |" in rendered.read_text()
 
 
+def test_a_misspelt_train_setting_names_the_file_and_the_key(tmp_path):
+    split = tmp_path / "ring"
+    _write_split(split, n_sessions=60)
+    config = tmp_path / "typo.toml"
+    _write_config(config)
+    config.write_text(config.read_text().replace("patience = 3", "patiense = 3"))
+    with pytest.raises(ValueError, match=r"typo\.toml: unknown \[train\] setting\(s\) \['patiense'\] for gru"):
+        main(["quality", str(split), "--models", "gru", "--baselines", "POP", "--config", str(config),
+              "--json", str(tmp_path / "x.json")])
+
+
 def test_quality_rejects_a_folder_without_the_split_files(tmp_path):
     with pytest.raises(SystemExit, match="train_sessions.txt"):
         main(["quality", str(tmp_path), "--json", str(tmp_path / "x.json")])

@@ -13,7 +13,7 @@ import copy
 import logging
 import time
 import tomllib
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -291,6 +291,10 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
         model_cfg = dict(config["models"].get(name, {}))
         train_cfg = {**config["train"], **model_cfg.pop("train", {})}
         mconfig = model_config(name, schema, **model_cfg)
+        unknown = sorted(set(train_cfg) - {f.name for f in fields(TrainConfig)})
+        if unknown:
+            raise ValueError(f"{config.get('_path', 'config')}: unknown [train] setting(s) {unknown} for {name}; "
+                             f"expected some of {[f.name for f in fields(TrainConfig)]}")
         tconfig = TrainConfig(**{**train_cfg, "seed": seed, "progress": progress})
         budget = TimeBudget(per_model, f"{split_name} {name}")
         start_repeats = mconfig.repeat_bias and config.get("repeat_bias_start", "zero") == "data"
