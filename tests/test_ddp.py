@@ -44,12 +44,16 @@ def runs(tmp_path_factory):
 def test_two_processes_equal_one_with_the_same_global_batch(runs):
     one, two = runs["one"][0], runs["two"][0]
     assert (one["world"], two["world"]) == (1, 2)
-    for name, value in one["state"].items():
-        torch.testing.assert_close(two["state"][name], value, rtol=1e-4, atol=1e-5, msg=name)
+    # Compared by the mean gap per tensor, not element by element: rounding a batch of 8 and one of 16
+    # differently flips the sign of a few near-zero gradients, and Adam makes each of those a whole lr-sized
+    # step (on an AVX2 CPU up to 1e-2 on ~5 % of the entries); a real difference moves nearly every entry.
+    gaps = {name: float((two["state"][name] - value).abs().mean()) for name, value in one["state"].items()
+            if value.is_floating_point()}
+    assert max(gaps.values()) < 1e-3, gaps
     assert two["losses"] == pytest.approx(one["losses"], rel=1e-4)
-    # a different global batch (8 = 2 x 4) trains to different weights: the comparison can fail
+    # a different global batch (8 = 2 x 4) trains to different weights (~1e-2 mean gap): the comparison can fail
     other = runs["two_small_batch"][0]["state"]
-    assert any(not torch.allclose(other[k], v, atol=1e-4) for k, v in one["state"].items())
+    assert all(float((other[k] - one["state"][k]).abs().mean()) > 1e-3 for k in gaps)
 
 
 def test_only_rank_zero_writes_checkpoints(runs):
