@@ -81,6 +81,30 @@ def test_quality_rejects_a_folder_without_the_split_files(tmp_path):
         main(["quality", str(tmp_path), "--json", str(tmp_path / "x.json")])
 
 
+def test_the_step_probe_leaves_the_slow_first_steps_out():
+    import time
+
+    import torch
+
+    from sessrec_course.bench.quality import seconds_per_step
+
+    class SlowStart(torch.nn.Module):  # a fresh model's first steps are slow; the probe must not plan with them
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(1))
+            self.calls = 0
+
+        def loss(self, batch):
+            self.calls += 1
+            if self.calls <= 4:
+                time.sleep(0.25)
+            return (self.weight * batch.float()).sum()
+
+    batches = [torch.ones(2)] * 40
+    assert seconds_per_step(SlowStart(), batches, steps=8, warmup=4) < 0.1
+    assert seconds_per_step(SlowStart(), batches, steps=3, warmup=0) >= 0.25  # counted, they dominate
+
+
 def test_plan_epochs_fits_the_budget():
     assert plan_epochs(4, 100, 0.1, None) == (4, None)
     assert plan_epochs(4, 100, 0.1, 50.0) == (4, None)  # 40 s needed

@@ -100,6 +100,64 @@ def test_early_stopping_restores_the_best_epoch():
     assert History.from_dict(json.loads(json.dumps(history.to_dict()))) == history
 
 
+def test_epochs_re_planned_while_training_are_followed_by_the_loop_and_the_schedule():
+    ids = np.array([[2, 3, 4, 5]] * 8)
+    model = build_model(ModelConfig(name="gru", item_cardinality=8, hidden_size=8, max_length=4))
+    config = TrainConfig(epochs=2, patience=10, progress=False, warmup_fraction=0.0, min_lr_fraction=0.0)
+    loader, lrs = make_loader(ids, 4), []
+
+    class Replanning:  # what a time budget does: more epochs fit than first planned
+        def __len__(self):
+            return len(loader)
+
+        def __iter__(self):
+            config.epochs = 4
+            yield from loader
+
+    def validate(m):
+        return {"MRR@20": 0.1}
+
+    import sessrec_course.training.torch_trainer as trainer
+
+    original = trainer._train_step
+
+    def spy(model, batch, run, config):
+        lrs.append(run.optimizer.param_groups[0]["lr"])
+        return original(model, batch, run, config)
+
+    trainer._train_step = spy
+    try:
+        history = fit(model, Replanning(), validate, config)
+    finally:
+        trainer._train_step = original
+    assert [e["epoch"] for e in history.epochs] == [1, 2, 3, 4]
+    # the cosine runs over the 8 steps of 4 epochs, not the 4 of the first plan (where step 4 is at its end)
+    assert lrs[4] == pytest.approx(config.learning_rate * lr_factor(4, 8, 1, 0.0), rel=1e-6)
+    assert lr_factor(4, 4, 1, 0.0) == pytest.approx(0.0) and lrs[4] > 0.5 * config.learning_rate
+
+
+def test_a_time_budget_re_plans_from_the_measured_epoch(monkeypatch):
+    from types import SimpleNamespace
+
+    from sessrec_course.bench import quality
+
+    clock = iter([0.0, 10.0, 30.0])
+    monkeypatch.setattr(quality.time, "perf_counter", lambda: next(clock))
+    budget = quality.TimeBudget(100.0, "t")
+    budget.train, budget.cap = SimpleNamespace(epochs=3, max_steps_per_epoch=None), 30
+    budget.replan()  # epoch 1 starts: nothing measured yet
+    assert budget.train.epochs == 3
+    budget.replan()  # epoch 2 at 10 s: 70 s of the 80 s left at 10 s an epoch
+    assert budget.train.epochs == 8
+    budget.replan()  # epoch 3 at 30 s: epoch 2 took 20 s, 50 s left
+    assert budget.train.epochs == 4
+    budget.cap = 3
+    budget.epoch_starts = [0.0]
+    clock = iter([1.0])
+    budget.replan()
+    assert budget.train.epochs == 3  # never past the configured epochs
+
+
 def test_checkpoint_round_trip_and_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SESSREC_BUILD_DIR", str(tmp_path / "build"))
     folder = write_tiny_dataset(tmp_path / "data", n_train=60)

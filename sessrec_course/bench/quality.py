@@ -148,16 +148,21 @@ def run_baselines(cases, split_name: str, names: list[str] | None = None, progre
 
 
 class DeadlineLoader:
-    """Wrap a loader so that iteration stops once ``deadline`` (``time.perf_counter()``) has passed."""
+    """Wrap a loader so that iteration stops once ``deadline`` (``time.perf_counter()``) has passed.
 
-    def __init__(self, loader, deadline: float) -> None:
-        self.loader, self.deadline = loader, deadline
+    ``on_epoch()``, when given, is called as each epoch starts (each ``iter``), before its first batch.
+    """
+
+    def __init__(self, loader, deadline: float, on_epoch=None) -> None:
+        self.loader, self.deadline, self.on_epoch = loader, deadline, on_epoch
         self.cut = False
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self):
+        if self.on_epoch is not None:
+            self.on_epoch()
         for batch in self.loader:
             if time.perf_counter() > self.deadline:
                 self.cut = True
@@ -165,8 +170,11 @@ class DeadlineLoader:
             yield batch
 
 
-def seconds_per_step(model, loader, steps: int = 6, bf16: bool | str | None = None) -> float:
-    """Time a few optimisation steps on a throw-away copy of ``model`` (the first one is not counted).
+def seconds_per_step(model, loader, steps: int = 24, warmup: int = 4, bf16: bool | str | None = None) -> float:
+    """Median time of ``steps`` optimisation steps on a throw-away copy of ``model``, after ``warmup`` uncounted ones.
+
+    The first steps of a fresh model run several times slower (allocator, thread pool, lazy kernels): counting
+    them planned 2 epochs where 5 fitted (yc100k, docs/history/benchmarks.md).
 
     ``bf16`` as in :class:`~sessrec_course.training.common.TrainConfig` (None: where native): the probe must
     run like the training it plans, as bf16 autocast changes the step time on CPU too (docs/history/training.md).
@@ -182,7 +190,7 @@ def seconds_per_step(model, loader, steps: int = 6, bf16: bool | str | None = No
     probe.to(device)
     times = []
     for index, batch in enumerate(loader):
-        if index > steps:
+        if index >= warmup + steps:
             break
         start = time.perf_counter()
         with autocast_for(device, bf16):
@@ -191,7 +199,8 @@ def seconds_per_step(model, loader, steps: int = 6, bf16: bool | str | None = No
         loss.backward()
         optimizer.step()
         times.append(time.perf_counter() - start)
-    return float(np.median(times[1:] if len(times) > 1 else times))
+    counted = times[warmup:] if len(times) > warmup else times[-1:]
+    return float(np.median(counted))
 
 
 def plan_epochs(epochs: int, steps_per_epoch: int, sec_per_step: float, budget_s: float | None) -> tuple[int, int | None]:
@@ -205,15 +214,22 @@ def plan_epochs(epochs: int, steps_per_epoch: int, sec_per_step: float, budget_s
 
 
 class TimeBudget:
-    """``before_fit`` hook of ``fit_model``: plans the epochs that fit ``seconds`` and stops an epoch at the deadline."""
+    """``before_fit`` hook of ``fit_model``: plans the epochs that fit ``seconds`` and stops an epoch at the deadline.
+
+    The first plan comes from a short step probe; from the second epoch on, the epochs are re-planned from the
+    measured length of the last one (training + validation), so a probe taken in a moment of load does not
+    decide the run (yc100k: a probe at 2x the real step time planned 3 epochs where 6 fitted).
+    """
 
     def __init__(self, seconds: float | None, label: str) -> None:
         self.seconds, self.label = seconds, label
         self.started, self.steps_per_epoch, self.loader = 0.0, 0, None
+        self.train, self.cap, self.epoch_starts = None, 0, []
 
     def __call__(self, model, loader, train) -> DeadlineLoader:
         """Measure a step, set ``train.epochs``/``max_steps_per_epoch``; return the deadline-guarded loader."""
         self.started, self.steps_per_epoch = time.perf_counter(), len(loader)
+        self.train, self.cap, self.epoch_starts = train, train.epochs, []
         epochs, max_steps = train.epochs, None
         if self.seconds is not None:
             step_s = seconds_per_step(model, loader, bf16=train.bf16)
@@ -222,8 +238,23 @@ class TimeBudget:
             logger.info("%s: %.3f s/step, %d steps/epoch -> %d epoch(s), cap %s", self.label, step_s,
                         len(loader), epochs, max_steps)
         train.epochs, train.max_steps_per_epoch = epochs, max_steps
-        self.loader = DeadlineLoader(loader, self.started + (self.seconds if self.seconds is not None else float("inf")))
+        deadline = self.started + (self.seconds if self.seconds is not None else float("inf"))
+        self.loader = DeadlineLoader(loader, deadline, on_epoch=self.replan if self.seconds is not None else None)
         return self.loader
+
+    def replan(self) -> None:
+        """As epoch k starts: epochs = what the time left holds at the last epoch's length (at least k, at most the cap)."""
+        now = time.perf_counter()
+        self.epoch_starts.append(now)
+        k = len(self.epoch_starts)
+        if k < 2 or self.train.max_steps_per_epoch is not None:  # no full epoch measured, or a capped one
+            return
+        last = now - self.epoch_starts[-2]
+        fits = int(max(0.0, 0.8 * self.seconds - (now - self.started)) // max(last, 1e-9))
+        epochs = max(k, min(self.cap, k - 1 + fits))
+        if epochs != self.train.epochs:
+            logger.info("%s: epoch %d took %.1f s -> %d epoch(s) in all", self.label, k - 1, last, epochs)
+            self.train.epochs = epochs
 
 
 def resolve_auto(config: dict, settings: dict) -> dict:

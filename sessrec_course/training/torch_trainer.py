@@ -148,8 +148,8 @@ def _set_up(model: torch.nn.Module, loader, config: TrainConfig) -> _Run:
     steps_per_epoch = len(loader) if config.max_steps_per_epoch is None else min(len(loader), config.max_steps_per_epoch)
     total = steps_per_epoch * config.epochs
     warmup = max(1, int(config.warmup_fraction * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total, warmup, config.min_lr_fraction)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(  # config.epochs read live: a time budget may re-plan it
+        optimizer, lambda step: lr_factor(step, steps_per_epoch * config.epochs, warmup, config.min_lr_fraction)
     )
     bar = tqdm(total=total, desc=f"training {type(model).__name__}", unit="batch",
                disable=not config.progress or rank != 0)
@@ -255,7 +255,10 @@ def fit(
     """
     run = _set_up(model, loader, config)
     history = History(monitor=config.monitor)
-    for epoch in range(1, config.epochs + 1):
+    epoch = 0
+    while epoch < config.epochs:  # re-read each epoch: a before_fit hook may re-plan the epochs as they run
+        epoch += 1
+        run.bar.total = run.steps_per_epoch * config.epochs
         record = _train_epoch(model, loader, run, config, history, epoch)
         if validate is not None:
             record.update(_validate(model, validate, run, config))
