@@ -23,7 +23,17 @@ def _stats(sessions=100_000, p95=11.0, repeat=0.25) -> SplitStats:
 
 def test_a_large_split_gets_the_tuned_settings():
     assert recipe_settings(_stats()) == {"max_length": 20, "valid_sessions": 3000, "batch_size": 128,
-                                         "repeat_bias": True, "time_budget_s": 900.0}  # 300k cases: the cap
+                                         "repeat_bias": True, "time_budget_s": 900.0,  # 300k cases: the cap
+                                         "repeat_bias_start": "zero"}  # 10 cases an item
+
+
+def test_the_repeat_bias_starts_from_the_data_only_where_items_are_seen_a_few_times():
+    # digi-sample: 8,437 cases over 6,217 items; yc100k: 52,484 over 2,933 (docs/benchmarks.md)
+    digi = SplitStats(sessions=1_854, cases=8_437, items=6_217, length_p95=15.0, repeat_ratio=0.23)
+    yc = SplitStats(sessions=17_794, cases=52_484, items=2_933, length_p95=10.0, repeat_ratio=0.36)
+    assert recipe_settings(digi)["repeat_bias_start"] == "data"
+    assert recipe_settings(yc)["repeat_bias_start"] == "zero"
+    assert recipe_settings(_stats(sessions=40_000))["repeat_bias_start"] == "data"  # 120k cases, 30k items
 
 
 def test_a_small_split_gets_smaller_batches_and_a_smaller_holdout():

@@ -84,7 +84,10 @@ def recipe_settings(stats: SplitStats) -> dict:
     - ``batch_size``: 128 (the tuned splits) unless an epoch would have fewer than 500 steps: then the power of
       two that gives about 500, at least 32 (small splits need more, smaller steps, not fewer epochs);
     - ``repeat_bias``: on where at least 1 % of next items are re-clicks (it costs nothing and is learnt);
-    - ``time_budget_s``: 1 s of training per 250 training cases, in [120, 900] (a split within 20 minutes).
+    - ``time_budget_s``: 1 s of training per 250 training cases, in [120, 900] (a split within 20 minutes);
+    - ``repeat_bias_start``: ``"data"`` (the re-click shares, :func:`repeat_bias_start`) where items average fewer
+      than 5 training cases each, else ``"zero"``: that start is calibrated against near-uniform item scores,
+      which is what they stay at when items are seen once or twice; where items are learnt, it is far too high.
     """
     max_length = int(min(50, max(20, 10 * np.ceil(stats.length_p95 / 10))))
     valid = int(min(3000, max(100, stats.sessions // 20), max(1, stats.sessions // 10)))
@@ -92,7 +95,8 @@ def recipe_settings(stats: SplitStats) -> dict:
     while batch > 32 and (stats.sessions - valid) / batch < 500:
         batch //= 2
     return {"max_length": max_length, "valid_sessions": valid, "batch_size": batch,
-            "repeat_bias": stats.repeat_ratio >= 0.01, "time_budget_s": float(min(900, max(120, stats.cases / 250)))}
+            "repeat_bias": stats.repeat_ratio >= 0.01, "time_budget_s": float(min(900, max(120, stats.cases / 250))),
+            "repeat_bias_start": "data" if stats.cases < 5 * max(1, stats.items) else "zero"}
 
 
 def repeat_bias_start(sessions: list[np.ndarray], max_length: int, n_items: int) -> np.ndarray:
