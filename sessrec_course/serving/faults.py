@@ -9,9 +9,11 @@ records every answer (when it was sent, how long it took, ok / unavailable / oth
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,6 +25,9 @@ from sessrec_course.serving.server import TritonServer
 from sessrec_course.serving.supervisor import stub_pids
 
 OUTCOME_COLORS = {"ok": "#31a354", "unavailable": "#fd8d3c", "error": "#de2d26"}
+# Triton's latency summaries (quantiles of successful requests); the server must run with this flag
+SUMMARY_FLAG = "--metrics-config=summary_latencies=true"
+_SUMMARY_LINE = re.compile(r'nv_inference_(\w+)_summary_us\{model="([^"]+)",version="[^"]*",quantile="([\d.]+)"\} (\S+)')
 
 
 def kill_stub(server: TritonServer, model: str) -> int:
@@ -94,6 +99,22 @@ def traffic_during_fault(server: TritonServer, sessions: Sequence[Sequence[int]]
     frame.attrs.update(started=started, fault_t_s=fault_t,
                        readiness=pd.DataFrame(readiness, columns=["t_s", "ready"]))
     return frame
+
+
+def server_latency_ms(server: TritonServer, timeout: float = 5.0) -> dict[tuple[str, str, float], float]:
+    """Triton's own latency quantiles of the requests it answered successfully, in ms.
+
+    Keys are ``(model, stage, quantile)``, e.g. ``("ensemble", "request", 0.99)`` (arrival to response inside the
+    server) or ``("model", "queue", 0.99)``. Needs a server started with ``extra_args=(SUMMARY_FLAG,)``; the
+    quantiles cover the server's recent requests, so a fresh server per measurement keeps them apart.
+    """
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        text = response.read().decode()
+    found = {(m[2], m[1], float(m[3])): float(m[4]) / 1e3 for m in _SUMMARY_LINE.finditer(text)}
+    if not found:
+        raise RuntimeError(f"{url} has no latency summaries: start the server with extra_args=({SUMMARY_FLAG!r},)")
+    return found
 
 
 def outage_seconds(frame: pd.DataFrame) -> float:
