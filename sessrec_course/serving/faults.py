@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sessrec_course.serving.client import TritonRecommender, is_unavailable, pad_raw_sessions
+from sessrec_course.serving.repository import ENSEMBLE
 from sessrec_course.serving.server import TritonServer
 from sessrec_course.serving.supervisor import stub_pids
 
@@ -117,6 +118,36 @@ def server_latency_ms(server: TritonServer, timeout: float = 5.0) -> dict[tuple[
     return found
 
 
+def answered_inside(url: str, model: str = ENSEMBLE) -> tuple[int, float]:
+    """Triton's statistics of ``model`` on the gRPC ``url``: answered requests and their total time in the server (ms).
+
+    The time runs from a request's arrival to its response; rejected and failed requests are not in it.
+    """
+    import tritonclient.grpc as grpcclient
+
+    with grpcclient.InferenceServerClient(url) as client:
+        stats = client.get_inference_statistics(model_name=model, as_json=True)["model_stats"]
+    success = next(s for s in stats if s["name"] == model)["inference_stats"]["success"]
+    return int(success.get("count", 0)), int(success.get("ns", 0)) / 1e6
+
+
+def overload_levels(url: str, sessions: Sequence[Sequence[int]], concurrencies: Sequence[int],
+                    requests: int) -> tuple[list, list[float]]:
+    """Load ``url`` at each concurrency (closed loop, gRPC); return the client's levels and, per level, the mean
+    time an answered request spent inside the server (Triton's statistics, so the client's own backlog is not in it).
+    """
+    from sessrec_course.serving.loadtest import run_load_test
+
+    levels, inside = [], []
+    for concurrency in concurrencies:
+        count, ms = answered_inside(url)
+        levels += run_load_test(url, sessions, concurrencies=[concurrency], requests=requests, protocol="grpc",
+                                warmup=0, progress=False).levels
+        count_after, ms_after = answered_inside(url)
+        inside.append((ms_after - ms) / (count_after - count) if count_after > count else float("nan"))
+    return levels, inside
+
+
 def outage_seconds(frame: pd.DataFrame) -> float:
     """Seconds from the fault until the first request sent after it that was answered after the last failure."""
     fault_t = frame.attrs.get("fault_t_s")
@@ -162,10 +193,11 @@ def fault_timeline(frame: pd.DataFrame, events: Sequence = (),
     return figure
 
 
-def overload_figure(results: dict[str, Sequence]) -> Figure:
+def overload_figure(results: dict[str, Sequence], inside_ms: dict[str, Sequence[float]] | None = None) -> Figure:
     """Per configuration and concurrency: accepted p50/p99 latency (left), share rejected and rejection p50 (right).
 
-    ``results`` maps a label (``"unbounded"``, ``"queue of 4"``) to its ``LoadLevel`` list.
+    ``results`` maps a label (``"unbounded"``, ``"at most 4 in flight"``) to its ``LoadLevel`` list; ``inside_ms``
+    (optional, same labels) the mean time of an answered request inside the server, drawn dashed on the left.
     """
     figure = Figure(figsize=(10, 3.8))
     latency_ax, reject_ax = figure.subplots(1, 2)
@@ -175,6 +207,9 @@ def overload_figure(results: dict[str, Sequence]) -> Figure:
         (line,) = latency_ax.plot(concurrency, [lv.percentile(99) for lv in levels], "s-", label=f"{label}: p99")
         latency_ax.plot(concurrency, [lv.percentile(50) for lv in levels], "o:", color=line.get_color(),
                         label=f"{label}: p50")
+        if inside_ms and label in inside_ms:
+            latency_ax.plot(concurrency, inside_ms[label], "d--", color=line.get_color(),
+                            label=f"{label}: mean inside the server")
         reject_ax.plot(concurrency, [lv.errors / max(lv.requests, 1) for lv in levels], "s-",
                        color=line.get_color(), label=f"{label}: share rejected")
         reject_ms = [float(np.nanmedian(lv.error_latencies_ms)) if lv.errors else np.nan for lv in levels]
