@@ -135,9 +135,12 @@ def overload_levels(url: str, sessions: Sequence[Sequence[int]], concurrencies: 
                     requests: int) -> tuple[list, list[float]]:
     """Load ``url`` at each concurrency (closed loop, gRPC); return the client's levels and, per level, the mean
     time an answered request spent inside the server (Triton's statistics, so the client's own backlog is not in it).
+
+    Ten requests one at a time warm the server up first (they are in neither figure).
     """
     from sessrec_course.serving.loadtest import run_load_test
 
+    run_load_test(url, sessions, concurrencies=[1], requests=10, warmup=0, progress=False)  # a fresh server's cold start
     levels, inside = [], []
     for concurrency in concurrencies:
         count, ms = answered_inside(url)
