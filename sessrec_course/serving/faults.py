@@ -132,23 +132,30 @@ def answered_inside(url: str, model: str = ENSEMBLE) -> tuple[int, float]:
 
 
 def overload_levels(url: str, sessions: Sequence[Sequence[int]], concurrencies: Sequence[int],
-                    requests: int) -> tuple[list, list[float]]:
-    """Load ``url`` at each concurrency (closed loop, gRPC); return the client's levels and, per level, the mean
-    time an answered request spent inside the server (Triton's statistics, so the client's own backlog is not in it).
+                    requests: int) -> tuple[list, pd.DataFrame]:
+    """Load ``url`` at each concurrency (closed loop, gRPC); return the client's levels and what the server saw.
 
-    Ten requests one at a time warm the server up first (they are in neither figure).
+    The frame has one row per level: ``concurrency``, ``ensemble_ms`` (mean time of an answered request inside the
+    server, arrival to response) and ``model_ms`` (of that, in the model step: its queue and its run), from
+    Triton's statistics, so the client's own backlog is in neither. Ten requests one at a time warm the server
+    up first (they are in no figure).
     """
     from sessrec_course.serving.loadtest import run_load_test
 
     run_load_test(url, sessions, concurrencies=[1], requests=10, warmup=0, progress=False)  # a fresh server's cold start
-    levels, inside = [], []
+    steps = (ENSEMBLE, "model")
+    levels, rows = [], []
     for concurrency in concurrencies:
-        count, ms = answered_inside(url)
+        before = {step: answered_inside(url, step) for step in steps}
         levels += run_load_test(url, sessions, concurrencies=[concurrency], requests=requests, protocol="grpc",
                                 warmup=0, progress=False).levels
-        count_after, ms_after = answered_inside(url)
-        inside.append((ms_after - ms) / (count_after - count) if count_after > count else float("nan"))
-    return levels, inside
+        row = {"concurrency": concurrency}
+        for step in steps:
+            count, ms = answered_inside(url, step)
+            answered = count - before[step][0]
+            row[f"{step}_ms"] = (ms - before[step][1]) / answered if answered else float("nan")
+        rows.append(row)
+    return levels, pd.DataFrame(rows).rename(columns={f"{ENSEMBLE}_ms": "ensemble_ms"})
 
 
 def outage_seconds(frame: pd.DataFrame) -> float:
@@ -196,11 +203,11 @@ def fault_timeline(frame: pd.DataFrame, events: Sequence = (),
     return figure
 
 
-def overload_figure(results: dict[str, Sequence], inside_ms: dict[str, Sequence[float]] | None = None) -> Figure:
+def overload_figure(results: dict[str, Sequence], inside: dict[str, pd.DataFrame] | None = None) -> Figure:
     """Per configuration and concurrency: accepted p50/p99 latency (left), share rejected and rejection p50 (right).
 
-    ``results`` maps a label (``"unbounded"``, ``"at most 4 in flight"``) to its ``LoadLevel`` list; ``inside_ms``
-    (optional, same labels) the mean time of an answered request inside the server, drawn dashed on the left.
+    ``results`` maps a label (``"unbounded"``, ``"at most 4 in flight"``) to its ``LoadLevel`` list; ``inside``
+    (optional, same labels) the frames of :func:`overload_levels`, whose ``ensemble_ms`` is drawn dashed on the left.
     """
     figure = Figure(figsize=(10, 3.8))
     latency_ax, reject_ax = figure.subplots(1, 2)
@@ -210,8 +217,8 @@ def overload_figure(results: dict[str, Sequence], inside_ms: dict[str, Sequence[
         (line,) = latency_ax.plot(concurrency, [lv.percentile(99) for lv in levels], "s-", label=f"{label}: p99")
         latency_ax.plot(concurrency, [lv.percentile(50) for lv in levels], "o:", color=line.get_color(),
                         label=f"{label}: p50")
-        if inside_ms and label in inside_ms:
-            latency_ax.plot(concurrency, inside_ms[label], "d--", color=line.get_color(),
+        if inside and label in inside:
+            latency_ax.plot(concurrency, inside[label]["ensemble_ms"], "d--", color=line.get_color(),
                             label=f"{label}: mean inside the server")
         reject_ax.plot(concurrency, [lv.errors / max(lv.requests, 1) for lv in levels], "s-",
                        color=line.get_color(), label=f"{label}: share rejected")
