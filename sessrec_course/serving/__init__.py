@@ -5,6 +5,7 @@
 - :mod:`~sessrec_course.serving.server` ``TritonServer`` starts/stops a real ``tritonserver`` (context manager);
 - :mod:`~sessrec_course.serving.server_setup` its backend folder, environment and command line;
 - :mod:`~sessrec_course.serving.supervisor` reloads a model whose backend stub died, notices the server's death;
+- :mod:`~sessrec_course.serving.admission` the admission limit (``ServingConfig(max_in_flight=N)``) the python steps share;
 - :mod:`~sessrec_course.serving.faults` bounded fault rehearsals (kill a stub under traffic) and their figures;
 - :mod:`~sessrec_course.serving.procs` ``/proc`` reading: process-group members, names, CPU seconds;
 - :mod:`~sessrec_course.serving.client` ``TritonRecommender`` (HTTP/gRPC), raw ids in, DataFrame out; retries

@@ -9,9 +9,11 @@ records every answer (when it was sent, how long it took, ok / unavailable / oth
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,10 +21,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sessrec_course.serving.client import TritonRecommender, is_unavailable, pad_raw_sessions
+from sessrec_course.serving.repository import ENSEMBLE
 from sessrec_course.serving.server import TritonServer
 from sessrec_course.serving.supervisor import stub_pids
 
 OUTCOME_COLORS = {"ok": "#31a354", "unavailable": "#fd8d3c", "error": "#de2d26"}
+# Triton's latency summaries (quantiles of successful requests); the server must run with this flag
+SUMMARY_FLAG = "--metrics-config=summary_latencies=true"
+_SUMMARY_LINE = re.compile(r'nv_inference_(\w+)_summary_us\{model="([^"]+)",version="[^"]*",quantile="([\d.]+)"\} (\S+)')
 
 
 def kill_stub(server: TritonServer, model: str) -> int:
@@ -96,6 +102,62 @@ def traffic_during_fault(server: TritonServer, sessions: Sequence[Sequence[int]]
     return frame
 
 
+def server_latency_ms(server: TritonServer, timeout: float = 5.0) -> dict[tuple[str, str, float], float]:
+    """Triton's own latency quantiles of the requests it answered successfully, in ms.
+
+    Keys are ``(model, stage, quantile)``, e.g. ``("ensemble", "request", 0.99)`` (arrival to response inside the
+    server) or ``("model", "queue", 0.99)``. Needs a server started with ``extra_args=(SUMMARY_FLAG,)``; the
+    quantiles cover the server's recent requests, so a fresh server per measurement keeps them apart.
+    """
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        text = response.read().decode()
+    found = {(m[2], m[1], float(m[3])): float(m[4]) / 1e3 for m in _SUMMARY_LINE.finditer(text)}
+    if not found:
+        raise RuntimeError(f"{url} has no latency summaries: start the server with extra_args=({SUMMARY_FLAG!r},)")
+    return found
+
+
+def answered_inside(url: str, model: str = ENSEMBLE) -> tuple[int, float]:
+    """Triton's statistics of ``model`` on the gRPC ``url``: answered requests and their total time in the server (ms).
+
+    The time runs from a request's arrival to its response; rejected and failed requests are not in it.
+    """
+    import tritonclient.grpc as grpcclient
+
+    with grpcclient.InferenceServerClient(url) as client:
+        stats = client.get_inference_statistics(model_name=model, as_json=True)["model_stats"]
+    success = next(s for s in stats if s["name"] == model)["inference_stats"]["success"]
+    return int(success.get("count", 0)), int(success.get("ns", 0)) / 1e6
+
+
+def overload_levels(url: str, sessions: Sequence[Sequence[int]], concurrencies: Sequence[int],
+                    requests: int) -> tuple[list, pd.DataFrame]:
+    """Load ``url`` at each concurrency (closed loop, gRPC); return the client's levels and what the server saw.
+
+    The frame has one row per level: ``concurrency``, ``ensemble_ms`` (mean time of an answered request inside the
+    server, arrival to response) and ``model_ms`` (of that, in the model step: its queue and its run), from
+    Triton's statistics, so the client's own backlog is in neither. Ten requests one at a time warm the server
+    up first (they are in no figure).
+    """
+    from sessrec_course.serving.loadtest import run_load_test
+
+    run_load_test(url, sessions, concurrencies=[1], requests=10, warmup=0, progress=False)  # a fresh server's cold start
+    steps = (ENSEMBLE, "model")
+    levels, rows = [], []
+    for concurrency in concurrencies:
+        before = {step: answered_inside(url, step) for step in steps}
+        levels += run_load_test(url, sessions, concurrencies=[concurrency], requests=requests, protocol="grpc",
+                                warmup=0, progress=False).levels
+        row = {"concurrency": concurrency}
+        for step in steps:
+            count, ms = answered_inside(url, step)
+            answered = count - before[step][0]
+            row[f"{step}_ms"] = (ms - before[step][1]) / answered if answered else float("nan")
+        rows.append(row)
+    return levels, pd.DataFrame(rows).rename(columns={f"{ENSEMBLE}_ms": "ensemble_ms"})
+
+
 def outage_seconds(frame: pd.DataFrame) -> float:
     """Seconds from the fault until the first request sent after it that was answered after the last failure."""
     fault_t = frame.attrs.get("fault_t_s")
@@ -141,10 +203,11 @@ def fault_timeline(frame: pd.DataFrame, events: Sequence = (),
     return figure
 
 
-def overload_figure(results: dict[str, Sequence]) -> Figure:
+def overload_figure(results: dict[str, Sequence], inside: dict[str, pd.DataFrame] | None = None) -> Figure:
     """Per configuration and concurrency: accepted p50/p99 latency (left), share rejected and rejection p50 (right).
 
-    ``results`` maps a label (``"unbounded"``, ``"queue of 4"``) to its ``LoadLevel`` list.
+    ``results`` maps a label (``"unbounded"``, ``"at most 4 in flight"``) to its ``LoadLevel`` list; ``inside``
+    (optional, same labels) the frames of :func:`overload_levels`, whose ``ensemble_ms`` is drawn dashed on the left.
     """
     figure = Figure(figsize=(10, 3.8))
     latency_ax, reject_ax = figure.subplots(1, 2)
@@ -154,6 +217,9 @@ def overload_figure(results: dict[str, Sequence]) -> Figure:
         (line,) = latency_ax.plot(concurrency, [lv.percentile(99) for lv in levels], "s-", label=f"{label}: p99")
         latency_ax.plot(concurrency, [lv.percentile(50) for lv in levels], "o:", color=line.get_color(),
                         label=f"{label}: p50")
+        if inside and label in inside:
+            latency_ax.plot(concurrency, inside[label]["ensemble_ms"], "d--", color=line.get_color(),
+                            label=f"{label}: mean inside the server")
         reject_ax.plot(concurrency, [lv.errors / max(lv.requests, 1) for lv in levels], "s-",
                        color=line.get_color(), label=f"{label}: share rejected")
         reject_ms = [float(np.nanmedian(lv.error_latencies_ms)) if lv.errors else np.nan for lv in levels]

@@ -10,6 +10,10 @@ hand. Layout written by :func:`export_repository` (default ``postprocess="onnx"`
                                      the graph ends with the postprocess operators (top-k, raw ids)
     <repo>/ensemble/config.pbtxt     platform "ensemble" chaining preprocess -> model
 
+With ``ServingConfig(max_in_flight=N)`` the first step admits at most ``N`` requests into the ensemble at a time
+(:mod:`~sessrec_course.serving.admission`): both python steps get ``sessrec_admission.py`` and the ensemble
+passes an ``admission_ticket`` from ``preprocess`` to ``model``.
+
 With ``postprocess="python"`` the model returns all scores and a third python-backend step
 ``<repo>/postprocess/`` takes the top-k in numpy (one more server <-> Python hand-off per request).
 """
@@ -27,6 +31,7 @@ import numpy as np
 from sessrec_course.arrays import order_desc
 from sessrec_course.ids import FIRST_ID
 from sessrec_course.paths import write_directory_atomically
+from sessrec_course.serving.admission import DEFAULT_LEASE_MS, TICKET
 from sessrec_course.serving.onnx_postprocess import OUTPUT_IDS, OUTPUT_SCORES, append_top_k
 from sessrec_course.serving.transform import ServingState
 
@@ -36,6 +41,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 TRANSFORM_FILE = Path(__file__).resolve().parent / "transform.py"
 TRITON_COMMON_FILE = TEMPLATES / "_triton_common.py"  # travels beside every python-backend model.py
 ONNX_SESSION_FILE = Path(__file__).resolve().parent.parent / "onnx_session.py"
+ADMISSION_FILE = Path(__file__).resolve().parent / "admission.py"
 ENSEMBLE = "ensemble"
 INPUT_NAME = "item_id_list"
 POSTPROCESS_CHOICES = ("onnx", "python")
@@ -50,10 +56,14 @@ class ServingConfig:
     # dynamic batching stays on (batches form under load) without making a request wait for others, the
     # faster setting on 2 cores (docs/history/serving.md)
     max_queue_delay_us: int = 0
-    # bounded overload: each step holds at most max_queue_size waiting requests (more are rejected at once
-    # with UNAVAILABLE) and rejects a request that waited queue_timeout_ms (0 turns a limit off). Off by
-    # default: with any queue policy Triton 2.51 stalls a few requests per thousand for ~500 ms on CPU
-    # (measured, docs/serving_faults.md), so the lesson sets it where it shows overload
+    # bounded overload: the first step admits at most max_in_flight requests into the ensemble at a time and
+    # rejects the others at once with UNAVAILABLE (0: no limit; admission.py). Off by default: the lesson
+    # sets it where it shows overload
+    max_in_flight: int = 0
+    admission_lease_ms: float = DEFAULT_LEASE_MS
+    # Triton's own queue policy per step (max waiting requests, timeout; 0 turns a limit off). Kept to show
+    # why it is not used: with any policy Triton 2.51 holds some accepted requests ~500 ms (a missed wake-up
+    # of its dynamic batcher, docs/serving_faults.md)
     max_queue_size: int = 0
     queue_timeout_ms: float = 0.0
     preprocess_instances: int = 1
@@ -68,6 +78,9 @@ class ServingConfig:
     def __post_init__(self) -> None:
         if self.postprocess not in POSTPROCESS_CHOICES:
             raise ValueError(f"postprocess must be one of {POSTPROCESS_CHOICES}, got {self.postprocess!r}")
+        if self.max_in_flight < 0 or self.admission_lease_ms <= 0:
+            raise ValueError(f"max_in_flight must be >= 0 and admission_lease_ms > 0, got {self.max_in_flight} "
+                             f"and {self.admission_lease_ms}")
         if self.max_queue_size < 0 or self.queue_timeout_ms < 0:
             raise ValueError(f"max_queue_size and queue_timeout_ms must be >= 0, got {self.max_queue_size} "
                              f"and {self.queue_timeout_ms}")
@@ -103,18 +116,19 @@ def _config(name: str, *, backend: str | None, platform: str | None, max_batch_s
     return "\n".join(lines) + "\n"
 
 
-def _ensemble_config(max_batch_size: int, top_k: int, postprocess: str) -> str:
+def _ensemble_config(max_batch_size: int, top_k: int, postprocess: str, admission: bool = False) -> str:
     def step(model: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
         maps = [f'      input_map {{ key: "{k}" value: "{v}" }}' for k, v in inputs.items()]
         maps += [f'      output_map {{ key: "{k}" value: "{v}" }}' for k, v in outputs.items()]
         return f'    {{\n      model_name: "{model}"\n      model_version: -1\n' + "\n".join(maps) + "\n    }"
 
     final = {OUTPUT_IDS: OUTPUT_IDS, OUTPUT_SCORES: OUTPUT_SCORES}
-    steps = [step("preprocess", {INPUT_NAME: INPUT_NAME}, {"item_ids": "encoded_item_ids"})]
+    ticket = {TICKET: TICKET} if admission else {}
+    steps = [step("preprocess", {INPUT_NAME: INPUT_NAME}, {"item_ids": "encoded_item_ids", **ticket})]
     if postprocess == "onnx":
-        steps.append(step("model", {"item_ids": "encoded_item_ids"}, final))
+        steps.append(step("model", {"item_ids": "encoded_item_ids", **ticket}, final))
     else:
-        steps += [step("model", {"item_ids": "encoded_item_ids"}, {"scores": "item_scores"}),
+        steps += [step("model", {"item_ids": "encoded_item_ids", **ticket}, {"scores": "item_scores"}),
                   step("postprocess", {"scores": "item_scores", "item_ids": "encoded_item_ids"}, final)]
     scheduling = "ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}"
     return _config(ENSEMBLE, backend=None, platform="ensemble", max_batch_size=max_batch_size,
@@ -169,6 +183,9 @@ def export_repository(output_dir: str | Path, onnx_model: str | Path, state: Ser
     if config.top_k > state.item_cardinality - FIRST_ID:
         raise ValueError(f"top_k={config.top_k} exceeds the {state.item_cardinality - FIRST_ID} known items")
     backend = resolve_model_backend(config.model_backend)
+    if config.max_in_flight and backend != "python":
+        raise ValueError(f"max_in_flight needs model_backend='python' (its model step frees the admission slots), "
+                         f"the {backend!r} backend cannot")
     output_dir = Path(output_dir)
     write_directory_atomically(
         output_dir, lambda tmp: _write(tmp, onnx_model, state, config, backend, input_name, output_name))
@@ -193,11 +210,14 @@ def _check_onnx_signature(path: Path, input_name: str, output_name: str, state: 
                          f"item_cardinality={state.item_cardinality}")
 
 
-def _python_model(folder: Path, template: str, config_text: str, state: ServingState | None) -> None:
+def _python_model(folder: Path, template: str, config_text: str, state: ServingState | None,
+                  admission: bool = False) -> None:
     version = folder / "1"
     version.mkdir(parents=True)
     shutil.copyfile(TEMPLATES / template, version / "model.py")
     shutil.copyfile(TRITON_COMMON_FILE, version / TRITON_COMMON_FILE.name)
+    if admission:
+        shutil.copyfile(ADMISSION_FILE, version / "sessrec_admission.py")
     (folder / "config.pbtxt").write_text(config_text)
     if state is not None:
         shutil.copyfile(TRANSFORM_FILE, version / "sessrec_transform.py")
@@ -209,11 +229,15 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
     length, n_items, batch = state.max_length, state.item_cardinality, cfg.max_batch_size
     delay = cfg.max_queue_delay_us
     policy = queue_policy(cfg.max_queue_size, cfg.queue_timeout_ms)
+    admission = cfg.max_in_flight > 0
+    gate = {"admission_max_in_flight": str(cfg.max_in_flight),
+            "admission_lease_ms": f"{cfg.admission_lease_ms:g}"} if admission else {}
+    ticket = [_tensor(TICKET, "TYPE_INT64", [2])] if admission else []
     _python_model(repo / "preprocess", "preprocess.py", _config(
         "preprocess", backend="python", platform=None, max_batch_size=batch,
         inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1], ragged=True)],
-        outputs=[_tensor("item_ids", "TYPE_INT64", [length])],
-        instances=cfg.preprocess_instances, queue_delay_us=delay, policy=policy), state)
+        outputs=[_tensor("item_ids", "TYPE_INT64", [length])] + ticket,
+        instances=cfg.preprocess_instances, queue_delay_us=delay, policy=policy, parameters=gate), state, admission)
     model_dir = repo / "model"
     (model_dir / "1").mkdir(parents=True)
     graph = model_dir / "1" / "model.onnx"
@@ -237,11 +261,13 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
         shutil.copyfile(TEMPLATES / "model_onnx.py", model_dir / "1" / "model.py")
         shutil.copyfile(TRITON_COMMON_FILE, model_dir / "1" / TRITON_COMMON_FILE.name)
         shutil.copyfile(ONNX_SESSION_FILE, model_dir / "1" / "sessrec_onnx_session.py")
+        if admission:
+            shutil.copyfile(ADMISSION_FILE, model_dir / "1" / "sessrec_admission.py")
         (model_dir / "config.pbtxt").write_text(_config(
             "model", backend="python", platform=None, max_batch_size=batch,
-            inputs=[_tensor("item_ids", "TYPE_INT64", [length])], outputs=outputs, instances=cfg.model_instances,
-            queue_delay_us=delay, policy=policy, parameters={"intra_op_num_threads": str(cfg.intra_op_num_threads),
-                                              "inter_op_num_threads": "1"}))
+            inputs=[_tensor("item_ids", "TYPE_INT64", [length])] + ticket, outputs=outputs,
+            instances=cfg.model_instances, queue_delay_us=delay, policy=policy,
+            parameters={"intra_op_num_threads": str(cfg.intra_op_num_threads), "inter_op_num_threads": "1", **gate}))
     if cfg.postprocess == "python":
         _python_model(repo / "postprocess", "postprocess.py", _config(
             "postprocess", backend="python", platform=None, max_batch_size=batch,
@@ -251,7 +277,7 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
             instances=cfg.postprocess_instances, queue_delay_us=delay, policy=policy,
             parameters={"top_k": str(cfg.top_k)}), state)
     (repo / ENSEMBLE / "1").mkdir(parents=True)
-    (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(batch, cfg.top_k, cfg.postprocess))
+    (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(batch, cfg.top_k, cfg.postprocess, admission))
     (repo / "sessrec_serving.json").write_text(json.dumps({
         "top_k": cfg.top_k, "max_length": length, "item_cardinality": n_items, "model_backend": backend,
         "postprocess": cfg.postprocess, "steps": _steps(cfg.postprocess),

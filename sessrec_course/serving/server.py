@@ -32,6 +32,7 @@ from collections import deque
 from pathlib import Path
 
 from sessrec_course.environment import find_tritonserver
+from sessrec_course.serving.admission import remove_tables
 from sessrec_course.serving.procs import process_group_members, processes_named
 from sessrec_course.serving.server_setup import prepare_backend_dir, server_command, server_environment
 from sessrec_course.serving.supervisor import Supervisor
@@ -300,6 +301,7 @@ class TritonServer:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5.0)
         _LIVE_SERVERS.discard(self)
+        remove_tables(pgid)  # the admission tables of its steps (admission.py), named by the server's pid
         if self._own_work_dir:  # keep the log, drop the backend links
             log_inside = self.work_dir in self.log_path.resolve().parents
             shutil.rmtree(self.work_dir / "backends" if log_inside else self.work_dir, ignore_errors=True)

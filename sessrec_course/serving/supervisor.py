@@ -8,6 +8,8 @@ explicit model control and this supervisor thread watches the server's process g
 - a stub that vanished marks its model *recovering*; the model is unloaded at once (Triton's own readiness then
   says not-ready and requests fail fast with an "unavailable" error instead of hanging a second each) and
   loaded again, which starts a fresh stub; ensembles that lost the model are loaded again too;
+- once a model is reloaded, the admission slots of the server are freed
+  (:func:`~sessrec_course.serving.admission.clear_tables`): requests that died with the stub took theirs along;
 - a server process that exited is reported to the server object (:meth:`TritonServer._died`), which ends the
   stubs it left behind and keeps the cause with the log tail.
 """
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sessrec_course.serving.admission import clear_tables
 from sessrec_course.serving.procs import command_line, process_group_members
 
 if TYPE_CHECKING:
@@ -140,7 +143,8 @@ class Supervisor:
                                               timeout=self.reload_timeout_s)
             if status == 200 and self._reload_dependents(url):
                 seconds = time.monotonic() - began
-                self._event("reloaded", model, f"{seconds:.2f} s")
+                cleared = clear_tables(self.process.pid)
+                self._event("reloaded", model, f"{seconds:.2f} s" + (", admission slots freed" if cleared else ""))
                 log.warning("model %r serves again, %.2f s after its stub died", model, seconds)
                 with self._lock:
                     self._recovering.discard(model)

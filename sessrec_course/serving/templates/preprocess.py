@@ -3,6 +3,10 @@
 Input ``item_id_list`` (INT64, right-padded with -1), output ``item_ids`` (INT64, max_length). The lookup
 tables come from the fitted ETL workflow (``serving_state.npz``); the code is ``sessrec_transform.py``,
 the same file the in-process reference uses.
+
+With an admission limit (``admission_max_in_flight`` in the config, ``sessrec_admission.py``) this first step
+admits at most that many requests into the ensemble at a time: each admitted request also gets an
+``admission_ticket`` output (its slot, for the model step to free), the others an UNAVAILABLE error at once.
 """
 
 import json
@@ -12,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _triton_common import request_arrays, split_responses  # noqa: E402
+from _triton_common import open_admission, rejected_response, request_arrays, split_responses  # noqa: E402
 from sessrec_transform import RAW_PAD, ServingState  # noqa: E402
 
 
@@ -22,8 +26,17 @@ class TritonPythonModel:
         self.input_name = config["input"][0]["name"]
         self.output_name = config["output"][0]["name"]
         self.state = ServingState.load(Path(__file__).resolve().parent / "serving_state.npz")
+        self.admission = open_admission(args, config)
 
     def execute(self, requests):
+        if self.admission is None:
+            return self._encode(requests)
+        tickets = self.admission.admit(len(requests))  # the first len(tickets) requests are admitted
+        admitted = requests[:len(tickets)]
+        responses = self._encode(admitted, tickets) if admitted else []
+        return responses + [rejected_response(self.admission.slots) for _ in requests[len(admitted):]]
+
+    def _encode(self, requests, tickets=None):
         arrays = request_arrays(requests, self.input_name)
         width = max(max(a.shape[1] for a in arrays), 1)
         batch = np.full((sum(a.shape[0] for a in arrays), width), RAW_PAD, dtype=np.int64)
@@ -32,4 +45,7 @@ class TritonPythonModel:
             batch[row:row + a.shape[0], :a.shape[1]] = a
             row += a.shape[0]
         encoded = self.state.encode(batch)
-        return split_responses([a.shape[0] for a in arrays], [(self.output_name, encoded)])
+        outputs = [(self.output_name, encoded)]
+        if tickets is not None:  # every row of a request carries its request's ticket
+            outputs.append(("admission_ticket", np.repeat(tickets, [a.shape[0] for a in arrays], axis=0)))
+        return split_responses([a.shape[0] for a in arrays], outputs)
