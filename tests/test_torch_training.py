@@ -141,19 +141,19 @@ def test_a_time_budget_re_plans_from_the_measured_epoch(monkeypatch):
 
     from sessrec_course.bench import quality
 
-    clock = iter([0.0, 10.0, 30.0])
+    clock = iter([10.0, 30.0, 80.0])
     monkeypatch.setattr(quality.time, "perf_counter", lambda: next(clock))
-    budget = quality.TimeBudget(100.0, "t")
-    budget.train, budget.cap = SimpleNamespace(epochs=3, max_steps_per_epoch=None), 30
-    budget.replan()  # epoch 1 starts: nothing measured yet
-    assert budget.train.epochs == 3
-    budget.replan()  # epoch 2 at 10 s: 70 s of the 80 s left at 10 s an epoch
+    budget = quality.TimeBudget(100.0, "t")  # 80 s for training and validation
+    budget.started, budget.marks, budget.cap = 0.0, [0.0], 30
+    budget.train = SimpleNamespace(epochs=1, max_steps_per_epoch=None)  # a probe in a busy moment planned 1
+    budget.replan()  # epoch 1 ended at 10 s: 70 s left at 10 s an epoch
     assert budget.train.epochs == 8
-    budget.replan()  # epoch 3 at 30 s: epoch 2 took 20 s, 50 s left
+    budget.replan()  # epoch 2 took 20 s, 50 s left
     assert budget.train.epochs == 4
-    budget.cap = 3
-    budget.epoch_starts = [0.0]
-    clock = iter([1.0])
+    budget.replan()  # epoch 3 took 50 s and used the budget up: stop after it
+    assert budget.train.epochs == 3
+    budget.cap, budget.marks, clock = 3, [0.0], iter([1.0])
+    budget.train.epochs = 1
     budget.replan()
     assert budget.train.epochs == 3  # never past the configured epochs
 

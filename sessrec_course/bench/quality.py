@@ -148,21 +148,16 @@ def run_baselines(cases, split_name: str, names: list[str] | None = None, progre
 
 
 class DeadlineLoader:
-    """Wrap a loader so that iteration stops once ``deadline`` (``time.perf_counter()``) has passed.
+    """Wrap a loader so that iteration stops once ``deadline`` (``time.perf_counter()``) has passed."""
 
-    ``on_epoch()``, when given, is called as each epoch starts (each ``iter``), before its first batch.
-    """
-
-    def __init__(self, loader, deadline: float, on_epoch=None) -> None:
-        self.loader, self.deadline, self.on_epoch = loader, deadline, on_epoch
+    def __init__(self, loader, deadline: float) -> None:
+        self.loader, self.deadline = loader, deadline
         self.cut = False
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self):
-        if self.on_epoch is not None:
-            self.on_epoch()
         for batch in self.loader:
             if time.perf_counter() > self.deadline:
                 self.cut = True
@@ -216,20 +211,21 @@ def plan_epochs(epochs: int, steps_per_epoch: int, sec_per_step: float, budget_s
 class TimeBudget:
     """``before_fit`` hook of ``fit_model``: plans the epochs that fit ``seconds`` and stops an epoch at the deadline.
 
-    The first plan comes from a short step probe; from the second epoch on, the epochs are re-planned from the
-    measured length of the last one (training + validation), so a probe taken in a moment of load does not
-    decide the run (yc100k: a probe at 2x the real step time planned 3 epochs where 6 fitted).
+    The first plan comes from a short step probe; after each epoch's validation (:meth:`validated` wraps the
+    validator) the epochs are re-planned from the measured length of that epoch, training and validation, so a
+    probe taken in a moment of load does not decide the run (yc100k: a probe at 2x the real step time had
+    planned 2 epochs where 6 fitted).
     """
 
     def __init__(self, seconds: float | None, label: str) -> None:
         self.seconds, self.label = seconds, label
         self.started, self.steps_per_epoch, self.loader = 0.0, 0, None
-        self.train, self.cap, self.epoch_starts = None, 0, []
+        self.train, self.cap, self.marks = None, 0, []
 
     def __call__(self, model, loader, train) -> DeadlineLoader:
         """Measure a step, set ``train.epochs``/``max_steps_per_epoch``; return the deadline-guarded loader."""
         self.started, self.steps_per_epoch = time.perf_counter(), len(loader)
-        self.train, self.cap, self.epoch_starts = train, train.epochs, []
+        self.train, self.cap = train, train.epochs
         epochs, max_steps = train.epochs, None
         if self.seconds is not None:
             step_s = seconds_per_step(model, loader, bf16=train.bf16)
@@ -238,22 +234,29 @@ class TimeBudget:
             logger.info("%s: %.3f s/step, %d steps/epoch -> %d epoch(s), cap %s", self.label, step_s,
                         len(loader), epochs, max_steps)
         train.epochs, train.max_steps_per_epoch = epochs, max_steps
-        deadline = self.started + (self.seconds if self.seconds is not None else float("inf"))
-        self.loader = DeadlineLoader(loader, deadline, on_epoch=self.replan if self.seconds is not None else None)
+        self.marks = [time.perf_counter()]
+        self.loader = DeadlineLoader(loader, self.started + (self.seconds if self.seconds is not None else float("inf")))
         return self.loader
 
+    def validated(self, validate):
+        """``validate`` that re-plans the epochs after each call (the end of an epoch)."""
+        def wrapper(model):
+            metrics = validate(model)
+            self.replan()
+            return metrics
+        return wrapper
+
     def replan(self) -> None:
-        """As epoch k starts: epochs = what the time left holds at the last epoch's length (at least k, at most the cap)."""
-        now = time.perf_counter()
-        self.epoch_starts.append(now)
-        k = len(self.epoch_starts)
-        if k < 2 or self.train.max_steps_per_epoch is not None:  # no full epoch measured, or a capped one
+        """After epoch k: epochs = k + what the time left holds at epoch k's length, at most the configured cap."""
+        if self.seconds is None or self.train is None:
             return
-        last = now - self.epoch_starts[-2]
+        now = time.perf_counter()
+        last, k = now - self.marks[-1], len(self.marks)
+        self.marks.append(now)
         fits = int(max(0.0, 0.8 * self.seconds - (now - self.started)) // max(last, 1e-9))
-        epochs = max(k, min(self.cap, k - 1 + fits))
+        epochs = max(k, min(self.cap, k + fits))
         if epochs != self.train.epochs:
-            logger.info("%s: epoch %d took %.1f s -> %d epoch(s) in all", self.label, k - 1, last, epochs)
+            logger.info("%s: epoch %d took %.1f s -> %d epoch(s) in all", self.label, k, last, epochs)
             self.train.epochs = epochs
 
 
@@ -337,7 +340,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
                         repeat_bias_start(train_sessions, max_length, cases.n_items)))
             return budget(model, loader, train)
 
-        model, history = fit_model(mconfig, train_ids, validator, tconfig, before_fit=before_fit)
+        model, history = fit_model(mconfig, train_ids, budget.validated(validator), tconfig, before_fit=before_fit)
         epochs, max_steps = tconfig.epochs, tconfig.max_steps_per_epoch
         train_s = time.perf_counter() - budget.started
         start = time.perf_counter()
