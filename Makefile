@@ -56,7 +56,7 @@ test-fast: setup  ## ruff + the unit tier only (no server, subprocess, Keras tra
 
 test-datasets: export SESSREC_PROFILE := ci
 test-datasets: export SESSREC_DATASET_LESSONS := all
-test-datasets: setup perf-analyzer  ## every lesson on the real research samples in ../shared/data (about 18 min on 2 cores)
+test-datasets: setup perf-analyzer  ## every lesson on the real research samples in ../shared/data (about 15 min on 2 cores)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_lessons_on_datasets.py $(PYTEST_ARGS)
 
 # Triton's C++ load generator for the serving load test: the tritonclient 2.51 wheel ships bin/perf_analyzer

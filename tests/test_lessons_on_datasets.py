@@ -1,7 +1,7 @@
 """Every data lesson runs unchanged on real research logs through SESSREC_DATASET (ci profile, ../shared/data).
 
 ``make test`` runs lessons 01-03 on both logs (about 3 minutes on 2 cores); ``make test-datasets``
-(``SESSREC_DATASET_LESSONS=all``) runs every lesson 01-06 and the TensorFlow track on both (about 18 minutes).
+(``SESSREC_DATASET_LESSONS=all``) runs every lesson 01-06 and the TensorFlow track on both (about 15 minutes).
 """
 
 from __future__ import annotations
