@@ -27,6 +27,7 @@ from sessrec_course.course import course_notebooks  # noqa: E402
 
 log = logging.getLogger("site")
 HERE = Path(__file__).resolve().parent
+TRACKS = {"tensorflow": "TensorFlow track", "merlin": "Merlin track"}  # notebooks/<folder>/ → its track's name
 MISSING_HINT = "run `SESSREC_PROFILE=ci make course` (a few minutes) or `make course` first"
 
 
@@ -110,7 +111,8 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
         nbformat.write(nb, stage_dir / page)
         lessons.append({"name": source.stem, "page": page.with_suffix("").as_posix(), "title": title,
                         "summary": summary, "seconds": seconds, "profile": profile,
-                        "track": "TensorFlow track" if len(relative.parts) > 1 else "main track"})
+                        "track": TRACKS.get(relative.parts[0], "main track") if len(relative.parts) > 1
+                        else "main track"})
     # a link to a folder ("history/") points at that folder's generated index page on the site
     benchmarks = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     (stage_dir / "benchmarks.md").write_text(re.sub(r"\]\(([\w.-]+)/\)", r"](\1/index.md)", benchmarks),
