@@ -180,15 +180,58 @@ def run_etl(frames: dict[str, pd.DataFrame], out: str | Path, max_length: int = 
     for split, dataset in data.items():
         workflow.transform(dataset).to_parquet(str(out / split), out_files_per_proc=1)
     parquet_s = time.perf_counter() - start
+    return finish(out, workflow, sessions, {"fit_s": fit_s, "transform_s": transform_s, "parquet_s": parquet_s,
+                                            "events": int(sum(len(f) for f in frames.values()))})
+
+
+def finish(out: str | Path, workflow: Any, sessions: dict[str, pd.DataFrame], timings: dict[str, Any]) -> dict[str, Any]:
+    """Save the fitted workflow and the decoded sessions under ``out``; write ``etl.json`` last (done marker)."""
+    nvt = import_nvtabular()
+    out = Path(out)
     workflow.save(str(out / "workflow"))
     items, categories = vocabulary(workflow, ITEMS), vocabulary(workflow, CATEGORIES)
     for split, frame in sessions.items():
         decoded_nvtabular(frame, items, categories).to_parquet(out / f"decoded-{split}.parquet")
-    result = {"fit_s": fit_s, "transform_s": transform_s, "parquet_s": parquet_s,
-              "events": int(sum(len(f) for f in frames.values())), "nvtabular": nvt.__version__,
-              "item_cardinality": int(len(items)), **{f"{k}_sessions": int(len(v)) for k, v in sessions.items()}}
+    result = {**timings, "nvtabular": nvt.__version__, "item_cardinality": int(len(items)),
+              **{f"{k}_sessions": int(len(v)) for k, v in sessions.items()}}
     (out / "etl.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
+
+
+def read_split(root: str | Path, split: str) -> pd.DataFrame:
+    """The sessions NVTabular's ``to_parquet`` wrote to ``root/split/`` (its part files, in session order)."""
+    parts = sorted((Path(root) / split).glob("*.parquet"))
+    if not parts:
+        raise FileNotFoundError(f"no parquet part files in {Path(root) / split}: run the NVTabular workflow first")
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True).sort_values("session_id",
+                                                                                        ignore_index=True)
+
+
+def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | None,
+                max_test_sessions: int | None = None) -> Path:
+    """``out/{train,test}/``: the first ``max_train_sessions`` / ``max_test_sessions`` sessions (by id) of each split.
+
+    The schema (``schema.pbtxt``) is copied as it is: the vocabulary stays the one fitted on all of train.
+    """
+    import shutil
+
+    root, out = Path(root), Path(out)
+    for split in ("train", "test"):
+        frame = read_split(root, split)
+        cap = max_train_sessions if split == "train" else max_test_sessions
+        if cap is not None:
+            frame = frame.iloc[:cap]
+        (out / split).mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(out / split / "part_0.parquet", index=False)
+        shutil.copy2(root / split / "schema.pbtxt", out / split / "schema.pbtxt")
+    return out
+
+
+def merlin_sessions_dir(profile: Any = None, freq_threshold: int = 0) -> Path:
+    """Where the NVTabular output of the default dataset lives (beside the course's own, per profile)."""
+    from sessrec_course.etl.dataset import prepare_default_dataset
+
+    return prepare_default_dataset(profile).root.parent / f"merlin-f{freq_threshold}"
 
 
 def raw_splits(profile: Any = None) -> dict[str, pd.DataFrame]:
@@ -207,7 +250,7 @@ def prepare_merlin_sessions(profile: Any = None, freq_threshold: int = 0, force:
     from sessrec_course.paths import write_directory_atomically
 
     data = prepare_default_dataset(profile)
-    root = data.root.parent / f"merlin-f{freq_threshold}"
+    root = merlin_sessions_dir(data.profile, freq_threshold)
     if not force and (root / "etl.json").is_file():
         return root
     frames = raw_splits(data.profile)
