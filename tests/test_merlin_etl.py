@@ -103,3 +103,16 @@ def test_vocabularies_are_each_sides_counts_at_the_threshold(both_outputs):
     assert set(both_outputs["workflow"].item_raw.tolist()) == set(kept.index[kept >= THRESHOLD].tolist())
     # + 3: NVTabular's padding, null and out-of-vocabulary rows
     assert both_outputs["timings"]["item_cardinality"] == len(nvt_vocabulary) + 3
+
+
+@pytest.mark.unit
+def test_the_merlin_kernel_is_registered_where_the_course_jupyter_looks():
+    if not MERLIN_PYTHON.exists():
+        pytest.skip(f"no Merlin kernel venv at {MERLIN_PYTHON}: build it with `make merlin`")
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("sessrec-merlin")
+    except NoSuchKernel:
+        pytest.fail("kernel sessrec-merlin is not registered for the course venv's Jupyter: run `make merlin`")
+    assert Path(spec.argv[0]) == MERLIN_PYTHON, f"the kernel runs {spec.argv[0]}, not this checkout's Merlin venv"
