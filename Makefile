@@ -14,7 +14,7 @@ export MPLCONFIGDIR := $(CURDIR)/build/.cache/matplotlib
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: help setup data course test test-fast test-datasets lint lab lab-server site test-browser browser clean bench bench-peers perf-analyzer
+.PHONY: help setup merlin data course test test-fast test-datasets lint lab lab-server site test-browser browser clean bench bench-peers perf-analyzer
 .PHONY: gpu-checks lint-docker check-gpu-lock gpu-lock test-gpulock docker-build docker-lab docker-test
 
 help:  ## list the targets
@@ -40,7 +40,7 @@ lint: setup  ## ruff
 	$(BIN)/ruff check .
 
 test: export SESSREC_PROFILE := ci
-test: setup perf-analyzer  ## ruff + unit tests + every notebook (nbval, "ci" profile) + GPU-container checks; prints the wall time
+test: setup perf-analyzer merlin  ## ruff + unit tests + every notebook (nbval, "ci" profile) + GPU-container checks; prints the wall time
 	@start=$$(date +%s); \
 	$(BIN)/ruff check . && \
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(PYTEST_ARGS) && \
@@ -90,19 +90,42 @@ bench: setup perf-analyzer  ## quality on the shared splits (~1 h/split on 2 cor
 	$(BIN)/python -m sessrec_course.bench -v speed --markdown docs/benchmarks.md $(SPEED_ARGS)
 
 $(MERLIN_STAMP): requirements/merlin.txt requirements/merlin-constraints.txt
-	@test -x $(MERLIN_VENV)/bin/python || $(PYTHON) -m venv $(MERLIN_VENV)
-	$(MERLIN_VENV)/bin/python -m pip install -q -r requirements/merlin.txt -c requirements/merlin-constraints.txt $(PIP_QUIET)
+	@test -x $(MERLIN_VENV)/bin/python || { echo "creating $(MERLIN_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(MERLIN_VENV); }
+	@echo "installing the Merlin kernel's environment (requirements/merlin.txt) into $(MERLIN_VENV) ..."
+	@start=$$(date +%s); \
+	$(MERLIN_VENV)/bin/python -m pip install -q -r requirements/merlin.txt -c requirements/merlin-constraints.txt $(PIP_QUIET); \
+	echo "Merlin venv install time: $$(( $$(date +%s) - start )) s, size $$(du -sh $(MERLIN_VENV) | cut -f1)"
 	$(MERLIN_VENV)/bin/python -m pip check
+	@# the course package from this checkout on the path, without its dependency ranges (pandas 2, numpy 1.26),
+	@# which this env does not meet: the lessons use its numpy/pandas/pyarrow parts (data, etl, evaluation)
+	site=$$($(MERLIN_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	echo "$(CURDIR)" > "$$site/sessrec_course_checkout.pth"
+	$(MERLIN_VENV)/bin/python -c 'import sessrec_course.etl.workflow'
 	@touch $@
 
-bench-peers: setup $(MERLIN_STAMP)  ## course vs NVTabular CPU + Transformers4Rec XLNet on the same events -> docs/benchmarks.md
+# The kernelspec goes where the course venv's Jupyter (lab, nbval, nbclient) looks: $(VENV)/share/jupyter/kernels.
+# MERLIN_KERNEL_PREFIX=<dir> writes it elsewhere (then put <dir>/share/jupyter on JUPYTER_PATH).
+MERLIN_KERNEL := sessrec-merlin
+MERLIN_KERNEL_PREFIX ?= $(VENV)
+MERLIN_KERNELSPEC := $(MERLIN_KERNEL_PREFIX)/share/jupyter/kernels/$(MERLIN_KERNEL)/kernel.json
+export JUPYTER_PATH := $(abspath $(MERLIN_KERNEL_PREFIX))/share/jupyter$(if $(JUPYTER_PATH),:$(JUPYTER_PATH))
+
+$(MERLIN_KERNELSPEC): $(MERLIN_STAMP)
+	$(MERLIN_VENV)/bin/python -m ipykernel install --prefix "$(abspath $(MERLIN_KERNEL_PREFIX))" --name $(MERLIN_KERNEL) \
+		--display-name "Python 3 (Merlin: NVTabular, Transformers4Rec)" 2>&1 | { grep -v -e 'may not be found' || true; }
+	$(BIN)/jupyter kernelspec list | grep -q "^ *$(MERLIN_KERNEL) "
+	@echo "Jupyter kernel $(MERLIN_KERNEL) -> $(abspath $(MERLIN_VENV))/bin/python ($(MERLIN_KERNELSPEC))"
+
+merlin: $(MERLIN_KERNELSPEC)  ## the Merlin kernel: .venv-merlin (NVTabular, Transformers4Rec) as Jupyter kernel sessrec-merlin
+
+bench-peers: setup merlin  ## course vs NVTabular CPU + Transformers4Rec XLNet on the same events -> docs/benchmarks.md
 	$(BIN)/python -m sessrec_course.bench -v peers --markdown docs/benchmarks.md $(PEERS_ARGS)
 
 # --allow-root: containers, cloud boxes and CI run as root, where JupyterLab otherwise exits at once. The course's
 # settings overrides (config/lab/overrides.json) switch off the first-run "fetch Jupyter news" prompt; workspaces
 # and user settings stay in build/lab, not under ~. LAB_ARGS passes more options (--port, a token, ...).
 LAB_ARGS ?=
-lab: setup  ## JupyterLab on 127.0.0.1 in notebooks/ (also as root; LAB_ARGS="--port 9999" for more options)
+lab: setup merlin  ## JupyterLab on 127.0.0.1 in notebooks/ (also as root; LAB_ARGS="--port 9999" for more options)
 	@$(MAKE) --no-print-directory lab-server
 
 lab-server:  ## the server `make lab` starts, without the install check (the browser test runs this)

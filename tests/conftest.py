@@ -30,10 +30,20 @@ def tier_of(item: pytest.Item) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every collected test with its tier, unless it already carries one."""
+    """Mark every collected test with its tier, unless it already carries one; skip lessons of absent kernels."""
+    from sessrec_course.course import OPTIONAL_KERNELS, missing_kernel, notebook_kernel
+    from sessrec_course.paths import project_root
+
+    why: dict = {}
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker(getattr(pytest.mark, tier_of(item)))
+        if item.path.suffix == ".ipynb" and item.path.is_relative_to(project_root() / "notebooks"):
+            if item.path not in why:  # e.g. the Merlin track in the GPU container, which has no sessrec-merlin
+                kernel = notebook_kernel(item.path)
+                why[item.path] = missing_kernel(kernel) if kernel in OPTIONAL_KERNELS else None
+            if why[item.path]:
+                item.add_marker(pytest.mark.skip(reason=why[item.path]))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sessrec_course.course import course_notebooks, run_course, summary_table
+from sessrec_course.course import course_notebooks, notebook_kernel, run_course, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,8 @@ def test_tracked_notebook_has_no_outputs(path):
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"{path.name}: code cells {dirty} carry outputs; clear them before committing"
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernelspec must be python3"
+    kernel = notebook_kernel(path)  # notebooks/merlin/ run in the Merlin kernel, every other lesson in python3
+    assert nb.metadata.get("kernelspec", {}).get("name") == kernel, f"{path.name}: kernelspec must be {kernel}"
 
 
 def _run_nbval(notebook: Path) -> subprocess.CompletedProcess:
@@ -78,6 +79,18 @@ def test_course_runner_reports_failures_and_recorded_figures(tmp_path):
     figure_cell = nbformat.read(tmp_path / "build" / "00_ok.ipynb", as_version=4).cells[1]
     assert any("image/png" in o.get("data", {}) for o in figure_cell.outputs), "figures must render as PNG"
     assert "data:image/png;base64" in (tmp_path / "build" / "00_ok.html").read_text()
+
+
+def test_course_runner_skips_a_lesson_whose_optional_kernel_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "no-kernels"))
+    import sessrec_course.course as course
+
+    monkeypatch.setattr(course, "missing_kernel", lambda kernel: f"kernel {kernel!r} is not installed (`make merlin`)")
+    lesson = ROOT / "notebooks" / "merlin" / "01_nvtabular_etl.ipynb"
+    results = run_course([lesson], out_dir=tmp_path / "build")
+    assert [(r.status, r.error) for r in results] == [("skipped", "kernel 'sessrec-merlin' is not installed (`make merlin`)")]
+    assert "1 skipped" in summary_table(results)
+    assert not (tmp_path / "build" / lesson.name).exists()
 
 
 def test_summary_table_wraps_long_figure_lists_between_figures():

@@ -1,15 +1,17 @@
 """Transformers4Rec 23.12 XLNet next-item model on the NVTabular output (runs in .venv-merlin).
 
 Usage: ``.venv-merlin/bin/python benchmarks/peers/t4r_xlnet.py --data DIR [--hidden-size 64 --layers 2 --heads 2
---max-length 20 --epochs 1 --batch-size 256]``; ``DIR`` holds ``train/`` and ``test/`` from ``nvtabular_etl.py``.
+--max-length 20 --epochs 1 --batch-size 256]``; ``DIR`` holds ``train/`` and ``test/`` from
+:mod:`sessrec_course.etl.nvtabular_workflow`.
 Prints one JSON line. The model: item-id embedding only (the course model uses item ids only too), XLNet
 with causal language modelling (``masking="clm"``: next item at every position, as the course's causal
 models), weight-tied full-catalogue softmax (``NextItemPredictionTask``), AdamW lr 2e-3, a manual loop over
 T4R's ``MerlinDataLoader`` (padded to ``max_length``). Timed: the training epochs only. Evaluated on the last
 item of each test session as the course does: the session minus its last item goes in (inference mode), the
 last item is the target; Recall@20 and MRR@20 from the full score matrix (padding and OOV masked, ties to
-the lower id). T4R's own ``testing=True`` path is reported apart (``t4r_eval_*``): for clm it is known to
-disagree with inference (Transformers4Rec issues #719, #761, #765).
+the lower id: :class:`sessrec_course.models.transformers4rec.T4RecRecommender`). T4R's own ``testing=True`` path
+is reported apart (``t4r_eval_*``): for clm it is known to disagree with inference (Transformers4Rec issues
+#719, #761, #765).
 """
 
 from __future__ import annotations
@@ -38,21 +40,19 @@ def main() -> None:
 
     import numpy as np
     import torch
-    import transformers4rec.torch as tr
     from merlin.io import Dataset
     from transformers4rec.torch.utils.data_utils import MerlinDataLoader
+
+    from sessrec_course.evaluation import ranks_from_scores
+    from sessrec_course.models import transformers4rec as t4
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # noqa: NPY002
     if args.threads:
         torch.set_num_threads(args.threads)
-    schema = Dataset(f"{args.data}/train", engine="parquet", cpu=True).schema.select_by_name(["item_id-list"])
-    inputs = tr.TabularSequenceFeatures.from_schema(schema, max_sequence_length=args.max_length, masking="clm",
-                                                     d_output=args.hidden_size, aggregation="concat")
-    task = tr.NextItemPredictionTask(weight_tying=True)
-    config = tr.XLNetConfig.build(d_model=args.hidden_size, n_head=args.heads, n_layer=args.layers,
-                                  total_seq_length=args.max_length)
-    model = config.to_torch_model(inputs, task)
+    schema = t4.read_schema(args.data)
+    model = t4.xlnet_model(schema, masking="clm", d_model=args.hidden_size, n_head=args.heads, n_layer=args.layers,
+                           max_length=args.max_length, seed=args.seed)
 
     def loader(split: str, shuffle: bool):
         return MerlinDataLoader.from_schema(schema, Dataset(f"{args.data}/{split}", engine="parquet", cpu=True),
@@ -76,32 +76,25 @@ def main() -> None:
 
     model.eval()
 
-    def rank(scores, labels):
-        scores = scores.float().clone()
-        scores[:, :2] = -1e9  # Categorify: 0 padding, 1 out-of-vocabulary (as the course masks them)
-        target = scores.gather(1, labels[:, None])
-        ids = torch.arange(scores.shape[1])[None, :]
-        better = (scores > target) | ((scores == target) & (ids < labels[:, None]))
-        return better.sum(1) + 1
-
+    recommender = t4.T4RecRecommender(model, args.max_length)
     ranks, t4r_ranks = [], []
     with torch.no_grad():
         for batch, _targets in loader("test", False):
             # T4R's own evaluation path (testing=True): known to disagree with inference for clm
-            # (Transformers4Rec issues #719, #761, #765), so it is reported apart
+            # (Transformers4Rec issues #719, #761, #765), so it is reported apart, ranked by the course's rules
             out = model(batch, training=False, testing=True)
-            t4r_ranks.append(rank(out["predictions"], out["labels"].long()))
+            labels = t4.to_course_ids(out["labels"].numpy())
+            t4r_ranks.append(ranks_from_scores(recommender.course_layout(out["predictions"].float().numpy()), labels))
             # the course's protocol: the session without its last item in, that item as the target
-            ids = batch["item_id-list"].clone()
+            ids = t4.to_course_ids(batch[t4.ITEMS].numpy())
             last = (ids != 0).sum(1) - 1
-            rows = torch.arange(len(ids))
-            labels = ids[rows, last].long()
+            rows = np.arange(len(ids))
+            labels = ids[rows, last].copy()
             ids[rows, last] = 0
-            scores = model({**batch, "item_id-list": ids}, training=False, testing=False)
-            ranks.append(rank(scores, labels))
+            ranks.append(ranks_from_scores(recommender.score(ids), labels))
 
     def summary(values):
-        values = torch.cat(values).numpy()
+        values = np.concatenate(values)
         hit = values <= 20
         return 100 * float(hit.mean()), 100 * float(np.where(hit, 1.0 / values, 0).mean())
 
@@ -113,7 +106,7 @@ def main() -> None:
                       "test_cases": int(sum(len(r) for r in ranks)),
                       "threads": torch.get_num_threads(), "epochs": args.epochs,
                       "parameters": int(sum(p.numel() for p in model.parameters())),
-                      "transformers4rec": tr.__version__ if hasattr(tr, "__version__") else "23.12"}))
+                      "transformers4rec": "23.12"}))
 
 
 if __name__ == "__main__":

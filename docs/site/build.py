@@ -23,10 +23,11 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the checkout's package, also when run as a plain script
 
-from sessrec_course.course import course_notebooks  # noqa: E402
+from sessrec_course.course import OPTIONAL_KERNELS, course_notebooks, missing_kernel, notebook_kernel  # noqa: E402
 
 log = logging.getLogger("site")
 HERE = Path(__file__).resolve().parent
+TRACKS = {"tensorflow": "TensorFlow track", "merlin": "Merlin track"}  # notebooks/<folder>/ → its track's name
 MISSING_HINT = "run `SESSREC_PROFILE=ci make course` (a few minutes) or `make course` first"
 
 
@@ -78,6 +79,13 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
     sources = course_notebooks(notebooks_dir)
     if not sources:
         raise SystemExit(f"no lesson notebooks under {notebooks_dir}")
+    # a track whose optional kernel is not installed (`make course` skipped it) is left out of the site
+    skipped = [p for p in sources if not (executed_dir / p.name).is_file()
+               and notebook_kernel(p, notebooks_dir) in OPTIONAL_KERNELS
+               and missing_kernel(notebook_kernel(p, notebooks_dir))]
+    for path in skipped:
+        log.warning("leaving %s out of the site: %s", path.name, missing_kernel(notebook_kernel(path, notebooks_dir)))
+    sources = [p for p in sources if p not in skipped]
     missing = [p.name for p in sources if not (executed_dir / p.name).is_file()]
     if missing:
         raise SystemExit(f"executed notebooks missing in {executed_dir}: {', '.join(missing)}; {MISSING_HINT}")
@@ -110,7 +118,8 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
         nbformat.write(nb, stage_dir / page)
         lessons.append({"name": source.stem, "page": page.with_suffix("").as_posix(), "title": title,
                         "summary": summary, "seconds": seconds, "profile": profile,
-                        "track": "TensorFlow track" if len(relative.parts) > 1 else "main track"})
+                        "track": TRACKS.get(relative.parts[0], "main track") if len(relative.parts) > 1
+                        else "main track"})
     # a link to a folder ("history/") points at that folder's generated index page on the site
     benchmarks = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     (stage_dir / "benchmarks.md").write_text(re.sub(r"\]\(([\w.-]+)/\)", r"](\1/index.md)", benchmarks),

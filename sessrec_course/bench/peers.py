@@ -2,14 +2,14 @@
 
 Both sides read the same ``train_events.parquet`` / ``test_events.parquet`` (:func:`.speed.write_events`):
 
-- ETL: the course's ``SessionWorkflow`` (pandas backend) vs ``benchmarks/peers/nvtabular_etl.py``
-  (NVTabular 23.8, CPU mode) — same sessions out (both report their session counts).
+- ETL: the course's ``SessionWorkflow`` (pandas backend) vs :mod:`sessrec_course.etl.nvtabular_workflow`
+  (NVTabular 23.8, CPU mode, with the same time features) — same sessions out (both report their session counts).
 - training: the course's transformers (GPT-2 causal; XLNet backbone masked) vs Transformers4Rec 23.12's XLNet
   (``benchmarks/peers/t4r_xlnet.py``) of the same width, depth, heads and sequence length, one epoch on the
   sessions each ETL produced, the same number of CPU threads; Recall@20 / MRR@20 on the last item of each
   test session.
 
-The Merlin side runs in its own venv (``requirements/merlin.txt``; ``make bench-peers`` builds it) through
+The Merlin side runs in its own venv (``requirements/merlin.txt``; ``make merlin`` builds it) through
 a subprocess, so nothing of it is imported here.
 """
 
@@ -29,11 +29,13 @@ logger = logging.getLogger(__name__)
 
 
 def _run_merlin(venv: Path, script: str, *args: str, timeout: float = 3600) -> dict:
+    """Run ``script`` (a file in benchmarks/peers/, or ``-m module``) with the Merlin venv's python."""
     python = venv / "bin" / "python"
     if not python.exists():
-        raise FileNotFoundError(f"{python} not found: build the Merlin venv with `make bench-peers` "
+        raise FileNotFoundError(f"{python} not found: build the Merlin venv with `make merlin` "
                                 "(requirements/merlin.txt) or pass --skip-merlin")
-    command = [str(python), str(project_root() / "benchmarks" / "peers" / script), *args]
+    target = script.split() if script.startswith("-m ") else [str(project_root() / "benchmarks" / "peers" / script)]
+    command = [str(python), *target, *args]
     logger.info("running %s", " ".join(command))
     start = time.perf_counter()
     # Run in a scratch folder: NVTabular's Categorify writes its vocabularies under ./categories.
@@ -75,8 +77,9 @@ def run_peers(n_events: int = 300_000, venv: Path | None = None, workdir: Path |
     if skip_merlin:
         return result
     merlin_dir = workdir / "merlin"
-    merlin_etl = _run_merlin(venv, "nvtabular_etl.py", "--train", data["paths"]["train"], "--test",
-                             data["paths"]["test"], "--out", str(merlin_dir), "--max-length", str(max_length))
+    merlin_etl = _run_merlin(venv, "-m sessrec_course.etl.nvtabular_workflow", "--train", data["paths"]["train"],
+                             "--test", data["paths"]["test"], "--out", str(merlin_dir), "--max-length",
+                             str(max_length), "--time-features")
     merlin_train = _run_merlin(venv, "t4r_xlnet.py", "--data", str(merlin_dir), "--hidden-size", str(hidden_size),
                                "--layers", str(num_layers), "--heads", str(num_heads), "--max-length",
                                str(max_length), "--epochs", str(epochs), "--batch-size", str(batch_size),

@@ -1,0 +1,282 @@
+"""The course's session ETL redone with NVTabular 23.8 in CPU mode (the Merlin kernel, ``.venv-merlin``).
+
+The graph is the Transformers4Rec blog's: ``Categorify`` (with a frequency threshold) → ``Groupby`` by session,
+sorted by time, with list / count / first aggregations → ``ListSlice`` to the last ``max_length`` events →
+``Filter`` on the session length. :func:`decoded_nvtabular` and :func:`decoded_course` turn both ETL outputs back
+into raw ids, and :func:`compare_sessions` lists every difference between them by kind.
+
+Only :func:`session_workflow`, :func:`import_nvtabular` and :func:`main` need NVTabular; the decoding and the
+comparison use numpy and pandas only, so the course venv can check an NVTabular output too. As a script
+(``.venv-merlin/bin/python -m sessrec_course.etl.nvtabular_workflow --train T --test T --out DIR``) it fits on
+train, transforms train and test, writes ``DIR/{train,test}/`` (NVTabular's parquet and schema),
+``DIR/workflow/`` and ``DIR/decoded-{train,test}.parquet``, and prints one JSON line of timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+# NVTabular's encoding: 0 padding, 1 null, 2 out-of-vocabulary, real values from 3 (most frequent first)
+NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3
+UNKNOWN = -1  # raw id of padding / null / out-of-vocabulary after decoding (both sides)
+ITEMS, CATEGORIES, COUNT, FIRST_TIME = "item_id-list", "category-list", "item_id-count", "timestamp-first"
+# what Merlin prints on every run on a CPU, and its import-time notes about the absent tritonclient and TensorFlow
+_MERLIN_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "Triton dtype mappings did not load",
+                 "Tensorflow dtype mappings did not load")
+
+
+def import_nvtabular() -> Any:
+    """Import NVTabular with its CPU-mode and missing-Triton notices silenced (they print on every run)."""
+    for text in _MERLIN_NOISE:
+        warnings.filterwarnings("ignore", message=f".*{text}.*")
+    import nvtabular
+
+    return nvtabular
+
+
+def session_workflow(max_length: int = 20, min_length: int = 2, freq_threshold: int = 0,
+                     out_path: str | Path = ".", time_features: bool = False) -> Any:
+    """The blog's NVTabular graph: Categorify → Groupby by session (sorted by time) → ListSlice → Filter.
+
+    ``freq_threshold``: items seen fewer times in the fitted data become out-of-vocabulary (0: keep all).
+    ``out_path``: Categorify writes its vocabularies to ``out_path/categories/``. ``time_features`` adds what the course's
+    ``SessionWorkflow`` also computes (time since the previous click, start weekday and hour, last timestamp)
+    for the peers benchmark; it needs the rows sorted by session and time first (DifferenceLag does not sort).
+    """
+    nvt = import_nvtabular()
+    from merlin.schema import Tags
+    from nvtabular import ops
+
+    out = str(out_path)
+    items = ["item_id"] >> ops.Categorify(freq_threshold=freq_threshold, out_path=out) >> ops.TagAsItemID()
+    cats = ["category"] >> ops.Categorify(out_path=out) >> ops.AddTags([Tags.CATEGORICAL, Tags.ITEM])
+    features = ["session_id", "timestamp"] + items + cats
+    aggs: dict[str, list[str]] = {"item_id": ["list", "count"], "category": ["list"], "timestamp": ["first"]}
+    list_columns = [ITEMS, CATEGORIES]
+    if time_features:
+        ts = ["timestamp"] >> ops.LambdaOp(lambda col: col.astype("int64") // 10**9) >> ops.Rename(name="ts")
+        lagged = ts >> ops.DifferenceLag(partition_cols=["session_id"], shift=1)
+        delta = (lagged["ts_difference_lag_1"] >> ops.FillMissing(0) >> ops.Rename(name="delta")
+                 >> ops.AddTags([Tags.CONTINUOUS]))
+        weekday = ["timestamp"] >> ops.LambdaOp(lambda col: col.dt.weekday) >> ops.Rename(name="weekday")
+        hour = ["timestamp"] >> ops.LambdaOp(lambda col: col.dt.hour) >> ops.Rename(name="hour")
+        features = features + ts + delta + weekday + hour
+        aggs.update({"delta": ["list"], "ts": ["last"], "weekday": ["first"], "hour": ["first"]})
+        list_columns.append("delta-list")
+    grouped = features >> ops.Groupby(groupby_cols=["session_id"], sort_cols=["timestamp"], aggs=aggs, name_sep="-")
+    lists = grouped[list_columns] >> ops.ListSlice(-max_length) >> ops.ValueCount()
+    scalars = ["session_id", COUNT, FIRST_TIME] + (["ts-last", "weekday-first", "hour-first"] if time_features else [])
+    kept = grouped[scalars] + lists
+    return nvt.Workflow(kept >> ops.Filter(f=lambda df: df[COUNT] >= min_length))
+
+
+def vocabulary(workflow: Any, column: str) -> np.ndarray:
+    """Raw value of every encoded id of a Categorify output column (``-1`` for padding, null and OOV)."""
+    path = workflow.output_schema[column].properties["cat_path"]
+    unique = pd.read_parquet(path)
+    raw_column = [c for c in unique.columns if not c.endswith("_size")][0]
+    table = np.full(NVT_FIRST + len(unique), UNKNOWN, np.int64)
+    table[unique.index.to_numpy()] = unique[raw_column].to_numpy(np.int64)
+    return table
+
+
+def _lookup(table: np.ndarray, lists: pd.Series) -> list[np.ndarray]:
+    return [table[np.asarray(v, dtype=np.int64)] for v in lists]
+
+
+def decoded_nvtabular(sessions: pd.DataFrame, items: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
+    """NVTabular's sessions in raw ids: session_id, items, categories, count (before slicing), start_time."""
+    frame = pd.DataFrame({
+        "session_id": sessions["session_id"].to_numpy(np.int64),
+        "items": _lookup(items, sessions[ITEMS]),
+        "categories": _lookup(categories, sessions[CATEGORIES]),
+        "count": sessions[COUNT].to_numpy(np.int64),
+        "start_time": pd.to_datetime(sessions[FIRST_TIME]).to_numpy("datetime64[ns]"),
+    })
+    return frame.sort_values("session_id", ignore_index=True)
+
+
+def decoded_course(sessions: pd.DataFrame, workflow: Any) -> pd.DataFrame:
+    """The course ``SessionWorkflow``'s sessions in raw ids, in the columns of :func:`decoded_nvtabular`."""
+    from sessrec_course.ids import FIRST_ID
+
+    cat_table = np.concatenate([np.full(FIRST_ID, UNKNOWN, np.int64), workflow.category_raw.astype(np.int64)])
+    frame = pd.DataFrame({
+        "session_id": sessions["session_id"].to_numpy(np.int64),
+        "items": [workflow.decode_item_ids(v) for v in sessions["item_id_list"]],
+        "categories": _lookup(cat_table, sessions["category_list"]),
+        "count": sessions["length"].to_numpy(np.int64),  # after truncation to max_length
+        "start_time": pd.to_datetime(sessions["start_time"]).to_numpy("datetime64[ns]"),
+    })
+    return frame.sort_values("session_id", ignore_index=True)
+
+
+def _kind(course: np.ndarray, nvt: np.ndarray) -> str:
+    """Why two decoded item lists of one session differ: vocabulary, order, or other."""
+    if len(course) != len(nvt):
+        return "other"
+    unequal = course != nvt
+    if ((course[unequal] == UNKNOWN) | (nvt[unequal] == UNKNOWN)).all():
+        return "vocabulary"
+    return "order" if sorted(course.tolist()) == sorted(nvt.tolist()) else "other"
+
+
+def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -> dict[str, Any]:
+    """Every difference between two decoded outputs, by kind (empty lists: the same sessions and sequences).
+
+    Kinds of item-sequence difference: ``vocabulary`` (the lists differ only where one side has an unknown
+    id), ``order`` (same items, other order) and ``other``. ``count`` lists sessions whose NVTabular count
+    (before ListSlice) does not truncate to the course's length; ``start_time`` and ``categories`` likewise.
+    """
+    only_course = sorted(set(course["session_id"]) - set(nvt["session_id"]))
+    only_nvt = sorted(set(nvt["session_id"]) - set(course["session_id"]))
+    both = course.merge(nvt, on="session_id", suffixes=("_course", "_nvt"))
+    result: dict[str, Any] = {"sessions": len(both), "only_course": only_course, "only_nvtabular": only_nvt,
+                              "vocabulary": [], "order": [], "other": [], "categories": [], "count": [],
+                              "start_time": []}
+    for row in both.itertuples(index=False):
+        if not np.array_equal(row.items_course, row.items_nvt):
+            result[_kind(row.items_course, row.items_nvt)].append(int(row.session_id))
+        if not np.array_equal(row.categories_course, row.categories_nvt):
+            result["categories"].append(int(row.session_id))
+        if min(row.count_nvt, max_length) != row.count_course:
+            result["count"].append(int(row.session_id))
+        if row.start_time_course != row.start_time_nvt:
+            result["start_time"].append(int(row.session_id))
+    return result
+
+
+def run_etl(frames: dict[str, pd.DataFrame], out: str | Path, max_length: int = 20, min_length: int = 2,
+            freq_threshold: int = 0, time_features: bool = False) -> dict[str, Any]:
+    """Fit on ``frames["train"]``, transform every frame; write parquet, workflow and decoded copies under ``out``.
+
+    Returns the timings (fit, transform materialised in memory, to_parquet) and the session counts.
+    """
+    nvt = import_nvtabular()
+    out = Path(out)
+    workflow = session_workflow(max_length, min_length, freq_threshold, out, time_features)
+    start = time.perf_counter()
+    if time_features:  # DifferenceLag needs rows ordered by session and time (timed: part of the work)
+        frames = {k: f.sort_values(["session_id", "timestamp"], kind="stable", ignore_index=True)
+                  for k, f in frames.items()}
+    data = {k: nvt.Dataset(f, cpu=True) for k, f in frames.items()}
+    workflow.fit(data["train"])
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    sessions = {k: workflow.transform(d).to_ddf().compute() for k, d in data.items()}
+    transform_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for split, dataset in data.items():
+        workflow.transform(dataset).to_parquet(str(out / split), out_files_per_proc=1)
+    parquet_s = time.perf_counter() - start
+    return finish(out, workflow, sessions, {"fit_s": fit_s, "transform_s": transform_s, "parquet_s": parquet_s,
+                                            "events": int(sum(len(f) for f in frames.values()))})
+
+
+def finish(out: str | Path, workflow: Any, sessions: dict[str, pd.DataFrame], timings: dict[str, Any]) -> dict[str, Any]:
+    """Save the fitted workflow and the decoded sessions under ``out``; write ``etl.json`` last (done marker)."""
+    nvt = import_nvtabular()
+    out = Path(out)
+    workflow.save(str(out / "workflow"))
+    items, categories = vocabulary(workflow, ITEMS), vocabulary(workflow, CATEGORIES)
+    for split, frame in sessions.items():
+        decoded_nvtabular(frame, items, categories).to_parquet(out / f"decoded-{split}.parquet")
+    result = {**timings, "nvtabular": nvt.__version__, "item_cardinality": int(len(items)),
+              **{f"{k}_sessions": int(len(v)) for k, v in sessions.items()}}
+    (out / "etl.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def read_split(root: str | Path, split: str) -> pd.DataFrame:
+    """The sessions NVTabular's ``to_parquet`` wrote to ``root/split/`` (its part files, in session order)."""
+    parts = sorted((Path(root) / split).glob("*.parquet"))
+    if not parts:
+        raise FileNotFoundError(f"no parquet part files in {Path(root) / split}: run the NVTabular workflow first")
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True).sort_values("session_id",
+                                                                                        ignore_index=True)
+
+
+def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | None,
+                max_test_sessions: int | None = None) -> Path:
+    """``out/{train,test}/``: the first ``max_train_sessions`` / ``max_test_sessions`` sessions (by id) of each split.
+
+    The schema (``schema.pbtxt``) is copied as it is: the vocabulary stays the one fitted on all of train.
+    """
+    import shutil
+
+    root, out = Path(root), Path(out)
+    for split in ("train", "test"):
+        frame = read_split(root, split)
+        cap = max_train_sessions if split == "train" else max_test_sessions
+        if cap is not None:
+            frame = frame.iloc[:cap]
+        (out / split).mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(out / split / "part_0.parquet", index=False)
+        shutil.copy2(root / split / "schema.pbtxt", out / split / "schema.pbtxt")
+    return out
+
+
+def merlin_sessions_dir(profile: Any = None, freq_threshold: int = 0) -> Path:
+    """Where the NVTabular output of the default dataset lives (beside the course's own, per profile)."""
+    from sessrec_course.etl.dataset import prepare_default_dataset
+
+    return prepare_default_dataset(profile).root.parent / f"merlin-f{freq_threshold}"
+
+
+def raw_splits(profile: Any = None) -> dict[str, pd.DataFrame]:
+    """The raw train / valid / test events of the course's default dataset (the rows lesson 01 splits)."""
+    from sessrec_course.etl.dataset import prepare_default_dataset, split_days
+    from sessrec_course.etl.split import temporal_split
+
+    data = prepare_default_dataset(profile)
+    days = split_days(data.profile) if data.is_generated else float(data.manifest["split_days"])
+    return temporal_split(data.events(), valid_days=days, test_days=days, source=str(data.events_path))
+
+
+def prepare_merlin_sessions(profile: Any = None, freq_threshold: int = 0, force: bool = False) -> Path:
+    """The default dataset through NVTabular, once per profile: ``<data dir>/merlin/`` (reused when complete)."""
+    from sessrec_course.etl.dataset import prepare_default_dataset
+    from sessrec_course.paths import write_directory_atomically
+
+    data = prepare_default_dataset(profile)
+    root = merlin_sessions_dir(data.profile, freq_threshold)
+    if not force and (root / "etl.json").is_file():
+        return root
+    frames = raw_splits(data.profile)
+
+    def write(tmp: Path) -> None:
+        run_etl(frames, tmp, data.profile.max_length, freq_threshold=freq_threshold)
+
+    write_directory_atomically(root, write)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Fit on train, transform train and test, write both and their decoded copies, print timings as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--max-length", type=int, default=20)
+    parser.add_argument("--min-length", type=int, default=2)
+    parser.add_argument("--freq-threshold", type=int, default=0)
+    parser.add_argument("--time-features", action="store_true", help="the peers benchmark's extra features")
+    args = parser.parse_args(argv)
+    frames = {"train": pd.read_parquet(args.train), "test": pd.read_parquet(args.test)}
+    print(json.dumps(run_etl(frames, args.out, args.max_length, args.min_length, args.freq_threshold,
+                             args.time_features)))
+
+
+if __name__ == "__main__":
+    main()

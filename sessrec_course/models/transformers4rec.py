@@ -1,0 +1,218 @@
+"""Transformers4Rec 23.12 (PyTorch) on NVTabular's output: the blog's XLNet, T4Rec's Trainer, a course adapter.
+
+Runs in the Merlin kernel (``.venv-merlin``). :func:`xlnet_model` is the blog's model-building code,
+:func:`train_and_evaluate` trains it with T4Rec's ``Trainer`` and returns T4Rec's own metrics, and
+:class:`T4RecRecommender` scores prefixes for the course's :func:`~sessrec_course.evaluation.evaluate`.
+
+Ids: NVTabular numbers items 0 padding, 1 null, 2 out-of-vocabulary, real items from 3; the course's evaluation
+expects 0 padding, 1 out-of-vocabulary, items from 2. :func:`to_course_ids` shifts the real items down by one and
+folds null into OOV (a relabelling, no vocabulary change); the adapter drops the null column of the scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ITEMS = "item_id-list"  # NVTabular's list column of encoded item ids (sessrec_course.etl.nvtabular_workflow)
+NVT_OOV, NVT_FIRST = 2, 3
+# printed on every run on a CPU or without tritonclient / TensorFlow; the HF deprecations are about APIs
+# Transformers4Rec 23.12 itself calls
+_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did not load",
+          "The `device` argument is deprecated", "`resume_download` is deprecated", "torch.utils._pytree",
+          "This implementation of AdamW is deprecated", "TypedStorage is deprecated")
+
+
+def import_t4rec() -> Any:
+    """Import ``transformers4rec.torch`` with the notices it prints on every CPU run silenced."""
+    for text in _NOISE:
+        warnings.filterwarnings("ignore", message=f".*{text}.*")
+    import transformers4rec.torch as tr
+
+    return tr
+
+
+def read_schema(data_dir: str | Path, columns: tuple[str, ...] = (ITEMS,)) -> Any:
+    """The Merlin schema NVTabular wrote beside ``data_dir/train`` (``schema.pbtxt``), narrowed to ``columns``."""
+    import_t4rec()
+    from merlin.io import Dataset
+
+    return Dataset(str(Path(data_dir) / "train"), engine="parquet", cpu=True).schema.select_by_name(list(columns))
+
+
+def xlnet_model(schema: Any, masking: str = "clm", d_model: int = 64, n_head: int = 2, n_layer: int = 2,
+                max_length: int = 20, metrics_ks: tuple[int, ...] = (10, 20), seed: int = 42) -> Any:
+    """The blog's model: sequence features from the schema → XLNet → next-item task with weight tying.
+
+    ``masking``: ``"clm"`` (causal: predict each next item from the ones before) or ``"mlm"`` (masked, as BERT).
+    T4Rec's metrics are Recall@K and MRR@K for ``metrics_ks``. ``seed`` seeds the initial weights.
+    """
+    import torch
+
+    tr = import_t4rec()
+    torch.manual_seed(seed)
+    from transformers4rec.torch.ranking_metric import MeanReciprocalRankAt, RecallAt
+
+    inputs = tr.TabularSequenceFeatures.from_schema(schema, max_sequence_length=max_length, masking=masking,
+                                                    d_output=d_model, aggregation="concat")
+    metrics = [RecallAt(top_ks=list(metrics_ks), labels_onehot=True),
+               MeanReciprocalRankAt(top_ks=list(metrics_ks), labels_onehot=True)]
+    task = tr.NextItemPredictionTask(weight_tying=True, metrics=metrics)
+    config = tr.XLNetConfig.build(d_model=d_model, n_head=n_head, n_layer=n_layer, total_seq_length=max_length)
+    return config.to_torch_model(inputs, task)
+
+
+def train_and_evaluate(model: Any, schema: Any, data_dir: str | Path, out_dir: str | Path, epochs: int = 1,
+                       batch_size: int = 128, learning_rate: float = 2e-3, max_length: int = 20,
+                       seed: int = 42) -> dict[str, Any]:
+    """Train with T4Rec's ``Trainer`` on ``data_dir/train``; evaluate it on ``data_dir/test`` its own way.
+
+    Returns the training seconds and T4Rec's metrics (``"Recall@20"``, ``"MRR@20"``... as fractions).
+    """
+    tr = import_t4rec()
+    args = tr.T4RecTrainingArguments(
+        output_dir=str(out_dir), max_sequence_length=max_length, data_loader_engine="merlin",
+        num_train_epochs=epochs, per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
+        learning_rate=learning_rate, dataloader_drop_last=False, report_to=[], no_cuda=True, seed=seed,
+        save_strategy="no", logging_strategy="no", disable_tqdm=True, compute_metrics_each_n_steps=1)
+    trainer = tr.Trainer(model=model, args=args, schema=schema, compute_metrics=True)
+    trainer.train_dataset_or_path = str(Path(data_dir) / "train")
+    trainer.eval_dataset_or_path = str(Path(data_dir) / "test")
+    start = time.perf_counter()
+    trainer.train()
+    train_s = time.perf_counter() - start
+    raw = trainer.evaluate(metric_key_prefix="eval")
+    metrics = {}
+    for key, value in raw.items():  # "eval_/next-item/recall_at_20" → "Recall@20"
+        name = key.rsplit("/", 1)[-1]
+        for prefix, label in (("recall_at_", "Recall@"), ("mean_reciprocal_rank_at_", "MRR@")):
+            if name.startswith(prefix):
+                metrics[label + name[len(prefix):]] = float(value)
+    model.eval()
+    return {"train_s": train_s, "t4rec": metrics, "raw": {k: float(v) for k, v in raw.items()}}
+
+
+def to_course_ids(nvt_ids: np.ndarray) -> np.ndarray:
+    """NVTabular item ids in the course's layout: real items 3.. → 2.., null and OOV → 1, padding stays 0."""
+    ids = np.asarray(nvt_ids, dtype=np.int64)
+    return np.where(ids >= NVT_FIRST, ids - 1, np.where(ids > 0, 1, 0))
+
+
+def from_course_ids(course_ids: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_course_ids` on real items and padding; the course's OOV (1) → NVTabular's OOV (2)."""
+    ids = np.asarray(course_ids, dtype=np.int64)
+    return np.where(ids >= 2, ids + 1, np.where(ids == 1, NVT_OOV, 0))
+
+
+class T4RecRecommender:
+    """A trained T4Rec model behind the course's ``score(prefixes) -> (B, n_items)`` protocol (course ids)."""
+
+    def __init__(self, model: Any, max_length: int = 20) -> None:
+        self.model = model.eval()
+        self.max_length = max_length
+
+    def nvt_scores(self, prefixes: np.ndarray) -> np.ndarray:
+        """Scores of every NVTabular id (0 padding, 1 null, 2 OOV, items from 3) after each course-id prefix."""
+        import torch
+
+        ids = from_course_ids(prefixes)[:, -self.max_length:]
+        if ids.shape[1] < self.max_length:  # the model was built for sequences of exactly max_length
+            ids = np.pad(ids, ((0, 0), (0, self.max_length - ids.shape[1])))
+        with torch.no_grad():
+            scores = self.model({ITEMS: torch.as_tensor(ids)}, training=False, testing=False)
+        return scores.float().numpy()
+
+    @staticmethod
+    def course_layout(scores: np.ndarray) -> np.ndarray:
+        """NVTabular-id scores in the course's layout (padding, OOV, items from 2): the null column dropped."""
+        return np.concatenate([scores[:, :1], scores[:, NVT_OOV:NVT_OOV + 1], scores[:, NVT_FIRST:]], axis=1)
+
+    def score(self, prefixes: np.ndarray) -> np.ndarray:
+        """Scores in the course's layout after each prefix (the protocol of the course's ``evaluate``)."""
+        return self.course_layout(self.nvt_scores(prefixes))
+
+
+def t4rec_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Ranks as T4Rec's top-K metrics see them: every column competes, only strictly higher scores count."""
+    target = scores[np.arange(len(labels)), labels][:, None]
+    return 1 + (scores > target).sum(1)
+
+
+def evaluate_path_scores(model: Any, sessions: list[np.ndarray], max_length: int = 20,
+                         batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """What ``trainer.evaluate`` scores: whole sessions (NVTabular ids) with ``testing=True``; scores and labels.
+
+    T4Rec hides the last click itself (masked, or shifted out for causal models) and predicts it; the
+    padded positions stay padding. The inference path instead gets the session without its last click and
+    fills every padded position with the trainable mask embedding, so the two paths' scores differ slightly.
+    """
+    import torch
+
+    scores, labels = [], []
+    for start in range(0, len(sessions), batch_size):
+        chunk = sessions[start:start + batch_size]
+        ids = np.zeros((len(chunk), max_length), np.int64)
+        for row, session in enumerate(chunk):
+            kept = np.asarray(session, dtype=np.int64)[-max_length:]
+            ids[row, :len(kept)] = kept
+        with torch.no_grad():
+            out = model({ITEMS: torch.as_tensor(ids)}, training=False, testing=True)
+        scores.append(out["predictions"].float().numpy())
+        labels.append(out["labels"].numpy().astype(np.int64))
+    return np.concatenate(scores), np.concatenate(labels)
+
+
+def label_leak(model: Any, sessions: list[np.ndarray], max_length: int = 20, seed: int = 0) -> float:
+    """Largest change of ``trainer.evaluate``'s scores when only each session's last click (the label) changes.
+
+    An honest evaluation cannot see the label: 0 (up to float noise) is the only right answer. Each last
+    click is swapped for another real item; the rest of the session stays.
+    """
+    rng = np.random.default_rng(seed)
+    n_items = int(max(int(np.max(s)) for s in sessions)) + 1
+    swapped = []
+    for session in sessions:
+        other = np.asarray(session, dtype=np.int64).copy()
+        other[-1] = NVT_FIRST + (other[-1] - NVT_FIRST + 1 + rng.integers(n_items - NVT_FIRST - 1)) % (
+            n_items - NVT_FIRST)
+        swapped.append(other)
+    before, _ = evaluate_path_scores(model, sessions, max_length)
+    after, _ = evaluate_path_scores(model, swapped, max_length)
+    return float(np.abs(before - after).max())
+
+
+def rank_both_ways(recommender: T4RecRecommender, prefixes: np.ndarray, targets: np.ndarray,
+                   batch_size: int = 512) -> Any:
+    """Per case: the target's rank by the course's rules and by T4Rec's, and what makes them differ.
+
+    Course rules (:mod:`sessrec_course.evaluation.metrics`): padding and OOV are never recommended, an OOV
+    target is a miss, ties go to the lower id. T4Rec's metrics take ``topk`` over every column — padding,
+    null and OOV included — and an OOV target counts like an item; ties fall where ``topk`` puts them (here:
+    the best place, only strictly higher scores count).
+    """
+    import pandas as pd
+
+    from sessrec_course.evaluation import MISS_RANK, ranks_from_scores
+
+    rows = []
+    for start in range(0, len(targets), batch_size):
+        p, t = prefixes[start:start + batch_size], targets[start:start + batch_size]
+        scores = recommender.nvt_scores(p)
+        course = ranks_from_scores(recommender.course_layout(scores), t)
+        nvt_t = from_course_ids(t)
+        target_score = scores[np.arange(len(t)), nvt_t][:, None]
+        t4rec = t4rec_ranks(scores, nvt_t)
+        above = (scores[:, :NVT_FIRST] > target_score).sum(1)
+        ties = (scores == target_score).sum(1) - 1
+        rows.append(pd.DataFrame({"target": t, "course_rank": course, "t4rec_rank": t4rec,
+                                  "target_is_oov": t == 1, "non_items_above": above, "ties": ties}))
+    frame = pd.concat(rows, ignore_index=True)
+    frame["course_rank"] = frame["course_rank"].where(frame["course_rank"] != MISS_RANK, -1)  # -1: a miss
+    return frame
