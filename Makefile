@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
 .PHONY: help setup merlin data course test test-fast test-datasets lint lab lab-server site test-browser browser clean bench bench-peers perf-analyzer
-.PHONY: gpu-checks lint-docker check-gpu-lock gpu-lock test-gpulock docker-build docker-lab docker-test
+.PHONY: installs gpu-checks lint-docker check-gpu-lock gpu-lock test-gpulock docker-build docker-lab docker-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -110,7 +110,7 @@ MERLIN_KERNEL_PREFIX ?= $(VENV)
 MERLIN_KERNELSPEC := $(MERLIN_KERNEL_PREFIX)/share/jupyter/kernels/$(MERLIN_KERNEL)/kernel.json
 export JUPYTER_PATH := $(abspath $(MERLIN_KERNEL_PREFIX))/share/jupyter$(if $(JUPYTER_PATH),:$(JUPYTER_PATH))
 
-$(MERLIN_KERNELSPEC): $(MERLIN_STAMP)
+$(MERLIN_KERNELSPEC): $(MERLIN_STAMP) $(STAMP)
 	$(MERLIN_VENV)/bin/python -m ipykernel install --prefix "$(abspath $(MERLIN_KERNEL_PREFIX))" --name $(MERLIN_KERNEL) \
 		--display-name "Python 3 (Merlin: NVTabular, Transformers4Rec)" 2>&1 | { grep -v -e 'may not be found' || true; }
 	$(BIN)/jupyter kernelspec list | grep -q "^ *$(MERLIN_KERNEL) "
@@ -175,6 +175,10 @@ GPULOCK_SKIP := --ignore=tests/test_environment_pins.py --ignore=tests/test_note
 COMPOSE := docker compose -f docker/compose.yaml
 
 gpu-checks: lint-docker check-gpu-lock test-gpulock  ## the three GPU-container checks make test runs
+
+# Every environment make test installs, as independent targets: `make -j4 -O installs` (CI) builds the venvs side
+# by side instead of one after the other.
+installs: setup perf-analyzer merlin $(HADOLINT) $(GPULOCK_STAMP)
 
 $(HADOLINT):
 	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
