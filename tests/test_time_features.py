@@ -96,6 +96,8 @@ def test_id_only_models_are_unchanged_and_a_fresh_projection_adds_nothing(name, 
     plain = make(name, backbone, time_features=False)
     assert "time_features" not in plain.config.to_dict()  # the checkpoint key of id-only models stays as it was
     fresh = make(name, backbone, time_features=True)
+    shared = {k: v for k, v in fresh.state_dict().items() if not k.startswith("time_projection")}
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in shared.items())  # same seed, same start
     with torch.no_grad():
         fresh.time_projection.weight.zero_()
         fresh.time_projection.bias.zero_()

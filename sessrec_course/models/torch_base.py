@@ -87,8 +87,9 @@ class SessionModel(nn.Module):
         self.output_bias = nn.Parameter(torch.zeros(n_items))
         self.repeat_bias = nn.Parameter(torch.zeros(config.max_length)) if config.repeat_bias else None
         self.time_projection = None
-        if config.time_features:
-            self.time_projection = nn.Linear(N_TIME_FEATURES, hidden)
+        if config.time_features:  # drawn from no random stream: the other weights start as in the id-only model
+            with torch.random.fork_rng(devices=[]):
+                self.time_projection = nn.Linear(N_TIME_FEATURES, hidden)
             nn.init.zeros_(self.time_projection.weight)
             nn.init.zeros_(self.time_projection.bias)
 
