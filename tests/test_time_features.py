@@ -193,7 +193,7 @@ def write_gap_dataset(folder, n_train: int = 400) -> None:
 
 def test_training_with_time_features_learns_what_the_ids_cannot_tell(tmp_path):
     write_gap_dataset(tmp_path / "data")
-    profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=4, eval_max_sessions=None)
+    profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=10, eval_max_sessions=None)
     runs = {on: train_model("gru", tmp_path / "data", profile, cache=False, progress=False, learning_rate=2e-2,
                             model_overrides={"time_features": on}) for on in (False, True)}
     plain, timed = (history.best_score for _, history in (runs[False], runs[True]))

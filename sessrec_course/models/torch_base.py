@@ -8,7 +8,10 @@ With ``time_features`` every click also carries the continuous features of :mod:
 ``(B, L, 5)``, aligned with the ids. As in Transformers4Rec they are projected to the hidden size by a linear
 layer and fused with the item embedding, here by a sum: the hidden size, the tied output layer and the
 backbones stay as they are, and the projection starts at zero, so training starts from the id-only model.
-The features are truncated and padded exactly like the ids; padding stays a zero vector.
+Its output is scaled by ``0.1 / sqrt(hidden)`` (a tenth of the item embeddings' initial scale): the projection
+is updated at every position of every batch, an item's embedding only where the item occurs, and unscaled, Adam's
+steps on it shook the inputs enough to cost the GRU 2 MRR@20 points on data whose timing is noise
+(docs/history/benchmarks.md). The features are truncated and padded exactly like the ids; padding stays zero.
 
 With ``repeat_bias`` a learnt scalar ``r[d]`` is added to the score of every item the session clicked ``d``
 steps before the scored position (``d = 0`` is the last click). It is the simplest form of RepeatNet's
@@ -92,6 +95,7 @@ class SessionModel(nn.Module):
                 self.time_projection = nn.Linear(N_TIME_FEATURES, hidden)
             nn.init.zeros_(self.time_projection.weight)
             nn.init.zeros_(self.time_projection.bias)
+        self.time_scale = 0.1 * hidden**-0.5
 
     # ---- inputs -------------------------------------------------------------------------------
     def sanitize(self, item_ids: torch.Tensor) -> torch.Tensor:
@@ -138,7 +142,8 @@ class SessionModel(nn.Module):
         if self.time_projection is not None:
             if features is None:
                 raise ValueError("this model was trained with time_features: pass the features beside the ids")
-            x = x + self.time_projection(features.to(x.dtype)) * (item_ids != PAD_ID)[..., None].to(x.dtype)
+            projected = self.time_scale * self.time_projection(features.to(x.dtype))
+            x = x + projected * (item_ids != PAD_ID)[..., None].to(x.dtype)
         return self.input_dropout(x)
 
     # ---- to implement -------------------------------------------------------------------------
