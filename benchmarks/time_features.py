@@ -29,12 +29,13 @@ def main() -> None:
     parser.add_argument("model", help="preset: mlp, gru, transformer, bert, xlnet")
     parser.add_argument("--time-features", choices=("on", "off"), required=True)
     parser.add_argument("--epochs", type=int, default=None, help="default: the profile's")
+    parser.add_argument("--seed", type=int, default=None, help="default: the profile's")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     profile = get_profile()
     artifacts = prepare_default_dataset(profile)
     use = args.time_features == "on"
-    overrides = {} if args.epochs is None else {"epochs": args.epochs}
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
     start = time.perf_counter()
     model, history = train_model(args.model, artifacts.root, profile, cache=False, progress=False,
                                  model_overrides={"time_features": use}, **overrides)
@@ -46,7 +47,10 @@ def main() -> None:
         "model": args.model, "time_features": use, "profile": profile.name,
         "dataset": os.environ.get("SESSREC_DATASET", "generated"), "test_cases": len(cases[1]),
         "MRR@20": round(metrics["MRR@20"], 4), "Recall@20": round(metrics["Recall@20"], 4),
+        "seed": overrides.get("seed", profile.seed),
         "train_s": round(seconds, 1), "epochs": len(history.epochs), "best_epoch": history.best_epoch,
+        # size of the learnt feature term: scale x Frobenius norm of the projection (0 without features)
+        "projection_norm": round(float(model.time_scale * model.time_projection.weight.norm()), 4) if use else 0.0,
         "valid": {k: round(v, 4) for k, v in history.epochs[-1].items() if k.startswith(("MRR", "Recall"))},
     }))
 
