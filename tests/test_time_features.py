@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from sessrec_course.etl.features import N_TIME_FEATURES, read_time_features, time_feature_values  # noqa: E402
 from sessrec_course.evaluation import all_prefixes, evaluate, last_item  # noqa: E402
 from sessrec_course.models import ModelConfig, build_model  # noqa: E402
-from sessrec_course.models.torch_base import FeatureBatch  # noqa: E402
+from sessrec_course.models.torch_base import FeatureBatch, SessionModel  # noqa: E402
 from sessrec_course.models.torch_export import export_onnx, export_torchscript  # noqa: E402
 from sessrec_course.profiles import get_profile  # noqa: E402
 from sessrec_course.training import TorchRecommender, train_model  # noqa: E402
@@ -111,6 +111,15 @@ def test_id_only_models_are_unchanged_and_a_fresh_projection_adds_nothing(name, 
         fresh(IDS)
     with pytest.raises(ValueError, match=r"expected \(3, 6, 5\)"):
         fresh(IDS, features_for(IDS)[:, :, :2])
+
+
+def test_a_subclass_written_for_ids_alone_still_scores_and_trains():
+    class IdsOnly(SessionModel):
+        def sequence_hidden(self, item_ids):  # the one-argument form the base documented before time features
+            return self.embed(item_ids)
+
+    model = IdsOnly(ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=8, max_length=6))
+    assert model(IDS).shape == (3, N_ITEMS) and torch.isfinite(model.loss(IDS))
 
 
 def test_etl_columns_become_log_gaps_and_start_circles(tmp_path):

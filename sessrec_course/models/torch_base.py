@@ -151,6 +151,10 @@ class SessionModel(nn.Module):
         """Return one hidden vector per position ``(B, L, H)`` for right-padded ``item_ids`` (and their features)."""
         raise NotImplementedError
 
+    def hidden_states(self, item_ids: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`sequence_hidden`, called with the ids alone when there are no features (a subclass may take only ids)."""
+        return self.sequence_hidden(item_ids) if features is None else self.sequence_hidden(item_ids, features)
+
     # ---- outputs ------------------------------------------------------------------------------
     def output_weight(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``(hidden, weight)`` pair that the output layer multiplies (``weight``: one row per item).
@@ -203,7 +207,7 @@ class SessionModel(nn.Module):
             last = lengths
         else:
             last = (lengths - 1).clamp(min=0)
-        hidden = self.sequence_hidden(ids, features)
+        hidden = self.hidden_states(ids, features)
         rows = torch.arange(ids.shape[0], device=ids.device)
         scores = self.logits(hidden[rows, last]).float()
         if self.repeat_bias is not None:
@@ -221,13 +225,13 @@ class SessionModel(nn.Module):
             kept = self.last_items(item_ids, self.max_length, features)
             item_ids, features = kept[0], kept[2] if features is not None else None
         if self.config.causal:  # next item at every position
-            hidden = self.sequence_hidden(item_ids, features)[:, :-1]
+            hidden = self.hidden_states(item_ids, features)[:, :-1]
             targets = item_ids[:, 1:]
         else:  # masked items: a masked click's features are hidden with it, as at the [MASK] slot when scoring
             inputs, targets = self.mask_items(item_ids)
             if features is not None:
                 features = torch.where((targets != PAD_ID)[..., None], torch.zeros_like(features), features)
-            hidden = self.sequence_hidden(inputs, features)
+            hidden = self.hidden_states(inputs, features)
         keep = targets > OOV_ID  # no loss on padding or on unknown items
         hidden, weight = self.output_weight(hidden[keep])
         repeats = None
