@@ -76,7 +76,7 @@ def pad_ragged(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, max_le
     """Return the right-padded ``(n, max_length)`` matrix of ``values[starts[i]:stops[i]]``.
 
     Longer rows keep their last ``max_length`` values (``keep="first"``: the first); ``max_length=None``
-    means the longest row's length.
+    means the longest row's length. ``values`` of shape ``(total, *f)`` (a vector per entry) give ``(n, max_length, *f)``.
     """
     if keep not in ("last", "first"):
         raise ValueError(f"keep must be 'last' or 'first', got {keep!r}")
@@ -87,10 +87,10 @@ def pad_ragged(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, max_le
     if keep == "last":
         starts = np.maximum(starts, stops - width)
     index = starts[:, None] + np.arange(width)[None, :]
-    if values.size == 0:
-        return np.full((len(starts), width), pad, dtype=dtype)
-    inside = index < stops[:, None]
-    return np.where(inside, values[np.minimum(index, values.size - 1)], pad).astype(dtype, copy=False)
+    if len(values) == 0:
+        return np.full((len(starts), width, *values.shape[1:]), pad, dtype=dtype)
+    inside = (index < stops[:, None]).reshape(index.shape + (1,) * (values.ndim - 1))
+    return np.where(inside, values[np.minimum(index, len(values) - 1)], pad).astype(dtype, copy=False)
 
 
 def pad_right(sessions: Any, max_length: int, keep: str = "last", dtype: Any = np.int64) -> np.ndarray:

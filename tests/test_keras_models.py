@@ -125,6 +125,12 @@ def test_masking_padding_and_defined_answers(name):
     assert not np.allclose(a[:, 3], b[:, 3])
 
 
+def test_time_features_are_refused_by_the_keras_twins():
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=8, max_length=MAX_LENGTH, time_features=True)
+    with pytest.raises(ValueError, match="PyTorch models only"):
+        build_keras_model(config)
+
+
 def test_item_skip_adds_each_positions_own_item_embedding():
     from dataclasses import replace
 

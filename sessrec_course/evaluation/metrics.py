@@ -187,6 +187,24 @@ def _check_prefixes(prefixes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarr
     return prefixes.astype(np.int64, copy=False), targets
 
 
+def _check_features(features: np.ndarray | None, prefixes: np.ndarray) -> np.ndarray | None:
+    """Per-click features aligned with ``prefixes``: ``(cases, L, F)``, or None."""
+    if features is None:
+        return None
+    features = np.asarray(features)
+    if features.ndim != 3 or features.shape[:2] != prefixes.shape:
+        raise ValueError(f"features must hold one vector per prefix position, shape ({prefixes.shape[0]}, "
+                         f"{prefixes.shape[1]}, F), got {features.shape}")
+    return features
+
+
+def _score_batch(score: ScoreFn, prefixes: np.ndarray, features: np.ndarray | None, start: int, stop: int):
+    """``score(prefixes[start:stop])``, with the same rows of ``features`` as a second argument when given."""
+    if features is None:
+        return score(prefixes[start:stop])
+    return score(prefixes[start:stop], features[start:stop])
+
+
 def _batches(n: int, batch_size: int, progress: bool, desc: str):
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -202,17 +220,21 @@ def compute_ranks(
     n_items: int | None = None,
     progress: bool = True,
     desc: str = "ranking",
+    features: np.ndarray | None = None,
 ) -> np.ndarray:
     """Score ``prefixes`` batch by batch with ``recommender`` and return each target's 1-based rank.
 
     The ranks feed :func:`metrics_from_ranks` for any K at no further cost (curves for K = 1..50).
+    ``features``: as in :func:`evaluate`.
     """
     prefixes, targets = _check_prefixes(prefixes, targets)
+    features = _check_features(features, prefixes)
     score = as_score_fn(recommender)
     ranks = np.empty(len(targets), dtype=np.int64)
     for start in _batches(len(targets), batch_size, progress, desc):
         stop = start + batch_size
-        scores = _check_scores(score(prefixes[start:stop]), min(batch_size, len(targets) - start), n_items)
+        scores = _check_scores(_score_batch(score, prefixes, features, start, stop),
+                               min(batch_size, len(targets) - start), n_items)
         ranks[start:stop] = ranks_from_scores(scores, targets[start:stop])
     return ranks
 
@@ -227,6 +249,7 @@ def evaluate(
     n_items: int | None = None,
     progress: bool = True,
     desc: str = "evaluating",
+    features: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Evaluate a recommender on (prefix -> target) cases; return ``{"Recall@20": ..., "MRR@20": ...}``.
 
@@ -235,9 +258,12 @@ def evaluate(
     items (see :mod:`sessrec_course.evaluation.protocols`). Keys per K: ``Recall@K`` (= HR@K = P@K),
     ``MRR@K``, ``NDCG@K``, ``Coverage@K`` and, when ``item_popularity`` (training counts per encoded id)
     is given, ``Popularity@K``. Batches of ``batch_size`` cases are scored, ranked and dropped.
+    ``features``: optional per-click features ``(cases, L, F)`` aligned with ``prefixes`` (``all_prefixes(...,
+    features=...)`` slices them); when given, each batch is scored as ``score(prefixes, features)``.
     """
     ks = _check_ks(ks)
     prefixes, targets = _check_prefixes(prefixes, targets)
+    features = _check_features(features, prefixes)
     score = as_score_fn(recommender)
     max_k = max(ks)
     ranks = np.empty(len(targets), dtype=np.int64)
@@ -246,7 +272,8 @@ def evaluate(
     pop_norm = None
     for start in _batches(len(targets), batch_size, progress, desc):
         stop = start + batch_size
-        scores = _check_scores(score(prefixes[start:stop]), min(batch_size, len(targets) - start), n_items)
+        scores = _check_scores(_score_batch(score, prefixes, features, start, stop),
+                               min(batch_size, len(targets) - start), n_items)
         n_items = scores.shape[1]
         if not seen:
             seen = {k: np.zeros(n_items, dtype=bool) for k in ks}

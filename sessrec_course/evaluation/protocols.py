@@ -10,6 +10,9 @@
 Sessions are encoded ids (0 padding, 1 OOV, items from 2) as in the ETL output contract: a list of
 lists, a pandas Series of arrays, a pyarrow list array, or a ragged ``(values, offsets)`` pair. Prefixes
 come back as a right-padded int64 matrix; a prefix longer than ``max_length`` keeps its most recent items.
+With ``features`` (per-click vectors ``(values (clicks, F), offsets)`` aligned with the sessions, e.g.
+``etl.features.time_feature_values``) :func:`all_prefixes` and :func:`last_item` also return the same prefixes
+of the features, ``(cases, L, F)`` padded with 0, for models that score ``(prefixes, features)``.
 """
 
 from __future__ import annotations
@@ -29,15 +32,39 @@ __all__ = [
 pad_prefixes = pad_ragged  # the evaluation API's name for the one padding kernel
 
 
+def _feature_values(features, offsets: np.ndarray) -> np.ndarray | None:
+    """The per-click feature rows ``(clicks, F)`` of ``features`` = ``(values, offsets)``, checked against the sessions."""
+    if features is None:
+        return None
+    values, feature_offsets = (np.asarray(a) for a in features)
+    if values.ndim != 2 or not np.array_equal(feature_offsets, offsets):
+        raise ValueError(f"features must be (values (clicks, F), offsets) with the sessions' offsets; got values of "
+                         f"shape {values.shape} and {len(feature_offsets) - 1} sessions for {len(offsets) - 1}")
+    return values
+
+
+def _cases(values, session_index, starts, stops, max_length, features, return_session_index) -> tuple:
+    """The cases ending before ``stops``: prefixes, targets (+ feature prefixes) (+ session index)."""
+    prefixes = pad_ragged(values, starts, stops, max_length)
+    targets = values[stops] if stops.size else np.zeros(0, dtype=np.int64)
+    out = (prefixes, targets)
+    if features is not None:
+        width = prefixes.shape[1]
+        out += (pad_ragged(features, starts, stops, width, dtype=np.float32, pad=0),)
+    return out + (session_index,) if return_session_index else out
+
+
 def all_prefixes(
-    sessions, max_length: int | None = None, return_session_index: bool = False
+    sessions, max_length: int | None = None, return_session_index: bool = False, features=None,
 ) -> tuple[np.ndarray, ...]:
     """Return ``(prefixes, targets)`` for next-item prediction at every position of every session.
 
-    A session of length n gives n - 1 cases; sessions shorter than 2 give none. With
-    ``return_session_index`` a third array says which session (row of ``sessions``) each case came from.
+    A session of length n gives n - 1 cases; sessions shorter than 2 give none. With ``features``
+    (``(values (clicks, F), offsets)`` aligned with ``sessions``) the feature prefixes ``(cases, L, F)`` come
+    third. With ``return_session_index`` a last array says which session (row of ``sessions``) each case came from.
     """
     values, offsets = to_ragged(sessions)
+    features = _feature_values(features, offsets)
     lengths = np.diff(offsets)
     n_cases = np.maximum(lengths - 1, 0)
     session_index = np.repeat(np.arange(len(lengths)), n_cases)
@@ -45,20 +72,20 @@ def all_prefixes(
     first_case = np.cumsum(n_cases) - n_cases
     position = np.arange(int(n_cases.sum())) - np.repeat(first_case, n_cases) + 1
     stops = offsets[session_index] + position
-    prefixes = pad_ragged(values, offsets[session_index], stops, max_length)
-    targets = values[stops] if stops.size else np.zeros(0, dtype=np.int64)
-    return (prefixes, targets, session_index) if return_session_index else (prefixes, targets)
+    return _cases(values, session_index, offsets[session_index], stops, max_length, features,
+                  return_session_index)
 
 
-def last_item(sessions, max_length: int | None = None, return_session_index: bool = False) -> tuple[np.ndarray, ...]:
-    """Return ``(prefixes, targets)`` predicting only the last item of each session (length >= 2)."""
+def last_item(sessions, max_length: int | None = None, return_session_index: bool = False,
+              features=None) -> tuple[np.ndarray, ...]:
+    """Return ``(prefixes, targets)`` predicting only the last item of each session (length >= 2), as :func:`all_prefixes`."""
     values, offsets = to_ragged(sessions)
+    features = _feature_values(features, offsets)
     lengths = np.diff(offsets)
     session_index = np.flatnonzero(lengths >= 2)
     stops = offsets[session_index + 1] - 1
-    prefixes = pad_ragged(values, offsets[session_index], stops, max_length)
-    targets = values[stops] if stops.size else np.zeros(0, dtype=np.int64)
-    return (prefixes, targets, session_index) if return_session_index else (prefixes, targets)
+    return _cases(values, session_index, offsets[session_index], stops, max_length, features,
+                  return_session_index)
 
 
 def pairs_to_cases(prefixes, targets, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ class ModelConfig:
     activation: str = "gelu"  # transformer feed-forward activation (exact GELU: one fused op, unlike GPT-2's tanh form)
     item_skip: bool = False  # gpt2: add each position's own item embedding to its output (SR-GNN's last-item term)
     repeat_bias: bool = False  # causal models: + a learnt score r[d] for each item clicked d steps ago (re-clicks)
+    time_features: bool = False  # torch: + a linear projection of each click's time features (etl.features)
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
@@ -50,8 +51,14 @@ class ModelConfig:
         return self.name != "transformer" or self.backbone == "gpt2"
 
     def to_dict(self) -> dict:
-        """Return the config as a plain dict (JSON-serialisable)."""
-        return asdict(self)
+        """Return the config as a plain dict (JSON-serialisable); ``time_features`` only when on.
+
+        Leaving the switch out when off keeps the dict, and so the checkpoint keys, of id-only models as before.
+        """
+        data = asdict(self)
+        if not data["time_features"]:
+            del data["time_features"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:

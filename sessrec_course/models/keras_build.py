@@ -17,6 +17,9 @@ KERAS_MODELS: dict[str, type[KerasSessionModel]] = {
 
 def build_keras_model(config: ModelConfig, item_category: np.ndarray | None = None) -> KerasSessionModel:
     """Return the untrained Keras model for ``config``, its weights created (called once on padding)."""
+    if config.time_features:
+        raise ValueError("time_features exist in the PyTorch models only; build the Keras twin with "
+                         "time_features=False")
     model = KERAS_MODELS[config.name](config, item_category=item_category, name=f"keras_{config.name}")
     model(np.zeros((1, config.max_length), dtype=np.int64))
     return model

@@ -4,6 +4,15 @@ A subclass only implements :meth:`SessionModel.sequence_hidden`: item ids ``(B, 
 vector per position ``(B, L, H)``, where position ``t`` summarises the session up to item ``t``.
 Scoring, padding rules, unseen ids and the full-catalogue cross-entropy live here, once.
 
+With ``time_features`` every click also carries the continuous features of :mod:`sessrec_course.etl.features`
+``(B, L, 5)``, aligned with the ids. As in Transformers4Rec they are projected to the hidden size by a linear
+layer and fused with the item embedding, here by a sum: the hidden size, the tied output layer and the
+backbones stay as they are, and the projection starts at zero, so training starts from the id-only model.
+Its output is scaled by ``0.1 / sqrt(hidden)`` (a tenth of the item embeddings' initial scale): the projection
+is updated at every position of every batch, an item's embedding only where the item occurs, and unscaled, Adam's
+steps on it shook the inputs enough to cost the GRU 2 MRR@20 points on data whose timing is noise
+(docs/history/benchmarks.md). The features are truncated and padded exactly like the ids; padding stays zero.
+
 With ``repeat_bias`` a learnt scalar ``r[d]`` is added to the score of every item the session clicked ``d``
 steps before the scored position (``d = 0`` is the last click). It is the simplest form of RepeatNet's
 "repeat mode" (Ren et al. 2019): in YOOCHOOSE a quarter of next clicks are re-clicks, which a softmax over
@@ -12,14 +21,38 @@ the whole catalogue learns only slowly through the embeddings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sessrec_course.etl.features import N_TIME_FEATURES
 from sessrec_course.ids import OOV_ID, PAD_ID
 from sessrec_course.models.config import ModelConfig
 
 MASKED_SCORE = -1.0e9  # score given to padding and OOV so that they are never recommended
+
+
+@dataclass
+class FeatureBatch:
+    """A training batch of a time-feature model: ids ``(B, L)`` and their features ``(B, L, F)``, moved together."""
+
+    item_ids: torch.Tensor
+    features: torch.Tensor
+
+    def to(self, device, non_blocking: bool = False) -> FeatureBatch:
+        """Both tensors on ``device``."""
+        return FeatureBatch(self.item_ids.to(device, non_blocking=non_blocking),
+                            self.features.to(device, non_blocking=non_blocking))
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+
+def split_batch(batch: torch.Tensor | FeatureBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(item_ids, features or None)`` of a plain id batch or a :class:`FeatureBatch`."""
+    return (batch.item_ids, batch.features) if isinstance(batch, FeatureBatch) else (batch, None)
 
 
 class SessionModel(nn.Module):
@@ -56,6 +89,13 @@ class SessionModel(nn.Module):
         self.output = None if config.tie_weights else nn.Linear(hidden, n_items, bias=False)
         self.output_bias = nn.Parameter(torch.zeros(n_items))
         self.repeat_bias = nn.Parameter(torch.zeros(config.max_length)) if config.repeat_bias else None
+        self.time_projection = None
+        if config.time_features:  # drawn from no random stream: the other weights start as in the id-only model
+            with torch.random.fork_rng(devices=[]):
+                self.time_projection = nn.Linear(N_TIME_FEATURES, hidden)
+            nn.init.zeros_(self.time_projection.weight)
+            nn.init.zeros_(self.time_projection.bias)
+        self.time_scale = 0.1 * hidden**-0.5
 
     # ---- inputs -------------------------------------------------------------------------------
     def sanitize(self, item_ids: torch.Tensor) -> torch.Tensor:
@@ -64,27 +104,56 @@ class SessionModel(nn.Module):
         item_ids = torch.where(item_ids < 0, torch.zeros_like(item_ids), item_ids)
         return torch.where(item_ids >= self.n_items, torch.full_like(item_ids, OOV_ID), item_ids)
 
-    def last_items(self, item_ids: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keep the last ``width`` items of each right-padded row: ``(ids (B, width), lengths (B,))``."""
+    def check_features(self, item_ids: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor | None:
+        """``features`` as float, checked against the ids; a clear error when the config and the input disagree."""
+        if self.time_projection is None:
+            if features is not None:
+                raise ValueError("this model was built without time_features; score it with item ids only")
+            return None
+        if features is None:
+            raise ValueError("this model was trained with time_features: pass each click's features (B, L, "
+                             f"{N_TIME_FEATURES}) beside the item ids (sessrec_course.etl.features)")
+        if features.shape != (*item_ids.shape, N_TIME_FEATURES):
+            raise ValueError(f"features have shape {tuple(features.shape)}, expected "
+                             f"{(*item_ids.shape, N_TIME_FEATURES)} (one vector per item id)")
+        return features.float()
+
+    def last_items(self, item_ids: torch.Tensor, width: int, features: torch.Tensor | None = None):
+        """Keep the last ``width`` items of each right-padded row: ``(ids (B, width), lengths (B,))``.
+
+        With ``features`` ``(B, L, F)`` their rows are kept the same way: ``(ids, lengths, features (B, width, F))``.
+        """
         lengths = (item_ids != PAD_ID).sum(dim=1)
         start = (lengths - width).clamp(min=0)
         index = start[:, None] + torch.arange(width, device=item_ids.device)[None, :]
         valid = index < lengths[:, None]
         index = index.clamp(max=item_ids.shape[1] - 1)
         ids = torch.where(valid, item_ids.gather(1, index), torch.zeros_like(index))
-        return ids, lengths.clamp(max=width)
+        if features is None:
+            return ids, lengths.clamp(max=width)
+        kept = features.gather(1, index[..., None].expand(-1, -1, features.shape[-1]))
+        return ids, lengths.clamp(max=width), torch.where(valid[..., None], kept, torch.zeros_like(kept))
 
-    def embed(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Item embedding (+ category embedding looked up from the item) → ``(B, L, H)``; padding is 0."""
+    def embed(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Item embedding (+ category embedding, + projected time features) → ``(B, L, H)``; padding is 0."""
         x = self.item_embedding(item_ids)
         if self.category_embedding is not None:
             x = x + self.category_embedding(self.item_category[item_ids])
+        if self.time_projection is not None:
+            if features is None:
+                raise ValueError("this model was trained with time_features: pass the features beside the ids")
+            projected = self.time_scale * self.time_projection(features.to(x.dtype))
+            x = x + projected * (item_ids != PAD_ID)[..., None].to(x.dtype)
         return self.input_dropout(x)
 
     # ---- to implement -------------------------------------------------------------------------
-    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Return one hidden vector per position ``(B, L, H)`` for right-padded ``item_ids``."""
+    def sequence_hidden(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Return one hidden vector per position ``(B, L, H)`` for right-padded ``item_ids`` (and their features)."""
         raise NotImplementedError
+
+    def hidden_states(self, item_ids: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`sequence_hidden`, called with the ids alone when there are no features (a subclass may take only ids)."""
+        return self.sequence_hidden(item_ids) if features is None else self.sequence_hidden(item_ids, features)
 
     # ---- outputs ------------------------------------------------------------------------------
     def output_weight(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,22 +185,29 @@ class SessionModel(nn.Module):
         bias = self.repeat_bias[distance.clamp(0, self.repeat_bias.shape[0] - 1)]
         return torch.where(valid, bias, torch.zeros_like(bias))
 
-    def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """Score the next item of each session: ``(B, L)`` right-padded ids → ``(B, item_cardinality)``.
 
         Longer sessions keep their last ``max_length`` items, extra padding changes nothing, an empty
         session gets the learnt popularity (the output bias), padding and OOV get a very low score.
+        A ``time_features`` model needs ``features`` ``(B, L, F)`` aligned with the ids (others take none).
         """
         item_ids = self.sanitize(item_ids)
+        features = self.check_features(item_ids, features)
         width = self.max_length if self.config.causal else self.max_length - 1
-        ids, lengths = self.last_items(item_ids, width)
+        if features is None:
+            ids, lengths = self.last_items(item_ids, width)
+        else:
+            ids, lengths, features = self.last_items(item_ids, width, features)
         if not self.config.causal:  # masked model: ask for the item at a [MASK] after the session
             ids = torch.cat([ids, torch.zeros_like(ids[:, :1])], dim=1)
             ids = ids.scatter(1, lengths[:, None], torch.full_like(lengths[:, None], self.mask_id))
+            if features is not None:  # the [MASK] slot has no click yet: no features
+                features = torch.cat([features, torch.zeros_like(features[:, :1])], dim=1)
             last = lengths
         else:
             last = (lengths - 1).clamp(min=0)
-        hidden = self.sequence_hidden(ids)
+        hidden = self.hidden_states(ids, features)
         rows = torch.arange(ids.shape[0], device=ids.device)
         scores = self.logits(hidden[rows, last]).float()
         if self.repeat_bias is not None:
@@ -140,17 +216,22 @@ class SessionModel(nn.Module):
         scores = torch.where(empty, self.output_bias.float()[None, :].expand_as(scores), scores)
         return torch.cat([torch.full_like(scores[:, :2], MASKED_SCORE), scores[:, 2:]], dim=1)
 
-    def loss(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Full-catalogue cross-entropy of a training batch (right-padded ``(B, L)`` ids)."""
+    def loss(self, batch: torch.Tensor | FeatureBatch) -> torch.Tensor:
+        """Full-catalogue cross-entropy of a training batch (right-padded ``(B, L)`` ids, or a :class:`FeatureBatch`)."""
+        item_ids, features = split_batch(batch)
         item_ids = self.sanitize(item_ids)
+        features = self.check_features(item_ids, features)
         if item_ids.shape[1] > self.max_length:  # wider batches keep each session's last items
-            item_ids = self.last_items(item_ids, self.max_length)[0]
+            kept = self.last_items(item_ids, self.max_length, features)
+            item_ids, features = kept[0], kept[2] if features is not None else None
         if self.config.causal:  # next item at every position
-            hidden = self.sequence_hidden(item_ids)[:, :-1]
+            hidden = self.hidden_states(item_ids, features)[:, :-1]
             targets = item_ids[:, 1:]
-        else:  # masked items
+        else:  # masked items: a masked click's features are hidden with it, as at the [MASK] slot when scoring
             inputs, targets = self.mask_items(item_ids)
-            hidden = self.sequence_hidden(inputs)
+            if features is not None:
+                features = torch.where((targets != PAD_ID)[..., None], torch.zeros_like(features), features)
+            hidden = self.hidden_states(inputs, features)
         keep = targets > OOV_ID  # no loss on padding or on unknown items
         hidden, weight = self.output_weight(hidden[keep])
         repeats = None

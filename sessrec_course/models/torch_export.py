@@ -63,6 +63,17 @@ def example_input(max_length: int, batch: int = 2, item: int = 2) -> torch.Tenso
     return ids
 
 
+def check_servable(model: torch.nn.Module) -> None:
+    """Raise ValueError for a model the serving contract cannot feed (it carries raw item ids only)."""
+    if getattr(model.config, "time_features", False):
+        raise ValueError(
+            "cannot export a model trained with time_features: the course's serving contract (Triton "
+            f"input {INPUT_NAME!r}) carries raw item ids only, so a server could not send the click times this model "
+            "needs; train the same preset with time_features=False (model_overrides={'time_features': False}) "
+            "to serve it"
+        )
+
+
 def _atomic_target(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -70,6 +81,7 @@ def _atomic_target(path: Path) -> Path:
 
 def export_torchscript(model: torch.nn.Module, path: str | Path, example: torch.Tensor | None = None) -> Path:
     """Trace ``model`` to TorchScript at ``path`` (``example``: item ids used for tracing)."""
+    check_servable(model)
     path = Path(path)
     model = model.eval().cpu()
     example = example_input(model.max_length) if example is None else example.long().cpu()
@@ -88,6 +100,7 @@ def export_torchscript(model: torch.nn.Module, path: str | Path, example: torch.
 
 def export_onnx(model: torch.nn.Module, path: str | Path, max_length: int | None = None) -> Path:
     """Export ``model`` to ONNX at ``path`` (input ``item_ids`` (batch, length), output ``scores``)."""
+    check_servable(model)
     path = Path(path)
     model = model.eval().cpu()
     example = example_input(max_length or model.max_length)

@@ -26,7 +26,7 @@ class GRUSessionModel(SessionModel):
         )
         self.output_dropout = nn.Dropout(config.dropout)
 
-    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
+    def sequence_hidden(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """GRU state after each item → ``(B, L, H)``."""
-        states, _ = self.gru(self.embed(item_ids))
+        states, _ = self.gru(self.embed(item_ids, features))
         return self.output_dropout(states)

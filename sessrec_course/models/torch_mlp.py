@@ -27,9 +27,9 @@ class MLPSessionModel(SessionModel):
         )
         self.norm = nn.LayerNorm(hidden)
 
-    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
+    def sequence_hidden(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """Window ``[t - N + 1, t]`` of embeddings at each position ``t`` → ``(B, L, H)``."""
-        x = self.embed(item_ids)  # (B, L, H), padding rows are zero
+        x = self.embed(item_ids, features)  # (B, L, H), padding rows are zero
         window, length = self.config.window, x.shape[1]
         x = torch.cat([x.new_zeros(x.shape[0], window - 1, x.shape[2]), x], dim=1)  # zeros before the start
         windows = torch.cat([x[:, i : i + length] for i in range(window)], dim=2)  # oldest → newest: (B, L, N*H)

@@ -64,9 +64,9 @@ class TransformerSessionModel(SessionModel):
         first[:, 0] = 1
         return torch.maximum(mask, first)
 
-    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
+    def sequence_hidden(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """Transformer output at each position → ``(B, L, H)`` (+ that position's item embedding with ``item_skip``)."""
-        out = self.backbone(inputs_embeds=self.embed(item_ids), attention_mask=self.attention_mask(item_ids))
+        out = self.backbone(inputs_embeds=self.embed(item_ids, features), attention_mask=self.attention_mask(item_ids))
         if self.config.item_skip:  # the current item straight to the output layer, as SR-GNN's "local" interest
             return out.last_hidden_state + self.item_embedding(item_ids)
         return out.last_hidden_state

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sessrec_course.etl.features import read_time_features
 from sessrec_course.etl.workflow import item_category_lookup
 from sessrec_course.models import ModelConfig, build_model
 from sessrec_course.models.torch_export import load_model, save_model
@@ -33,26 +34,31 @@ logger = logging.getLogger(__name__)
 BeforeFit = Callable[[torch.nn.Module, Iterable, TrainConfig], Iterable]
 
 
-def torch_validator(prefixes: np.ndarray, targets: np.ndarray, ks=(20,)) -> Validator:
+def torch_validator(prefixes: np.ndarray, targets: np.ndarray, ks=(20,), features: np.ndarray | None = None) -> Validator:
     """Validator for :func:`fit`: Recall/MRR@K of the model on fixed cases, scored by :class:`TorchRecommender`."""
-    return make_validator(prefixes, targets, TorchRecommender, ks=ks)
+    return make_validator(prefixes, targets, TorchRecommender, ks=ks, features=features)
 
 
 def fit_model(config: ModelConfig, train_ids: np.ndarray, validate: Validator | None, train: TrainConfig, *,
-              item_category: np.ndarray | None = None, checkpoint=None,
-              before_fit: BeforeFit | None = None) -> tuple[torch.nn.Module, History]:
+              item_category: np.ndarray | None = None, checkpoint=None, before_fit: BeforeFit | None = None,
+              train_features: np.ndarray | None = None) -> tuple[torch.nn.Module, History]:
     """Seed, build ``config``'s model, batch ``train_ids`` (padded matrix) and :func:`fit`; return ``(model, history)``.
 
     ``before_fit(model, loader, train)`` may adjust ``train`` and returns the loader to train on (the
     benchmark plans its time budget there). Under ``torchrun`` every process takes its share of each global
-    batch of ``train.batch_size`` (see :func:`make_distributed_loader`).
+    batch of ``train.batch_size`` (see :func:`make_distributed_loader`). A ``time_features`` config needs
+    ``train_features`` ``(N, L, F)`` aligned with ``train_ids`` (``etl.features.read_time_features``).
     """
+    if config.time_features != (train_features is not None):
+        raise ValueError("config.time_features is on: pass train_features aligned with train_ids" if
+                         config.time_features else "train_features given but config.time_features is off")
     seed_everything(train.seed)
     model = build_model(config, item_category=None if item_category is None else torch.from_numpy(item_category))
     rank, world = distributed_world()
-    loader = (make_loader(train_ids, train.batch_size, shuffle=True, seed=train.seed) if world == 1 and rank == 0
-              and "RANK" not in os.environ else
-              make_distributed_loader(train_ids, train.batch_size, rank, world, seed=train.seed))
+    loader = (make_loader(train_ids, train.batch_size, shuffle=True, seed=train.seed, features=train_features)
+              if world == 1 and rank == 0 and "RANK" not in os.environ else
+              make_distributed_loader(train_ids, train.batch_size, rank, world, seed=train.seed,
+                                      features=train_features))
     if before_fit is not None:
         loader = before_fit(model, loader, train)
     return model, fit(model, loader, validate, train, checkpoint=checkpoint)
@@ -93,19 +99,21 @@ def train_model(
         return load_model(folder), cached_history(folder)
 
     train_ids = read_sessions(paths.train, config.max_length)
+    train_features = read_time_features(paths.train, config.max_length) if config.time_features else None
     lookup = item_category_lookup(paths.train, config.item_cardinality) if config.category_cardinality else None
-    prefixes, targets = validation_cases(paths.valid, config.max_length, profile.eval_max_sessions)
+    cases = validation_cases(paths.valid, config.max_length, profile.eval_max_sessions, features=config.time_features)
     rank, world = distributed_world()
     if world > 1:  # equal shares of the validation cases: the mean of the ranks' metrics is the metric
-        share = len(targets) // world
-        prefixes, targets = prefixes[rank::world][:share], targets[rank::world][:share]
+        share = len(cases[1]) // world
+        cases = tuple(part[rank::world][:share] for part in cases)
+    prefixes, targets, features = cases if config.time_features else (*cases, None)
 
     def checkpoint(best: torch.nn.Module, history: History) -> None:
         if cache:
             save_model(best, folder, extra={"history": history.to_dict(), "train": asdict(train)})
 
-    model, history = fit_model(config, train_ids, torch_validator(prefixes, targets), train, item_category=lookup,
-                               checkpoint=checkpoint)
+    model, history = fit_model(config, train_ids, torch_validator(prefixes, targets, features=features), train,
+                               item_category=lookup, checkpoint=checkpoint, train_features=train_features)
     if cache and rank == 0:  # final write: the complete history beside the best weights
         save_model(model, folder, extra={"history": history.to_dict(), "train": asdict(train)})
     return model.cpu().eval(), history

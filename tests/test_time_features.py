@@ -1,0 +1,211 @@
+"""Time features (issue #24 item 4): from the ETL columns to the model input, the loader, evaluation and export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sessrec_course.etl.features import N_TIME_FEATURES, read_time_features, time_feature_values  # noqa: E402
+from sessrec_course.evaluation import all_prefixes, evaluate, last_item  # noqa: E402
+from sessrec_course.models import ModelConfig, build_model  # noqa: E402
+from sessrec_course.models.torch_base import FeatureBatch, SessionModel  # noqa: E402
+from sessrec_course.models.torch_export import export_onnx, export_torchscript  # noqa: E402
+from sessrec_course.profiles import get_profile  # noqa: E402
+from sessrec_course.training import TorchRecommender, train_model  # noqa: E402
+from sessrec_course.training.torch_data import make_loader, read_sessions  # noqa: E402
+
+VARIANTS = [("mlp", "gpt2"), ("gru", "gpt2"), ("transformer", "gpt2"), ("transformer", "bert"), ("transformer", "xlnet")]
+N_ITEMS = 40
+IDS = torch.tensor([[5, 6, 7, 0, 0, 0], [9, 0, 0, 0, 0, 0], [3, 4, 5, 6, 7, 8]])
+
+
+def make(name: str, backbone: str, time_features: bool = True, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    config = ModelConfig(name=name, backbone=backbone, item_cardinality=N_ITEMS, hidden_size=16, max_length=6,
+                         num_layers=2, time_features=time_features)
+    model = build_model(config).eval()
+    if time_features:  # the projection starts at zero; give it weights so that the features matter
+        with torch.no_grad():
+            model.time_projection.weight.normal_()
+            model.time_projection.bias.normal_()
+    return model
+
+
+def features_for(ids: torch.Tensor, seed: int = 1) -> torch.Tensor:
+    return torch.randn(*ids.shape, N_TIME_FEATURES, generator=torch.Generator().manual_seed(seed))
+
+
+def etl_table(sessions, gaps, hours, weekdays) -> pa.Table:
+    """An ETL-contract table with the columns the time features read."""
+    return pa.table({
+        "session_id": pa.array(np.arange(len(sessions), dtype=np.int64)),
+        "item_id_list": pa.array(sessions, type=pa.list_(pa.int32())),
+        "time_delta_list": pa.array(gaps, type=pa.list_(pa.float32())),
+        "start_weekday": pa.array(weekdays, type=pa.int8()), "start_hour": pa.array(hours, type=pa.int8()),
+    })
+
+
+@pytest.mark.parametrize(("name", "backbone"), VARIANTS)
+def test_padding_and_truncation_with_features_are_those_of_the_ids(name, backbone):
+    model = make(name, backbone)
+    features = features_for(IDS)
+    with torch.no_grad():
+        scores = model(IDS, features)
+        noisy = features.clone()
+        noisy[IDS == 0] = 50.0  # whatever sits at padding is ignored
+        wider = model(torch.cat([IDS, torch.zeros(3, 4, dtype=torch.long)], 1), torch.cat([noisy, features_for(
+            torch.zeros(3, 4), seed=2)], 1))
+        keep = model.max_length if model.config.causal else model.max_length - 1
+        long = torch.arange(2, 12)[None]
+        long_features = features_for(long, seed=3)
+        truncated = model(long, long_features)
+        kept = model(long[:, -keep:], long_features[:, -keep:])
+        empty = model(torch.zeros(2, 4, dtype=torch.long), features_for(torch.zeros(2, 4), seed=4))
+    assert scores.shape == (3, N_ITEMS)
+    assert (model.embed(IDS, noisy)[IDS == 0] == 0).all()  # padding embeds to zero, features or not
+    torch.testing.assert_close(wider, scores, rtol=0, atol=1e-5)
+    torch.testing.assert_close(truncated, kept, rtol=0, atol=1e-5)
+    torch.testing.assert_close(empty[0, 2:], model.output_bias[2:])  # an empty session still gets popularity
+
+
+@pytest.mark.parametrize(("name", "backbone"), VARIANTS)
+def test_features_change_the_scores_and_the_loss_learns_them(name, backbone):
+    model = make(name, backbone)
+    features = features_for(IDS)
+    with torch.no_grad():
+        assert not torch.allclose(model(IDS, features), model(IDS, 2 * features), atol=1e-4)
+    model.train()
+    torch.manual_seed(5)
+    loss = model.loss(FeatureBatch(IDS, features))
+    loss.backward()
+    assert torch.isfinite(loss) and model.time_projection.weight.grad.abs().sum() > 0
+    torch.manual_seed(5)
+    wider = model.loss(FeatureBatch(torch.cat([IDS, torch.zeros(3, 2, dtype=torch.long)], 1),
+                                    torch.cat([features, torch.ones(3, 2, N_TIME_FEATURES)], 1)))
+    torch.testing.assert_close(wider, loss, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "backbone"), VARIANTS)
+def test_id_only_models_are_unchanged_and_a_fresh_projection_adds_nothing(name, backbone):
+    plain = make(name, backbone, time_features=False)
+    assert "time_features" not in plain.config.to_dict()  # the checkpoint key of id-only models stays as it was
+    fresh = make(name, backbone, time_features=True)
+    shared = {k: v for k, v in fresh.state_dict().items() if not k.startswith("time_projection")}
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in shared.items())  # same seed, same start
+    with torch.no_grad():
+        fresh.time_projection.weight.zero_()
+        fresh.time_projection.bias.zero_()
+    missing = fresh.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["time_projection.bias", "time_projection.weight"]
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(IDS, features_for(IDS)), plain(IDS), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="without time_features"):
+        plain(IDS, features_for(IDS))
+    with pytest.raises(ValueError, match="trained with time_features"):
+        fresh(IDS)
+    with pytest.raises(ValueError, match=r"expected \(3, 6, 5\)"):
+        fresh(IDS, features_for(IDS)[:, :, :2])
+
+
+def test_a_subclass_written_for_ids_alone_still_scores_and_trains():
+    class IdsOnly(SessionModel):
+        def sequence_hidden(self, item_ids):  # the one-argument form the base documented before time features
+            return self.embed(item_ids)
+
+    model = IdsOnly(ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=8, max_length=6))
+    assert model(IDS).shape == (3, N_ITEMS) and torch.isfinite(model.loss(IDS))
+
+
+def test_etl_columns_become_log_gaps_and_start_circles(tmp_path):
+    table = etl_table([[2, 3, 4], [5, 6]], [[0.0, 9.0, 99.0], [0.0, 0.5]], [6, 23], [0, 3])
+    values, offsets = time_feature_values(table)
+    np.testing.assert_array_equal(offsets, [0, 3, 5])
+    np.testing.assert_allclose(values[:3, 0], np.log1p([0, 9, 99]), rtol=1e-6)
+    np.testing.assert_allclose(values[0, 1:], [1.0, 0.0, 0.0, 1.0], atol=1e-6)  # 06:00 on a Monday
+    np.testing.assert_allclose(values[4, 1:3], [np.sin(2 * np.pi * 23 / 24), np.cos(2 * np.pi * 23 / 24)], rtol=1e-5)
+    pq.write_table(table, tmp_path / "s.parquet")
+    padded = read_time_features(tmp_path / "s.parquet", 2)  # the last 2 clicks, like read_sessions
+    np.testing.assert_array_equal(read_sessions(tmp_path / "s.parquet", 2), [[3, 4], [5, 6]])
+    np.testing.assert_allclose(padded[0, :, 0], np.log1p([9, 99]), rtol=1e-6)
+    pq.write_table(table.drop(["start_hour"]), tmp_path / "old.parquet")
+    with pytest.raises(ValueError, match=r"old.parquet.*\['start_hour'\].*re-run the ETL"):
+        read_time_features(tmp_path / "old.parquet", 2)
+    with pytest.raises(ValueError, match="time_delta_list holds -1"):
+        time_feature_values(etl_table([[2, 3]], [[0.0, -1.0]], [1], [1]))
+
+
+def test_loader_gives_features_aligned_with_the_ids_only_when_asked():
+    ids = np.array([[2, 3, 0, 0], [4, 0, 0, 0], [5, 6, 7, 0]])
+    features = np.arange(4 * 3 * N_TIME_FEATURES, dtype=np.float32).reshape(3, 4, N_TIME_FEATURES)
+    (batch,) = list(make_loader(ids, batch_size=2, shuffle=False, features=features))
+    assert isinstance(batch, FeatureBatch) and len(batch) == 2
+    assert batch.item_ids.tolist() == [[2, 3, 0], [5, 6, 7]]
+    np.testing.assert_array_equal(batch.features.numpy(), features[[0, 2], :3])
+    (plain,) = list(make_loader(ids, batch_size=2, shuffle=False))
+    assert isinstance(plain, torch.Tensor)
+
+
+def test_all_prefixes_and_evaluate_carry_features_by_hand():
+    sessions = [np.array([2, 3, 4]), np.array([5, 6])]
+    values = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]], dtype=np.float32)
+    ragged = (values, np.array([0, 3, 5]))
+    prefixes, targets, features = all_prefixes(sessions, max_length=2, features=ragged)
+    np.testing.assert_array_equal(prefixes, [[2, 0], [2, 3], [5, 0]])
+    np.testing.assert_array_equal(targets, [3, 4, 6])
+    np.testing.assert_array_equal(features[..., 0], [[0, 0], [0, 1], [10, 0]])
+    np.testing.assert_array_equal(last_item(sessions, 2, features=ragged)[2][..., 0], [[0, 1], [10, 0]])
+    plain = all_prefixes(sessions, max_length=2)
+    assert len(plain) == 2 and np.array_equal(plain[0], prefixes)  # the id-only API is unchanged
+
+    def by_feature(ids, feats):  # recommends item 2 + (feature of the last click) % 5 first, then by id
+        scores = np.zeros((len(ids), 8), dtype=np.float32)
+        last = feats[np.arange(len(ids)), (ids != 0).sum(1) - 1, 0].astype(int)
+        scores[np.arange(len(ids)), 2 + last % 5] = 1.0
+        return scores
+    # case 1: top = 2 + 0 = 2, target 3 → rank 2; case 2: top 3, target 4 → rank 3; case 3: top 2, target 6 → rank 5
+    result = evaluate(by_feature, prefixes, targets, ks=(1, 20), features=features, batch_size=2, progress=False)
+    assert result["MRR@20"] == pytest.approx((1 / 2 + 1 / 3 + 1 / 5) / 3)
+    assert result["Recall@1"] == 0.0
+    with pytest.raises(ValueError, match="one vector per prefix position"):
+        evaluate(by_feature, prefixes, targets, features=features[:, :1], progress=False)
+
+
+def test_export_refuses_a_time_feature_model_and_says_what_to_do(tmp_path):
+    model = make("gru", "gpt2")
+    for export in (export_onnx, export_torchscript):
+        with pytest.raises(ValueError, match=r"raw item ids only.*time_features=False"):
+            export(model, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def write_gap_dataset(folder, n_train: int = 400) -> None:
+    """Sessions whose next item (10 or 11) is told by the gap before the current click, not by any item id."""
+    folder.mkdir()
+    for split, n, seed in (("train", n_train, 0), ("valid", 80, 1), ("test", 80, 2)):
+        rng = np.random.default_rng(seed)
+        sessions, gaps = [], []
+        for _ in range(n):
+            gap = rng.choice([2.0, 3000.0], size=7)
+            gap[0] = 0.0
+            sessions.append([int(rng.integers(2, 10))] + [10 + int(g > 100) for g in gap[:-1]])
+            gaps.append(gap.tolist())
+        pq.write_table(etl_table(sessions, gaps, rng.integers(0, 24, n), rng.integers(0, 7, n)),
+                       folder / f"{split}.parquet")
+    (folder / "schema.json").write_text(json.dumps({"item_cardinality": 12, "max_length": 8}), encoding="utf-8")
+
+
+def test_training_with_time_features_learns_what_the_ids_cannot_tell(tmp_path):
+    write_gap_dataset(tmp_path / "data")
+    profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=10, eval_max_sessions=None)
+    runs = {on: train_model("gru", tmp_path / "data", profile, cache=False, progress=False, learning_rate=2e-2,
+                            model_overrides={"time_features": on}) for on in (False, True)}
+    plain, timed = (history.best_score for _, history in (runs[False], runs[True]))
+    assert timed > 0.95 and plain < 0.85  # without the gaps a next 10 or 11 is a coin toss: MRR at most 0.79
+    with pytest.raises(ValueError, match="trained with time_features"):
+        TorchRecommender(runs[True][0]).score(np.array([[2, 10, 0]]))
