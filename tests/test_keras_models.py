@@ -7,6 +7,7 @@ once for the module; the tiny models train in a few seconds each.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -127,8 +128,16 @@ def test_masking_padding_and_defined_answers(name):
 
 def test_time_features_are_refused_by_the_keras_twins():
     config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=8, max_length=MAX_LENGTH, time_features=True)
-    with pytest.raises(ValueError, match="PyTorch models only"):
+    with pytest.raises(ValueError, match="time_features exist in the PyTorch models only"):
         build_keras_model(config)
+
+
+def test_the_repeat_mixture_is_refused_by_the_keras_twins():
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=8, max_length=MAX_LENGTH,
+                         repeat_bias=True, repeat_mixture=True)
+    with pytest.raises(ValueError, match="repeat_mixture exists in the PyTorch models only"):
+        build_keras_model(config)
+    assert build_keras_model(replace(config, repeat_mixture=False)).repeat_bias is not None
 
 
 def test_item_skip_adds_each_positions_own_item_embedding():

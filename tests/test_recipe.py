@@ -23,7 +23,8 @@ def _stats(sessions=100_000, p95=11.0, repeat=0.25) -> SplitStats:
 
 def test_a_large_split_gets_the_tuned_settings():
     assert recipe_settings(_stats()) == {"max_length": 20, "valid_sessions": 3000, "batch_size": 128,
-                                         "repeat_bias": True, "time_budget_s": 900.0,  # 300k cases: the cap
+                                         "repeat_bias": True, "repeat_mixture": True,
+                                         "time_budget_s": 900.0,  # 300k cases: the cap
                                          "repeat_bias_start": "zero"}  # 10 cases an item
 
 
@@ -50,6 +51,7 @@ def test_long_sessions_keep_more_items_and_no_re_clicks_drop_the_repeat_bias():
     assert recipe_settings(_stats(p95=27.0))["max_length"] == 30
     assert recipe_settings(_stats(p95=74.0))["max_length"] == 50
     assert recipe_settings(_stats(repeat=0.001))["repeat_bias"] is False
+    assert recipe_settings(_stats(repeat=0.001))["repeat_mixture"] is False
 
 
 def test_auto_values_are_filled_and_an_unknown_one_is_named():
@@ -74,3 +76,12 @@ def test_repeat_bias_start_gives_each_distance_its_share_of_re_clicks():
     assert no_repeats.tolist() == [0.0, 0.0, 0.0]
     far = repeat_bias_start([np.array([2, 3, 4, 5, 2])], max_length=3, n_items=10)  # 3 steps back: beyond the window
     assert far.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_the_repeat_gate_starts_at_the_splits_re_click_share():
+    from sessrec_course.training.common import repeat_gate_start
+
+    for share in (0.05, 0.36, 0.66):
+        assert 1 / (1 + np.exp(-repeat_gate_start(share))) == pytest.approx(share)
+    assert repeat_gate_start(0.0) == pytest.approx(np.log(0.01 / 0.99))  # finite at the ends
+    assert repeat_gate_start(1.0) == pytest.approx(np.log(0.99 / 0.01))

@@ -31,17 +31,20 @@ def sessions() -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["mlp", "gru", "gru+repeat_bias", "transformer", "transformer+item_skip",
-                                  "transformer+repeat_bias", "bert", "xlnet"])
+                                  "transformer+repeat_bias", "mlp+repeat_mixture", "bert", "xlnet"])
 def test_export_parity(tmp_path, name, sessions):
     folder = write_tiny_dataset(tmp_path / "data", n_train=80)
     profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=1)
     name, _, flag = name.partition("+")
-    model, _ = train_model(name, folder, profile, cache=False, progress=False,
-                           model_overrides={flag: True} if flag else None)
-    assert model.config.item_skip == (flag == "item_skip") and model.config.repeat_bias == (flag == "repeat_bias")
-    if flag == "repeat_bias":  # large, distinct bonuses so that the export must carry them to agree
+    overrides = {flag: True, **({"repeat_bias": True} if flag == "repeat_mixture" else {})} if flag else None
+    model, _ = train_model(name, folder, profile, cache=False, progress=False, model_overrides=overrides)
+    assert model.config.item_skip == (flag == "item_skip")
+    assert model.config.repeat_bias == (flag in ("repeat_bias", "repeat_mixture"))
+    if flag in ("repeat_bias", "repeat_mixture"):  # large, distinct bonuses so that the export must carry them
         with torch.no_grad():
             model.repeat_bias.copy_(torch.linspace(6.0, -3.0, model.max_length))
+            if model.repeat_gate is not None:  # and a gate that differs from session to session
+                model.repeat_gate.weight.normal_(std=3.0)
     ids = sessions
     script = export_torchscript(model, tmp_path / "model.pt", torch.as_tensor(ids[:2, :MAX_LENGTH]))
     onnx = export_onnx(model, tmp_path / "model.onnx", MAX_LENGTH)

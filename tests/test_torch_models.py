@@ -222,3 +222,76 @@ def test_chunked_cross_entropy_equals_the_plain_one(chunk):
     torch.testing.assert_close(chunked, plain)
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_chunked_mixture_loss_equals_the_dense_mixture_with_its_gradients(chunk):
+    """``mixture=(keep, other)``: −log(e^keep·softmax_target + e^other), exact in value and in all five gradients."""
+    from sessrec_course.models.torch_base import linear_cross_entropy
+
+    torch.manual_seed(0)
+    hidden, weight, bias = torch.randn(50, 8), torch.randn(30, 8), torch.randn(30)
+    keep, other = torch.randn(50), torch.randn(50)
+    other[::3] = -1.0e4  # rows whose target is no re-click: the softmax alone
+    inputs = [x.requires_grad_() for x in (hidden, weight, bias, keep, other)]
+    targets = torch.randint(0, 30, (50,))
+    log_softmax = torch.log_softmax(torch.nn.functional.linear(hidden, weight, bias), dim=-1)
+    dense = -torch.logaddexp(keep + log_softmax.gather(1, targets[:, None]).squeeze(1), other).mean()
+    expected = torch.autograd.grad(3 * dense, inputs)
+    chunked = linear_cross_entropy(hidden, weight, bias, targets, chunk=chunk, mixture=(keep, other))
+    got = torch.autograd.grad(3 * chunked, inputs)
+    torch.testing.assert_close(chunked, dense)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def _mixture_model(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = ModelConfig(name=name, item_cardinality=N_ITEMS, hidden_size=16, max_length=6, repeat_bias=True,
+                         repeat_mixture=True, dropout=0.0)
+    model = build_model(config)
+    with torch.no_grad():
+        model.repeat_bias.copy_(torch.tensor([1.5, -0.5, 0.25, 2.0, 4.0, 8.0]))
+        model.repeat_gate.weight.normal_()
+        model.repeat_gate.bias.fill_(0.3)
+    return model
+
+
+@pytest.mark.parametrize("name", ["mlp", "gru", "transformer"])
+def test_repeat_mixture_scores_are_log_probabilities_of_the_mixture_by_hand(name):
+    """log p(i) = log(g·q(i) + (1 − g)·softmax(s)_i), q(i) ∝ Σ exp(r[d]) over the clicks of i; the training loss agrees."""
+    model = _mixture_model(name).eval()
+    ids = torch.tensor([[2, 3, 2, 4, 0, 0]])
+    with torch.no_grad():
+        got = model(ids)
+        hidden = model.sequence_hidden(ids)[0, 3]
+        g = torch.sigmoid(model.repeat_gate(hidden)).squeeze()
+        explore = torch.softmax(model.logits(hidden[None]).float()[0], dim=-1)
+        r = model.repeat_bias
+        w = torch.exp(torch.stack([r[3], r[2], r[1], r[0]]))  # clicks 2 3 2 4 at distances 3 2 1 0
+        q = torch.zeros(N_ITEMS)
+        q[2], q[3], q[4] = w[0] + w[2], w[1], w[3]
+        expected = torch.log(g * q / w.sum() + (1 - g) * explore)
+    torch.testing.assert_close(got[0, 2:], expected[2:])
+    assert got[0, :2].max() == MASKED_SCORE
+    prefixes = [ids[:, :t] for t in (1, 2, 3)]  # the loss of [2 3 2 4] is the mean NLL of its three next items
+    nll = -torch.stack([model(p)[0, ids[0, t]] for p, t in zip(prefixes, (1, 2, 3), strict=True)]).mean()
+    torch.testing.assert_close(model.loss(ids[:, :4]), nll)
+
+
+def test_repeat_mixture_gate_moves_mass_between_re_clicks_and_new_items():
+    """A gate near 1 ranks the session's items first by click count (S-POP); near 0 leaves the softmax's order."""
+    model = _mixture_model("gru").eval()
+    ids = torch.tensor([[7, 9, 7, 0, 0, 0]])
+    with torch.no_grad():
+        model.repeat_bias.zero_()
+        model.repeat_gate.weight.zero_()
+        plain = torch.log_softmax(model.logits(model.sequence_hidden(ids)[:, 2]).float(), dim=-1)
+        model.repeat_gate.bias.fill_(12.0)
+        top = model(ids)[0].topk(2).indices.tolist()
+        model.repeat_gate.bias.fill_(-30.0)
+        off = model(ids)[0]
+    assert top == [7, 9]
+    torch.testing.assert_close(off[2:], plain[0, 2:], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="repeat_mixture .* needs repeat_bias=True"):
+        ModelConfig(name="gru", item_cardinality=N_ITEMS, repeat_mixture=True)

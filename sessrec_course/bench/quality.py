@@ -303,7 +303,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     import torch
 
     from sessrec_course.evaluation import all_prefixes, evaluate
-    from sessrec_course.training.common import TrainConfig, model_config, repeat_bias_start
+    from sessrec_course.training.common import TrainConfig, model_config, repeat_bias_start, repeat_gate_start
     from sessrec_course.training.torch_pipeline import fit_model, torch_validator
     from sessrec_course.training.torch_recommender import TorchRecommender
 
@@ -331,13 +331,16 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
                              f"expected some of {[f.name for f in fields(TrainConfig)]}")
         tconfig = TrainConfig(**{**train_cfg, "seed": seed, "progress": progress})
         budget = TimeBudget(per_model, f"{split_name} {name}")
-        start_repeats = mconfig.repeat_bias and config.get("repeat_bias_start", "zero") == "data"
+        start_repeats = (mconfig.repeat_bias and not mconfig.repeat_mixture
+                         and config.get("repeat_bias_start", "zero") == "data")
 
         def before_fit(model, loader, train, budget=budget, start_repeats=start_repeats):
-            if start_repeats:  # the learnt re-click scores start at the split's re-click shares
-                with torch.no_grad():
+            with torch.no_grad():
+                if start_repeats:  # the learnt re-click scores start at the split's re-click shares
                     model.repeat_bias.copy_(torch.from_numpy(
                         repeat_bias_start(train_sessions, max_length, cases.n_items)))
+                if model.repeat_gate is not None:  # the repeat gate starts at the split's re-click share
+                    model.repeat_gate.bias.fill_(repeat_gate_start(stats.repeat_ratio))
             return budget(model, loader, train)
 
         model, history = fit_model(mconfig, train_ids, budget.validated(validator), tconfig, before_fit=before_fit)

@@ -29,6 +29,7 @@ class ModelConfig:
     item_skip: bool = False  # gpt2: add each position's own item embedding to its output (SR-GNN's last-item term)
     repeat_bias: bool = False  # causal models: + a learnt score r[d] for each item clicked d steps ago (re-clicks)
     time_features: bool = False  # torch: + a linear projection of each click's time features (etl.features)
+    repeat_mixture: bool = False  # torch, with repeat_bias: RepeatNet's mixture g·P(re-click) + (1-g)·P(explore)
 
     def __post_init__(self) -> None:
         if self.name not in MODEL_NAMES:
@@ -42,6 +43,8 @@ class ModelConfig:
         if self.repeat_bias and not self.causal:
             raise ValueError(f"repeat_bias is defined for causal models only (mlp, gru, transformer/gpt2), "
                              f"not {self.name}/{self.backbone}")
+        if self.repeat_mixture and not self.repeat_bias:
+            raise ValueError("repeat_mixture mixes the repeat scores r[d] into the output: it needs repeat_bias=True")
         if self.item_cardinality < 3:
             raise ValueError(f"item_cardinality must be >= 3 (pad, OOV, one item), got {self.item_cardinality}")
 
@@ -51,13 +54,14 @@ class ModelConfig:
         return self.name != "transformer" or self.backbone == "gpt2"
 
     def to_dict(self) -> dict:
-        """Return the config as a plain dict (JSON-serialisable); ``time_features`` only when on.
+        """Return the config as a plain dict (JSON-serialisable); ``time_features``/``repeat_mixture`` only when on.
 
-        Leaving the switch out when off keeps the dict, and so the checkpoint keys, of id-only models as before.
+        Leaving a switch out when off keeps the dict, and so the checkpoint keys, of the other models as before.
         """
         data = asdict(self)
-        if not data["time_features"]:
-            del data["time_features"]
+        for switch in ("time_features", "repeat_mixture"):
+            if not data[switch]:
+                del data[switch]
         return data
 
     @classmethod

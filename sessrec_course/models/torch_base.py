@@ -17,6 +17,12 @@ With ``repeat_bias`` a learnt scalar ``r[d]`` is added to the score of every ite
 steps before the scored position (``d = 0`` is the last click). It is the simplest form of RepeatNet's
 "repeat mode" (Ren et al. 2019): in YOOCHOOSE a quarter of next clicks are re-clicks, which a softmax over
 the whole catalogue learns only slowly through the embeddings.
+
+With ``repeat_mixture`` as well, the scores are RepeatNet's mixture instead of a sum: a gate ``g = σ(w·h + b)``
+read off the session's hidden vector picks between *repeat mode*, a softmax over the session's clicks by their
+distance, ``q(i) ∝ Σ_{k: x_k = i} exp(r[d_k])`` (all ``r = 0`` is S-POP's click count), and *explore mode*, the
+softmax over the catalogue: ``log p(i) = log(g·q(i) + (1 − g)·softmax(s)_i)``. A sum of logits cannot say "a
+re-click of one of twenty earlier items, or else the usual successor"; a mixture of two distributions can.
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ from sessrec_course.ids import OOV_ID, PAD_ID
 from sessrec_course.models.config import ModelConfig
 
 MASKED_SCORE = -1.0e9  # score given to padding and OOV so that they are never recommended
+
+
+def log_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """``log σ(x)`` written out from exp and log1p: exact in the tails in ONNX Runtime too (its Sigmoid is not)."""
+    return torch.clamp(x, max=0.0) - torch.log1p(torch.exp(-x.abs()))
 
 
 @dataclass
@@ -89,6 +100,11 @@ class SessionModel(nn.Module):
         self.output = None if config.tie_weights else nn.Linear(hidden, n_items, bias=False)
         self.output_bias = nn.Parameter(torch.zeros(n_items))
         self.repeat_bias = nn.Parameter(torch.zeros(config.max_length)) if config.repeat_bias else None
+        self.repeat_gate = None
+        if config.repeat_mixture:  # starts at g = 1/2 for every session (zero weights: no random draw)
+            self.repeat_gate = nn.Linear(hidden, 1)
+            nn.init.zeros_(self.repeat_gate.weight)
+            nn.init.zeros_(self.repeat_gate.bias)
         self.time_projection = None
         if config.time_features:  # drawn from no random stream: the other weights start as in the id-only model
             with torch.random.fork_rng(devices=[]):
@@ -185,6 +201,30 @@ class SessionModel(nn.Module):
         bias = self.repeat_bias[distance.clamp(0, self.repeat_bias.shape[0] - 1)]
         return torch.where(valid, bias, torch.zeros_like(bias))
 
+    def repeat_log_weights(self, item_ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """Repeat mode's log-weights ``log_softmax_k r[position − k]`` over the clicks at or before ``position``.
+
+        ``item_ids`` ``(..., L)``, ``position`` ``(...)`` → ``(..., L)``; later clicks and padding get −1e4 (finite,
+        so that rows without a match still have finite gradients).
+        """
+        distance = position[..., None] - torch.arange(item_ids.shape[-1], device=item_ids.device)
+        valid = (distance >= 0) & (item_ids != PAD_ID)
+        bias = self.repeat_bias[distance.clamp(0, self.repeat_bias.shape[0] - 1)].float()
+        return torch.log_softmax(torch.where(valid, bias, torch.full_like(bias, -1.0e4)), dim=-1)
+
+    def mixture_scores(self, scores: torch.Tensor, hidden: torch.Tensor, ids: torch.Tensor,
+                       last: torch.Tensor) -> torch.Tensor:
+        """``log(g·q(i) + (1 − g)·softmax(scores)_i)`` for every item: scores ``(B, N)``, hidden ``(B, H)``."""
+        gate = self.repeat_gate(hidden).squeeze(-1).float()
+        explore = torch.log_softmax(scores, dim=-1) + log_sigmoid(-gate)[:, None]
+        weights = self.repeat_log_weights(ids, last).exp()
+        share = torch.zeros_like(scores).scatter_add(1, ids, weights).gather(1, ids)  # q(i) at each click
+        repeat = log_sigmoid(gate)[:, None] + torch.log(share)
+        at_clicks = explore.gather(1, ids)
+        top = torch.maximum(at_clicks, repeat)  # logaddexp, written out (exports to ONNX)
+        mixed = top + torch.log1p(torch.exp(-(at_clicks - repeat).abs()))
+        return explore.scatter(1, ids, mixed)
+
     def forward(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         """Score the next item of each session: ``(B, L)`` right-padded ids → ``(B, item_cardinality)``.
 
@@ -210,7 +250,9 @@ class SessionModel(nn.Module):
         hidden = self.hidden_states(ids, features)
         rows = torch.arange(ids.shape[0], device=ids.device)
         scores = self.logits(hidden[rows, last]).float()
-        if self.repeat_bias is not None:
+        if self.repeat_gate is not None:
+            scores = self.mixture_scores(scores, hidden[rows, last], ids, last)
+        elif self.repeat_bias is not None:
             scores = scores.scatter_add(1, ids, self.repeat_scores(ids, last).float())
         empty = (lengths == 0)[:, None]
         scores = torch.where(empty, self.output_bias.float()[None, :].expand_as(scores), scores)
@@ -233,13 +275,22 @@ class SessionModel(nn.Module):
                 features = torch.where((targets != PAD_ID)[..., None], torch.zeros_like(features), features)
             hidden = self.hidden_states(inputs, features)
         keep = targets > OOV_ID  # no loss on padding or on unknown items
-        hidden, weight = self.output_weight(hidden[keep])
-        repeats = None
+        hidden = hidden[keep]
+        repeats = mixture = None
         if self.repeat_bias is not None:  # position t may re-click any item 0..t: (B, L-1, L) → (rows, L)
-            positions = torch.arange(targets.shape[1], device=item_ids.device)
+            positions = torch.arange(targets.shape[1], device=item_ids.device).expand_as(targets)
             rows = item_ids[:, None, :].expand(-1, targets.shape[1], -1)
-            repeats = (rows[keep], self.repeat_scores(rows, positions.expand_as(targets))[keep])
-        return linear_cross_entropy(hidden, weight, self.output_bias, targets[keep], repeats=repeats)
+            if self.repeat_gate is None:
+                repeats = (rows[keep], self.repeat_scores(rows, positions)[keep])
+            else:  # log g + log q(target) beside log(1 − g); the loss mixes them with the softmax
+                weights = self.repeat_log_weights(rows[keep], positions[keep])
+                hit = rows[keep] == targets[keep][:, None]
+                log_q = torch.logsumexp(torch.where(hit, weights, torch.full_like(weights, -1.0e4)), dim=-1)
+                gate = self.repeat_gate(hidden).squeeze(-1).float()
+                mixture = (log_sigmoid(-gate), log_sigmoid(gate) + log_q)
+        hidden, weight = self.output_weight(hidden)
+        return linear_cross_entropy(hidden, weight, self.output_bias, targets[keep], repeats=repeats,
+                                    mixture=mixture)
 
     def mask_items(self, item_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked training: replace a random share of items (and always the last) by [MASK].
@@ -265,16 +316,20 @@ class _LinearCrossEntropy(torch.autograd.Function):
     a step with a large catalogue. Matrix products run in ``dtype`` (bf16 under autocast), the softmax in fp32.
     Optional sparse extra scores (``repeat_ids``, ``repeat_values``, both ``(rows, K)``) are added to the
     logits at those ids; their gradient is (softmax − one-hot) read at the same ids.
+    An optional ``mixture`` ``(keep, other)``, both ``(rows,)``, makes a row's loss
+    ``−log(exp(keep − ce) + exp(other))`` (a mixture of the softmax with another distribution, in log space);
+    the softmax's gradient is then scaled by its responsibility ``exp(keep − ce + loss)``.
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, repeat_ids, repeat_values, dtype, chunk):
+    def forward(ctx, hidden, weight, bias, targets, repeat_ids, repeat_values, keep, other, dtype, chunk):
         n = hidden.shape[0]
         w = weight.detach().to(dtype)
         grad_hidden = torch.empty_like(hidden, dtype=torch.float32)
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         grad_bias = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device)
         grad_repeat = None if repeat_values is None else torch.empty_like(repeat_values, dtype=torch.float32)
+        grad_keep = None if keep is None else torch.empty_like(keep, dtype=torch.float32)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         for start in range(0, n, chunk):
             h = hidden[start : start + chunk].detach().to(dtype)
@@ -287,40 +342,55 @@ class _LinearCrossEntropy(torch.autograd.Function):
             top = logits.amax(dim=1, keepdim=True)
             probs = logits.sub_(top).exp_()  # in place, one pass: unnormalised softmax
             norm = probs.sum(dim=1, keepdim=True)
-            total += (top.squeeze(1) + norm.squeeze(1).log() - target_logit).sum()
+            ce = top.squeeze(1) + norm.squeeze(1).log() - target_logit
             probs.div_(norm)
             probs[torch.arange(len(t), device=t.device), t] -= 1.0
+            if grad_keep is not None:  # mixture: loss −logaddexp(keep − ce, other), softmax share = responsibility
+                explore = keep[start : start + chunk].detach().float() - ce
+                ce = -torch.logaddexp(explore, other[start : start + chunk].detach().float())
+                share = torch.exp(explore + ce)
+                probs.mul_(share[:, None])
+                grad_keep[start : start + chunk] = -share
+            total += ce.sum()
             if grad_repeat is not None:
                 grad_repeat[start : start + chunk] = probs.gather(1, ids)
             g = probs.to(dtype)
             grad_hidden[start : start + chunk] = (g @ w).float()
             grad_weight += (g.t() @ h).float()
             grad_bias += probs.sum(0)
-        grads = [grad_hidden, grad_weight, grad_bias] + ([] if grad_repeat is None else [grad_repeat])
-        ctx.save_for_backward(*grads)
-        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype) + (() if repeat_values is None else (repeat_values.dtype,))
+        grads = [grad_hidden, grad_weight, grad_bias, grad_repeat, grad_keep,
+                 None if grad_keep is None else -1.0 - grad_keep]  # d loss / d other = −(1 − share)
+        ctx.present = [g is not None for g in grads]
+        ctx.save_for_backward(*[g for g in grads if g is not None])
+        inputs = (hidden, weight, bias, repeat_values, keep, other)
+        ctx.dtypes = [x.dtype for x in inputs if x is not None]
         return total / max(1, n)
 
     @staticmethod
     def backward(ctx, grad_output):
-        grads = ctx.saved_tensors
-        scale = grad_output / max(1, grads[0].shape[0])
-        out = [(g * scale).to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
-        grad_repeat = out[3] if len(out) == 4 else None
-        return out[0], out[1], out[2], None, None, grad_repeat, None, None
+        saved = iter(ctx.saved_tensors)
+        dtypes = iter(ctx.dtypes)
+        scale = grad_output / max(1, len(ctx.saved_tensors[0]))
+        out = [(next(saved) * scale).to(next(dtypes)) if present else None for present in ctx.present]
+        return out[0], out[1], out[2], None, None, out[3], out[4], out[5], None, None
 
 
 def linear_cross_entropy(
     hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor, chunk: int = 128,
     repeats: tuple[torch.Tensor, torch.Tensor] | None = None,
+    mixture: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy of ``F.linear(hidden, weight, bias)`` against ``targets``, chunked (exact).
 
     ``repeats``: optional ``(ids, values)`` of shape ``(rows, K)`` whose values are added to the logits at
     those ids before the softmax (``scatter_add``: repeated ids add up).
+    ``mixture``: optional ``(log_keep, log_other)`` ``(rows,)``: the mean of
+    ``−log(exp(log_keep)·softmax_target + exp(log_other))``, a mixture of the softmax with another distribution.
     """
     device_type = hidden.device.type
     dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
     repeat_ids, repeat_values = (None, None) if repeats is None else repeats
+    keep, other = (None, None) if mixture is None else mixture
     with torch.autocast(device_type=device_type, enabled=False):
-        return _LinearCrossEntropy.apply(hidden, weight, bias, targets, repeat_ids, repeat_values, dtype, chunk)
+        return _LinearCrossEntropy.apply(hidden, weight, bias, targets, repeat_ids, repeat_values, keep, other,
+                                         dtype, chunk)

@@ -84,6 +84,8 @@ def recipe_settings(stats: SplitStats) -> dict:
     - ``batch_size``: 128 (the tuned splits) unless an epoch would have fewer than 500 steps: then the power of
       two that gives about 500, at least 32 (small splits need more, smaller steps, not fewer epochs);
     - ``repeat_bias``: on where at least 1 % of next items are re-clicks (it costs nothing and is learnt);
+    - ``repeat_mixture``: with the repeat bias (RepeatNet's repeat/explore mixture, its gate started at the
+      split's re-click share by :func:`repeat_gate_start`);
     - ``time_budget_s``: 1 s of training per 250 training cases, in [120, 900] (a split within 20 minutes);
     - ``repeat_bias_start``: ``"data"`` (the re-click shares, :func:`repeat_bias_start`) where items average fewer
       than 5 training cases each, else ``"zero"``: that start is calibrated against near-uniform item scores,
@@ -95,7 +97,8 @@ def recipe_settings(stats: SplitStats) -> dict:
     while batch > 32 and (stats.sessions - valid) / batch < 500:
         batch //= 2
     return {"max_length": max_length, "valid_sessions": valid, "batch_size": batch,
-            "repeat_bias": stats.repeat_ratio >= 0.01, "time_budget_s": float(min(900, max(120, stats.cases / 250))),
+            "repeat_bias": stats.repeat_ratio >= 0.01, "repeat_mixture": stats.repeat_ratio >= 0.01,
+            "time_budget_s": float(min(900, max(120, stats.cases / 250))),
             "repeat_bias_start": "data" if stats.cases < 5 * max(1, stats.items) else "zero"}
 
 
@@ -120,6 +123,12 @@ def repeat_bias_start(sessions: list[np.ndarray], max_length: int, n_items: int)
     share = counts / max(1, cases)
     rest = max(1e-3, 1.0 - share.sum())
     return np.where(share > 0, np.log(np.maximum(share, 1e-12) * n_items / rest), 0.0).astype(np.float32)
+
+
+def repeat_gate_start(repeat_ratio: float) -> float:
+    """The repeat gate's starting bias ``logit(q)``: every session starts at the split's re-click share ``q``."""
+    q = min(0.99, max(0.01, float(repeat_ratio)))
+    return float(np.log(q / (1.0 - q)))
 
 
 # CPU feature flags (/proc/cpuinfo) and torch CPU capabilities with native bf16 matrix products
