@@ -92,19 +92,28 @@ def stop_torchrun(proc: subprocess.Popen, grace: float = 15) -> None:
 
 def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifacts: str | Path | None = None,
                       epochs: int = 3, batch_size: int = 64, max_steps: int | None = None, dropout: float = 0.0,
-                      timeout: float = 600) -> History:
+                      gpus: bool = False, timeout: float = 600) -> History:
     """Train preset ``model`` on ``nproc`` processes under torchrun; return rank 0's :class:`History` from ``out``.
 
     ``batch_size`` is the global batch (each rank takes ``batch_size / nproc`` sessions of it); ``dropout`` 0
     by default, so that one process and N draw no different random masks and their curves can be compared.
+    ``gpus``: one GPU per rank (NCCL); otherwise the ranks see no GPU and train on the CPU (gloo).
     """
+    env = {}
+    if gpus:
+        import torch
+
+        if torch.cuda.device_count() < nproc:
+            raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
+    else:
+        env["CUDA_VISIBLE_DEVICES"] = ""  # the trainer picks the CPU and gloo
     args = ["-m", MODULE, str(out), "--model", model, "--epochs", str(epochs), "--batch-size", str(batch_size),
             "--dropout", str(dropout)]
     if artifacts is not None:
         args += ["--artifacts", str(artifacts)]
     if max_steps is not None:
         args += ["--max-steps", str(max_steps)]
-    launch_torchrun(args, nproc, timeout=timeout)
+    launch_torchrun(args, nproc, timeout=timeout, env=env)
     return read_history(out)
 
 
