@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from sessrec_course.etl.distributed import dask_client
-from sessrec_course.training.torch_ddp import launch_torchrun
+from sessrec_course.training.torch_ddp import launch_torchrun, read_history
 
 pytestmark = pytest.mark.slow  # starts worker processes and torchrun (integration tier)
 
@@ -59,3 +59,18 @@ def test_no_torchrun_rank_survives_a_timeout(tmp_path):
     with pytest.raises(subprocess.TimeoutExpired):
         _sleepers(tmp_path, sleep=600, timeout=20)
     assert _survivors(tmp_path) == []
+
+
+def test_a_failing_rank_is_reported_with_its_error(tmp_path):
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT + "raise SystemExit('rank gave up: ' + os.environ['RANK'])\n")
+    with pytest.raises(RuntimeError, match="exited with 1:(.|\n)*rank gave up"):
+        launch_torchrun([str(script), str(tmp_path), "0"], 2, timeout=120)
+    assert _survivors(tmp_path) == []
+
+
+def test_bad_launch_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="nproc must be at least 1, got 0"):
+        launch_torchrun(["x.py"], 0)
+    with pytest.raises(FileNotFoundError, match="history.json is missing"):
+        read_history(tmp_path)
