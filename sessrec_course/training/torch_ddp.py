@@ -2,7 +2,8 @@
 
 :func:`launch_torchrun` starts ``python -m torch.distributed.run --standalone --nproc-per-node N ...`` in a
 session of its own and, on a timeout, an error or an interrupt, ends torchrun and every rank it started (each
-rank runs in a session of its own), so no rank outlives the caller's cell. :func:`train_distributed` runs this module under it::
+rank runs in a session of its own), so no rank outlives the caller's cell. :func:`train_distributed` runs this
+module under it::
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 -m sessrec_course.training.torch_ddp OUT \\
         --model gru --epochs 3 --max-steps 60
