@@ -55,13 +55,15 @@ IMAGE_PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(IMAGE_GLIBC_
 NOT_NEEDED = " is locked but nothing needs it on the image"
 # Packages that exist only for the GPU: left out of the CPU-only second venv, with the CPU twin to use instead.
 GPU_ONLY_PREFIXES = ("cudf-", "libcudf-", "pylibcudf-", "rmm-", "librmm-", "libkvikio-", "cupy-", "nvidia-", "cuda-",
-                     "numba-cuda", "rapids-", "tensorflow", "keras")
+                     "numba-cuda", "rapids-", "dask-cuda", "dask-cudf-", "tensorflow", "keras")
 GPU_ONLY_NAMES = {"triton"}  # torch's GPU kernel compiler (not tritonclient)
 CPU_TWINS = {"onnxruntime-gpu": "onnxruntime"}
 # Packages whose version may differ between the CPU lock and this one, and why.
 ALLOWED_TO_DIFFER = {
     "numpy": "cuDF 26.10 needs numpy>=2; the CPU lock keeps 1.26 for nvidia-pytriton",
     "pandas": "cuDF 26.10 needs pandas>=3",
+    "dask": "RAPIDS 26.10 (rapids-dask-dependency 26.10.0) requires dask 2026.7.1; the CPU lock has 2026.8.0",
+    "distributed": "RAPIDS 26.10 (rapids-dask-dependency 26.10.0) requires distributed 2026.7.1",
 }
 
 

@@ -35,7 +35,8 @@ def main(out: str, batch_size: int) -> None:
 
     model, history = fit_model(config, sessions, validate, train, checkpoint=checkpoint)
     if rank == 0:
-        torch.save({"state": model.state_dict(), "world": world, "losses": [e["train_loss"] for e in history.epochs]},
+        torch.save({"state": model.state_dict(), "world": world, "losses": [e["train_loss"] for e in history.epochs],
+                    "step_losses": history.losses},
                    out_dir / "final.pt")
 
 

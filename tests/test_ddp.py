@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from sessrec_course.training.torch_ddp import launch_torchrun
 
 pytestmark = pytest.mark.slow  # launches torchrun (integration tier)
 
@@ -18,19 +17,8 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 
 def _torchrun(nproc: int, batch_size: int, out: Path) -> dict:
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "SESSREC_TORCH_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(WORKER.parents[1]), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
-           str(WORKER), str(out), str(batch_size)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # its own group: a timeout ends torchrun and its ranks
-    try:
-        _, stderr = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    assert proc.returncode == 0, stderr[-3000:]
+    launch_torchrun([str(WORKER), str(out), str(batch_size)], nproc, timeout=240,
+                    env={"PYTHONPATH": os.pathsep.join([str(WORKER.parents[1]), os.environ.get("PYTHONPATH", "")])})
     return torch.load(out / "final.pt")
 
 
@@ -51,6 +39,9 @@ def test_two_processes_equal_one_with_the_same_global_batch(runs):
             if value.is_floating_point()}
     assert max(gaps.values()) < 1e-3, gaps
     assert two["losses"] == pytest.approx(one["losses"], rel=1e-4)
+    # rank 0's step losses are the global batch's (averaged over the ranks), not those of its half of each batch
+    assert len(two["step_losses"]) == 6
+    assert two["step_losses"] == pytest.approx(one["step_losses"], rel=1e-4)
     # a different global batch (8 = 2 x 4) trains to different weights (~1e-2 mean gap): the comparison can fail
     other = runs["two_small_batch"][0]["state"]
     assert all(float((other[k] - one["state"][k]).abs().mean()) > 1e-3 for k in gaps)

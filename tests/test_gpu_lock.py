@@ -43,6 +43,10 @@ def test_gpu_lock_has_the_numpy_and_pandas_majors_cudf_needs():
     assert packages["pandas"]["version"].startswith("3.")
     assert packages["torch"]["version"] == "2.13.0"
     assert "cudf-cu13" in packages and "onnxruntime-gpu" in packages and "tensorflow" in packages
+    # the Dask ETL on GPUs: dask-cudf and dask-cuda from the same RAPIDS release as cuDF
+    rapids = packages["cudf-cu13"]["version"].rsplit(".", 1)[0]
+    assert packages["dask-cudf-cu13"]["version"].startswith(rapids + ".")
+    assert packages["dask-cuda"]["version"].startswith(rapids + ".")
 
 
 @pytest.mark.skipif(os.environ.get("SESSREC_LOCK") != "requirements/gpu.txt",
@@ -75,8 +79,8 @@ def test_requirements_command_runs_with_the_standard_library_only():
 
 
 def test_cpu_constraints_swap_gpu_builds_and_drop_cuda_only_packages():
-    pins = ["cudf-cu13==26.10.2", "onnxruntime-gpu==1.31.1", "tensorflow[and-cuda]==2.21.0",
-            "tritonclient[http,grpc]==2.73.0", "numpy==2.4.6", "torch==2.13.0"]
+    pins = ["cudf-cu13==26.10.2", "dask-cudf-cu13==26.10.2", "dask-cuda[cu13]==26.10.0", "onnxruntime-gpu==1.31.1",
+            "tensorflow[and-cuda]==2.21.0", "tritonclient[http,grpc]==2.73.0", "numpy==2.4.6", "torch==2.13.0"]
     assert gpu_lock.cpu_constraints(pins).splitlines() == [
         "onnxruntime==1.31.1", "tritonclient==2.73.0", "numpy==2.4.6", "torch==2.13.0",
     ]

@@ -1,13 +1,17 @@
-"""The lesson's cluster leaves no process behind: every Dask worker and nanny ends with the context."""
+"""The lesson leaves no process behind: every Dask worker and nanny ends with the context, every torchrun rank
+with its launch (also when it times out)."""
 
 from __future__ import annotations
+
+import subprocess
 
 import psutil
 import pytest
 
 from sessrec_course.etl.distributed import dask_client
+from sessrec_course.training.torch_ddp import launch_torchrun, read_history
 
-pytestmark = pytest.mark.slow  # starts worker processes (integration tier)
+pytestmark = pytest.mark.slow  # starts worker processes and torchrun (integration tier)
 
 
 def test_no_worker_survives_the_client():
@@ -19,3 +23,54 @@ def test_no_worker_survives_the_client():
         assert len(started) >= 2  # the worker processes exist while the cluster runs
     _, alive = psutil.wait_procs(started, timeout=10)
     assert alive == [], f"still running: {[p.cmdline() for p in alive]}"
+
+
+
+# Each rank records its pid, then sleeps: long enough to outlive the test if the launcher forgot it.
+RANK_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+Path(sys.argv[1], f"rank{os.environ['RANK']}.pid").write_text(str(os.getpid()))
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _survivors(folder) -> list[str]:
+    """The command lines of the ranks (and torchrun) of ``folder``'s run that are still running."""
+    pids = [int(p.read_text()) for p in sorted(folder.glob("rank*.pid"))]
+    assert len(pids) == 2  # both ranks really ran
+    procs = [p for p in psutil.process_iter(["cmdline", "status"]) if str(folder) in " ".join(p.info["cmdline"] or [])]
+    _, alive = psutil.wait_procs(procs, timeout=5)
+    return [" ".join(p.cmdline()) for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _sleepers(folder, sleep: float, timeout: float) -> None:
+    script = folder / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    launch_torchrun([str(script), str(folder), str(sleep)], 2, timeout=timeout)
+
+
+def test_no_torchrun_rank_survives_a_finished_run(tmp_path):
+    _sleepers(tmp_path, sleep=0, timeout=120)
+    assert _survivors(tmp_path) == []
+
+
+def test_no_torchrun_rank_survives_a_timeout(tmp_path):
+    with pytest.raises(subprocess.TimeoutExpired):
+        _sleepers(tmp_path, sleep=600, timeout=20)
+    assert _survivors(tmp_path) == []
+
+
+def test_a_failing_rank_is_reported_with_its_error(tmp_path):
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT + "raise SystemExit('rank gave up: ' + os.environ['RANK'])\n")
+    with pytest.raises(RuntimeError, match="exited with 1:(.|\n)*rank gave up"):
+        launch_torchrun([str(script), str(tmp_path), "0"], 2, timeout=120)
+    assert _survivors(tmp_path) == []
+
+
+def test_bad_launch_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="nproc must be at least 1, got 0"):
+        launch_torchrun(["x.py"], 0)
+    with pytest.raises(FileNotFoundError, match="history.json is missing"):
+        read_history(tmp_path)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,10 +31,6 @@ def _work_dir() -> Path:
     folder = build_dir() / "bench" / "dask-etl"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def generate(n_events: int) -> Path:
@@ -62,25 +57,22 @@ def single(n_events: int) -> dict:
     import pandas as pd
 
     from sessrec_course.etl import SessionWorkflow
+    from sessrec_course.etl.distributed import peak_rss_mib
 
     events = pd.read_parquet(generate(n_events))
-    loaded = _peak_mib()
+    loaded = peak_rss_mib()
     t0 = time.perf_counter()
     wf = SessionWorkflow(max_length=20).fit(events)
     table = wf.transform_arrow(events)
     seconds = time.perf_counter() - t0
     return {"mode": "single process", "events": n_events, "sessions": table.num_rows, "seconds": seconds,
-            "events_per_s": n_events / seconds, "loaded_mib": loaded, "peak_mib": _peak_mib()}
-
-
-def _worker_peak() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            "events_per_s": n_events / seconds, "loaded_mib": loaded, "peak_mib": peak_rss_mib()}
 
 
 def distributed(n_events: int, workers: int, memory_limit: str, partition_events: int) -> dict:
     """Run the Dask ETL on a fresh local cluster; return time, throughput and each worker's peak RSS."""
     from sessrec_course.etl import SessionWorkflow
-    from sessrec_course.etl.distributed import dask_client, run_distributed_etl
+    from sessrec_course.etl.distributed import dask_client, peak_rss_mib, run_distributed_etl
 
     folder = generate(n_events)
     output = _work_dir() / f"sessions_{n_events}_{workers}"
@@ -89,12 +81,12 @@ def distributed(n_events: int, workers: int, memory_limit: str, partition_events
         result = run_distributed_etl(folder, output, client, SessionWorkflow(max_length=20),
                                      npartitions=max(workers, n_events // partition_events))
         seconds = time.perf_counter() - t0
-        peaks = sorted(client.run(_worker_peak).values())
+        peaks = sorted(client.run(peak_rss_mib).values())
     shutil.rmtree(output, ignore_errors=True)
     return {"mode": f"dask, {workers} worker(s)", "events": n_events, "sessions": result["sessions"],
             "seconds": seconds, "fit_s": result["fit_s"], "transform_s": result["transform_s"],
             "events_per_s": n_events / seconds, "partitions": result["partitions"], "memory_limit": memory_limit,
-            "worker_peak_mib": peaks, "client_peak_mib": _peak_mib()}
+            "worker_peak_mib": peaks, "client_peak_mib": peak_rss_mib()}
 
 
 def _row(r: dict) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +56,11 @@ def dask_client(address: str | None = None, n_workers: int = 2, threads_per_work
             yield client
     finally:
         cluster.close()
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB (``ru_maxrss``); ``client.run(peak_rss_mib)`` asks every worker."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def read_events(path: str | Path, backend: Backend | None = None) -> Any:

@@ -7,6 +7,7 @@
 - :mod:`.torch_trainer`     :func:`fit`, the PyTorch loop
 - :mod:`.torch_recommender` :class:`TorchRecommender` (``score(item_ids) -> scores`` in numpy)
 - :mod:`.torch_pipeline`    :func:`train_model` (default data + profile → trained model, cached on disk)
+- :mod:`.torch_ddp`         :func:`train_distributed` (``torchrun`` launched from Python; what its ranks run)
 - :mod:`.keras_data`, :mod:`.keras_trainer`, :mod:`.keras_export`  the Keras twins (``train_keras_model``)
 """
 

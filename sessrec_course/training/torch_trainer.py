@@ -5,8 +5,9 @@ the best weights kept (and optionally saved) as a state dict, a tqdm bar with th
 metric, and a :class:`History` the notebooks plot. CUDA (with bf16 autocast) is used when present;
 on CPU the threads are set to the cores this process may use and a fixed seed gives identical results.
 Under ``torchrun`` the same :func:`fit` trains data-parallel: the loss runs through
-``DistributedDataParallel`` (gloo on CPU, NCCL on CUDA), epoch metrics are averaged across ranks and only
-rank 0 writes checkpoints and shows the bar.
+``DistributedDataParallel`` (gloo on CPU, NCCL on CUDA), epoch metrics and the recorded step losses are
+averaged across ranks (every rank's history is the global batch's) and only rank 0 writes checkpoints and shows
+the bar.
 """
 
 from __future__ import annotations
@@ -221,6 +222,18 @@ def _reduce_record(record: dict, run: _Run) -> dict:
     return {**record, **reduced}
 
 
+def _reduce_steps(history: History, first: int, run: _Run) -> None:
+    """Average the epoch's step losses (from index ``first``) over the ranks: each becomes the global batch's loss."""
+    if run.world == 1 or len(history.losses) == first:
+        return
+    import torch.distributed as dist
+
+    values = torch.tensor(history.losses[first:], dtype=torch.float64,
+                          device=run.device if run.device.type == "cuda" else "cpu")
+    dist.all_reduce(values)  # one collective per epoch, not one per step
+    history.losses[first:] = (values / run.world).tolist()
+
+
 def _end_epoch(model: torch.nn.Module, record: dict, run: _Run, config: TrainConfig, history: History,
                checkpoint: Callable[[torch.nn.Module, History], None] | None) -> bool:
     """Record the epoch, keep (and checkpoint) the best weights; return True when early stopping ends training."""
@@ -259,7 +272,9 @@ def fit(
     while epoch < config.epochs:  # re-read each epoch: a before_fit hook may re-plan the epochs as they run
         epoch += 1
         run.bar.total = run.steps_per_epoch * config.epochs
+        first = len(history.losses)
         record = _train_epoch(model, loader, run, config, history, epoch)
+        _reduce_steps(history, first, run)
         if validate is not None:
             record.update(_validate(model, validate, run, config))
         record = _reduce_record(record, run)
