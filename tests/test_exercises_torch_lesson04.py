@@ -13,7 +13,7 @@ def stub(*args):
 
 
 def test_references_pass_and_stubs_are_not_yet():
-    for exercise in (ex.q1, ex.q2, ex.q3):
+    for exercise in (ex.q1, ex.q2, ex.q3, ex.q4):
         assert exercise.check(exercise.reference), exercise.title
         assert exercise.check(stub).message.startswith("not yet")
 
@@ -57,3 +57,32 @@ def test_wrong_repeat_scores_fail_with_a_hint():
     assert not padding and padding.case == "no repeats" and "padding got the bonus" in padding.message
     twice = ex.q3.check(bonus_per_click)
     assert not twice and twice.case == "an item clicked twice" and "once per item" in twice.message
+
+
+def _distinct_items(probs, item_ids, gate):  # q uniform over distinct items: ignores click counts
+    seen = torch.zeros_like(probs).scatter(1, item_ids, 1.0)
+    seen[:, 0] = 0.0
+    share = seen / seen.sum(dim=1, keepdim=True).clamp(min=1.0)
+    gate = torch.where(seen.sum(dim=1) > 0, gate, torch.zeros_like(gate))[:, None]
+    return gate * share + (1 - gate) * probs
+
+
+def _sum_not_mixture(probs, item_ids, gate):  # forgets the (1 - gate) on the explore side
+    return ex.repeat_or_explore(probs, item_ids, gate) + gate[:, None] * probs
+
+
+def _gate_on_empty(probs, item_ids, gate):  # an empty session loses its explore mass
+    clicks = torch.zeros_like(probs).scatter_add(1, item_ids, torch.ones_like(item_ids, dtype=probs.dtype))
+    clicks[:, 0] = 0.0
+    share = clicks / clicks.sum(dim=1, keepdim=True).clamp(min=1.0)
+    return gate[:, None] * share + (1 - gate[:, None]) * probs
+
+
+@pytest.mark.parametrize(("wrong", "case", "hint"), [
+    (_distinct_items, "an item clicked twice", "q counts clicks"),
+    (_sum_not_mixture, "one click each", "each row must still sum to 1"),
+    (_gate_on_empty, "an empty session", "each row must still sum to 1"),
+])
+def test_wrong_mixtures_fail_with_a_hint(wrong, case, hint):
+    outcome = ex.q4.check(wrong)
+    assert not outcome and outcome.case == case and hint in outcome.message, outcome.message

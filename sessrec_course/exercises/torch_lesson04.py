@@ -1,4 +1,4 @@
-"""Lesson 04 exercises: every position is a training case, reading the state at the last click, a repeat-aware score.
+"""Lesson 04 exercises: training cases, the state at the last click, a repeat-aware score, repeat-or-explore.
 
 ``from sessrec_course.exercises import torch_lesson04 as ex``; ``ex.q1.check(count_training_cases)``, ...
 """
@@ -118,4 +118,53 @@ q3 = Exercise(
            "A boolean (B, N) matrix filled with scatter_ (or a loop over rows) marks each id once; "
            "clear the padding column."],
     diagnose=_repeat_diagnose,
+)
+
+
+def repeat_or_explore(probs, item_ids, gate):
+    """RepeatNet's mixture ``gate·q + (1 − gate)·probs``: ``q(i)`` = share of the session's clicks on item ``i``."""
+    clicks = torch.zeros_like(probs).scatter_add(1, item_ids, torch.ones_like(item_ids, dtype=probs.dtype))
+    clicks[:, 0] = 0.0  # padding is no click
+    total = clicks.sum(dim=1, keepdim=True)
+    share = clicks / total.clamp(min=1.0)
+    gate = torch.where(total[:, 0] > 0, gate, torch.zeros_like(gate))[:, None]  # an empty session: explore only
+    return gate * share + (1 - gate) * probs
+
+
+def _mixture_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(7)
+
+    def probs(b, n):
+        return torch.softmax(torch.randn(b, n, generator=g), dim=1)
+
+    return [Case("one click each", (probs(1, 8), torch.tensor([[3, 5, 0]]), torch.tensor([0.4])),
+                 "q = 1/2 on items 3 and 5, 0 elsewhere (padding is no click)"),
+            Case("an item clicked twice", (probs(1, 8), torch.tensor([[4, 6, 4]]), torch.tensor([0.7])),
+                 "item 4 holds 2 of the 3 clicks: q(4) = 2/3"),
+            Case("an empty session", (probs(2, 6), torch.tensor([[0, 0], [2, 0]]), torch.tensor([0.9, 0.5])),
+                 "nothing to repeat: the empty row keeps probs")]
+
+
+def _mixture_diagnose(case: Case, expected, got) -> str | None:
+    got = torch.as_tensor(got)
+    if got.shape != expected.shape:
+        return f"return one distribution per session, shape {tuple(expected.shape)}"
+    sums = got.sum(dim=1)
+    if not torch.allclose(sums, torch.ones_like(sums), atol=1e-5):
+        return (f"each row must still sum to 1 (got {sums.tolist()}): mix the two distributions, "
+                "gate·q + (1 − gate)·probs")
+    if case.label == "an item clicked twice":
+        return "q counts clicks: an item clicked twice gets twice the share of an item clicked once"
+    if case.label == "an empty session":
+        return "an empty session has no clicks to repeat: its row is probs alone"
+    return None
+
+
+q4 = Exercise(
+    "repeat or explore",
+    repeat_or_explore, _mixture_cases,
+    hints=["Count each item's clicks in the session (scatter_add of ones), without the padding column, "
+           "and divide by the number of clicks: that is q, S-POP's distribution.",
+           "Then gate[:, None] * q + (1 - gate[:, None]) * probs; give rows with no click a gate of 0."],
+    diagnose=_mixture_diagnose,
 )
