@@ -184,6 +184,17 @@ def test_export_refuses_a_time_feature_model_and_says_what_to_do(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_the_serving_pipeline_refuses_a_time_feature_model_before_training(tmp_path, monkeypatch):
+    from sessrec_course.serving import pipeline
+    from sessrec_course.training import torch_pipeline
+
+    trained = []
+    monkeypatch.setattr(torch_pipeline, "fit_model", lambda *a, **k: trained.append(1))  # must never be reached
+    with pytest.raises(ValueError, match=r"raw item ids only.*time_features=False"):
+        pipeline.export_course_model("gru", output_dir=tmp_path, model_overrides={"time_features": True})
+    assert not trained and not list(tmp_path.iterdir())
+
+
 def write_gap_dataset(folder, n_train: int = 400) -> None:
     """Sessions whose next item (10 or 11) is told by the gap before the current click, not by any item id."""
     folder.mkdir()

@@ -217,6 +217,8 @@ class TimeBudget:
     planned 2 epochs where 6 fitted).
     """
 
+    TRAIN_SHARE = 0.8  # of the budget planned for training: the rest for validation and the final evaluation
+
     def __init__(self, seconds: float | None, label: str) -> None:
         self.seconds, self.label = seconds, label
         self.started, self.steps_per_epoch, self.loader = 0.0, 0, None
@@ -229,8 +231,7 @@ class TimeBudget:
         epochs, max_steps = train.epochs, None
         if self.seconds is not None:
             step_s = seconds_per_step(model, loader, bf16=train.bf16)
-            # leave room for validation after each epoch and the final evaluation
-            epochs, max_steps = plan_epochs(train.epochs, len(loader), step_s, 0.8 * self.seconds)
+            epochs, max_steps = plan_epochs(train.epochs, len(loader), step_s, self.TRAIN_SHARE * self.seconds)
             logger.info("%s: %.3f s/step, %d steps/epoch -> %d epoch(s), cap %s", self.label, step_s,
                         len(loader), epochs, max_steps)
         train.epochs, train.max_steps_per_epoch = epochs, max_steps
@@ -253,7 +254,7 @@ class TimeBudget:
         now = time.perf_counter()
         last, k = now - self.marks[-1], len(self.marks)
         self.marks.append(now)
-        fits = int(max(0.0, 0.8 * self.seconds - (now - self.started)) // max(last, 1e-9))
+        fits = int(max(0.0, self.TRAIN_SHARE * self.seconds - (now - self.started)) // max(last, 1e-9))
         epochs = max(k, min(self.cap, k + fits))
         if epochs != self.train.epochs:
             logger.info("%s: epoch %d took %.1f s -> %d epoch(s) in all", self.label, k, last, epochs)

@@ -63,9 +63,10 @@ def example_input(max_length: int, batch: int = 2, item: int = 2) -> torch.Tenso
     return ids
 
 
-def check_servable(model: torch.nn.Module) -> None:
-    """Raise ValueError for a model the serving contract cannot feed (it carries raw item ids only)."""
-    if getattr(model.config, "time_features", False):
+def check_servable(model: torch.nn.Module | dict) -> None:
+    """Raise ValueError for a model (or its config overrides) the serving contract cannot feed (raw item ids only)."""
+    settings = model if isinstance(model, dict) else model.config.to_dict()
+    if settings.get("time_features"):
         raise ValueError(
             "cannot export a model trained with time_features: the course's serving contract (Triton "
             f"input {INPUT_NAME!r}) carries raw item ids only, so a server could not send the click times this model "

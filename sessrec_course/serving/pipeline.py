@@ -71,9 +71,10 @@ def export_course_model(model_name: str = "gru", artifacts: Any = None, output_d
     Returns ``(repository, serving state, onnx path)``. Default data: the active profile's default dataset.
     """
     from sessrec_course.etl.dataset import prepare_default_dataset
-    from sessrec_course.models.torch_export import export_onnx
+    from sessrec_course.models.torch_export import check_servable, export_onnx
     from sessrec_course.training import train_model
 
+    check_servable(train_overrides.get("model_overrides") or {})  # before training a model that cannot be served
     artifacts = artifacts or prepare_default_dataset()
     model, _ = train_model(model_name, artifacts.root, **train_overrides)
     state = serving_state_from_workflow(artifacts.workflow())
