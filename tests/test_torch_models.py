@@ -224,27 +224,6 @@ def test_chunked_cross_entropy_equals_the_plain_one(chunk):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 1000])
-def test_chunked_mixture_loss_equals_the_dense_mixture_with_its_gradients(chunk):
-    """``mixture=(keep, other)``: −log(e^keep·softmax_target + e^other), exact in value and in all five gradients."""
-    from sessrec_course.models.torch_base import linear_cross_entropy
-
-    torch.manual_seed(0)
-    hidden, weight, bias = torch.randn(50, 8), torch.randn(30, 8), torch.randn(30)
-    keep, other = torch.randn(50), torch.randn(50)
-    other[::3] = -1.0e4  # rows whose target is no re-click: the softmax alone
-    inputs = [x.requires_grad_() for x in (hidden, weight, bias, keep, other)]
-    targets = torch.randint(0, 30, (50,))
-    log_softmax = torch.log_softmax(torch.nn.functional.linear(hidden, weight, bias), dim=-1)
-    dense = -torch.logaddexp(keep + log_softmax.gather(1, targets[:, None]).squeeze(1), other).mean()
-    expected = torch.autograd.grad(3 * dense, inputs)
-    chunked = linear_cross_entropy(hidden, weight, bias, targets, chunk=chunk, mixture=(keep, other))
-    got = torch.autograd.grad(3 * chunked, inputs)
-    torch.testing.assert_close(chunked, dense)
-    for a, b in zip(got, expected, strict=True):
-        torch.testing.assert_close(a, b)
-
-
 def _mixture_model(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     config = ModelConfig(name=name, item_cardinality=N_ITEMS, hidden_size=16, max_length=6, repeat_bias=True,
@@ -259,7 +238,7 @@ def _mixture_model(name: str) -> torch.nn.Module:
 
 @pytest.mark.parametrize("name", ["mlp", "gru", "transformer"])
 def test_repeat_mixture_scores_are_log_probabilities_of_the_mixture_by_hand(name):
-    """log p(i) = log(g·q(i) + (1 − g)·softmax(s)_i), q(i) ∝ Σ exp(r[d]) over the clicks of i; the training loss agrees."""
+    """log p(i) = log(g·q(i) + (1 − g)·softmax(s)_i), q(i) ∝ Σ exp(r[d]) over the clicks of i."""
     model = _mixture_model(name).eval()
     ids = torch.tensor([[2, 3, 2, 4, 0, 0]])
     with torch.no_grad():
@@ -274,9 +253,26 @@ def test_repeat_mixture_scores_are_log_probabilities_of_the_mixture_by_hand(name
         expected = torch.log(g * q / w.sum() + (1 - g) * explore)
     torch.testing.assert_close(got[0, 2:], expected[2:])
     assert got[0, :2].max() == MASKED_SCORE
-    prefixes = [ids[:, :t] for t in (1, 2, 3)]  # the loss of [2 3 2 4] is the mean NLL of its three next items
-    nll = -torch.stack([model(p)[0, ids[0, t]] for p, t in zip(prefixes, (1, 2, 3), strict=True)]).mean()
-    torch.testing.assert_close(model.loss(ids[:, :4]), nll)
+
+
+def test_repeat_mixture_trains_each_mode_on_its_own_loss_by_hand():
+    """Loss of [2 3 2 4]: the softmax's cross-entropy on 3, 2, 4 + the gate's log-loss (re-click? no, yes, no)
+    + the mean of −log q(2) over the three cases (only the second is a re-click, of the click 2 steps back)."""
+    model = _mixture_model("gru")
+    ids = torch.tensor([[2, 3, 2, 4]])
+    hidden = model.sequence_hidden(ids)[0, :3]
+    softmax_ce = torch.nn.functional.cross_entropy(model.logits(hidden), ids[0, 1:])
+    gate = model.repeat_gate(hidden).squeeze(-1)
+    gate_loss = torch.nn.functional.binary_cross_entropy_with_logits(gate, torch.tensor([0.0, 1.0, 0.0]))
+    r = model.repeat_bias
+    log_q = r[1] - torch.logsumexp(torch.stack([r[1], r[0]]), dim=0)  # at t = 1: clicks 2 (d = 1) and 3 (d = 0)
+    expected = softmax_ce + gate_loss - log_q / 3
+    got = model.loss(ids)
+    torch.testing.assert_close(got, expected)
+    grads = torch.autograd.grad(got, [model.repeat_bias, model.repeat_gate.weight])
+    want = torch.autograd.grad(expected, [model.repeat_bias, model.repeat_gate.weight])
+    for a, b in zip(grads, want, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_repeat_mixture_gate_moves_mass_between_re_clicks_and_new_items():

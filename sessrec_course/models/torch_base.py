@@ -23,6 +23,10 @@ read off the session's hidden vector picks between *repeat mode*, a softmax over
 distance, ``q(i) ∝ Σ_{k: x_k = i} exp(r[d_k])`` (all ``r = 0`` is S-POP's click count), and *explore mode*, the
 softmax over the catalogue: ``log p(i) = log(g·q(i) + (1 − g)·softmax(s)_i)``. A sum of logits cannot say "a
 re-click of one of twenty earlier items, or else the usual successor"; a mixture of two distributions can.
+Training sees the mode, so each part gets its own loss: the softmax the full cross-entropy on every next item
+(as without the mixture), the gate a logistic loss on "the next item is one of the session's clicks", and q the
+likelihood of the re-clicked ones. Trained as one latent mixture instead, the softmax learnt only from the
+cases the repeat side could not explain and fell far behind (docs/history/benchmarks.md, session 11).
 """
 
 from __future__ import annotations
@@ -276,21 +280,22 @@ class SessionModel(nn.Module):
             hidden = self.hidden_states(inputs, features)
         keep = targets > OOV_ID  # no loss on padding or on unknown items
         hidden = hidden[keep]
-        repeats = mixture = None
+        repeats = mode_loss = None
         if self.repeat_bias is not None:  # position t may re-click any item 0..t: (B, L-1, L) → (rows, L)
             positions = torch.arange(targets.shape[1], device=item_ids.device).expand_as(targets)
             rows = item_ids[:, None, :].expand(-1, targets.shape[1], -1)
             if self.repeat_gate is None:
                 repeats = (rows[keep], self.repeat_scores(rows, positions)[keep])
-            else:  # log g + log q(target) beside log(1 − g); the loss mixes them with the softmax
+            else:  # the mode is observed in training: is the next item one of the clicks 0..t?
                 weights = self.repeat_log_weights(rows[keep], positions[keep])
-                hit = rows[keep] == targets[keep][:, None]
+                hit = (rows[keep] == targets[keep][:, None]) & (weights > -1.0e3)
+                repeat = hit.any(dim=-1).float()
                 log_q = torch.logsumexp(torch.where(hit, weights, torch.full_like(weights, -1.0e4)), dim=-1)
                 gate = self.repeat_gate(hidden).squeeze(-1).float()
-                mixture = (log_sigmoid(-gate), log_sigmoid(gate) + log_q)
+                mode_loss = F.binary_cross_entropy_with_logits(gate, repeat) - (repeat * log_q).mean()
         hidden, weight = self.output_weight(hidden)
-        return linear_cross_entropy(hidden, weight, self.output_bias, targets[keep], repeats=repeats,
-                                    mixture=mixture)
+        loss = linear_cross_entropy(hidden, weight, self.output_bias, targets[keep], repeats=repeats)
+        return loss if mode_loss is None else loss + mode_loss
 
     def mask_items(self, item_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked training: replace a random share of items (and always the last) by [MASK].
@@ -316,20 +321,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
     a step with a large catalogue. Matrix products run in ``dtype`` (bf16 under autocast), the softmax in fp32.
     Optional sparse extra scores (``repeat_ids``, ``repeat_values``, both ``(rows, K)``) are added to the
     logits at those ids; their gradient is (softmax − one-hot) read at the same ids.
-    An optional ``mixture`` ``(keep, other)``, both ``(rows,)``, makes a row's loss
-    ``−log(exp(keep − ce) + exp(other))`` (a mixture of the softmax with another distribution, in log space);
-    the softmax's gradient is then scaled by its responsibility ``exp(keep − ce + loss)``.
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, repeat_ids, repeat_values, keep, other, dtype, chunk):
+    def forward(ctx, hidden, weight, bias, targets, repeat_ids, repeat_values, dtype, chunk):
         n = hidden.shape[0]
         w = weight.detach().to(dtype)
         grad_hidden = torch.empty_like(hidden, dtype=torch.float32)
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         grad_bias = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device)
         grad_repeat = None if repeat_values is None else torch.empty_like(repeat_values, dtype=torch.float32)
-        grad_keep = None if keep is None else torch.empty_like(keep, dtype=torch.float32)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         for start in range(0, n, chunk):
             h = hidden[start : start + chunk].detach().to(dtype)
@@ -342,55 +343,40 @@ class _LinearCrossEntropy(torch.autograd.Function):
             top = logits.amax(dim=1, keepdim=True)
             probs = logits.sub_(top).exp_()  # in place, one pass: unnormalised softmax
             norm = probs.sum(dim=1, keepdim=True)
-            ce = top.squeeze(1) + norm.squeeze(1).log() - target_logit
+            total += (top.squeeze(1) + norm.squeeze(1).log() - target_logit).sum()
             probs.div_(norm)
             probs[torch.arange(len(t), device=t.device), t] -= 1.0
-            if grad_keep is not None:  # mixture: loss −logaddexp(keep − ce, other), softmax share = responsibility
-                explore = keep[start : start + chunk].detach().float() - ce
-                ce = -torch.logaddexp(explore, other[start : start + chunk].detach().float())
-                share = torch.exp(explore + ce)
-                probs.mul_(share[:, None])
-                grad_keep[start : start + chunk] = -share
-            total += ce.sum()
             if grad_repeat is not None:
                 grad_repeat[start : start + chunk] = probs.gather(1, ids)
             g = probs.to(dtype)
             grad_hidden[start : start + chunk] = (g @ w).float()
             grad_weight += (g.t() @ h).float()
             grad_bias += probs.sum(0)
-        grads = [grad_hidden, grad_weight, grad_bias, grad_repeat, grad_keep,
-                 None if grad_keep is None else -1.0 - grad_keep]  # d loss / d other = −(1 − share)
-        ctx.present = [g is not None for g in grads]
-        ctx.save_for_backward(*[g for g in grads if g is not None])
-        inputs = (hidden, weight, bias, repeat_values, keep, other)
-        ctx.dtypes = [x.dtype for x in inputs if x is not None]
+        grads = [grad_hidden, grad_weight, grad_bias] + ([] if grad_repeat is None else [grad_repeat])
+        ctx.save_for_backward(*grads)
+        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype) + (() if repeat_values is None else (repeat_values.dtype,))
         return total / max(1, n)
 
     @staticmethod
     def backward(ctx, grad_output):
-        saved = iter(ctx.saved_tensors)
-        dtypes = iter(ctx.dtypes)
-        scale = grad_output / max(1, len(ctx.saved_tensors[0]))
-        out = [(next(saved) * scale).to(next(dtypes)) if present else None for present in ctx.present]
-        return out[0], out[1], out[2], None, None, out[3], out[4], out[5], None, None
+        grads = ctx.saved_tensors
+        scale = grad_output / max(1, grads[0].shape[0])
+        out = [(g * scale).to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)]
+        grad_repeat = out[3] if len(out) == 4 else None
+        return out[0], out[1], out[2], None, None, grad_repeat, None, None
 
 
 def linear_cross_entropy(
     hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor, chunk: int = 128,
     repeats: tuple[torch.Tensor, torch.Tensor] | None = None,
-    mixture: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy of ``F.linear(hidden, weight, bias)`` against ``targets``, chunked (exact).
 
     ``repeats``: optional ``(ids, values)`` of shape ``(rows, K)`` whose values are added to the logits at
     those ids before the softmax (``scatter_add``: repeated ids add up).
-    ``mixture``: optional ``(log_keep, log_other)`` ``(rows,)``: the mean of
-    ``−log(exp(log_keep)·softmax_target + exp(log_other))``, a mixture of the softmax with another distribution.
     """
     device_type = hidden.device.type
     dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
     repeat_ids, repeat_values = (None, None) if repeats is None else repeats
-    keep, other = (None, None) if mixture is None else mixture
     with torch.autocast(device_type=device_type, enabled=False):
-        return _LinearCrossEntropy.apply(hidden, weight, bias, targets, repeat_ids, repeat_values, keep, other,
-                                         dtype, chunk)
+        return _LinearCrossEntropy.apply(hidden, weight, bias, targets, repeat_ids, repeat_values, dtype, chunk)
