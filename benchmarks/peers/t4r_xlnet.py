@@ -40,11 +40,13 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from merlin.io import Dataset
-    from transformers4rec.torch.utils.data_utils import MerlinDataLoader
 
     from sessrec_course.evaluation import ranks_from_scores
     from sessrec_course.models import transformers4rec as t4
+
+    t4.import_t4rec()  # before any Merlin import: keeps TensorFlow out of this process
+    from merlin.io import Dataset
+    from transformers4rec.torch.utils.data_utils import MerlinDataLoader
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # noqa: NPY002
