@@ -22,10 +22,9 @@ from sessrec_course.etl.nvtabular_workflow import ITEMS, course_layout, from_cou
 
 log = logging.getLogger(__name__)
 
-# printed on every CPU run, or about APIs merlin-models 23.12 itself calls
+# printed on every CPU run; Keras's note on the initializers transformers' TF XLNet reuses
 _NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did not load",
-          "Compound tags like Tags.ITEM_ID", "The `lr` argument is deprecated", "`resume_download` is deprecated",
-          "Gradients do not exist for variables", "TypedStorage is deprecated")
+          "The initializer TruncatedNormal is unseeded")
 
 
 def import_merlin_models() -> Any:
@@ -37,12 +36,11 @@ def import_merlin_models() -> Any:
                            "by import_nvtabular / import_t4rec): import merlin.models.tf before NVTabular or "
                            "Transformers4Rec (in a notebook: restart the kernel and run the imports first)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # oneDNN / CUDA-not-found lines on every import
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # merlin-models' import notes on moved TF modules
     for text in _NOISE:
         warnings.filterwarnings("ignore", message=f".*{text}.*")
     import merlin.models.tf as mm
-    import tensorflow as tf
 
-    tf.get_logger().setLevel(logging.ERROR)
     return mm
 
 
