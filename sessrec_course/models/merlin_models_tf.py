@@ -66,6 +66,7 @@ def mlp_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
     import tensorflow as tf
     from merlin.schema import Tags
 
+    tf.keras.backend.clear_session()  # a fresh Keras state per model, as the tutorial's kernel restarts
     tf.keras.utils.set_random_seed(seed)
     input_block = mm.InputBlockV2(
         schema,
@@ -82,6 +83,7 @@ def rnn_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
     import tensorflow as tf
     from merlin.schema import Tags
 
+    tf.keras.backend.clear_session()  # a fresh Keras state per model, as the tutorial's kernel restarts
     tf.keras.utils.set_random_seed(seed)
     input_block = mm.InputBlockV2(
         schema,
@@ -105,6 +107,7 @@ def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int 
     import tensorflow as tf
     from merlin.schema import Tags
 
+    tf.keras.backend.clear_session()  # a fresh Keras state per model, as the tutorial's kernel restarts
     tf.keras.utils.set_random_seed(seed)
     input_block = mm.InputBlockV2(
         schema,
