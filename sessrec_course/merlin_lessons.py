@@ -49,7 +49,10 @@ def course_sessions_like(course_root: str | Path, nvt_dir: str | Path, out: str 
 
 
 def course_transformer(folder: str | Path, n_items: int, timeout: float = 1800, **settings: Any) -> dict[str, Any]:
-    """Train the course's Transformer on ``folder/course/`` in the course venv; its figures (JSON, % metrics)."""
+    """Train the course's Transformer (or ``preset="mlp"``, ``"gru"``...) on ``folder/course/`` in the course venv.
+
+    Returns its figures (JSON, metrics in %), from :func:`sessrec_course.bench.speed.course_training`.
+    """
     code = ("import json, sys; from sessrec_course.bench.speed import course_training; "
             "print(json.dumps(course_training(**json.loads(sys.argv[1]))))")
     arguments = json.dumps({"folder": str(folder), "n_items": int(n_items), "preset": "transformer", **settings})

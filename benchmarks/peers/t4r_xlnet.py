@@ -40,11 +40,14 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from merlin.io import Dataset
-    from transformers4rec.torch.utils.data_utils import MerlinDataLoader
 
+    from sessrec_course.etl import nvtabular_workflow as nw
     from sessrec_course.evaluation import ranks_from_scores
     from sessrec_course.models import transformers4rec as t4
+
+    t4.import_t4rec()  # before any Merlin import: keeps TensorFlow out of this process
+    from merlin.io import Dataset
+    from transformers4rec.torch.utils.data_utils import MerlinDataLoader
 
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # noqa: NPY002
@@ -83,10 +86,10 @@ def main() -> None:
             # T4R's own evaluation path (testing=True): known to disagree with inference for clm
             # (Transformers4Rec issues #719, #761, #765), so it is reported apart, ranked by the course's rules
             out = model(batch, training=False, testing=True)
-            labels = t4.to_course_ids(out["labels"].numpy())
+            labels = nw.to_course_ids(out["labels"].numpy())
             t4r_ranks.append(ranks_from_scores(recommender.course_layout(out["predictions"].float().numpy()), labels))
             # the course's protocol: the session without its last item in, that item as the target
-            ids = t4.to_course_ids(batch[t4.ITEMS].numpy())
+            ids = nw.to_course_ids(batch[t4.ITEMS].numpy())
             last = (ids != 0).sum(1) - 1
             rows = np.arange(len(ids))
             labels = ids[rows, last].copy()

@@ -36,8 +36,28 @@ _MERLIN_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "Triton dtype 
                  "Tensorflow dtype mappings did not load")
 
 
+def skip_tensorflow() -> bool:
+    """Keep TensorFlow out of this process's Merlin imports (about 3 s each); whether it is kept out.
+
+    merlin-core 23.8 imports TensorFlow whenever it is installed (``merlin.dtypes.mappings.tf``,
+    ``merlin.core.compat.tensorflow``) and has no switch to stop it, but both imports fall back on
+    ``ImportError``: a ``None`` entry in ``sys.modules`` (Python's own way to make an import fail) gives the
+    Merlin of a venv without TensorFlow. The torch-only code calls this first (:func:`import_nvtabular`,
+    Transformers4Rec); lesson Merlin 03 imports ``merlin.models.tf`` first, and then this does nothing.
+    """
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"] is None  # already imported (lesson Merlin 03), or already kept out
+    if "merlin.core" in sys.modules:
+        return False  # Merlin is loaded already: what it imported stays
+    sys.modules["tensorflow"] = None  # type: ignore[assignment]
+    return True
+
+
 def import_nvtabular() -> Any:
-    """Import NVTabular with its CPU-mode and missing-Triton notices silenced (they print on every run)."""
+    """Import NVTabular (without TensorFlow: :func:`skip_tensorflow`) with its CPU-mode notices silenced."""
+    skip_tensorflow()
     for text in _MERLIN_NOISE:
         warnings.filterwarnings("ignore", message=f".*{text}.*")
     import nvtabular
@@ -130,6 +150,23 @@ def _kind(course: np.ndarray, nvt: np.ndarray) -> str:
     if ((course[unequal] == UNKNOWN) | (nvt[unequal] == UNKNOWN)).all():
         return "vocabulary"
     return "order" if sorted(course.tolist()) == sorted(nvt.tolist()) else "other"
+
+
+def to_course_ids(nvt_ids: np.ndarray) -> np.ndarray:
+    """NVTabular item ids in the course's layout: real items 3.. → 2.., null and OOV → 1, padding stays 0."""
+    ids = np.asarray(nvt_ids, dtype=np.int64)
+    return np.where(ids >= NVT_FIRST, ids - 1, np.where(ids > 0, 1, 0))
+
+
+def from_course_ids(course_ids: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_course_ids` on real items and padding; the course's OOV (1) → NVTabular's OOV (2)."""
+    ids = np.asarray(course_ids, dtype=np.int64)
+    return np.where(ids >= 2, ids + 1, np.where(ids == 1, NVT_OOV, 0))
+
+
+def course_layout(scores: np.ndarray) -> np.ndarray:
+    """Scores of every NVTabular id in the course's layout (padding, OOV, items from 2): the null column dropped."""
+    return np.concatenate([scores[:, :1], scores[:, NVT_OOV:NVT_OOV + 1], scores[:, NVT_FIRST:]], axis=1)
 
 
 def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -> dict[str, Any]:

@@ -5,8 +5,8 @@ Runs in the Merlin kernel (``.venv-merlin``). :func:`xlnet_model` is the blog's 
 :class:`T4RecRecommender` scores prefixes for the course's :func:`~sessrec_course.evaluation.evaluate`.
 
 Ids: NVTabular numbers items 0 padding, 1 null, 2 out-of-vocabulary, real items from 3; the course's evaluation
-expects 0 padding, 1 out-of-vocabulary, items from 2. :func:`to_course_ids` shifts the real items down by one and
-folds null into OOV (a relabelling, no vocabulary change); the adapter drops the null column of the scores.
+expects 0 padding, 1 out-of-vocabulary, items from 2. ``nvtabular_workflow.to_course_ids`` shifts the real items down
+by one and folds null into OOV (a relabelling, no vocabulary change); the adapter drops the null column of the scores.
 """
 
 from __future__ import annotations
@@ -19,10 +19,16 @@ from typing import Any
 
 import numpy as np
 
+from sessrec_course.etl.nvtabular_workflow import (
+    ITEMS,
+    NVT_FIRST,
+    course_layout,
+    from_course_ids,
+    skip_tensorflow,
+)
+
 log = logging.getLogger(__name__)
 
-ITEMS = "item_id-list"  # NVTabular's list column of encoded item ids (sessrec_course.etl.nvtabular_workflow)
-NVT_OOV, NVT_FIRST = 2, 3
 # printed on every run on a CPU or without tritonclient / TensorFlow; the HF deprecations are about APIs
 # Transformers4Rec 23.12 itself calls
 _NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did not load",
@@ -31,7 +37,8 @@ _NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did n
 
 
 def import_t4rec() -> Any:
-    """Import ``transformers4rec.torch`` with the notices it prints on every CPU run silenced."""
+    """Import ``transformers4rec.torch`` (without TensorFlow, ``skip_tensorflow``) with its CPU-run notices silenced."""
+    skip_tensorflow()
     for text in _NOISE:
         warnings.filterwarnings("ignore", message=f".*{text}.*")
     import transformers4rec.torch as tr
@@ -99,18 +106,6 @@ def train_and_evaluate(model: Any, schema: Any, data_dir: str | Path, out_dir: s
     return {"train_s": train_s, "t4rec": metrics, "raw": {k: float(v) for k, v in raw.items()}}
 
 
-def to_course_ids(nvt_ids: np.ndarray) -> np.ndarray:
-    """NVTabular item ids in the course's layout: real items 3.. → 2.., null and OOV → 1, padding stays 0."""
-    ids = np.asarray(nvt_ids, dtype=np.int64)
-    return np.where(ids >= NVT_FIRST, ids - 1, np.where(ids > 0, 1, 0))
-
-
-def from_course_ids(course_ids: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`to_course_ids` on real items and padding; the course's OOV (1) → NVTabular's OOV (2)."""
-    ids = np.asarray(course_ids, dtype=np.int64)
-    return np.where(ids >= 2, ids + 1, np.where(ids == 1, NVT_OOV, 0))
-
-
 class T4RecRecommender:
     """A trained T4Rec model behind the course's ``score(prefixes) -> (B, n_items)`` protocol (course ids)."""
 
@@ -129,10 +124,7 @@ class T4RecRecommender:
             scores = self.model({ITEMS: torch.as_tensor(ids)}, training=False, testing=False)
         return scores.float().numpy()
 
-    @staticmethod
-    def course_layout(scores: np.ndarray) -> np.ndarray:
-        """NVTabular-id scores in the course's layout (padding, OOV, items from 2): the null column dropped."""
-        return np.concatenate([scores[:, :1], scores[:, NVT_OOV:NVT_OOV + 1], scores[:, NVT_FIRST:]], axis=1)
+    course_layout = staticmethod(course_layout)
 
     def score(self, prefixes: np.ndarray) -> np.ndarray:
         """Scores in the course's layout after each prefix (the protocol of the course's ``evaluate``)."""
