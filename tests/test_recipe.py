@@ -17,13 +17,14 @@ def test_split_stats_count_cases_items_lengths_and_re_clicks():
     assert stats.length_p95 == pytest.approx(np.percentile([3, 2, 4], 95))
 
 
-def _stats(sessions=100_000, p95=11.0, repeat=0.25) -> SplitStats:
-    return SplitStats(sessions=sessions, cases=3 * sessions, items=30_000, length_p95=p95, repeat_ratio=repeat)
+def _stats(sessions=100_000, p95=11.0, repeat=0.25, spop=0.2, markov=0.3) -> SplitStats:
+    return SplitStats(sessions=sessions, cases=3 * sessions, items=30_000, length_p95=p95, repeat_ratio=repeat,
+                      spop_mrr=spop, markov_mrr=markov)
 
 
 def test_a_large_split_gets_the_tuned_settings():
     assert recipe_settings(_stats()) == {"max_length": 20, "valid_sessions": 3000, "batch_size": 128,
-                                         "repeat_bias": True, "repeat_mixture": True,
+                                         "repeat_bias": True, "repeat_mixture": False,  # Markov wins
                                          "time_budget_s": 900.0,  # 300k cases: the cap
                                          "repeat_bias_start": "zero"}  # 10 cases an item
 
@@ -87,3 +88,22 @@ def test_the_repeat_gate_starts_at_the_splits_re_click_share():
     assert repeat_gate_start(1.0) == pytest.approx(np.log(0.99 / 0.01))
 
 
+def test_the_repeat_mixture_goes_where_re_clicks_out_predict_transitions():
+    assert recipe_settings(_stats(spop=0.26, markov=0.23))["repeat_mixture"] is True
+    assert recipe_settings(_stats(spop=0.25, markov=0.33))["repeat_mixture"] is False
+    assert recipe_settings(_stats(repeat=0.001, spop=0.26, markov=0.23))["repeat_mixture"] is False  # no re-clicks
+
+
+def test_held_out_s_pop_and_markov_tell_re_click_data_from_transition_data():
+    from sessrec_course.training.common import repeat_or_transition_mrr
+
+    rng = np.random.default_rng(0)
+    chains = [np.arange(start, start + 6) % 50 + 2 for start in rng.integers(0, 50, 300)]  # i → i + 1, no re-clicks
+    loops = [rng.choice(np.arange(2, 52), 3, replace=False)[[0, 1, 2, 0, 1, 2]] for _ in range(300)]  # re-clicks
+    spop, markov = repeat_or_transition_mrr(chains)
+    assert markov > 0.9 and spop < 0.1
+    spop, markov = repeat_or_transition_mrr(loops)
+    assert spop > markov
+    assert repeat_or_transition_mrr(chains[:5]) == (0.0, 0.0)  # too few sessions to hold a tenth out
+    stats = split_stats(loops)
+    assert stats.spop_mrr == pytest.approx(spop) and stats.markov_mrr == pytest.approx(markov)
