@@ -44,6 +44,16 @@ def import_merlin_models() -> Any:
     return mm
 
 
+def fresh_keras(seed: int) -> Any:
+    """``merlin.models.tf`` with a fresh, seeded Keras state: each model starts as after the tutorial's kernel restart."""
+    mm = import_merlin_models()
+    import tensorflow as tf
+
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(seed)
+    return mm
+
+
 def dataset(data_dir: str | Path, split: str, columns: tuple[str, ...] = (ITEMS,)) -> Any:
     """NVTabular's ``data_dir/split`` as a Merlin ``Dataset``: its schema narrowed to ``columns``, lists tagged SEQUENCE.
 
@@ -62,12 +72,9 @@ def dataset(data_dir: str | Path, split: str, columns: tuple[str, ...] = (ITEMS,
 
 def mlp_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
     """The tutorial's MLP: the mean of the session's item embeddings → MLPBlock → softmax over all items."""
-    mm = import_merlin_models()
-    import tensorflow as tf
+    mm = fresh_keras(seed)
     from merlin.schema import Tags
 
-    tf.keras.backend.clear_session()  # a fresh Keras state per model, as the tutorial's kernel restarts
-    tf.keras.utils.set_random_seed(seed)
     input_block = mm.InputBlockV2(
         schema,
         categorical=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner="mean", dim=dim),
@@ -79,12 +86,10 @@ def mlp_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
 
 def rnn_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
     """The tutorial's RNN with a GRU (the course's RNN; the tutorial used an LSTM): embeddings per click → GRU → MLP."""
-    mm = import_merlin_models()
+    mm = fresh_keras(seed)
     import tensorflow as tf
     from merlin.schema import Tags
 
-    tf.keras.backend.clear_session()  # a fresh Keras state per model, as the tutorial's kernel restarts
-    tf.keras.utils.set_random_seed(seed)
     input_block = mm.InputBlockV2(
         schema,
         embeddings=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim),
@@ -103,12 +108,9 @@ def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int 
     ``attn_type="uni"``: causal attention (each click sees only earlier ones); XLNet's default, ``"bi"``, lets a
     position read the next click, which is its target under ``SequencePredictNext``.
     """
-    mm = import_merlin_models()
-    import tensorflow as tf
+    mm = fresh_keras(seed)
     from merlin.schema import Tags
 
-    tf.keras.backend.clear_session()  # a fresh Keras state per model, as the tutorial's kernel restarts
-    tf.keras.utils.set_random_seed(seed)
     input_block = mm.InputBlockV2(
         schema,
         embeddings=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim),

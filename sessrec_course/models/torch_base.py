@@ -200,28 +200,31 @@ class SessionModel(nn.Module):
         Returns ``(..., L)``: ``r[position - k]`` for item ``k`` at or before ``position``, 0 for later items
         and for padding. Added to the scores at the ids with ``scatter_add`` (re-clicked items add up).
         """
-        distance = position[..., None] - torch.arange(item_ids.shape[-1], device=item_ids.device)
-        valid = (distance >= 0) & (item_ids != PAD_ID)
-        bias = self.repeat_bias[distance.clamp(0, self.repeat_bias.shape[0] - 1)]
+        bias, valid = self.repeat_bias_at(item_ids, position)
         return torch.where(valid, bias, torch.zeros_like(bias))
 
-    def repeat_log_weights(self, item_ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """Repeat mode's log-weights ``log_softmax_k r[position − k]`` over the clicks at or before ``position``.
-
-        ``item_ids`` ``(..., L)``, ``position`` ``(...)`` → ``(..., L)``; later clicks and padding get −1e4 (finite,
-        so that rows without a match still have finite gradients).
-        """
+    def repeat_bias_at(self, item_ids: torch.Tensor, position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(r[position − k], valid)`` for each click ``k`` of ``item_ids`` ``(..., L)``: valid = at or before, not padding."""
         distance = position[..., None] - torch.arange(item_ids.shape[-1], device=item_ids.device)
         valid = (distance >= 0) & (item_ids != PAD_ID)
-        bias = self.repeat_bias[distance.clamp(0, self.repeat_bias.shape[0] - 1)].float()
-        return torch.log_softmax(torch.where(valid, bias, torch.full_like(bias, -1.0e4)), dim=-1)
+        return self.repeat_bias[distance.clamp(0, self.repeat_bias.shape[0] - 1)], valid
+
+    def repeat_log_weights(self, item_ids: torch.Tensor, position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Repeat mode's log-weights ``log_softmax_k r[position − k]`` over the clicks at or before ``position``.
+
+        ``item_ids`` ``(..., L)``, ``position`` ``(...)`` → ``(weights, valid)``, both ``(..., L)``; later clicks
+        and padding get −1e4 (finite, so that rows without a match still have finite gradients).
+        """
+        bias, valid = self.repeat_bias_at(item_ids, position)
+        bias = bias.float()
+        return torch.log_softmax(torch.where(valid, bias, torch.full_like(bias, -1.0e4)), dim=-1), valid
 
     def mixture_scores(self, scores: torch.Tensor, hidden: torch.Tensor, ids: torch.Tensor,
                        last: torch.Tensor) -> torch.Tensor:
         """``log(g·q(i) + (1 − g)·softmax(scores)_i)`` for every item: scores ``(B, N)``, hidden ``(B, H)``."""
         gate = self.repeat_gate(hidden).squeeze(-1).float()
         explore = torch.log_softmax(scores, dim=-1) + log_sigmoid(-gate)[:, None]
-        weights = self.repeat_log_weights(ids, last).exp()
+        weights = self.repeat_log_weights(ids, last)[0].exp()
         share = torch.zeros_like(scores).scatter_add(1, ids, weights).gather(1, ids)  # q(i) at each click
         repeat = log_sigmoid(gate)[:, None] + torch.log(share)
         at_clicks = explore.gather(1, ids)
@@ -287,8 +290,8 @@ class SessionModel(nn.Module):
             if self.repeat_gate is None:
                 repeats = (rows[keep], self.repeat_scores(rows, positions)[keep])
             else:  # the mode is observed in training: is the next item one of the clicks 0..t?
-                weights = self.repeat_log_weights(rows[keep], positions[keep])
-                hit = (rows[keep] == targets[keep][:, None]) & (weights > -1.0e3)
+                weights, valid = self.repeat_log_weights(rows[keep], positions[keep])
+                hit = (rows[keep] == targets[keep][:, None]) & valid
                 repeat = hit.any(dim=-1).float()
                 log_q = torch.logsumexp(torch.where(hit, weights, torch.full_like(weights, -1.0e4)), dim=-1)
                 gate = self.repeat_gate(hidden).squeeze(-1).float()

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                                  model_overrides={"dropout": args.dropout}, epochs=args.epochs,
                                  batch_size=args.batch_size, max_steps_per_epoch=args.max_steps)
     if rank == 0:  # the one writer
-        save_model(model, args.out, extra={"history": history.to_dict()})
+        save_model(model, args.out)
         (args.out / "history.json").write_text(json.dumps({**history.to_dict(), "world": world}), encoding="utf-8")
     if dist.is_initialized():
         dist.destroy_process_group()
