@@ -102,3 +102,27 @@ def test_reference_metrics_hand_computed():
     assert out["popularity"] == {"Recall@1": 0.5, "MRR@1": 0.5, "cases": 2}
     # Markov: after 2 -> 3 (twice) first; after 4 nothing was seen -> popularity fallback ranks 2 first
     assert out["Markov"] == {"Recall@1": 1.0, "MRR@1": 1.0, "cases": 2}
+
+
+def test_hour_affinity_off_is_the_default_log_and_on_ties_start_hours_to_the_intent():
+    from sessrec_course.data.synthetic import category_peak_hours
+
+    plain = generate_log(n_events=40_000, n_items=300, n_categories=8, n_days=14, seed=5)
+    pd.testing.assert_frame_equal(plain.events, generate_log(n_events=40_000, n_items=300, n_categories=8,
+                                                             n_days=14, seed=5, hour_affinity=0.0).events)
+    timed = generate_log(n_events=40_000, n_items=300, n_categories=8, n_days=14, seed=5, hour_affinity=3.0)
+    peaks = category_peak_hours(8)
+
+    def distance_to_peak(log) -> float:  # mean circular hours between a session's start and its intent's peak
+        starts = log.events.groupby("session_id")["timestamp"].min().dt.hour.to_numpy()
+        delta = np.abs(starts - peaks[log.intents["c1"].to_numpy()]) % 24
+        return float(np.minimum(delta, 24 - delta).mean())
+
+    assert distance_to_peak(plain) > 5.0  # about 6 h, what independent hours give
+    assert distance_to_peak(timed) < 0.7 * distance_to_peak(plain)
+    same = ["c1", "c2", "switch_at"]  # only the timing changes: the same intents, renumbered by start time
+    pd.testing.assert_frame_equal(plain.intents[same].sort_values(same, ignore_index=True),
+                                  timed.intents[same].sort_values(same, ignore_index=True))
+    assert (plain.events["item_id"].to_numpy() != timed.events["item_id"].to_numpy()).any()  # reordered by start
+    with pytest.raises(ValueError, match="hour_affinity>=0"):
+        generate_log(n_events=1_000, hour_affinity=-1.0)

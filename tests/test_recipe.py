@@ -107,3 +107,45 @@ def test_held_out_s_pop_and_markov_tell_re_click_data_from_transition_data():
     assert repeat_or_transition_mrr(chains[:5]) == (0.0, 0.0)  # too few sessions to hold a tenth out
     stats = split_stats(loops)
     assert stats.spop_mrr == pytest.approx(spop) and stats.markov_mrr == pytest.approx(markov)
+
+
+def test_popularity_by_start_hour_against_overall_popularity_by_hand():
+    from sessrec_course.training.common import hour_or_overall_popularity_mrr, time_features_pay
+
+    # 9 morning sessions click 2 then 3, 9 evening ones 4 then 5; the latest two (one of each) are held out
+    sessions = [np.array([2, 3]), np.array([4, 5])] * 10
+    hours = np.array([8, 20] * 10)
+    hour_mrr, overall_mrr = hour_or_overall_popularity_mrr(sessions, hours)
+    # by hour: 3 and 5 rank second in their slice (1/2 each); overall all four tie, ids in order: 3 → 2nd, 5 → 4th
+    assert (hour_mrr, overall_mrr) == pytest.approx((0.5, (1 / 2 + 1 / 4) / 2))
+    assert hour_or_overall_popularity_mrr(sessions, np.array([8] * 20)) == pytest.approx((0.375, 0.375))
+    assert hour_or_overall_popularity_mrr(sessions[:5], hours[:5]) == (0.0, 0.0)  # nothing to hold out
+    assert time_features_pay(0.5, 0.375) and not time_features_pay(0.40, 0.375) and not time_features_pay(0.1, 0.0)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_time_features_auto_turns_them_on_only_where_the_start_hour_tells_the_items(tmp_path, tied):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sessrec_course.profiles import get_profile
+    from sessrec_course.training.common import training_setup
+
+    rng = np.random.default_rng(1)
+    n = 400
+    hours = rng.integers(0, 24, n)
+    morning = hours < 12 if tied else rng.random(n) < 0.5
+    items = [list(rng.choice(np.arange(2, 12) if m else np.arange(12, 22), 3)) for m in morning]
+    starts = np.datetime64("2024-03-04", "ns") + np.arange(n).astype("timedelta64[h]")
+    table = pa.table({"session_id": pa.array(np.arange(n)), "item_id_list": pa.array(items, pa.list_(pa.int32())),
+                      "time_delta_list": pa.array([[0.0, 5.0, 5.0]] * n, pa.list_(pa.float32())),
+                      "start_weekday": pa.array(np.zeros(n), pa.int8()), "start_hour": pa.array(hours, pa.int8()),
+                      "start_time": pa.array(starts)})
+    for split in ("train", "valid", "test"):
+        pq.write_table(table, tmp_path / f"{split}.parquet")
+    (tmp_path / "schema.json").write_text(json.dumps({"item_cardinality": 22, "max_length": 5}), encoding="utf-8")
+    setup = training_setup("gru", tmp_path, get_profile("ci"), model_overrides={"time_features": "auto"})
+    assert setup.model.time_features is tied
+    assert training_setup("gru", tmp_path, get_profile("ci")).model.time_features is False  # off unless asked

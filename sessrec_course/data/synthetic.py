@@ -12,6 +12,9 @@ How a session is generated (all vectorised over sessions, one loop step per posi
   reweighted by the intent (so it depends on the last item AND on the intent), or a **jump** to a
   popular item of an intent category (depends on the intent only);
 - session starts follow daily and weekly cycles over ``n_days``; gaps inside a session are log-normal.
+  By default the timing says nothing about the items; ``hour_affinity > 0`` gives every category a peak hour
+  and draws a session's start hour towards its primary intent's peak (evening shoppers want other things
+  than lunch-break ones), so the start hour carries signal that time features can pick up.
 
 The last item alone tells a model only part of the intent, and nothing about the items it may come
 back to; earlier items reveal both, so sequence models have something to learn beyond a first-order
@@ -62,6 +65,7 @@ class GeneratorConfig:
     intent_boost: float = 100.0  # how strongly the intent reweights the successors
     p_switch: float = 0.08  # share of sessions (length >= 4) that switch intent once
     median_gap_s: float = 35.0  # median seconds between two events of a session
+    hour_affinity: float = 0.0  # > 0: start hours lean to the primary category's peak hour by exp(a·cos(Δhour))
 
     @property
     def p_jump(self) -> float:
@@ -282,7 +286,22 @@ def _clicks(cfg: GeneratorConfig, lengths: np.ndarray, first, second, switch_at:
     return items
 
 
-def _timestamps(cfg: GeneratorConfig, lengths: np.ndarray, rng: np.random.Generator):
+def category_peak_hours(n_categories: int) -> np.ndarray:
+    """The hour of day each category is most wanted at (``hour_affinity``): spread by the golden ratio."""
+    return np.floor(24 * ((np.arange(n_categories) * 0.6180339887) % 1.0)).astype(np.int64)
+
+
+def _start_hours(cfg: GeneratorConfig, primary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Start hour per session: the daily profile, leaning towards the primary category's peak hour."""
+    if cfg.hour_affinity <= 0:
+        return rng.choice(24, size=len(primary), p=HOURLY_PROFILE / HOURLY_PROFILE.sum())
+    delta = np.arange(24)[None, :] - category_peak_hours(cfg.n_categories)[:, None]
+    weight = HOURLY_PROFILE[None, :] * np.exp(cfg.hour_affinity * np.cos(2 * np.pi * delta / 24))
+    cdf = np.cumsum(weight / weight.sum(axis=1, keepdims=True), axis=1)[primary]
+    return np.minimum((cdf < rng.random(len(primary))[:, None]).sum(axis=1), 23)
+
+
+def _timestamps(cfg: GeneratorConfig, lengths: np.ndarray, primary: np.ndarray, rng: np.random.Generator):
     """Seconds since ``START_DATE`` per event (session starts with weekly and daily cycles, log-normal gaps).
 
     Also returns the session of each event and the new session ids, numbered in start order like a real log.
@@ -291,7 +310,7 @@ def _timestamps(cfg: GeneratorConfig, lengths: np.ndarray, rng: np.random.Genera
     offsets = np.r_[0, np.cumsum(lengths)[:-1]]
     day_w = WEEKDAY_PROFILE[np.arange(n_days) % 7] * np.linspace(1.0, 1.15, n_days)  # slight growth
     day = rng.choice(n_days, size=n_sess, p=day_w / day_w.sum())
-    hour = rng.choice(24, size=n_sess, p=HOURLY_PROFILE / HOURLY_PROFILE.sum())
+    hour = _start_hours(cfg, primary, rng)
     start_s = day * 86_400 + hour * 3_600 + rng.integers(0, 3_600, n_sess)
     order = np.argsort(start_s, kind="stable")
     gaps = np.minimum(np.round(np.exp(rng.normal(np.log(cfg.median_gap_s), 1.0, cfg.n_events))), 1_800)
@@ -308,8 +327,9 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
     """Generate the click log and keep the ground truth (see the module docstring). Deterministic for ``seed``."""
     cfg = GeneratorConfig(n_events=n_events, n_items=n_items, n_categories=n_categories, n_days=n_days,
                           seed=seed, **knobs)
-    if n_events < 1 or n_items < 10 or n_categories < 4 or n_days < 1:
-        raise ValueError(f"generator needs n_events>=1, n_items>=10, n_categories>=4, n_days>=1; got {cfg}")
+    if n_events < 1 or n_items < 10 or n_categories < 4 or n_days < 1 or cfg.hour_affinity < 0:
+        raise ValueError("generator needs n_events>=1, n_items>=10, n_categories>=4, n_days>=1, hour_affinity>=0; "
+                         f"got {cfg}")
     rng = np.random.default_rng(seed)  # one stream, drawn from in a fixed order: the log is a function of the seed
     cat_p, item_cat, pop, price, related = _catalogue(cfg, rng)
     sample_in = _category_sampler(item_cat[1:], pop[1:], n_categories)
@@ -320,7 +340,7 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
     succ, succ_w = _successor_lists(cfg, item_cat, related, draw, rng)
     lengths, first, second, switch_at = _sessions(cfg, cat_p, related, rng)
     items = _clicks(cfg, lengths, first, second, switch_at, item_cat, succ, succ_w, draw, rng)
-    seconds, session_of_event, new_id = _timestamps(cfg, lengths, rng)
+    seconds, session_of_event, new_id = _timestamps(cfg, lengths, first[0], rng)
     event_order = np.argsort(new_id[session_of_event], kind="stable")
 
     items = items[event_order]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 
 from sessrec_course.models import ModelConfig
 from sessrec_course.profiles import Profile, get_profile
+
+log = logging.getLogger(__name__)
 
 # Architecture per model name; sizes (hidden, max_length, catalogue) come from the profile and schema.
 MODEL_PRESETS: dict[str, dict] = {
@@ -96,6 +99,63 @@ def repeat_or_transition_mrr(sessions: list[np.ndarray], max_held_out: int = 200
     models = (SessionPopular(), MarkovChain())
     return tuple(float(evaluate(m.fit(fit, max(n_items, 3)), prefixes, targets, ks=20, progress=False)["MRR@20"])
                  for m in models)
+
+
+def hour_or_overall_popularity_mrr(sessions: list[np.ndarray], start_hours: np.ndarray, max_held_out: int = 2000,
+                                   buckets: int = 6) -> tuple[float, float]:
+    """MRR@20 of popularity within the session's start-hour slice and of overall popularity, on the latest tenth.
+
+    Both count the clicks of the earlier sessions (``buckets`` slices of the day; ties and items unseen in a
+    slice fall back to the overall order); every click after a session's first is a case. ``(0, 0)`` when
+    there are too few sessions to hold any out.
+    """
+    n_held = min(max_held_out, len(sessions) // 10)
+    n_fit = len(sessions) - n_held
+    if n_held == 0 or not any(len(s) for s in sessions[:n_fit]) or not any(len(s) > 1 for s in sessions[n_fit:]):
+        return 0.0, 0.0
+    n_items = int(max(int(s.max()) for s in sessions if len(s))) + 1
+    slices = np.asarray(start_hours, np.int64) * buckets // 24
+    fit_items = np.concatenate(sessions[:n_fit])
+    fit_slice = np.repeat(slices[:n_fit], [len(s) for s in sessions[:n_fit]])
+    overall = np.bincount(fit_items, minlength=n_items).astype(np.float64)
+    by_slice = np.stack([np.bincount(fit_items[fit_slice == b], minlength=n_items) for b in range(buckets)])
+    by_slice = by_slice + overall / (overall.sum() + 1.0)  # unseen in a slice: overall order
+
+    def rank_table(counts: np.ndarray) -> np.ndarray:  # rank of every item, ties to the lower id
+        order = np.argsort(-counts, kind="stable")
+        ranks = np.empty(n_items, np.int64)
+        ranks[order] = np.arange(1, n_items + 1)
+        return ranks
+
+    targets = np.concatenate([s[1:] for s in sessions[n_fit:]])
+    target_slice = np.repeat(slices[n_fit:], [max(0, len(s) - 1) for s in sessions[n_fit:]])
+    hour_ranks = np.stack([rank_table(row) for row in by_slice])[target_slice, targets]
+    overall_ranks = rank_table(overall)[targets]
+    return tuple(float(np.where(r <= 20, 1.0 / r, 0.0).mean()) for r in (hour_ranks, overall_ranks))
+
+
+def time_features_pay(hour_mrr: float, overall_mrr: float) -> bool:
+    """The rule for ``time_features = "auto"``: on where popularity by start hour beats overall popularity by 10 %."""
+    return overall_mrr > 0 and hour_mrr >= 1.1 * overall_mrr
+
+
+def time_features_auto(train_path: str | Path) -> bool:
+    """``time_features = "auto"`` for an ETL training file: :func:`time_features_pay` on its sessions, in time order."""
+    import pyarrow.parquet as pq
+
+    from sessrec_course.arrays import to_ragged
+    from sessrec_course.etl.features import SESSION_COLUMNS
+    from sessrec_course.etl.workflow import ITEM_COLUMN, list_column
+
+    table = pq.read_table(train_path, columns=[ITEM_COLUMN, SESSION_COLUMNS[0], "start_time"])
+    order = np.argsort(table.column("start_time").to_numpy(), kind="stable")
+    values, offsets = to_ragged(list_column(table, train_path, ITEM_COLUMN))
+    sessions = [values[offsets[i]:offsets[i + 1]] for i in order]
+    hour_mrr, overall_mrr = hour_or_overall_popularity_mrr(sessions, table.column(SESSION_COLUMNS[0]).to_numpy()[order])
+    use = time_features_pay(hour_mrr, overall_mrr)
+    log.info("time_features auto: popularity MRR@20 by start hour %.4f, overall %.4f -> %s", hour_mrr, overall_mrr,
+             "on" if use else "off")
+    return use
 
 
 def recipe_settings(stats: SplitStats) -> dict:
@@ -328,5 +388,8 @@ def training_setup(name: str, artifacts=None, profile: Profile | None = None, pr
     """Resolve the profile (default: :func:`get_profile`) and the data, and build preset ``name``'s two configs."""
     profile = profile or get_profile()
     paths = training_paths(artifacts, profile)
-    config = model_config(name, read_schema(paths.schema), profile, presets, **(model_overrides or {}))
+    model_overrides = dict(model_overrides or {})
+    if model_overrides.get("time_features") == "auto":
+        model_overrides["time_features"] = time_features_auto(paths.train)
+    config = model_config(name, read_schema(paths.schema), profile, presets, **model_overrides)
     return TrainingSetup(profile, paths, config, train_config(name, profile, **train_overrides))
