@@ -47,7 +47,7 @@ def main() -> None:
     if args.model is None or args.time_features is None:
         parser.error("give a preset and --time-features (or --write-timed-log)")
     artifacts = prepare_default_dataset(profile)
-    use = {"on": True, "off": False}.get(args.time_features) or time_features_auto(artifacts.path("train"))
+    use = time_features_auto(artifacts.path("train")) if args.time_features == "auto" else args.time_features == "on"
     overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
     start = time.perf_counter()
     model, history = train_model(args.model, artifacts.root, profile, cache=False, progress=False,

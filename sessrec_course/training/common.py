@@ -109,6 +109,8 @@ def hour_or_overall_popularity_mrr(sessions: list[np.ndarray], start_hours: np.n
     slice fall back to the overall order); every click after a session's first is a case. ``(0, 0)`` when
     there are too few sessions to hold any out.
     """
+    from sessrec_course.arrays import order_desc
+
     n_held = min(max_held_out, len(sessions) // 10)
     n_fit = len(sessions) - n_held
     if n_held == 0 or not any(len(s) for s in sessions[:n_fit]) or not any(len(s) > 1 for s in sessions[n_fit:]):
@@ -122,7 +124,7 @@ def hour_or_overall_popularity_mrr(sessions: list[np.ndarray], start_hours: np.n
     by_slice = by_slice + overall / (overall.sum() + 1.0)  # unseen in a slice: overall order
 
     def rank_table(counts: np.ndarray) -> np.ndarray:  # rank of every item, ties to the lower id
-        order = np.argsort(-counts, kind="stable")
+        order = order_desc(counts)
         ranks = np.empty(n_items, np.int64)
         ranks[order] = np.arange(1, n_items + 1)
         return ranks
