@@ -108,7 +108,9 @@ def test_the_step_probe_leaves_the_slow_first_steps_out():
 def test_plan_epochs_fits_the_budget():
     assert plan_epochs(4, 100, 0.1, None) == (4, None)
     assert plan_epochs(4, 100, 0.1, 50.0) == (4, None)  # 40 s needed
-    assert plan_epochs(4, 100, 0.1, 25.0) == (2, None)  # 2.5 epochs affordable
+    assert plan_epochs(4, 100, 0.1, 25.0) == (3, 83)  # 2.5 epochs affordable: 3 of 83 batches, none left idle
+    assert plan_epochs(4, 100, 0.1, 20.0) == (2, None)  # exactly 2
+    assert plan_epochs(4, 100, 0.1, 19.0) == (2, 95)  # 1.9: two epochs of 95 %, not one
     assert plan_epochs(4, 100, 0.1, 5.0) == (1, 50)  # half an epoch
 
 

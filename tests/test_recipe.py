@@ -94,6 +94,19 @@ def test_the_repeat_mixture_goes_where_re_clicks_out_predict_transitions():
     assert recipe_settings(_stats(repeat=0.001, spop=0.26, markov=0.23))["repeat_mixture"] is False  # no re-clicks
 
 
+def test_the_held_out_checks_keep_the_latest_tenth_capped():
+    from sessrec_course.training.common import latest_held_out
+
+    sessions = [np.array([i + 2, i + 3]) for i in range(50)]  # in time order
+    fit, held = latest_held_out(sessions)
+    assert len(held) == 5 and held[0] is sessions[45] and fit == sessions[:45]
+    fit, held = latest_held_out(sessions, max_held_out=2)
+    assert [s[0] for s in held] == [50, 51] and len(fit) == 48
+    assert latest_held_out(sessions[:9]) == (sessions[:9], [])  # a tenth of 9 is none
+    singles = sessions[:45] + [np.array([7])] * 5  # the latest tenth has no next item to predict
+    assert latest_held_out(singles)[1] == []
+
+
 def test_held_out_s_pop_and_markov_tell_re_click_data_from_transition_data():
     from sessrec_course.training.common import repeat_or_transition_mrr
 

@@ -148,10 +148,13 @@ def test_a_time_budget_re_plans_from_the_measured_epoch(monkeypatch):
     budget.train = SimpleNamespace(epochs=1, max_steps_per_epoch=None)  # a probe in a busy moment planned 1
     budget.replan()  # epoch 1 ended at 10 s: 70 s left at 10 s an epoch
     assert budget.train.epochs == 8
-    budget.replan()  # epoch 2 took 20 s, 50 s left
-    assert budget.train.epochs == 4
+    budget.replan()  # epoch 2 took 20 s, 50 s left: 2.5 epochs, rounded to 3
+    assert budget.train.epochs == 5
     budget.replan()  # epoch 3 took 50 s and used the budget up: stop after it
     assert budget.train.epochs == 3
+    budget.marks, clock = [0.0], iter([45.0])
+    budget.replan()  # 35 s left at 45 s an epoch: 0.8 of one rounds to one more (the deadline guards the rest)
+    assert budget.train.epochs == 2
     budget.cap, budget.marks, clock = 3, [0.0], iter([1.0])
     budget.train.epochs = 1
     budget.replan()

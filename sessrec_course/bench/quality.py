@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 import tomllib
 from dataclasses import asdict, fields
@@ -199,13 +200,17 @@ def seconds_per_step(model, loader, steps: int = 24, warmup: int = 4, bf16: bool
 
 
 def plan_epochs(epochs: int, steps_per_epoch: int, sec_per_step: float, budget_s: float | None) -> tuple[int, int | None]:
-    """Return ``(epochs, max_steps_per_epoch)`` that fit ``budget_s`` seconds of training (None: no cap)."""
+    """Return ``(epochs, max_steps_per_epoch)`` that fit ``budget_s`` seconds of training (None: no cap).
+
+    All the affordable steps are used: 1.9 epochs' worth become 2 epochs of 95 % of the batches each (a new
+    random share every epoch), not 1 epoch and half the budget idle.
+    """
     if budget_s is None or epochs * steps_per_epoch * sec_per_step <= budget_s:
         return epochs, None
-    affordable = budget_s / max(sec_per_step, 1e-9)
-    if affordable >= steps_per_epoch:
-        return max(1, int(affordable // steps_per_epoch)), None
-    return 1, max(1, int(affordable))
+    affordable = max(1, int(budget_s / max(sec_per_step, 1e-9)))
+    planned = min(epochs, math.ceil(affordable / steps_per_epoch))
+    per_epoch = affordable // planned
+    return planned, (None if per_epoch >= steps_per_epoch else max(1, per_epoch))
 
 
 class TimeBudget:
@@ -248,13 +253,17 @@ class TimeBudget:
         return wrapper
 
     def replan(self) -> None:
-        """After epoch k: epochs = k + what the time left holds at epoch k's length, at most the configured cap."""
+        """After epoch k: epochs = k + the epochs the time left holds at epoch k's length (to the nearest), at most the cap.
+
+        Rounded, not floored: the first plan counted no validation, so its last epoch is always a little short
+        of fitting; the deadline still stops an epoch that would run past the budget.
+        """
         if self.seconds is None or self.train is None:
             return
         now = time.perf_counter()
         last, k = now - self.marks[-1], len(self.marks)
         self.marks.append(now)
-        fits = int(max(0.0, self.TRAIN_SHARE * self.seconds - (now - self.started)) // max(last, 1e-9))
+        fits = int(max(0.0, self.TRAIN_SHARE * self.seconds - (now - self.started)) / max(last, 1e-9) + 0.5)
         epochs = max(k, min(self.cap, k + fits))
         if epochs != self.train.epochs:
             logger.info("%s: epoch %d took %.1f s -> %d epoch(s) in all", self.label, k, last, epochs)
@@ -295,11 +304,13 @@ def recipe_config(config: dict, train_sessions: list[np.ndarray], label: str = "
 
 
 def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s: float | None = None,
-               progress: bool = False) -> list[dict]:
+               progress: bool = False, recipe: tuple | None = None) -> list[dict]:
     """Train every neural preset in ``names`` with ``config`` and evaluate it on the test cases.
 
     ``budget_s`` (seconds, all models together, split evenly) caps training: epochs are planned from a
     measured step time and a deadline stops an epoch early. Rows say whether the budget cut training.
+    ``recipe``: ``(stats, settings)`` of :func:`recipe_config` when the caller already has them (they cost a
+    baseline fit each).
     """
     import torch
 
@@ -308,7 +319,11 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     from sessrec_course.training.torch_pipeline import fit_model, torch_validator
     from sessrec_course.training.torch_recommender import TorchRecommender
 
-    config, stats, settings = recipe_config(config, cases.train_sessions, split_name)
+    if recipe is None:
+        config, stats, settings = recipe_config(config, cases.train_sessions, split_name)
+    else:
+        stats, settings = recipe
+        config = resolve_auto(config, settings)
     max_length = int(config.get("max_length", 20))
     seed = int(config.get("seed", 42))
     n_valid = min(int(config.get("valid_sessions", 1000)), max(1, len(cases.train_sessions) // 10))
@@ -393,7 +408,7 @@ def run_quality(folder: str | Path, models: list[str] | None = None, baselines: 
     folder = Path(folder)
     split = load_split(folder)
     config = load_config(folder.name, config_path)
-    config = recipe_config(config, split.train_sessions, folder.name)[0]
+    config, stats, settings = recipe_config(config, split.train_sessions, folder.name)
     budget = config.get("time_budget_s") if time_budget_s is None else time_budget_s
     budget = None if budget is None or budget <= 0 else float(budget)
     cases = benchmark_cases(split)
@@ -401,7 +416,7 @@ def run_quality(folder: str | Path, models: list[str] | None = None, baselines: 
     rows = [] if baselines == [] else run_baselines(cases, folder.name, baselines, progress)
     names = neural_model_names(config, models)
     if names:
-        rows += run_neural(cases, folder.name, config, names, budget, progress)
+        rows += run_neural(cases, folder.name, config, names, budget, progress, recipe=(stats, settings))
     return {"split": folder.name, "folder": str(folder), "config": config, "time_budget_s": budget,
             "train_sessions": len(split.train_sessions), "test_cases": int(len(cases.targets)),
             "item_cardinality": int(cases.n_items), "rows": rows, "published": PUBLISHED.get(folder.name, {})}

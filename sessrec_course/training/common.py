@@ -81,6 +81,18 @@ def split_stats(sessions: list[np.ndarray]) -> SplitStats:
                       repeats / max(1, cases), *repeat_or_transition_mrr(sessions))
 
 
+def latest_held_out(sessions: list, max_held_out: int = 2000) -> tuple[list, list]:
+    """``(earlier, latest)``: the latest tenth of ``sessions`` (at most ``max_held_out``) held out for a check.
+
+    ``latest`` is empty when nothing can be checked: too few sessions, no click before it or no next item in it.
+    """
+    n_held = min(max_held_out, len(sessions) // 10)
+    fit, held = sessions[: len(sessions) - n_held], sessions[len(sessions) - n_held:]
+    if n_held == 0 or not any(len(s) for s in fit) or not any(len(s) > 1 for s in held):
+        return list(sessions), []
+    return fit, held
+
+
 def repeat_or_transition_mrr(sessions: list[np.ndarray], max_held_out: int = 2000) -> tuple[float, float]:
     """MRR@20 of S-POP and of the Markov chain on the latest tenth of ``sessions`` (at most ``max_held_out``).
 
@@ -90,9 +102,8 @@ def repeat_or_transition_mrr(sessions: list[np.ndarray], max_held_out: int = 200
     from sessrec_course.baselines import MarkovChain, SessionPopular
     from sessrec_course.evaluation import all_prefixes, evaluate
 
-    n_held = min(max_held_out, len(sessions) // 10)
-    fit, held = sessions[: len(sessions) - n_held], sessions[len(sessions) - n_held:]
-    if n_held == 0 or not any(len(s) for s in fit) or not any(len(s) > 1 for s in held):
+    fit, held = latest_held_out(sessions, max_held_out)
+    if not held:
         return 0.0, 0.0
     n_items = int(max(int(s.max()) for s in sessions if len(s))) + 1
     prefixes, targets = all_prefixes(held, max_length=20)
@@ -111,9 +122,8 @@ def hour_or_overall_popularity_mrr(sessions: list[np.ndarray], start_hours: np.n
     """
     from sessrec_course.arrays import order_desc
 
-    n_held = min(max_held_out, len(sessions) // 10)
-    n_fit = len(sessions) - n_held
-    if n_held == 0 or not any(len(s) for s in sessions[:n_fit]) or not any(len(s) > 1 for s in sessions[n_fit:]):
+    n_fit = len(latest_held_out(sessions, max_held_out)[0])
+    if n_fit == len(sessions):
         return 0.0, 0.0
     n_items = int(max(int(s.max()) for s in sessions if len(s))) + 1
     slices = np.asarray(start_hours, np.int64) * buckets // 24
