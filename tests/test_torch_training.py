@@ -144,21 +144,51 @@ def test_a_time_budget_re_plans_from_the_measured_epoch(monkeypatch):
     clock = iter([10.0, 30.0, 80.0])
     monkeypatch.setattr(quality.time, "perf_counter", lambda: next(clock))
     budget = quality.TimeBudget(100.0, "t")  # 80 s for training and validation
-    budget.started, budget.marks, budget.cap = 0.0, [0.0], 30
+    budget.started, budget.marks, budget.cap, budget.steps_per_epoch = 0.0, [0.0], 30, 100
     budget.train = SimpleNamespace(epochs=1, max_steps_per_epoch=None)  # a probe in a busy moment planned 1
     budget.replan()  # epoch 1 ended at 10 s: 70 s left at 10 s an epoch
-    assert budget.train.epochs == 8
-    budget.replan()  # epoch 2 took 20 s, 50 s left: 2.5 epochs, rounded to 3
-    assert budget.train.epochs == 5
+    assert (budget.train.epochs, budget.train.max_steps_per_epoch) == (8, None)
+    budget.replan()  # epoch 2 took 20 s, 50 s left: 2.5 epochs' steps, so 3 more of 83 batches
+    assert (budget.train.epochs, budget.train.max_steps_per_epoch) == (5, 83)
     budget.replan()  # epoch 3 took 50 s and used the budget up: stop after it
     assert budget.train.epochs == 3
     budget.marks, clock = [0.0], iter([45.0])
-    budget.replan()  # 35 s left at 45 s an epoch: 0.8 of one rounds to one more (the deadline guards the rest)
-    assert budget.train.epochs == 2
+    budget.train.max_steps_per_epoch = None
+    budget.replan(validation_s=5.0)  # 35 s left, an epoch of 40 s training + 5 s validation: 30 s of steps
+    assert (budget.train.epochs, budget.train.max_steps_per_epoch) == (2, 75)
+    budget.marks, clock = [0.0], iter([60.0])
+    budget.replan()  # 20 s left is less than half an epoch of 60 s: no more
+    assert budget.train.epochs == 1
     budget.cap, budget.marks, clock = 3, [0.0], iter([1.0])
-    budget.train.epochs = 1
+    budget.train.epochs, budget.train.max_steps_per_epoch = 1, None
     budget.replan()
     assert budget.train.epochs == 3  # never past the configured epochs
+
+
+def test_fit_decays_over_re_planned_epoch_lengths(monkeypatch):
+    import sessrec_course.training.torch_trainer as trainer
+
+    ids = pad_right([np.array([2, 3, 4, 5])] * 32, 4)
+    model = build_model(ModelConfig(name="gru", item_cardinality=8, hidden_size=8, max_length=4))
+    config = TrainConfig(epochs=3, patience=10, progress=False, warmup_fraction=0.0, min_lr_fraction=0.0)
+    loader, lrs = make_loader(ids, 4), []  # 8 batches an epoch
+
+    def validate(m):  # what a time budget does after epoch 1: the epochs left are shortened to 4 batches
+        config.max_steps_per_epoch = 4
+        return {"MRR@20": 0.1}
+
+    original = trainer._train_step
+
+    def spy(model, batch, run, config):
+        lrs.append(run.optimizer.param_groups[0]["lr"])
+        return original(model, batch, run, config)
+
+    monkeypatch.setattr(trainer, "_train_step", spy)
+    history = fit(model, loader, validate, config)
+    assert history.steps[-1] == 16 and len(lrs) == 16  # 8 + 4 + 4
+    # from step 8 on the cosine runs to the end of step 16, not of the first plan's 24
+    assert lrs[12] == pytest.approx(config.learning_rate * lr_factor(12, 16, 1, 0.0), rel=1e-6)
+    assert lrs[12] < config.learning_rate * lr_factor(12, 24, 1, 0.0)
 
 
 def test_checkpoint_round_trip_and_cache(tmp_path, monkeypatch):

@@ -247,27 +247,37 @@ class TimeBudget:
     def validated(self, validate):
         """``validate`` that re-plans the epochs after each call (the end of an epoch)."""
         def wrapper(model):
+            start = time.perf_counter()
             metrics = validate(model)
-            self.replan()
+            self.replan(time.perf_counter() - start)
             return metrics
         return wrapper
 
-    def replan(self) -> None:
-        """After epoch k: epochs = k + the epochs the time left holds at epoch k's length (to the nearest), at most the cap.
+    def replan(self, validation_s: float = 0.0) -> None:
+        """After epoch k: re-plan the epochs left and their length from epoch k's measured steps and validation.
 
-        Rounded, not floored: the first plan counted no validation, so its last epoch is always a little short
-        of fitting; the deadline still stops an epoch that would run past the budget.
+        Another epoch starts while the time left holds at least half of epoch k (rounded, not floored: the
+        first plan counted no validation; the deadline still stops an epoch that would overrun); then all the
+        steps the time left affords are planned, as :func:`plan_epochs` does, at most the configured epochs.
         """
         if self.seconds is None or self.train is None:
             return
         now = time.perf_counter()
         last, k = now - self.marks[-1], len(self.marks)
         self.marks.append(now)
-        fits = int(max(0.0, self.TRAIN_SHARE * self.seconds - (now - self.started)) / max(last, 1e-9) + 0.5)
-        epochs = max(k, min(self.cap, k + fits))
-        if epochs != self.train.epochs:
-            logger.info("%s: epoch %d took %.1f s -> %d epoch(s) in all", self.label, k, last, epochs)
-            self.train.epochs = epochs
+        left = self.TRAIN_SHARE * self.seconds - (now - self.started)
+        epochs, max_steps = k, self.train.max_steps_per_epoch
+        if k < self.cap and left >= 0.5 * last:
+            step_s = max(last - validation_s, 1e-9) / (max_steps or self.steps_per_epoch)
+            more, max_steps = plan_epochs(self.cap - k, self.steps_per_epoch, step_s, max(0.0, left - validation_s))
+            if more > 1:  # each further epoch is validated too
+                more, max_steps = plan_epochs(self.cap - k, self.steps_per_epoch, step_s,
+                                              max(0.0, left - more * validation_s))
+            epochs = k + more
+        if (epochs, max_steps) != (self.train.epochs, self.train.max_steps_per_epoch):
+            logger.info("%s: epoch %d took %.1f s -> %d epoch(s) in all, cap %s", self.label, k, last, epochs,
+                        max_steps)
+            self.train.epochs, self.train.max_steps_per_epoch = epochs, max_steps
 
 
 def resolve_auto(config: dict, settings: dict) -> dict:

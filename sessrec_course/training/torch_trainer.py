@@ -131,6 +131,7 @@ class _Run:
     step: int = 0
     stale: int = 0  # epochs since the best one
     best_state: dict | None = field(default=None, repr=False)
+    total: list[int] = field(default_factory=lambda: [0])  # planned steps in all, read by the schedule
 
 
 def _set_up(model: torch.nn.Module, loader, config: TrainConfig) -> _Run:
@@ -146,20 +147,25 @@ def _set_up(model: torch.nn.Module, loader, config: TrainConfig) -> _Run:
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.learning_rate,
     )
-    steps_per_epoch = len(loader) if config.max_steps_per_epoch is None else min(len(loader), config.max_steps_per_epoch)
-    total = steps_per_epoch * config.epochs
-    warmup = max(1, int(config.warmup_fraction * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(  # config.epochs read live: a time budget may re-plan it
-        optimizer, lambda step: lr_factor(step, steps_per_epoch * config.epochs, warmup, config.min_lr_fraction)
+    steps_per_epoch = _epoch_steps(loader, config)
+    total = [steps_per_epoch * config.epochs]  # re-planned at each epoch's start (see fit)
+    warmup = max(1, int(config.warmup_fraction * total[0]))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total[0], warmup, config.min_lr_fraction)
     )
-    bar = tqdm(total=total, desc=f"training {type(model).__name__}", unit="batch",
+    bar = tqdm(total=total[0], desc=f"training {type(model).__name__}", unit="batch",
                disable=not config.progress or rank != 0)
     loss: Callable[[torch.Tensor], torch.Tensor] = model.loss
     if world > 1:  # gradients all-reduced (averaged) across ranks during backward
         from torch.nn.parallel import DistributedDataParallel
 
         loss = DistributedDataParallel(_Loss(model), device_ids=[device.index] if device.type == "cuda" else None)
-    return _Run(device, optimizer, scheduler, steps_per_epoch, bar, loss, rank, world)
+    return _Run(device, optimizer, scheduler, steps_per_epoch, bar, loss, rank, world, total=total)
+
+
+def _epoch_steps(loader, config: TrainConfig) -> int:
+    """Batches in one epoch: the loader's, at most ``config.max_steps_per_epoch``."""
+    return len(loader) if config.max_steps_per_epoch is None else min(len(loader), config.max_steps_per_epoch)
 
 
 def _train_step(model: torch.nn.Module, batch: torch.Tensor, run: _Run, config: TrainConfig) -> float:
@@ -270,8 +276,9 @@ def fit(
     history = History(monitor=config.monitor)
     epoch = 0
     while epoch < config.epochs:  # re-read each epoch: a before_fit hook may re-plan the epochs as they run
-        epoch += 1
-        run.bar.total = run.steps_per_epoch * config.epochs
+        epoch += 1  # ... and their length: the schedule decays over the steps done plus the steps planned
+        run.steps_per_epoch = _epoch_steps(loader, config)
+        run.total[0] = run.bar.total = run.step + run.steps_per_epoch * (config.epochs - epoch + 1)
         first = len(history.losses)
         record = _train_epoch(model, loader, run, config, history, epoch)
         _reduce_steps(history, first, run)
