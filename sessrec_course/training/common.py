@@ -122,9 +122,10 @@ def hour_or_overall_popularity_mrr(sessions: list[np.ndarray], start_hours: np.n
     """
     from sessrec_course.arrays import order_desc
 
-    n_fit = len(latest_held_out(sessions, max_held_out)[0])
-    if n_fit == len(sessions):
+    fit, held = latest_held_out(sessions, max_held_out)
+    if not held:
         return 0.0, 0.0
+    n_fit = len(fit)
     n_items = int(max(int(s.max()) for s in sessions if len(s))) + 1
     slices = np.asarray(start_hours, np.int64) * buckets // 24
     fit_items = np.concatenate(sessions[:n_fit])
