@@ -86,8 +86,8 @@ SPEED_ARGS ?=
 PEERS_ARGS ?= --events 300000
 
 bench: setup perf-analyzer  ## quality on the shared splits (~1 h/split on 2 cores) + ETL/training/serving speed -> docs/benchmarks.md
-	$(BIN)/python -m sessrec_course.bench -v quality --markdown docs/benchmarks.md $(BENCH_ARGS)
-	$(BIN)/python -m sessrec_course.bench -v speed --markdown docs/benchmarks.md $(SPEED_ARGS)
+	$(BIN)/python -m sessrec_bench -v quality --markdown docs/benchmarks.md $(BENCH_ARGS)
+	$(BIN)/python -m sessrec_bench -v speed --markdown docs/benchmarks.md $(SPEED_ARGS)
 
 $(MERLIN_STAMP): requirements/merlin.txt requirements/merlin-constraints.txt
 	@test -x $(MERLIN_VENV)/bin/python || { echo "creating $(MERLIN_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(MERLIN_VENV); }
@@ -119,7 +119,7 @@ $(MERLIN_KERNELSPEC): $(MERLIN_STAMP) $(STAMP)
 merlin: $(MERLIN_KERNELSPEC)  ## the Merlin kernel: .venv-merlin (NVTabular, Transformers4Rec) as Jupyter kernel sessrec-merlin
 
 bench-peers: setup merlin  ## course vs NVTabular CPU + Transformers4Rec XLNet on the same events -> docs/benchmarks.md
-	$(BIN)/python -m sessrec_course.bench -v peers --markdown docs/benchmarks.md $(PEERS_ARGS)
+	$(BIN)/python -m sessrec_bench -v peers --markdown docs/benchmarks.md $(PEERS_ARGS)
 
 # --allow-root: containers, cloud boxes and CI run as root, where JupyterLab otherwise exits at once. The course's
 # settings overrides (config/lab/overrides.json) switch off the first-run "fetch Jupyter news" prompt; workspaces

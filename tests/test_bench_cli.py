@@ -1,10 +1,9 @@
-"""The measurement subcommands of ``python -m sessrec_course.bench`` hand their arguments to their module."""
+"""The measurement subcommands of ``python -m sessrec_bench`` hand their arguments to their module."""
 
 from __future__ import annotations
 
 import pytest
-
-from sessrec_course.bench.__main__ import MEASUREMENTS, main
+from sessrec_bench.__main__ import MEASUREMENTS, main
 
 
 @pytest.mark.parametrize("name", sorted(MEASUREMENTS))
@@ -12,7 +11,7 @@ def test_a_measurement_subcommand_parses_its_own_arguments(name, capsys):
     with pytest.raises(SystemExit) as done:
         main(["-v", name, "--help"])
     assert done.value.code == 0
-    assert f"usage: python -m sessrec_course.bench {name}" in capsys.readouterr().out
+    assert f"usage: python -m sessrec_bench {name}" in capsys.readouterr().out
 
 
 def test_the_etl_module_rejects_an_unknown_backend(capsys):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from sessrec_course.bench import quality
-from sessrec_course.bench.quality import load_config
+from sessrec_bench import quality
+from sessrec_bench.quality import load_config
 
 DEFAULT = ('seed = 42\nvalid_sessions = 1000\n\n[train]\nepochs = 4\nlearning_rate = 0.002\npatience = 2\n\n'
            '[models.gru]\nhidden_size = 64\ndropout = 0.1\n')

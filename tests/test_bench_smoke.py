@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-
-from sessrec_course.bench.__main__ import QUALITY_HEADING, main
-from sessrec_course.bench.quality import hold_out, neural_model_names, plan_epochs
-from sessrec_course.bench.report import target_verdict, update_section
+from sessrec_bench.__main__ import QUALITY_HEADING, main
+from sessrec_bench.quality import hold_out, neural_model_names, plan_epochs
+from sessrec_bench.report import target_verdict, update_section
 
 
 def _write_split(folder, n_sessions: int = 300, seed: int = 0) -> None:
@@ -85,8 +84,7 @@ def test_the_step_probe_leaves_the_slow_first_steps_out():
     import time
 
     import torch
-
-    from sessrec_course.bench.quality import seconds_per_step
+    from sessrec_bench.quality import seconds_per_step
 
     class SlowStart(torch.nn.Module):  # a fresh model's first steps are slow; the probe must not plan with them
         def __init__(self):

@@ -1,4 +1,5 @@
-"""The package's import graph: no cycles (module- or function-level) and lower stages never import higher ones."""
+"""The import graphs of both trees: no cycles (module-, function-level or ``TYPE_CHECKING``), lower stages never
+import higher ones, and the course package never reaches the benchmark tree (``sessrec_bench``), in code or strings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 PACKAGE = "sessrec_course"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+BENCH = "sessrec_bench"
+BENCH_ROOT = Path(__file__).resolve().parents[1] / "benchmarks" / BENCH
 
 # Stage of each top-level part of the package, lowest first; a module may import only its own stage or lower.
 LAYERS: dict[str, int] = {
@@ -19,7 +22,7 @@ LAYERS: dict[str, int] = {
     "models": 4,
     "training": 5,
     "serving": 6,
-    "plots": 7, "bench": 7, "report": 7, "course": 7, "exercises": 7, "lesson": 7, "keras_lessons": 7, "merlin_lessons": 7, "__main__": 7, "__init__": 7,
+    "plots": 7, "report": 7, "course": 7, "exercises": 7, "lesson": 7, "keras_lessons": 7, "merlin_lessons": 7, "__main__": 7, "__init__": 7,
 }
 # Within stage 0 the order still matters: profiles may use device, environment may use both, not the reverse.
 STAGE0_ORDER = ("ids", "arrays", "paths", "device", "profiles", "environment")
@@ -41,24 +44,12 @@ def _is_package(name: str, modules: dict[str, Path]) -> bool:
     return modules[name].name == "__init__.py"
 
 
-def _type_checking_only(tree: ast.AST) -> set[int]:
-    """Ids of the nodes under ``if TYPE_CHECKING:``: annotations only, never imported at run time."""
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
-            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
-    return skipped
-
-
 def import_edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """Package modules that ``name`` imports anywhere in its file (module level and inside functions)."""
+    """Package modules that ``name`` imports anywhere in its file (module level, in functions, under TYPE_CHECKING)."""
     package = name if _is_package(name, modules) else name.rpartition(".")[0]
     edges: set[str] = set()
     tree = ast.parse(path.read_text(), filename=str(path))
-    skipped = _type_checking_only(tree)
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -178,17 +169,15 @@ def test_edges_cover_function_level_relative_and_submodule_imports(tmp_path):
     assert find_cycles(graph) == [["pkg.high", "pkg.low"]]
 
 
-def test_type_checking_imports_are_not_edges(tmp_path):
+def test_type_checking_imports_are_edges(tmp_path):
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "a.py").write_text("from pkg import b\n")
-    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import X\n"
-                              "else:\n    import pkg.c\n")
-    (pkg / "c.py").write_text("")
+    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import X\n")
     graph = import_graph(pkg, "pkg")
-    assert graph["pkg.b"] == {"pkg.c"}  # the else branch runs, the annotation-only import does not
-    assert find_cycles(graph) == []
+    assert graph["pkg.b"] == {"pkg.a"}  # an annotation-only import still ties the two modules together
+    assert find_cycles(graph) == [["pkg.a", "pkg.b"]]
 
 
 def test_layer_rule_catches_a_synthetic_upward_import():
@@ -199,9 +188,31 @@ def test_layer_rule_catches_a_synthetic_upward_import():
     assert layer_violations({f"{PACKAGE}.serving.y": {f"{PACKAGE}.data.x"}}) == []
 
 
-def test_package_has_no_import_cycles():
-    cycles = find_cycles(import_graph())
-    assert not cycles, "import cycles (module- or function-level):\n" + "\n".join(" <-> ".join(c) for c in cycles)
+@pytest.mark.parametrize("tree", [PACKAGE, BENCH])
+def test_package_has_no_import_cycles(tree):
+    cycles = find_cycles(import_graph(ROOT, PACKAGE) if tree == PACKAGE else import_graph(BENCH_ROOT, BENCH))
+    assert not cycles, f"import cycles in {tree}:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def bench_references(root: Path = ROOT, bench: str = BENCH) -> list[str]:
+    """Every line of the course package that names the benchmark tree: an import, or a string that may run one."""
+    return [f"{path.relative_to(root.parent)}:{number}: {line.strip()}"
+            for path in sorted(root.rglob("*.py"))
+            for number, line in enumerate(path.read_text().splitlines(), 1) if bench in line]
+
+
+def test_course_package_never_names_the_benchmark_tree():
+    found = bench_references()
+    assert not found, f"the course package must not import {BENCH} (it imports the course):\n" + "\n".join(found)
+
+
+def test_bench_reference_finder_sees_strings_and_imports(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("import os\ncode = 'from sessrec_bench.speed import x'\n")
+    (pkg / "b.py").write_text("def f():\n    import sessrec_bench\n")
+    (pkg / "c.py").write_text("import sessrec_course\n")
+    assert [line.split(":")[0:2] for line in bench_references(pkg)] == [["pkg/a.py", "2"], ["pkg/b.py", "2"]]
 
 
 def test_lower_stages_never_import_higher_ones():

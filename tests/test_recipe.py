@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sessrec_bench.quality import resolve_auto
 
-from sessrec_course.bench.quality import resolve_auto
 from sessrec_course.training.common import SplitStats, recipe_settings, split_stats
 
 

@@ -139,7 +139,7 @@ def test_epochs_re_planned_while_training_are_followed_by_the_loop_and_the_sched
 def test_a_time_budget_re_plans_from_the_measured_epoch(monkeypatch):
     from types import SimpleNamespace
 
-    from sessrec_course.bench import quality
+    from sessrec_bench import quality
 
     clock = iter([10.0, 30.0, 80.0])
     monkeypatch.setattr(quality.time, "perf_counter", lambda: next(clock))

@@ -12,8 +12,7 @@
   "unavailable" errors (``is_unavailable``) with backoff up to a deadline, never a bad request;
 - :mod:`~sessrec_course.serving.reference` ``recommend_in_process``, the same pipeline without the server;
 - :mod:`~sessrec_course.serving.loadtest` ``run_load_test``, a bounded load generator (Python client or perf_analyzer);
-  :mod:`~sessrec_course.serving.load_generators` the Python client's levels, ``loadtest_report`` its markdown table
-  (the command line is ``python -m sessrec_course.bench loadtest``);
+  :mod:`~sessrec_course.serving.load_generators` the Python client's levels, ``loadtest_report`` its markdown table;
 - :mod:`~sessrec_course.serving.perf_analyzer` ``run_perf_analyzer``, Triton's C++ load generator, bounded.
 """
 

@@ -5,11 +5,6 @@ answers came back or ``timeout_s`` passed, and reports throughput and latency pe
 ``client="perf_analyzer"`` (:mod:`~sessrec_course.serving.perf_analyzer`) Triton's own C++ load generator does
 the sending: it costs the machine much less CPU than Python. The Python client
 (:mod:`~sessrec_course.serving.load_generators`) needs nothing beyond tritonclient.
-
-Benchmark command (records the figures in docs/benchmarks.md; perf_analyzer over HTTP when installed; the
-command line is :mod:`~sessrec_course.bench.loadtest`)::
-
-    python -m sessrec_course.bench loadtest --requests 10000 --concurrency 1 2 4 8
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The whole split is turned into one right-padded ``int64`` matrix up front (vectorised, no Python loop
 per session). A batch is a fancy-index of that matrix, trimmed to its longest session, so loading
-costs microseconds per batch and is never the bottleneck (``python -m sessrec_course.bench train-speed`` measures it).
+costs microseconds per batch and is never the bottleneck.
 A ``time_features`` model also gets each click's features (``etl.features.read_time_features``, the same rows
 and padding): its batches are ``FeatureBatch(ids, features)``; without features a batch stays a plain tensor.
 """

@@ -1,7 +1,7 @@
 """Training throughput of the PyTorch session models (sessions/s, seconds per epoch) and of the loader.
 
-    python -m sessrec_course.bench train-speed                       # default data of the active profile
-    python -m sessrec_course.bench train-speed --diginetica --models transformer --hidden 100 --bf16
+    python -m sessrec_bench train-speed                       # default data of the active profile
+    python -m sessrec_bench train-speed --diginetica --models transformer --hidden 100 --bf16
 
 Prints one Markdown table row per measurement (paste into docs/benchmarks.md) with the machine load,
 since the development box is shared. ``--max-steps`` times part of an epoch and extrapolates; without it
@@ -53,7 +53,7 @@ def diginetica(max_length: int) -> tuple[np.ndarray, int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Time the loader and one epoch of each model; print one row each."""
-    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench train-speed",
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench train-speed",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["mlp", "gru", "transformer", "bert"])
     parser.add_argument("--diginetica", action="store_true", help="train on the Diginetica benchmark split")

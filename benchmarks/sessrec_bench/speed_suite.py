@@ -1,9 +1,9 @@
 """``bench speed``: ETL, training and serving speed of the course in one run, as tables for docs/benchmarks.md.
 
 Each part measures what its own script or module does, so a figure here and one from the dedicated command
-agree: the ETL sizes run ``python -m sessrec_course.bench.etl_speed`` in a fresh process each (peak memory per size), the
-training rows train every preset for one epoch on the same generated events (:func:`.speed.course_training`),
-and serving runs ``python -m sessrec_course.bench loadtest`` (the ci profile's GRU behind a real Triton).
+agree: the ETL sizes run ``python -m sessrec_bench.etl_speed`` in a fresh process each (peak memory per size), the
+training rows train every preset for one epoch on the same generated events (:func:`sessrec_course.merlin_lessons.course_training`),
+and serving runs ``python -m sessrec_bench loadtest`` (the ci profile's GRU behind a real Triton).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sessrec_course.bench import etl_speed, speed
+from sessrec_bench import etl_speed, speed
+from sessrec_course.merlin_lessons import course_training
 from sessrec_course.paths import build_dir, project_root
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def training_levels(n_events: int, models: list[str], hidden_size: int, batch_si
     folder = Path(workdir or build_dir() / "bench" / "speed") / f"events-{n_events}"
     data = speed.write_events(folder, n_events)
     etl = speed.course_etl(folder)
-    rows = [speed.course_training(folder, etl["item_cardinality"], preset=name, hidden_size=hidden_size,
+    rows = [course_training(folder, etl["item_cardinality"], preset=name, hidden_size=hidden_size,
                                   batch_size=batch_size) for name in models]
     return {"events": {k: v for k, v in data.items() if k != "paths"}, "train_sessions": etl["train_sessions"],
             "rows": rows}
@@ -49,7 +50,7 @@ def training_levels(n_events: int, models: list[str], hidden_size: int, batch_si
 
 def serving_table(requests: int, concurrencies: list[int]) -> dict:
     """Run the load-test command on the ci profile's GRU and return its header line and markdown table."""
-    command = [sys.executable, "-m", "sessrec_course.bench", "loadtest", "--requests", str(requests),
+    command = [sys.executable, "-m", "sessrec_bench", "loadtest", "--requests", str(requests),
                "--concurrency", *map(str, concurrencies)]
     logger.info("serving: %s", " ".join(command))
     out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "SESSREC_PROFILE": "ci"},
@@ -59,13 +60,13 @@ def serving_table(requests: int, concurrencies: list[int]) -> dict:
     lines = out.stdout.splitlines()
     table = [line for line in lines if line.startswith("|")]
     header = next((line for line in lines if "requests per level" in line), "")
-    return {"command": "SESSREC_PROFILE=ci python -m sessrec_course.bench " + " ".join(command[3:]),
+    return {"command": "SESSREC_PROFILE=ci python -m sessrec_bench " + " ".join(command[3:]),
             "header": header, "table": table}
 
 
 def speed_markdown(result: dict) -> str:
     """Markdown tables of a :func:`run_speed` result."""
-    parts = ["**ETL** (`python -m sessrec_course.bench etl`, SessionWorkflow fit + transform, a fresh process per size):", "",
+    parts = ["**ETL** (`python -m sessrec_bench etl`, SessionWorkflow fit + transform, a fresh process per size):", "",
              "| events | sessions | backend | fit s | transform s | events/s | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
     for r in result["etl"]:
         parts.append(f"| {r['events']:,} | {r['sessions']:,} | {r['backend']} | {r['fit_s']:.2f} | "

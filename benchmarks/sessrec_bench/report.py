@@ -12,7 +12,7 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sessrec_course.bench.quality import PUBLISHED, UNCHECKED
+from sessrec_bench.quality import PUBLISHED, UNCHECKED
 from sessrec_course.paths import write_file_atomically
 
 

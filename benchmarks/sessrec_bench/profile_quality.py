@@ -1,6 +1,6 @@
 """Quality of the baselines and the PyTorch models on the default data of one profile (the notebooks' ordering).
 
-    SESSREC_PROFILE=workshop python -m sessrec_course.bench profile --models mlp gru transformer
+    SESSREC_PROFILE=workshop python -m sessrec_bench profile --models mlp gru transformer
 
 Builds (or reuses) the profile's generated dataset, fits POP / Markov / SR and trains each model exactly as
 notebooks 03-05 do (``train_model``: the profile's epochs, batch size and hidden size, the per-model learning
@@ -26,7 +26,7 @@ from sessrec_course.training.validation import baseline_results, test_cases
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print the table; return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench profile", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench profile", description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["mlp", "gru", "transformer"])
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """The load-test command line: export (or reuse) the course's repository, serve it, measure every level.
 
 Besides throughput and latency it accounts the CPU the server's process group and the client used per level
-(from /proc), the figures docs/benchmarks.md records. Run as ``python -m sessrec_course.bench loadtest``.
+(from /proc), the figures docs/benchmarks.md records. Run as ``python -m sessrec_bench loadtest``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _pick_client(requested: str | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: export (or reuse) the course's repository, start the server, run the load test."""
-    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench loadtest",
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench loadtest",
                                      description=loadtest.__doc__.split("\n")[0])
     parser.add_argument("--repository", help="an exported repository (default: export the course GRU)")
     parser.add_argument("--requests", type=int, default=10_000)

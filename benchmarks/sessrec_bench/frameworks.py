@@ -5,7 +5,7 @@ the machine's threads) on the active profile's default dataset with the same set
 sessions (all prefixes, first ``eval_max_sessions`` sessions) with ``sessrec_course.evaluation.evaluate``.
 Prints one markdown row per run.
 
-    SESSREC_PROFILE=ci python -m sessrec_course.bench frameworks --epochs 3
+    SESSREC_PROFILE=ci python -m sessrec_bench frameworks --epochs 3
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 
 MODELS = ("mlp", "gru", "transformer")
 FRAMEWORKS = ("torch", "keras")
-MODULE = "sessrec_course.bench.frameworks"  # each run in a fresh process
+MODULE = "sessrec_bench.frameworks"  # each run in a fresh process
 
 
 def child(framework: str, name: str, epochs: int) -> dict:
@@ -61,7 +61,7 @@ def child(framework: str, name: str, epochs: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Train every (model, framework) pair in its own process and print one row each."""
-    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench frameworks",
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench frameworks",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)

@@ -1,6 +1,6 @@
 """Write small split folders (train_sessions.txt + test.tsv) to check the default recipe on data nobody tuned for.
 
-    python -m sessrec_course.bench splits build/splits
+    python -m sessrec_bench splits build/splits
 
 Splits: ``yc100k`` (the YOOCHOOSE 100k prepared sample in ../shared/data), ``digi-sample`` (the Diginetica raw
 sample, sessions split by time) and generated logs with different knobs: ``synth-repeat`` (60 % re-clicks),
@@ -66,7 +66,7 @@ def write_splits(out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: the folder to write the splits into."""
-    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench splits", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench splits", description=__doc__.split("\n")[0])
     parser.add_argument("out", nargs="?", default="build/splits", type=Path)
     write_splits(parser.parse_args(argv).out)
     return 0

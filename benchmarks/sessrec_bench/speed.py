@@ -11,8 +11,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
-
 logger = logging.getLogger(__name__)
 
 
@@ -64,44 +62,3 @@ def course_etl(folder: str | Path, max_length: int = 20) -> dict:
             "test_sessions": test_out.num_rows, "item_cardinality": workflow.item_cardinality}
 
 
-def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hidden_size: int = 64, max_length: int = 20,
-                    epochs: int = 1, batch_size: int = 256, seed: int = 42, num_layers: int = 2,
-                    num_heads: int = 2) -> dict:
-    """Train course preset ``preset`` on ``folder/course/train.parquet``; sessions/s and last-item test metrics."""
-    import torch
-
-    from sessrec_course.evaluation import evaluate, last_item
-    from sessrec_course.training.common import MODEL_PRESETS, TrainConfig, model_config
-    from sessrec_course.training.torch_data import read_sessions
-    from sessrec_course.training.torch_pipeline import fit_model
-    from sessrec_course.training.torch_recommender import TorchRecommender
-
-    folder = Path(folder) / "course"
-    train_ids = read_sessions(folder / "train.parquet", max_length)
-    test_ids = read_sessions(folder / "test.parquet", max_length)
-    n_items = max(int(n_items), int(train_ids.max()) + 1, int(test_ids.max()) + 1)
-    shape = {"num_layers": num_layers, "num_heads": num_heads} if MODEL_PRESETS[preset]["name"] == "transformer" else {}
-    config = model_config(preset, {"item_cardinality": n_items, "max_length": max_length}, hidden_size=hidden_size,
-                          **shape)  # the preset's dropout, as the course trains it
-    tconfig = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed, progress=False,
-                          patience=epochs + 1)
-    timing: dict[str, float] = {}
-
-    def start_clock(model, loader, train):
-        timing["start"], timing["sessions"] = time.perf_counter(), len(loader.dataset)
-        return loader
-
-    model, history = fit_model(config, train_ids, None, tconfig, before_fit=start_clock)
-    train_s = time.perf_counter() - timing["start"]
-    prefixes, targets = last_item([row[row != 0] for row in test_ids], max_length=max_length)
-    metrics = evaluate(TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)
-    sessions = timing["sessions"] * len(history.epochs)
-    kind = "causal" if config.causal else "masked"
-    return {"model": f"course {preset} ({config.backbone if config.name == 'transformer' else config.name}, {kind})",
-            "preset": preset,
-            "train_s": train_s,
-            "sessions": sessions, "sessions_per_s": sessions / train_s, "Recall@20": 100 * metrics["Recall@20"],
-            "MRR@20": 100 * metrics["MRR@20"], "test_cases": int(len(targets)), "threads": torch.get_num_threads(),
-            "parameters": int(sum(p.numel() for p in model.parameters())), "epochs": len(history.epochs),
-            "hidden_size": hidden_size, "num_layers": num_layers, "num_heads": num_heads, "max_length": max_length,
-            "batch_size": batch_size, "n_items": n_items, "test_lengths": np.bincount((test_ids != 0).sum(1)).tolist()}

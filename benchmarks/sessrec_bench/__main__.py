@@ -1,7 +1,7 @@
-"""``python -m sessrec_course.bench quality|peers|speed|render``: run a benchmark, write JSON and a docs/benchmarks.md section.
+"""``python -m sessrec_bench quality|peers|speed|render``: run a benchmark, write JSON and a docs/benchmarks.md section.
 
 ``etl``, ``train-speed``, ``profile``, ``frameworks`` and ``loadtest`` run one measurement and print its markdown rows; their
-arguments go to the module (``python -m sessrec_course.bench etl --help``).
+arguments go to the module (``python -m sessrec_bench etl --help``).
 """
 
 from __future__ import annotations
@@ -20,23 +20,23 @@ PEERS_HEADING = "Peers: the course beside NVTabular and Transformers4Rec"
 SPEED_HEADING = "Speed: ETL, training and serving in one run (bench speed)"
 # subcommands whose arguments the module parses itself: name -> (module, help)
 MEASUREMENTS = {
-    "etl": ("sessrec_course.bench.etl_speed", "ETL throughput at several log sizes, a fresh process per size"),
-    "train-speed": ("sessrec_course.bench.torch_train_speed", "loader and one-epoch training throughput per model"),
-    "profile": ("sessrec_course.bench.profile_quality", "baselines and models on a profile's data, as the notebooks"),
-    "frameworks": ("sessrec_course.bench.frameworks", "Keras vs PyTorch twins: test quality and seconds per epoch"),
-    "splits": ("sessrec_course.bench.make_splits", "small unseen split folders (samples + generated knobs) for the recipe"),
-    "loadtest": ("sessrec_course.bench.loadtest", "the served ensemble under load: throughput, latency, CPU per level"),
-    "dask-etl": ("sessrec_course.bench.dask_etl", "distributed ETL at 1 and 2 Dask workers beside one process, peak RSS"),
+    "etl": ("sessrec_bench.etl_speed", "ETL throughput at several log sizes, a fresh process per size"),
+    "train-speed": ("sessrec_bench.torch_train_speed", "loader and one-epoch training throughput per model"),
+    "profile": ("sessrec_bench.profile_quality", "baselines and models on a profile's data, as the notebooks"),
+    "frameworks": ("sessrec_bench.frameworks", "Keras vs PyTorch twins: test quality and seconds per epoch"),
+    "splits": ("sessrec_bench.make_splits", "small unseen split folders (samples + generated knobs) for the recipe"),
+    "loadtest": ("sessrec_bench.loadtest", "the served ensemble under load: throughput, latency, CPU per level"),
+    "dask-etl": ("sessrec_bench.dask_etl", "distributed ETL at 1 and 2 Dask workers beside one process, peak RSS"),
 }
 
 
 def _command_line(argv: list[str]) -> str:
-    return "python -m sessrec_course.bench " + " ".join(shlex.quote(a) for a in argv)
+    return "python -m sessrec_bench " + " ".join(shlex.quote(a) for a in argv)
 
 
 def _cmd_quality(args: argparse.Namespace, argv: list[str]) -> int:
-    from sessrec_course.bench.quality import default_split_folders, run_quality
-    from sessrec_course.bench.report import (
+    from sessrec_bench.quality import default_split_folders, run_quality
+    from sessrec_bench.report import (
         machine_description,
         quality_markdown,
         update_section,
@@ -67,7 +67,7 @@ def _cmd_quality(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _section_header(data: dict, json_path: str, note: str | None) -> list[str]:
     """The lines every benchmark section starts with: command, raw-results file, machine, optional note."""
-    from sessrec_course.bench.report import describe_machine
+    from sessrec_bench.report import describe_machine
 
     body = [f"Command: `{data['command']}` (raw results: `{json_path}`).", "",
             f"Machine: {describe_machine(data['machine'])}.", ""]
@@ -76,8 +76,8 @@ def _section_header(data: dict, json_path: str, note: str | None) -> list[str]:
 
 def quality_section(data: dict, json_path: str, note: str | None = None) -> str:
     """The markdown body of the quality section from the raw results of a quality run."""
-    from sessrec_course.bench.quality import PUBLISHED
-    from sessrec_course.bench.report import quality_markdown
+    from sessrec_bench.quality import PUBLISHED
+    from sessrec_bench.report import quality_markdown
 
     body = _section_header(data, json_path, note)
     body += [quality_markdown(r) + "\n" for r in data["results"]]
@@ -90,7 +90,7 @@ def quality_section(data: dict, json_path: str, note: str | None = None) -> str:
              "repeats its numbers; a budgeted run plans its epochs from a measured step time, so its cut-off "
              "can move with machine load.", "",
              f"Full run (target: best course model ≥ SR-GNN, {targets}, within 1 h per split on 2 cores): "
-             "`make bench`, i.e. `python -m sessrec_course.bench -v quality --markdown docs/benchmarks.md` "
+             "`make bench`, i.e. `python -m sessrec_bench -v quality --markdown docs/benchmarks.md` "
              "(neural budget = `time_budget_s` of the config, 3300 s per split; `--time-budget 0` for none; "
              "`--models gru transformer mlp xlnet bert` to choose). Any folder with `train_sessions.txt` + "
              "`test.tsv` can be passed as a positional argument."]
@@ -99,7 +99,7 @@ def quality_section(data: dict, json_path: str, note: str | None = None) -> str:
 
 def _publish(args: argparse.Namespace, argv: list[str], machine: dict, result: dict, heading: str, section) -> int:
     """Write a run's raw JSON, print its markdown section and rewrite that section of ``--markdown`` if given."""
-    from sessrec_course.bench.report import update_section, write_json
+    from sessrec_bench.report import update_section, write_json
 
     data = {"command": _command_line(argv), "machine": machine, **result}
     write_json(args.json, data)
@@ -112,8 +112,8 @@ def _publish(args: argparse.Namespace, argv: list[str], machine: dict, result: d
 
 
 def _cmd_peers(args: argparse.Namespace, argv: list[str]) -> int:
-    from sessrec_course.bench.peers import run_peers
-    from sessrec_course.bench.report import machine_description
+    from sessrec_bench.peers import run_peers
+    from sessrec_bench.report import machine_description
 
     machine = machine_description()
     result = run_peers(n_events=args.events, venv=Path(args.venv), workdir=Path(args.workdir), epochs=args.epochs,
@@ -124,14 +124,14 @@ def _cmd_peers(args: argparse.Namespace, argv: list[str]) -> int:
 
 def peers_section(data: dict, json_path: str, note: str | None = None) -> str:
     """The markdown body of the peers section from the raw results of a peers run."""
-    from sessrec_course.bench.peers import peers_markdown
+    from sessrec_bench.peers import peers_markdown
 
     return "\n".join([*_section_header(data, json_path, note), peers_markdown(data)])
 
 
 def _cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
-    from sessrec_course.bench.report import machine_description
-    from sessrec_course.bench.speed_suite import run_speed
+    from sessrec_bench.report import machine_description
+    from sessrec_bench.speed_suite import run_speed
 
     machine = machine_description()
     result = run_speed(args.etl_events, args.train_events, args.models, args.hidden_size, args.batch_size,
@@ -141,7 +141,7 @@ def _cmd_speed(args: argparse.Namespace, argv: list[str]) -> int:
 
 def speed_section(data: dict, json_path: str, note: str | None = None) -> str:
     """The markdown body of the speed section from the raw results of a speed run."""
-    from sessrec_course.bench.speed_suite import speed_markdown
+    from sessrec_bench.speed_suite import speed_markdown
 
     return "\n".join([*_section_header(data, json_path, note), speed_markdown(data)])
 
@@ -157,7 +157,7 @@ def _merge_quality(runs: list[dict]) -> dict:
 def _cmd_render(args: argparse.Namespace, argv: list[str]) -> int:
     import json
 
-    from sessrec_course.bench.report import update_section
+    from sessrec_bench.report import update_section
 
     runs = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.json]
     data, where = (runs[0], args.json[0]) if len(runs) == 1 else (_merge_quality(runs), ", ".join(args.json))
@@ -172,8 +172,8 @@ def _cmd_render(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m sessrec_course.bench``."""
-    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench", description=__doc__)
+    """The argument parser of ``python -m sessrec_bench``."""
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     sub = parser.add_subparsers(dest="command", required=True)
     q = sub.add_parser("quality", help="baselines + torch models on benchmark split folders")
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--markdown", default=str(project_root() / "docs" / "benchmarks.md"))
     r.add_argument("--note", default=None)
     for name, (_, text) in MEASUREMENTS.items():
-        sub.add_parser(name, help=f"{text} (arguments: python -m sessrec_course.bench {name} --help)", add_help=False)
+        sub.add_parser(name, help=f"{text} (arguments: python -m sessrec_bench {name} --help)", add_help=False)
     return parser
 
 

@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sessrec_course.bench import speed
+from sessrec_bench import speed
+from sessrec_course.merlin_lessons import course_training
 from sessrec_course.paths import project_root
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def run_peers(n_events: int = 300_000, venv: Path | None = None, workdir: Path |
     data = speed.write_events(workdir, n_events, seed=seed)
     course_etl = speed.course_etl(workdir, max_length=max_length)
     threads = configure_threads()
-    course_train = [speed.course_training(workdir, course_etl["item_cardinality"], preset=preset,
+    course_train = [course_training(workdir, course_etl["item_cardinality"], preset=preset,
                                           hidden_size=hidden_size, max_length=max_length, epochs=epochs,
                                           batch_size=batch_size, seed=seed, num_layers=num_layers,
                                           num_heads=num_heads) for preset in presets]

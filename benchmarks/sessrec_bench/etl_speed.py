@@ -1,6 +1,6 @@
 """ETL throughput: SessionWorkflow fit + transform on generated logs of 1 M, 5 M, 20 M events.
 
-Usage: ``python -m sessrec_course.bench etl [--events 1000000 5000000 20000000] [--backend pandas]``.
+Usage: ``python -m sessrec_bench etl [--events 1000000 5000000 20000000] [--backend pandas]``.
 Each size runs in a fresh process (so peak memory is per size). The log is shuffled into time order first
 (as a real click log is), so the ETL really sorts by session and time. Events are generated once
 into ``build/bench/etl-speed`` and read from parquet, so the peak RSS is the ETL's (plus the loaded table). Timed: fit on the whole log +
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-MODULE = "sessrec_course.bench.etl_speed"  # run as a module, a fresh process per size
+MODULE = "sessrec_bench.etl_speed"  # run as a module, a fresh process per size
 
 
 def _work_dir() -> Path:
@@ -71,7 +71,7 @@ def child(n_events: int, backend: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the ETL table, one fresh process per size; return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench etl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench etl", description=__doc__)
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
     parser.add_argument("--backend", default="pandas", choices=["pandas", "cudf"])
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)

@@ -1,4 +1,4 @@
-"""Benchmarks of the course, all run by ``python -m sessrec_course.bench`` (``--help`` lists the subcommands).
+"""Benchmarks of the course, all run by ``python -m sessrec_bench`` (``--help`` lists the subcommands).
 
 - :mod:`.quality`     baselines + PyTorch models on benchmark split folders, beside published numbers
 - :mod:`.speed`       course-side ETL and training throughput on generated events

@@ -1,6 +1,6 @@
 """Distributed ETL throughput and peak memory per worker, beside the single-process workflow's peak.
 
-Usage: ``python -m sessrec_course.bench dask-etl [--events 20000000 50000000] [--workers 1 2]``.
+Usage: ``python -m sessrec_bench dask-etl [--events 20000000 50000000] [--workers 1 2]``.
 Events are generated once into ``build/bench/dask-etl/events_<n>/`` as parquet files of at most 5 M events
 each (pieces with their own seed and session ids; each piece in time order, as a real log's daily files).
 Every measurement runs in a fresh process: ``single`` reads the folder with pandas and runs ``SessionWorkflow``
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-MODULE = "sessrec_course.bench.dask_etl"
+MODULE = "sessrec_bench.dask_etl"
 PIECE = 5_000_000  # events per generated file
 
 
@@ -102,7 +102,7 @@ def _row(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the distributed-ETL table, one fresh process per measurement; return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m sessrec_course.bench dask-etl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench dask-etl", description=__doc__)
     parser.add_argument("--events", type=int, nargs="+", default=[20_000_000, 50_000_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--memory-limit", default="4GiB", help="per worker; Dask spills to disk above ~60%% of it")
