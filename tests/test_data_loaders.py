@@ -195,3 +195,76 @@ def test_raw_yoochoose_clicks_format(tmp_path):
     assert ev["category"].tolist() == [-1, loaders.YOOCHOOSE_SPECIAL_OFFER, 2058651347, 3]
     assert ev["timestamp"].iloc[0] == pd.Timestamp("2014-04-07 10:51:09.277")
     assert ev["session_id"].tolist() == [1, 1, 2, 2]
+
+
+GOOD = "session_id,item_id,timestamp,price,category\n1,5,2024-01-01T10:00:00,9.5,3\n"
+
+
+@pytest.mark.parametrize(("rows", "column", "row", "says", "expects"), [
+    ("1,99999999999999999999,2024-01-01T10:01:00,1,3\n", "item_id", 1, "'99999999999999999999' is outside int64",
+     "integer ids from 0 to 2**63-1"),
+    ("1,18446744073709551615,2024-01-01T10:01:00,1,3\n", "item_id", 1, "18446744073709551615 is outside int64",
+     "integer ids from 0 to 2**63-1"),
+    ("1,inf,2024-01-01T10:01:00,1,3\n", "item_id", 1, "inf is not finite", "integer ids"),
+    ("1,7.0,2024-01-01T10:01:00,1,3\n1,9007199254740993,2024-01-01T10:02:00,1,3\n", "item_id", 2,
+     "9007199254740992.0 was read as a float (the column holds a decimal), which loses integers beyond 2**53",
+     "written without decimals"),
+    ("1,7.5,2024-01-01T10:01:00,1,3\n", "item_id", 1, "7.5 is not an integer", "integer ids"),
+    ("1,-1,2024-01-01T10:01:00,1,3\n", "item_id", 1, "-1 is below 0", "-1 is the serving padding"),
+    ("-4,6,2024-01-01T10:01:00,1,3\n", "session_id", 1, "-4 is below 0", "from 0 to 2**63-1"),
+    ("1,6,2024-01-01T10:01:00,cheap,3\n", "price", 1, "'cheap' is not a finite number", "prices as numbers"),
+    ("1,6,2024-01-01T10:01:00,1,shoes\n", "category", 1, "'shoes' is not an integer", "integers within int64"),
+    ("1,6,2099-01-01T10:01:00,1,3\n", "timestamp", 1, "2099-01-01 10:01:00 is outside 1995-01-01 .. ",
+     "click times from 1995 to a year from now"),
+    ("1,6,1970-01-01T00:00:00,1,3\n", "timestamp", 1, "1970-01-01 00:00:00 is outside 1995-01-01", "from 1995"),
+    ("2,6,2024-01-01T10:01:00,1,3\n1,6,2022-12-30T10:01:00,1,3\n", "timestamp", 0,
+     "session 1 spans 2022-12-30 10:01:00 .. 2024-01-01 10:00:00", "sessions shorter than 366 days"),
+])
+def test_bad_values_are_refused_with_file_column_row_and_expectation(tmp_path, rows, column, row, says, expects):
+    path = write(tmp_path, "log.csv", GOOD + rows)
+    with pytest.raises(DataError) as caught:
+        loaders.load_table(path)
+    message = str(caught.value)
+    assert says in message and expects in message
+    assert f"file/source: {path}" in message and f"column: {column!r}" in message and f"row: {row}" in message
+
+
+def test_duplicated_column_names_are_refused_in_csv_and_parquet(tmp_path):
+    path = write(tmp_path, "log.csv", "session_id,item_id,timestamp,item_id\n1,5,2024-01-01T10:00:00,6\n")
+    with pytest.raises(DataError, match="2 columns are named 'item_id'.*log.csv.*expected: unique column names"):
+        loaders.load_table(path)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_arrays([pa.array([1]), pa.array([5]), pa.array([6])], ["session_id", "item_id", "item_id"])
+    pq.write_table(table, tmp_path / "log.parquet")
+    with pytest.raises(DataError, match="2 columns are named 'item_id'.*log.parquet"):
+        loaders.load_table(tmp_path / "log.parquet")
+
+
+def test_parquet_float_ids_beyond_2_53_are_refused_and_exact_ones_kept(tmp_path):
+    frame = pd.DataFrame({"session_id": [1.0, 1.0], "item_id": [2.0**53, 3.0],
+                          "timestamp": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 10:01"])})
+    frame.to_parquet(tmp_path / "log.parquet")
+    with pytest.raises(DataError, match=r"9007199254740992.0 was read as a float.*column: 'item_id'; row: 0"):
+        loaders.load_table(tmp_path / "log.parquet")
+    frame.assign(item_id=[2.0**53 - 1, 3.0]).to_parquet(tmp_path / "ok.parquet")
+    assert loaders.load_table(tmp_path / "ok.parquet")["item_id"].tolist() == [2**53 - 1, 3]
+
+
+def test_large_exact_ids_and_text_ids_survive_exactly(tmp_path):
+    path = write(tmp_path, "log.tsv", "SessionId\tItemId\tTime\n9223372036854775807\t9007199254740993\t1396860669\n"
+                                      "9223372036854775807\t9007199254740995\t1396860670\n")
+    ev = loaders.load_yoochoose_prepared(path)
+    assert ev["session_id"].tolist() == [2**63 - 1] * 2 and ev["item_id"].tolist() == [2**53 + 1, 2**53 + 3]
+    text = pd.DataFrame({"session_id": ["7", "7"], "item_id": ["9007199254740993", "12"],
+                         "timestamp": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 10:01"])})
+    text.to_parquet(tmp_path / "text.parquet")
+    assert loaders.load_table(tmp_path / "text.parquet")["item_id"].tolist() == [2**53 + 1, 12]
+
+
+def test_yoochoose_clicks_refuse_a_text_category(tmp_path):
+    path = write(tmp_path, "yoochoose-clicks.dat", "1,2014-04-07T10:51:09.277Z,214536502,0\n"
+                                                   "1,2014-04-07T10:54:09.868Z,214536500,shoes\n")
+    with pytest.raises(DataError, match="'shoes' is not an integer.*column: 'Category'; row: 1"):
+        loaders.load_yoochoose_clicks(path)

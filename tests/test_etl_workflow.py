@@ -190,3 +190,10 @@ def test_temporal_split_by_session_start():
     assert parts["valid"]["session_id"].unique().tolist() == [2]
     assert parts["test"]["session_id"].unique().tolist() == [3]
     assert sum(len(p) for p in parts.values()) == len(events)
+
+
+def test_negative_or_inexact_ids_are_refused_so_minus_one_stays_the_serving_padding():
+    with pytest.raises(DataError, match="1 negative id.*'item_id'.*-1 is the serving padding"):
+        SessionWorkflow().fit(TRAIN.assign(item_id=TRAIN["item_id"].where(TRAIN.index != 1, -1)))
+    with pytest.raises(DataError, match="floats beyond 2..53.*'session_id'"):
+        SessionWorkflow().fit(TRAIN.assign(session_id=TRAIN["session_id"].astype(float) + 2.0**53))

@@ -41,10 +41,14 @@ def validate_events(events: Any, source: str = "events", require_session: bool =
         n_null = int(events[column].isna().sum())
         if n_null:
             raise DataError(f"{n_null} null value(s)", source=source, column=column, expected="no nulls")
+        values = events[column]
         if kind == "integer" and pd.api.types.is_float_dtype(dtype):
-            values = events[column]
-            if bool((values != values.round()).any()):
-                raise DataError("non-integer values", source=source, column=column, expected="integer ids")
+            if bool(((values != values.round()) | (values.abs() >= 2**53)).any()):
+                raise DataError("non-integer values, or floats beyond 2**53 (not exact)", source=source,
+                                column=column, expected="integer ids")
+        if kind == "integer" and bool((values < 0).any()):
+            raise DataError(f"{int((values < 0).sum())} negative id(s)", source=source, column=column,
+                            expected="ids >= 0 (-1 is the serving padding)")
 
 
 def sort_order(xp: Any, session: Any, ts: Any) -> Any | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from sessrec_course.data.errors import DataError
 from sessrec_course.etl.frame import backend_of
 from sessrec_course.etl.sessions import NS_PER_S, validate_events
 
@@ -36,7 +37,9 @@ def temporal_split(events: Any, valid_days: float = 1.0, test_days: float = 1.0,
     test_from = end - int(test_days * 86_400 * NS_PER_S)
     valid_from = test_from - int(valid_days * 86_400 * NS_PER_S)
     if valid_from <= int(start.min()):
-        raise ValueError(f"{source}: the log spans less than valid_days + test_days = {valid_days + test_days} days")
+        span = (end - int(start.min())) / (86_400 * NS_PER_S)
+        raise DataError(f"the sessions start within {span:.4g} days", source=source, column="timestamp",
+                        expected=f"a log spanning more than valid_days + test_days = {valid_days + test_days:g} days")
     label = np.where(start > test_from, 2, np.where(start > valid_from, 1, 0)).astype(np.int8)
     be = backend_of(events)
     event_sessions = be.to_numpy(be.column(events, "session_id", "int64"))
