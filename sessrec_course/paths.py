@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import os
+import re
 import shutil
+import socket
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())  # in temporary folder names, with the writer's pid
 
 
 def project_root() -> Path:
@@ -72,33 +79,67 @@ def write_file_atomically(target: str | Path, write: Callable[[Path], object]) -
     return target
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: Path, max_age_s: float = 86_400.0) -> list[Path]:
+    """Remove the temporary folders killed writers of ``target`` left: their process is gone, or (written on
+    another host) they are older than ``max_age_s``; a live writer's folder is never touched."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}-(?:tmp|old)-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]+")
+    removed = []
+    for path in target.parent.glob(f".{glob.escape(target.name)}-*"):
+        found = pattern.fullmatch(path.name)
+        if not found or path.is_symlink() or not path.is_dir() or path.lstat().st_uid != os.getuid():
+            continue
+        if (not _alive(int(found["pid"])) if found["host"] == _HOST
+                else time.time() - path.lstat().st_mtime > max_age_s):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
+        yield
+    finally:
+        os.close(fd)
+
+
 def write_directory_atomically(target: str | Path, write: Callable[[Path], object],
                                keep: Callable[[Path], bool] | None = None) -> Path:
     """Call ``write(tmp)`` on a fresh sibling folder, then swap it in for ``target``; return ``target``.
 
-    Readers see either the old complete folder or the new one, never a half-written one: on any error
-    (or an interrupt) the temporary folder is removed and ``target`` is left as it was. ``keep(target)``,
-    asked when ``target`` exists once the write is done, returns True to keep it (a concurrent writer
-    finished first) and drop the new folder.
+    Readers see the old complete folder or the new one, never a half-written one; on any error the temporary
+    folder goes and ``target`` stays as it was. Swaps hold a lock on the parent folder: of concurrent writers the
+    last one wins, unless ``keep(target)``, asked under the lock, returns True to keep what another finished first.
+    Temporary folders of killed writers are removed by the next call (:func:`remove_stale_temporaries`).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    remove_stale_temporaries(target)
+    prefix = f".{target.name}-{{}}-{_HOST}-{os.getpid()}-"
+    tmp, old = Path(tempfile.mkdtemp(prefix=prefix.format("tmp"), dir=target.parent)), None
     try:
         write(tmp)
-        if target.exists():
-            if keep is not None and keep(target):
-                return target
-            old = target.with_name(f".{target.name}-old-{os.getpid()}")
-            os.replace(target, old)
+        with _locked(target.parent):
+            if target.exists():
+                if keep is not None and keep(target):
+                    return target
+                old = Path(tempfile.mkdtemp(prefix=prefix.format("old"), dir=target.parent))
+                os.replace(target, old)
             os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            try:
-                os.replace(tmp, target)
-            except OSError:  # another writer created target meanwhile
-                if keep is None or not keep(target):
-                    raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return target

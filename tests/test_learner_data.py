@@ -11,9 +11,10 @@ import pytest
 from sessrec_course.data.errors import DataError
 from sessrec_course.etl import prepare_default_dataset
 from sessrec_course.etl.learner_data import parse_columns
+from sessrec_course.paths import shared_data_dir
 from sessrec_course.profiles import get_profile
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = shared_data_dir()
 
 
 def _own_log(path: Path, n_sessions: int = 400, days: int = 28) -> Path:
@@ -85,13 +86,22 @@ def test_a_log_too_short_for_a_test_split_says_so(tmp_path, monkeypatch):
     assert not list((tmp_path / "data").rglob("schema.json")), "nothing half-written is left behind"
 
 
+def test_a_bad_log_leaves_no_cache_folder_behind(own):
+    lines = (own / "clicks.csv").read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",4070908800"  # 2099-01-01 inside a session
+    (own / "clicks.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="2099-01-01 00:00:00 is outside 1995-01-01 .*clicks.csv.*'ts'; row: 2"):
+        prepare_default_dataset(get_profile("ci"))
+    assert not (own / "data" / "ci" / "datasets").exists() or not any((own / "data" / "ci" / "datasets").iterdir())
+
+
 @pytest.mark.parametrize(("name", "file"), [
     ("diginetica", "diginetica-sample/sample_train-item-views.csv"),
     ("yoochoose", "yoochoose-rsc15-100k/prepared/yoochoose-clicks-100k_train_full.txt"),
 ])
 def test_shared_research_samples_through_the_named_loaders(name, file, tmp_path, monkeypatch):
     if not (SHARED / file).is_file():
-        pytest.skip(f"../shared/data/{file} is not present (real research data is never copied into the repo)")
+        pytest.skip(f"{SHARED / file} is not present (real research data is never copied into the repo)")
     monkeypatch.setenv("SESSREC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SESSREC_DATASET", name)
     monkeypatch.setenv("SESSREC_DATASET_PATH", str(SHARED / file))

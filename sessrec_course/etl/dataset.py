@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -180,7 +181,12 @@ def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, 
         timing["kept"] = not force and _is_complete(existing, manifest)
         return bool(timing["kept"])
 
-    write_directory_atomically(root, write, keep=finished_first)
+    try:
+        write_directory_atomically(root, write, keep=finished_first)
+    except BaseException:
+        with suppress(OSError):
+            root.parent.rmdir()  # the folder a failed first build created, when nothing else is in it
+        raise
     if not timing.get("kept"):
         log.info("dataset (%s, %s) written to %s in %.1f s", artifacts.source, artifacts.profile.name, root,
                  timing["total_s"])
