@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 import pytest
+from listeners_dask import descendants, listening_sockets
 
 from sessrec_course.data.errors import DataError
 from sessrec_course.data.synthetic import generate_events
@@ -73,3 +76,15 @@ def test_bad_input_is_named(tmp_path, events_folder):
         shuffle_sessions(frame)
     with pytest.raises(FileNotFoundError, match="part"):
         read_sessions_folder(tmp_path)
+
+
+def test_scheduler_workers_nannies_and_dashboard_listen_on_loopback_only():
+    with dask_client(n_workers=2) as client:
+        workers = client.run(os.getpid)
+        sockets = listening_sockets([os.getpid(), *descendants(os.getpid())])
+        ports = {port for _, _, port in sockets}
+        expected = {urlparse(client.dashboard_link).port, urlparse(client.scheduler.address).port,
+                    *(urlparse(address).port for address in workers)}
+        assert expected <= ports and len(expected) == 4  # dashboard, scheduler, two workers
+        assert set(workers.values()) <= {pid for pid, _, _ in sockets}
+        assert sorted({address for _, address, _ in sockets}) == ["127.0.0.1"], sockets

@@ -49,7 +49,8 @@ def dask_client(address: str | None = None, n_workers: int = 2, threads_per_work
         finally:
             client.close()
         return
-    cluster_kwargs.setdefault("dashboard_address", ":0")  # a free port; the dashboard needs bokeh
+    cluster_kwargs.setdefault("dashboard_address", "127.0.0.1:0")  # a free port on loopback (":0" is every interface)
+    cluster_kwargs.setdefault("host", "127.0.0.1")  # scheduler, nannies and workers
     cluster = (backend or get_backend()).local_cluster(n_workers, threads_per_worker, memory_limit, **cluster_kwargs)
     try:
         with Client(cluster) as client:
