@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -95,11 +96,14 @@ def remove_stale_temporaries(target: Path, max_age_s: float = 86_400.0) -> list[
     pattern = re.compile(rf"\.{re.escape(target.name)}-(?:tmp|old)-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]+")
     removed = []
     for path in target.parent.glob(f".{glob.escape(target.name)}-*"):
-        found = pattern.fullmatch(path.name)
-        if not found or path.is_symlink() or not path.is_dir() or path.lstat().st_uid != os.getuid():
+        try:
+            info = path.lstat()
+        except FileNotFoundError:  # its writer has just removed it
             continue
-        if (not _alive(int(found["pid"])) if found["host"] == _HOST
-                else time.time() - path.lstat().st_mtime > max_age_s):
+        found = pattern.fullmatch(path.name)
+        if not found or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():  # no symlink, nobody else's
+            continue
+        if not _alive(int(found["pid"])) if found["host"] == _HOST else time.time() - info.st_mtime > max_age_s:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
