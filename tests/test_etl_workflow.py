@@ -197,3 +197,9 @@ def test_negative_or_inexact_ids_are_refused_so_minus_one_stays_the_serving_padd
         SessionWorkflow().fit(TRAIN.assign(item_id=TRAIN["item_id"].where(TRAIN.index != 1, -1)))
     with pytest.raises(DataError, match="floats beyond 2..53.*'session_id'"):
         SessionWorkflow().fit(TRAIN.assign(session_id=TRAIN["session_id"].astype(float) + 2.0**53))
+
+
+def test_encode_item_ids_keeps_ids_beyond_2_53_exact():
+    big = 2**53 + 1
+    wf = SessionWorkflow().fit(TRAIN.assign(item_id=TRAIN["item_id"].replace({30: big})))
+    assert wf.encode_item_ids([[big, big + 1, 10]]).tolist()[0][:3] == [4, 1, 2]  # big + 1 was never seen

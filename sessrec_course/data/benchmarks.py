@@ -1,8 +1,7 @@
-"""Reader for the standard preprocessed benchmark splits in ``../shared/data/benchmarks`` (SR-GNN preprocessing).
+"""Reader for the SR-GNN-preprocessed benchmark splits in ``../shared/data/benchmarks`` (README there).
 
-``train_sessions.txt``: one session per line, space-separated item ids. ``test.tsv``: a tab-separated header
-naming at least ``prefix`` and ``target`` (extra columns such as ``session_id`` are ignored). Item ids are used as they are (1-based, 0 free for padding), so
-``item_cardinality = max_item_id + 1`` and every test line counts, unseen targets included.
+Item ids are used as they are (1-based, 0 free for padding): ``item_cardinality = max_item_id + 1``, and every test
+line counts, unseen targets included; ``test.tsv`` columns other than ``prefix`` and ``target`` are ignored.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ class BenchmarkSplit:
 def _parse_ids(text: str, source: Path, line: int) -> np.ndarray:
     try:
         return np.array(text.split(), dtype=np.int64)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise DataError(f"non-integer item id on line {line}: {text[:60]!r}", source=str(source),
                         expected="space-separated integer ids") from exc
 

@@ -1,10 +1,4 @@
-"""Where to get the real datasets, and a download helper that verifies sha256.
-
-Most public session datasets sit behind a login (Kaggle, Google Drive) or a licence click-through, so for
-those the course gives instructions instead of downloading. A download writes to a temporary file and is
-renamed into place only after its sha256 matched (when a hash is known or given), so a broken or partial
-download never looks like a dataset.
-"""
+"""Where to get the real datasets (most sit behind a login or a licence), and a download that verifies sha256."""
 
 from __future__ import annotations
 
@@ -21,38 +15,35 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """One public dataset: what file the loader expects and how to obtain it."""
+    """One public dataset: the file its loader reads and where to get it."""
 
-    name: str
     filename: str
     loader: str
     page: str
-    url: str | None = None  # direct download, when one exists without a login
-    sha256: str | None = None  # pinned hash of `url`'s file, when known
-    note: str = ""
+    note: str
+    url: str | None = None  # a direct download without a login
 
 
 DATASETS: dict[str, DatasetSource] = {
     "yoochoose": DatasetSource(
-        "yoochoose", "yoochoose-clicks.dat", "load_yoochoose_clicks",
-        "https://recsys.acm.org/recsys15/challenge/ (RecSys Challenge 2015; mirrored on Kaggle as "
-        "'chadgostopp/recsys-challenge-2015')",
-        url="https://s3-eu-west-1.amazonaws.com/yc-rdata/yoochoose-data.7z",
-        note="the historical 7z archive (~270 MB, may be offline); extract yoochoose-clicks.dat from it"),
+        "yoochoose-clicks.dat", "load_yoochoose_clicks", "https://recsys.acm.org/recsys15/challenge/ (RecSys "
+        "Challenge 2015; mirrored on Kaggle as 'chadgostopp/recsys-challenge-2015')",
+        "the historical 7z archive (~270 MB, may be offline); extract yoochoose-clicks.dat from it",
+        url="https://s3-eu-west-1.amazonaws.com/yc-rdata/yoochoose-data.7z"),
     "diginetica": DatasetSource(
-        "diginetica", "train-item-views.csv", "load_diginetica",
+        "train-item-views.csv", "load_diginetica",
         "https://competitions.codalab.org/competitions/11161 (CIKM Cup 2016 Track 2, DIGINETICA)",
-        note="download 'dataset-train-diginetica.zip' after accepting the terms; it holds train-item-views.csv "
-             "and product-categories.csv"),
+        "download 'dataset-train-diginetica.zip' after accepting the terms; it holds train-item-views.csv and "
+        "product-categories.csv"),
     "booking": DatasetSource(
-        "booking", "train_set.csv", "load_booking_trips",
+        "train_set.csv", "load_booking_trips",
         "https://github.com/bookingcom/ml-dataset-mdt (Booking.com WSDM WebTour 2021 challenge)",
-        note="request/accept the dataset licence there; the loader reads train_set.csv"),
+        "request/accept the dataset licence there; the loader reads train_set.csv"),
     "rees46": DatasetSource(
-        "rees46", "2019-Oct.csv", "load_rees46",
+        "2019-Oct.csv", "load_rees46",
         "https://www.kaggle.com/datasets/mkechinov/ecommerce-behavior-data-from-multi-category-store",
-        note="needs a Kaggle account (kaggle datasets download -d mkechinov/ecommerce-behavior-data-from-multi-"
-             "category-store); any month's CSV works"),
+        "needs a Kaggle account (kaggle datasets download -d mkechinov/ecommerce-behavior-data-from-multi-category-"
+        "store); any month's CSV works"),
 }
 
 
@@ -61,11 +52,9 @@ def instructions(name: str) -> str:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
     src = DATASETS[name]
-    lines = [f"To use the {name} data: get {src.filename!r} from {src.page}."]
-    if src.note:
-        lines.append(f"Note: {src.note}.")
+    lines = [f"To use the {name} data: get {src.filename!r} from {src.page}.", f"Note: {src.note}."]
     if src.url:
-        lines.append(f"Direct link: {src.url} (sessrec_course.data.download.download({name!r}, folder)).")
+        lines.append(f"Direct link: {src.url} (sessrec_course.data.download.download_file(url, target)).")
     lines.append(f"Then: sessrec_course.data.loaders.{src.loader}('<folder>/{src.filename}').")
     return "\n".join(lines)
 
@@ -104,13 +93,3 @@ def download_file(url: str, target: str | Path, sha256: str | None = None, timeo
 
     write_file_atomically(target, write)
     return target
-
-
-def download(name: str, folder: str | Path, sha256: str | None = None) -> Path:
-    """Download dataset ``name`` into ``folder`` when it has a direct link; else raise with instructions."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
-    src = DATASETS[name]
-    if not src.url:
-        raise RuntimeError(instructions(name))
-    return download_file(src.url, Path(folder) / Path(src.url).name, sha256 or src.sha256)

@@ -1,15 +1,12 @@
-"""Loaders for real click-log formats, all returning the canonical event table of docs/design.md.
+"""Loaders of real click-log formats into the canonical event table; bad values raise a DataError (docs/design.md).
 
-Bad input raises :class:`DataError` naming the file, column, first bad row and what was expected. The rules: ids are
-integers 0 .. 2**63-1 read exactly (never through a float beyond 2**53); category is an integer or missing (-1), price
-a number or missing; times lie between 1995 and a year from now, and no session spans more than 366 days.
-"""
+Ids are integers 0 .. 2**63-1 read exactly, category an integer or missing (-1), price a number or missing, times
+between 1995 and a year from now, and no session spans more than 366 days."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -32,23 +29,17 @@ INT64 = np.iinfo(np.int64)
 def _check_file(path: str | Path, dataset: str | None = None) -> Path:
     path = Path(path)
     if not path.is_file():
-        hint = ""
-        if dataset:
-            from sessrec_course.data.download import instructions
+        from sessrec_course.data.download import instructions
 
-            hint = "\n" + instructions(dataset)
-        raise FileNotFoundError(f"{path} not found{hint}")
-    if path.stat().st_size == 0:
-        raise DataError("the file is empty", source=str(path), expected="a non-empty click log")
+        raise FileNotFoundError(f"{path} not found" + (f"\n{instructions(dataset)}" if dataset else ""))
     return path
 
 
 def _unique_names(names: list[Any], source: str) -> None:
     names = [str(n) for n in names if pd.notna(n)]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise DataError(f"{names.count(name)} columns are named {name!r}", source=source, column=name,
-                            expected="unique column names")
+    if twice := [n for i, n in enumerate(names) if n in names[:i]]:
+        raise DataError(f"{names.count(twice[0])} columns are named {twice[0]!r}", source=source, column=twice[0],
+                        expected="unique column names")
 
 
 def _read_csv(path: Path, sep: str = ",", **kwargs: Any) -> pd.DataFrame:
@@ -86,10 +77,9 @@ def _refuse(series: pd.Series, bad: Any, problem: str, source: str, column: str,
 
 def _exact_int(value: Any) -> int | None:
     try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
+        return int(str(value).strip())
+    except ValueError:
         return None
-    return int(number) if number.is_finite() and number == number.to_integral_value() else None
 
 
 def _integers(series: pd.Series, source: str, column: str, minimum: int | None = 0) -> np.ndarray:
@@ -129,10 +119,6 @@ def _ids(series: pd.Series, source: str, column: str, factorize: bool = False) -
     return pd.factorize(series, sort=False)[0].astype(np.int64) + 1
 
 
-def _category(series: pd.Series, source: str, column: str) -> np.ndarray:
-    return _integers(series.fillna(-1), source, column, minimum=None)
-
-
 def _prices(series: pd.Series, source: str, column: str) -> np.ndarray:
     number = pd.to_numeric(series, errors="coerce")
     _refuse(series, (number.isna() & series.notna()) | np.isinf(number), "is not a finite number", source, column,
@@ -159,26 +145,35 @@ def parse_timestamps(series: pd.Series, source: str, column: str, unit: str | No
     return parsed.dt.tz_convert(None).astype("datetime64[ns]")
 
 
-def _canonical(source: str, session: np.ndarray, item: np.ndarray, timestamp: pd.Series, time_column: str,
-               category: Any = None, price: Any = None, event_type: Any = None) -> pd.DataFrame:
+def _canonical(raw: pd.DataFrame, source: str, columns: Mapping[str, str], factorize_sessions: bool = False,
+               unit: str | None = None, fmt: str | None = None, timestamp: pd.Series | None = None,
+               category: np.ndarray | None = None) -> pd.DataFrame:
+    """The checked event table of ``raw``, whose column ``columns[c]`` holds canonical column ``c``."""
+    _require(raw, [columns[c] for c in ("session_id", "item_id", "timestamp")], source)
+    name = {c: n for c, n in columns.items() if n in raw.columns}
+    if timestamp is None:
+        timestamp = parse_timestamps(raw[name["timestamp"]], source, name["timestamp"], unit, fmt)
     latest = pd.Timestamp.now("UTC").tz_localize(None).floor("D") + MAX_SESSION
     _refuse(timestamp, (timestamp < EARLIEST) | (timestamp > latest), f"is outside {EARLIEST:%Y-%m-%d} .. "
-            f"{latest:%Y-%m-%d}", source, time_column, f"click times from {EARLIEST.year} to a year from now")
-    data: dict[str, Any] = {"session_id": session, "item_id": item, "timestamp": timestamp.to_numpy()}
+            f"{latest:%Y-%m-%d}", source, name["timestamp"], f"click times from {EARLIEST.year} to a year from now")
+    data = {"session_id": _ids(raw[name["session_id"]], source, name["session_id"], factorize_sessions),
+            "item_id": _ids(raw[name["item_id"]], source, name["item_id"]), "timestamp": timestamp.to_numpy()}
+    if category is None and "category" in name:
+        category = _integers(raw[name["category"]].fillna(-1), source, name["category"], minimum=None)
     if category is not None:
         data["category"] = np.asarray(category, dtype=np.int64)
-    if price is not None:
-        data["price"] = np.asarray(price, dtype=np.float32)
-    if event_type is not None:
-        data["event_type"] = pd.Series(event_type).astype("string").to_numpy()
+    if "price" in name:
+        data["price"] = _prices(raw[name["price"]], source, name["price"])
+    if "event_type" in name:
+        data["event_type"] = raw[name["event_type"]].astype("string").to_numpy()
     frame = pd.DataFrame(data)
     span = frame.groupby("session_id", sort=False)["timestamp"].agg(["min", "max"])
     too_long = span[span["max"] - span["min"] > MAX_SESSION]
     if len(too_long):
         sid, first, last = too_long.index[0], too_long["min"].iloc[0], too_long["max"].iloc[0]
-        row = timestamp.index[int(np.flatnonzero((session == sid) & (frame["timestamp"] == last).to_numpy())[0])]
-        raise DataError(f"session {sid} spans {first} .. {last}", source=source, column=time_column, row=row,
-                        expected=f"sessions shorter than {MAX_SESSION.days} days (is a date wrong?)")
+        at = np.flatnonzero((frame["session_id"] == sid) & (frame["timestamp"] == last))[0]
+        raise DataError(f"session {sid} spans {first} .. {last}", source=source, column=name["timestamp"],
+                        row=timestamp.index[at], expected=f"sessions shorter than {MAX_SESSION.days} days (a wrong date?)")
     log.info("%s: %d events, %d sessions, %d items", source, len(frame), len(span), frame["item_id"].nunique())
     return frame
 
@@ -188,90 +183,64 @@ def load_yoochoose_clicks(path: str | Path, nrows: int | None = None) -> pd.Data
     path = _check_file(path, "yoochoose")
     raw = _read_csv(path, header=None, names=["SessionId", "Timestamp", "ItemId", "Category"], nrows=nrows,
                     dtype={"Category": str})
-    src = str(path)
     text = raw["Category"].fillna("0").where(raw["Category"] != "S", str(YOOCHOOSE_SPECIAL_OFFER))
-    cat = _integers(text, src, "Category", minimum=None)
-    cat = np.where((cat > 0) | (cat == YOOCHOOSE_SPECIAL_OFFER), cat, -1)
-    return _canonical(src, _ids(raw["SessionId"], src, "SessionId"), _ids(raw["ItemId"], src, "ItemId"),
-                      parse_timestamps(raw["Timestamp"], src, "Timestamp"), "Timestamp", category=cat)
+    cat = _integers(text, str(path), "Category", minimum=None)
+    return _canonical(raw, str(path), {"session_id": "SessionId", "item_id": "ItemId", "timestamp": "Timestamp"},
+                      category=np.where((cat > 0) | (cat == YOOCHOOSE_SPECIAL_OFFER), cat, -1))
 
 
 def load_yoochoose_prepared(path: str | Path) -> pd.DataFrame:
     """Read a session-rec prepared TSV (``SessionId ItemId Time``, Time in unix seconds)."""
     path = _check_file(path, "yoochoose")
-    raw = _read_csv(path, sep="\t")
-    src = str(path)
-    _require(raw, ["SessionId", "ItemId", "Time"], src)
-    return _canonical(src, _ids(raw["SessionId"], src, "SessionId"), _ids(raw["ItemId"], src, "ItemId"),
-                      parse_timestamps(raw["Time"], src, "Time", unit="s"), "Time")
+    return _canonical(_read_csv(path, sep="\t"), str(path), {"session_id": "SessionId", "item_id": "ItemId",
+                                                             "timestamp": "Time"}, unit="s")
 
 
 def load_diginetica(path: str | Path, categories_path: str | Path | None = None) -> pd.DataFrame:
-    """Read DIGINETICA ``train-item-views.csv``: time = ``eventdate`` + ``timeframe`` ms; categories optional.
-
-    ``categories_path`` is ``product-categories.csv`` (``itemId;categoryId``).
-    """
+    """Read DIGINETICA ``train-item-views.csv`` (time: ``eventdate`` + ``timeframe`` ms) [+ product-categories.csv]."""
     path = _check_file(path, "diginetica")
-    raw = _read_csv(path, sep=";")
-    src = str(path)
+    raw, src = _read_csv(path, sep=";"), str(path)
     _require(raw, ["session_id", "item_id", "timeframe", "eventdate"], src)
-    day = parse_timestamps(raw["eventdate"], src, "eventdate", fmt="%Y-%m-%d")
     frames = pd.to_numeric(raw["timeframe"], errors="coerce")
     _refuse(raw["timeframe"], frames.isna(), "is not a number", src, "timeframe", "milliseconds")
-    timestamp = day + pd.to_timedelta(frames.to_numpy(), unit="ms")
-    item = _ids(raw["item_id"], src, "item_id")
+    timestamp = parse_timestamps(raw["eventdate"], src, "eventdate", fmt="%Y-%m-%d") + pd.to_timedelta(frames, unit="ms")
     category = None
     if categories_path is not None:
-        cats = _read_csv(_check_file(categories_path, "diginetica"), sep=";")
-        csrc = str(categories_path)
+        cats, csrc = _read_csv(_check_file(categories_path, "diginetica"), sep=";"), str(categories_path)
         _require(cats, ["itemId", "categoryId"], csrc)
-        lookup = pd.Series(_category(cats["categoryId"], csrc, "categoryId"), index=_ids(cats["itemId"], csrc, "itemId"))
+        lookup = pd.Series(_integers(cats["categoryId"].fillna(-1), csrc, "categoryId", minimum=None),
+                           index=_ids(cats["itemId"], csrc, "itemId"))
+        item = _ids(raw["item_id"], src, "item_id")
         category = lookup[~lookup.index.duplicated()].reindex(item).fillna(-1).to_numpy(np.int64)
-    return _canonical(src, _ids(raw["session_id"], src, "session_id"), item, timestamp, "eventdate",
-                      category=category)
+    return _canonical(raw, src, {"session_id": "session_id", "item_id": "item_id", "timestamp": "eventdate"},
+                      timestamp=timestamp, category=category)
 
 
 def load_booking_trips(path: str | Path) -> pd.DataFrame:
-    """Read Booking.com WSDM 2021 ``train_set.csv``: a trip (``utrip_id``) of cities (``city_id``) by ``checkin``.
-
-    Category = ``hotel_country`` (factorized), event type = ``device_class``.
-    """
+    """Read Booking.com WSDM 2021 ``train_set.csv``: trips of ``city_id`` by ``checkin``, category ``hotel_country``."""
     path = _check_file(path, "booking")
     raw = _read_csv(path)
-    src = str(path)
-    _require(raw, ["utrip_id", "city_id", "checkin"], src)
-    category = None
-    if "hotel_country" in raw.columns:
-        category = pd.factorize(raw["hotel_country"])[0].astype(np.int64)  # -1 for missing
-    return _canonical(src, _ids(raw["utrip_id"], src, "utrip_id", factorize=True), _ids(raw["city_id"], src, "city_id"),
-                      parse_timestamps(raw["checkin"], src, "checkin", fmt="%Y-%m-%d"), "checkin", category=category,
-                      event_type=raw["device_class"] if "device_class" in raw.columns else None)
+    category = pd.factorize(raw["hotel_country"])[0] if "hotel_country" in raw.columns else None  # -1: missing
+    return _canonical(raw, str(path), {"session_id": "utrip_id", "item_id": "city_id", "timestamp": "checkin",
+                                       "event_type": "device_class"}, True, fmt="%Y-%m-%d", category=category)
 
 
 def load_rees46(path: str | Path, nrows: int | None = None, drop_null_sessions: bool = True) -> pd.DataFrame:
-    """Read a REES46 e-commerce CSV; rows without ``user_session`` are dropped (or raise with ``drop_null_sessions=False``)."""
+    """Read a REES46 e-commerce CSV; rows without ``user_session`` are dropped (or refused: ``drop_null_sessions``)."""
     path = _check_file(path, "rees46")
-    raw = _read_csv(path, nrows=nrows)
-    src = str(path)
-    _require(raw, ["event_time", "product_id", "user_session"], src)
+    raw, src = _read_csv(path, nrows=nrows), str(path)
+    _require(raw, ["user_session"], src)
     if drop_null_sessions and raw["user_session"].isna().any():
         log.warning("%s: dropping %d rows without user_session", src, int(raw["user_session"].isna().sum()))
         raw = raw[raw["user_session"].notna()]
-    category = _category(raw["category_id"], src, "category_id") if "category_id" in raw.columns else None
-    return _canonical(src, _ids(raw["user_session"], src, "user_session", factorize=True),
-                      _ids(raw["product_id"], src, "product_id"),
-                      parse_timestamps(raw["event_time"], src, "event_time", fmt="%Y-%m-%d %H:%M:%S UTC"), "event_time",
-                      category=category, price=_prices(raw["price"], src, "price") if "price" in raw.columns else None,
-                      event_type=raw["event_type"] if "event_type" in raw.columns else None)
+    return _canonical(raw, src, {"session_id": "user_session", "item_id": "product_id", "timestamp": "event_time",
+                                 "category": "category_id", "price": "price", "event_type": "event_type"},
+                      True, fmt="%Y-%m-%d %H:%M:%S UTC")
 
 
 def load_table(path: str | Path, columns: Mapping[str, str] | None = None, timestamp_unit: str | None = None,
                timestamp_format: str | None = None, factorize_sessions: bool = False, **read_kwargs: Any) -> pd.DataFrame:
-    """Read any CSV/TSV/parquet click log; ``columns`` maps canonical names to the file's names.
-
-    Example: ``load_table("log.csv", {"session_id": "sid", "item_id": "sku", "timestamp": "ts"},
-    timestamp_unit="s")``. Unmapped canonical columns are taken by their own name when present.
-    """
+    """Read a CSV/TSV/parquet click log; ``columns`` maps canonical names to the file's, e.g. ``{"item_id": "sku"}``."""
     path = _check_file(path)
     src = str(path)
     if path.suffix in (".parquet", ".pq"):
@@ -285,16 +254,7 @@ def load_table(path: str | Path, columns: Mapping[str, str] | None = None, times
         if raw.empty:
             raise DataError("the file has no rows", source=src, expected="at least one event")
     else:
-        sep = read_kwargs.pop("sep", "\t" if path.suffix in (".tsv", ".txt") else ",")
-        raw = _read_csv(path, sep=sep, **read_kwargs)
-    mapping = {name: name for name in CANONICAL if name in raw.columns}
-    mapping.update(columns or {})
-    _require(raw, [mapping.get(c, c) for c in ("session_id", "item_id", "timestamp")], src)
-    get = {c: raw[mapping[c]] for c in CANONICAL if c in mapping and mapping[c] in raw.columns}
-    return _canonical(src, _ids(get["session_id"], src, mapping["session_id"], factorize=factorize_sessions),
-                      _ids(get["item_id"], src, mapping["item_id"]),
-                      parse_timestamps(get["timestamp"], src, mapping["timestamp"], unit=timestamp_unit,
-                                       fmt=timestamp_format), mapping["timestamp"],
-                      category=_category(get["category"], src, mapping["category"]) if "category" in get else None,
-                      price=_prices(get["price"], src, mapping["price"]) if "price" in get else None,
-                      event_type=get.get("event_type"))
+        raw = _read_csv(path, sep=read_kwargs.pop("sep", "\t" if path.suffix in (".tsv", ".txt") else ","),
+                        **read_kwargs)
+    return _canonical(raw, src, {**{c: c for c in CANONICAL}, **(columns or {})}, factorize_sessions,
+                      timestamp_unit, timestamp_format)

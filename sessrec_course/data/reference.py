@@ -1,8 +1,4 @@
-"""Reference points for a dataset: popularity and first-order Markov next-item scores, numpy/scipy only.
-
-The full baselines live in :mod:`sessrec_course.baselines`; these two tiny counters let the data lesson
-(and its tests) show how much sequential structure a click log holds before any model is trained.
-"""
+"""Popularity and first-order Markov scores of a dataset (numpy/scipy): its sequential structure before any model."""
 
 from __future__ import annotations
 
@@ -25,11 +21,7 @@ def next_item_pairs(sessions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndar
 
 def reference_metrics(train: Sequence[np.ndarray], test: Sequence[np.ndarray], n_items: int, k: int = 20,
                       batch_size: int = 2_048) -> dict[str, dict[str, float]]:
-    """Recall@k and MRR@k of popularity and of a first-order Markov chain (popularity fallback).
-
-    ``train``/``test`` are encoded sessions (ids ``>= 2`` real items, 0/1 never recommended); every
-    next item of every test session is a test case.
-    """
+    """Recall@k and MRR@k of popularity and of a Markov chain (popularity fallback) on every next item of ``test``."""
     popularity = np.bincount(np.concatenate([np.asarray(s, np.int64) for s in train]), minlength=n_items)
     popularity = popularity[:n_items].astype(np.float64)
     a, b = next_item_pairs(train)

@@ -1,26 +1,8 @@
 """The course's default click log: generated, deterministic, with sequential structure and known ground truth.
 
-How a session is generated (all vectorised over sessions, one loop step per position):
-
-- every session has a latent **intent**: a primary and a secondary category with a mixing weight;
-  a few sessions switch intent half-way;
-- item popularity is Zipf-like, categories are Zipf-like too, items have a category and a price;
-- every item has a list of **successors**, a couple in its own category and the rest in six related
-  categories; items of a category share their list in small groups (similar items, similar next clicks),
-  which a model that shares statistics between items learns faster than a per-item chain;
-- the next event is a **repeat** of one of the last twenty items, a **successor** of the last item
-  reweighted by the intent (so it depends on the last item AND on the intent), or a **jump** to a
-  popular item of an intent category (depends on the intent only);
-- session starts follow daily and weekly cycles over ``n_days``; gaps inside a session are log-normal.
-  By default the timing says nothing about the items; ``hour_affinity > 0`` gives every category a peak hour
-  and draws a session's start hour towards its primary intent's peak (evening shoppers want other things
-  than lunch-break ones), so the start hour carries signal that time features can pick up.
-
-The last item alone tells a model only part of the intent, and nothing about the items it may come
-back to; earlier items reveal both, so sequence models have something to learn beyond a first-order
-Markov chain. The generator keeps its parameters,
-so :meth:`SyntheticLog.oracle_metrics` can score the true next-item distribution: an upper bound for any
-model (it knows the latent intent, which a model can only infer).
+Each session has a latent intent (two categories); each next click repeats a recent item, follows a successor of the
+last item reweighted by the intent, or jumps to a popular item of the intent (docs/design.md). The generator keeps its
+parameters, so :meth:`SyntheticLog.oracle_metrics` scores the true next-item distribution: a bound for any model.
 """
 
 from __future__ import annotations
@@ -67,11 +49,6 @@ class GeneratorConfig:
     median_gap_s: float = 35.0  # median seconds between two events of a session
     hour_affinity: float = 0.0  # > 0: start hours lean to the primary category's peak hour by exp(a·cos(Δhour))
 
-    @property
-    def p_jump(self) -> float:
-        """Probability of a jump to a popular item of an intent category."""
-        return 1.0 - self.p_repeat - self.p_successor
-
 
 @dataclass
 class SyntheticLog:
@@ -80,11 +57,9 @@ class SyntheticLog:
     events: pd.DataFrame
     config: GeneratorConfig
     item_category: np.ndarray  # (n_items,) category of each raw item id (raw ids are 1..n_items; index 0 unused)
-    item_price: np.ndarray
     item_popularity: np.ndarray  # unnormalised Zipf weight per item
     successors: np.ndarray  # (n_items + 1, K) raw item ids
     successor_weights: np.ndarray  # (n_items + 1, K) base weights before the intent boost
-    related_categories: np.ndarray  # (n_categories, 3)
     intents: pd.DataFrame = field(repr=False)  # per session: c1, c2, w1 and after `switch_at`: c1b, c2b, w1b
 
     def next_item_probabilities(self, history: np.ndarray, intent: tuple[int, int, float]) -> np.ndarray:
@@ -97,15 +72,12 @@ class SyntheticLog:
             return self._jump(p, c1, c2, 1.0, w1)
         recent = history[-cfg.repeat_window:]
         np.add.at(p, recent, cfg.p_repeat / len(recent))
-        succ, weight = self.successors[history[-1]], self._intent_weights(history[-1], c1, c2, w1)
-        np.add.at(p, succ, cfg.p_successor * weight)
-        return self._jump(p, c1, c2, cfg.p_jump, w1)
-
-    def _intent_weights(self, last: int, c1: int, c2: int, w1: float) -> np.ndarray:
-        cats = self.item_category[self.successors[last]]
-        boost = 1.0 + self.config.intent_boost * (w1 * (cats == c1) + (1.0 - w1) * (cats == c2))
-        weight = self.successor_weights[last] * boost
-        return weight / weight.sum()
+        succ = self.successors[history[-1]]
+        cats = self.item_category[succ]  # the successors' weights, boosted by the intent
+        weight = self.successor_weights[history[-1]] * (1.0 + cfg.intent_boost * (w1 * (cats == c1)
+                                                                                  + (1.0 - w1) * (cats == c2)))
+        np.add.at(p, succ, cfg.p_successor * (weight / weight.sum()))
+        return self._jump(p, c1, c2, 1.0 - cfg.p_repeat - cfg.p_successor, w1)
 
     def _jump(self, p: np.ndarray, c1: int, c2: int, mass: float, w1: float) -> np.ndarray:
         pop = self.item_popularity
@@ -123,11 +95,7 @@ class SyntheticLog:
 
     def oracle_metrics(self, n_sessions: int = 1_000, k: int = 20, seed: int = 0,
                        session_ids: np.ndarray | None = None) -> dict[str, float]:
-        """Score the true next-item distribution on a sample of sessions: Recall@k and MRR@k.
-
-        Every position after the first is a test case (the prefix predicts the next item). The oracle
-        knows the latent intent, so no model trained on the clicks alone can beat these figures on average.
-        """
+        """Recall@k and MRR@k of the true next-item distribution (it knows the intent) over every prefix of a sample."""
         rng = np.random.default_rng(seed)
         ev = self.events
         ids = ev["session_id"].to_numpy()
@@ -214,10 +182,7 @@ def _catalogue(cfg: GeneratorConfig, rng: np.random.Generator):
 
 
 def _successor_lists(cfg: GeneratorConfig, item_cat: np.ndarray, related: np.ndarray, draw, rng: np.random.Generator):
-    """Successor lists and their base weights: some in the own category, the rest over the related categories.
-
-    Items of one category share a list in groups of ``successor_group`` (similar items, similar next clicks).
-    """
+    """Successor lists (shared by groups of items of a category) and their base weights."""
     k, k_same = cfg.n_successors, cfg.n_same_category
     group = _successor_groups(item_cat, cfg.successor_group)
     group_cat = np.full(group.max() + 1, -1)
@@ -302,10 +267,7 @@ def _start_hours(cfg: GeneratorConfig, primary: np.ndarray, rng: np.random.Gener
 
 
 def _timestamps(cfg: GeneratorConfig, lengths: np.ndarray, primary: np.ndarray, rng: np.random.Generator):
-    """Seconds since ``START_DATE`` per event (session starts with weekly and daily cycles, log-normal gaps).
-
-    Also returns the session of each event and the new session ids, numbered in start order like a real log.
-    """
+    """Seconds since ``START_DATE`` per event, the session of each event, session ids numbered in start order."""
     n_days, n_sess = cfg.n_days, len(lengths)
     offsets = np.r_[0, np.cumsum(lengths)[:-1]]
     day_w = WEEKDAY_PROFILE[np.arange(n_days) % 7] * np.linspace(1.0, 1.15, n_days)  # slight growth
@@ -357,8 +319,8 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
     intents = pd.DataFrame({"c1": c1, "c2": c2, "w1": w1, "switch_at": switch_at, "c1b": c1b, "c2b": c2b,
                             "w1b": w1b}, index=pd.Index(new_id, name="session_id")).sort_index()
     log.info("generated %d events in %d sessions over %d items", n_events, len(lengths), n_items)
-    return SyntheticLog(events=events, config=cfg, item_category=item_cat, item_price=price, item_popularity=pop,
-                        successors=succ, successor_weights=succ_w, related_categories=related, intents=intents)
+    return SyntheticLog(events=events, config=cfg, item_category=item_cat, item_popularity=pop, successors=succ,
+                        successor_weights=succ_w, intents=intents)
 
 
 def generate_events(n_events: int = 200_000, n_items: int = 2_000, n_categories: int = 20, n_days: int = 28,

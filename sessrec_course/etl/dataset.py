@@ -1,8 +1,7 @@
-"""The course's default dataset: generated events → temporal split → fitted workflow → parquet, cached per profile.
+"""The course's default dataset (generated, or the learner's ``SESSREC_DATASET``): split, fitted, cached per profile.
 
-``prepare_default_dataset()`` is what notebooks 02–06 call (on the learner's own log when ``SESSREC_DATASET`` names
-one, see :mod:`~sessrec_course.etl.learner_data`); it is idempotent and writes atomically
-(a temporary folder renamed into place), so an interrupted or concurrent run never leaves a broken cache.
+:func:`prepare_default_dataset` is idempotent and writes atomically, so a killed or concurrent run never leaves a
+broken cache.
 """
 
 from __future__ import annotations
@@ -66,11 +65,6 @@ class DatasetArtifacts:
         return self.root / "events.parquet"
 
     @property
-    def workflow_path(self) -> Path:
-        """The saved :class:`~sessrec_course.etl.workflow.SessionWorkflow` folder."""
-        return self.root / "workflow"
-
-    @property
     def schema_path(self) -> Path:
         """The ``schema.json`` beside the parquet files."""
         return self.root / "schema.json"
@@ -97,7 +91,7 @@ class DatasetArtifacts:
         """Load the fitted workflow (numpy/pyarrow only)."""
         from sessrec_course.etl.workflow import SessionWorkflow
 
-        return SessionWorkflow.load(self.workflow_path)
+        return SessionWorkflow.load(self.root / "workflow")
 
     def synthetic_log(self):
         """Re-generate the events with the generator's ground truth (deterministic, takes seconds)."""
@@ -118,8 +112,8 @@ def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
     return wanted == manifest and all((root / f"{s}.parquet").exists() for s in SPLITS)
 
 
-def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = None,
-                  days: float | None = None) -> dict[str, Any]:
+def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = None, days: float | None = None,
+                  source: str = "events") -> dict[str, Any]:
     """Generate (or take ``events``), split, fit and write every artefact into the empty folder ``target``."""
     from tqdm.auto import tqdm
 
@@ -127,40 +121,36 @@ def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = 
     from sessrec_course.etl.split import temporal_split
     from sessrec_course.etl.workflow import SessionWorkflow
 
-    timings, counts = {}, {}
+    info, clock = {}, [time.perf_counter()]
+
+    def lap(step: str) -> None:
+        info[f"{step}_s"] = round(time.perf_counter() - clock[0], 3)
+        clock[0] = time.perf_counter()
+        bar.update()
+
     with tqdm(total=4, desc=f"dataset ({profile.name})", leave=False) as bar:
-        t0 = time.perf_counter()
         if events is None:
             events = generate_events(profile.n_events, profile.n_items, profile.n_categories, profile.n_days,
                                      profile.seed)
         events.to_parquet(target / "events.parquet", index=False)
-        timings["generate_s"] = time.perf_counter() - t0
-        bar.update()
-        t0 = time.perf_counter()
+        lap("generate")
         days = split_days(profile) if days is None else days
-        parts = temporal_split(events, valid_days=days, test_days=days, source="events")
-        timings["split_s"] = time.perf_counter() - t0
-        bar.update()
-        t0 = time.perf_counter()
-        workflow = SessionWorkflow(max_length=profile.max_length).fit(parts["train"], source="train split")
+        parts = temporal_split(events, valid_days=days, test_days=days, source=source)
+        lap("split")
+        workflow = SessionWorkflow(max_length=profile.max_length).fit(parts["train"], source=f"train split of {source}")
         workflow.save(target / "workflow")
-        timings["fit_s"] = time.perf_counter() - t0
-        bar.update()
-        t0 = time.perf_counter()
+        lap("fit")
         for split in SPLITS:
             table = None if len(parts[split]) == 0 else workflow.transform_arrow(parts[split], source=f"{split} split")
             if table is None or table.num_rows == 0:
-                raise DataError(f"the {split} split holds no session of two or more events", source="events",
+                raise DataError(f"the {split} split holds no session of two or more events", source=source,
                                 expected=f"a log whose last {days:g} days (test) and the {days:g} before (valid) "
                                          "hold sessions")
             pq.write_table(table, target / f"{split}.parquet")
-            counts[f"{split}_sessions"] = table.num_rows
-            counts[f"{split}_events"] = len(parts[split])
-        timings["transform_s"] = time.perf_counter() - t0
-        bar.update()
-    schema = workflow.schema()
-    (target / "schema.json").write_text(json.dumps(schema, indent=2), encoding="utf-8")
-    return {**counts, **{k: round(v, 3) for k, v in timings.items()}}
+            info.update({f"{split}_sessions": table.num_rows, f"{split}_events": len(parts[split])})
+        lap("transform")
+    (target / "schema.json").write_text(json.dumps(workflow.schema(), indent=2), encoding="utf-8")
+    return info
 
 
 def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, force: bool,
@@ -169,34 +159,33 @@ def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, 
     if not force and _is_complete(root, manifest):
         log.info("dataset (%s, %s) found in %s", artifacts.source, artifacts.profile.name, root)
         return artifacts
-    timing: dict[str, float | bool] = {}
 
     def write(tmp: Path) -> None:
         t0 = time.perf_counter()
         info = write_data(tmp)
-        info["total_s"] = timing["total_s"] = round(time.perf_counter() - t0, 3)
+        info["total_s"] = round(time.perf_counter() - t0, 3)
         (tmp / "manifest.json").write_text(json.dumps({**manifest, **info}, indent=2), encoding="utf-8")
+        log.info("dataset (%s, %s) built in %.1f s", artifacts.source, artifacts.profile.name, info["total_s"])
 
-    def finished_first(existing: Path) -> bool:  # a concurrent run finished first
-        timing["kept"] = not force and _is_complete(existing, manifest)
-        return bool(timing["kept"])
-
-    try:
-        write_directory_atomically(root, write, keep=finished_first)
+    try:  # keep: a concurrent run finished first
+        write_directory_atomically(root, write, keep=lambda existing: not force and _is_complete(existing, manifest))
     except BaseException:
         with suppress(OSError):
             root.parent.rmdir()  # the folder a failed first build created, when nothing else is in it
         raise
-    if not timing.get("kept"):
-        log.info("dataset (%s, %s) written to %s in %.1f s", artifacts.source, artifacts.profile.name, root,
-                 timing["total_s"])
     return artifacts
 
 
-def prepare_learner_dataset(profile: Profile, name: str, force: bool = False) -> DatasetArtifacts:
-    """The learner's own log (``SESSREC_DATASET``) prepared like the default dataset, cached per file."""
+def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
+    """The active dataset of ``profile``: generated (default) or the learner's ``$SESSREC_DATASET``, built once."""
     from sessrec_course.etl import learner_data
 
+    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    name = learner_data.dataset_setting()
+    if name == learner_data.GENERATED:
+        root = generated_data_dir(profile.name) / "sessions"
+        return _prepare(root, _manifest(profile), DatasetArtifacts(root, profile), force,
+                        lambda tmp: build_dataset(profile, tmp))
     path = learner_data.resolve_path(name)
     manifest = learner_data.cache_key(name, path, profile.max_length, DATASET_VERSION)
     root = learner_data.cache_dir(profile.name, manifest) / "sessions"
@@ -204,18 +193,6 @@ def prepare_learner_dataset(profile: Profile, name: str, force: bool = False) ->
     def write_data(tmp: Path) -> dict[str, Any]:
         events = learner_data.load_learner_events(name, path)
         days = learner_data.split_days_of(events)
-        return {"split_days": round(days, 4), **build_dataset(profile, tmp, events=events, days=days)}
+        return {"split_days": round(days, 4), **build_dataset(profile, tmp, events, days, source=str(path))}
 
     return _prepare(root, manifest, DatasetArtifacts(root, profile, source=name), force, write_data)
-
-
-def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
-    """The active dataset of ``profile``: generated (default) or the learner's ``$SESSREC_DATASET``, built once."""
-    from sessrec_course.etl.learner_data import GENERATED, dataset_setting
-
-    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    if dataset_setting() != GENERATED:
-        return prepare_learner_dataset(profile, dataset_setting(), force)
-    root = generated_data_dir(profile.name) / "sessions"
-    return _prepare(root, _manifest(profile), DatasetArtifacts(root, profile), force,
-                    lambda tmp: build_dataset(profile, tmp))

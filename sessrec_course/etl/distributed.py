@@ -1,13 +1,5 @@
-"""The session ETL on Dask: the same :class:`SessionWorkflow` fitted and applied across workers.
-
-Three steps, each the single-process code on one partition: events are shuffled by ``session_id`` (so every
-session lands whole in one partition and the session filters see it whole); the vocabulary is a distributed
-sum of :meth:`SessionWorkflow.fit_counts` over the partitions, finished by :meth:`~SessionWorkflow.fit_from_counts`;
-every partition is then transformed with the fitted tables and written as one parquet file of a folder, with the
-same ``schema.json`` beside it. Which dataframe library the partitions hold (pandas or cuDF) and which local
-cluster runs them (``LocalCluster`` or ``LocalCUDACluster``) is asked of :mod:`sessrec_course.etl.frame`; a
-scheduler ``address`` runs the same code on a real cluster instead (its workers must see the output folder).
-"""
+"""The session ETL on Dask: events shuffled by session, per-partition ``fit_counts`` summed, each partition
+transformed into one parquet file of a folder (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -43,11 +35,8 @@ def dask_client(address: str | None = None, n_workers: int = 2, threads_per_work
     from distributed import Client
 
     if address:
-        client = Client(address)
-        try:
+        with Client(address) as client:
             yield client
-        finally:
-            client.close()
         return
     cluster_kwargs.setdefault("dashboard_address", "127.0.0.1:0")  # a free port on loopback (":0" is every interface)
     cluster_kwargs.setdefault("host", "127.0.0.1")  # scheduler, nannies and workers
@@ -69,8 +58,7 @@ def read_events(path: str | Path, backend: Backend | None = None) -> Any:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no event parquet at {path}")
-    dd = (backend or get_backend()).dask()
-    return dd.read_parquet(str(path))
+    return (backend or get_backend()).dask().read_parquet(str(path))
 
 
 def shuffle_sessions(events: Any, npartitions: int | None = None) -> Any:
@@ -98,7 +86,6 @@ def fit_distributed(workflow: SessionWorkflow, events: Any, source: str = "train
 
 
 def _write_partition(part: Any, index: int, workflow: SessionWorkflow, folder: str, source: str) -> int:
-    """Transform one partition and write it as ``part.<index>.parquet`` in ``folder``; return its sessions."""
     if len(part) == 0:
         return 0
     table = workflow.transform_arrow(part, source=f"{source} (partition {index})")
@@ -112,13 +99,11 @@ def transform_distributed(workflow: SessionWorkflow, events: Any, output: str | 
     """Write the sessions of a Dask DataFrame as a folder of parquet files + ``schema.json``, atomically."""
     import dask
 
-    sessions = events if shuffled else shuffle_sessions(events)
-    parts = sessions.to_delayed()
+    parts = (events if shuffled else shuffle_sessions(events)).to_delayed()
     result: dict[str, Any] = {}
 
     def write(tmp: Path) -> None:
-        tasks = [dask.delayed(_write_partition)(part, i, workflow, str(tmp), source) for i, part in enumerate(parts)]
-        rows = dask.compute(*tasks)
+        rows = dask.compute(*[dask.delayed(_write_partition)(p, i, workflow, str(tmp), source) for i, p in enumerate(parts)])
         (tmp / "schema.json").write_text(json.dumps(workflow.schema(), indent=2), encoding="utf-8")
         result.update(sessions=int(sum(rows)), files=int(sum(1 for r in rows if r)))
 
@@ -129,10 +114,8 @@ def transform_distributed(workflow: SessionWorkflow, events: Any, output: str | 
 def run_distributed_etl(events_path: str | Path, output: str | Path, client: Any,
                         workflow: SessionWorkflow | None = None, npartitions: int | None = None) -> dict[str, Any]:
     """Fit on the events at ``events_path`` and write their sessions to ``output`` on ``client``'s cluster; return timings."""
-    workflow = workflow or SessionWorkflow()
-    events = read_events(events_path)
-    source = f"events {events_path}"
-    sessions = shuffle_sessions(events, npartitions)
+    workflow, source = workflow or SessionWorkflow(), f"events {events_path}"
+    sessions = shuffle_sessions(read_events(events_path), npartitions)
     t0 = time.perf_counter()
     fit_distributed(workflow, sessions, source, shuffled=True)
     t1 = time.perf_counter()

@@ -1,14 +1,7 @@
-"""Continuous per-click features from the ETL output: time since the previous click and the session's start time.
+"""Continuous per-click features from the ETL output, known when the click happens (a model may use them).
 
-Transformers4Rec feeds continuous sequence features beside the item ids and projects them into the model's
-hidden space. The ETL writes ``time_delta_list`` (seconds since the previous event of the session, 0 for the
-first), ``start_hour`` and ``start_weekday``; this module turns them into one float vector per click:
-
-- ``log_gap``: ``log1p(seconds since the previous click)`` (0 for the first click: seconds span 0 .. days);
-- ``hour_sin``, ``hour_cos``, ``weekday_sin``, ``weekday_cos``: the session's start on the daily and weekly
-  circles (23 h is next to 0 h), the same for every click of the session.
-
-Everything here is known when the click happens, so a model may use it to predict the next click.
+``log_gap`` = log1p(seconds since the previous click, 0 first) and the session's start hour and weekday on circles
+(``hour_sin``, ``hour_cos``, ``weekday_sin``, ``weekday_cos``), the same for every click of a session.
 """
 
 from __future__ import annotations

@@ -1,11 +1,4 @@
-"""The one place that chooses cuDF or pandas: every other module asks :func:`get_backend`.
-
-The ETL is written once against two tiny interfaces: a dataframe module (``pandas`` or ``cudf``) for
-reading and holding tables, and an array module (``numpy`` or ``cupy``) for the column arithmetic.
-cuDF is used when :func:`sessrec_course.environment.cudf_usable` says it runs on a GPU;
-``SESSREC_DATAFRAME=pandas|cudf`` overrides the choice. The distributed ETL asks the same backend for its
-Dask flavour (:meth:`Backend.dask`: dask.dataframe or dask-cudf) and its local cluster (:meth:`Backend.local_cluster`).
-"""
+"""The one place that chooses cuDF (when :func:`~sessrec_course.environment.cudf_usable`) or pandas for the ETL."""
 
 from __future__ import annotations
 
@@ -19,8 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
-log = logging.getLogger(__name__)
 
 ENV_VAR = "SESSREC_DATAFRAME"
 
@@ -77,19 +68,13 @@ class Backend:
             return xp.where(keys[idx] == values, idx, -1)
         return pd.Index(keys).get_indexer(values)
 
-    def asarray(self, values: Any) -> Any:
-        """Move a numpy (or backend) array into this backend."""
-        return self.xp.asarray(values)
-
     def to_numpy(self, values: Any) -> np.ndarray:
         """Return a host numpy copy/view of a backend array."""
         return self.xp.asnumpy(values) if self.on_gpu else np.asarray(values)
 
     def frame_from_arrow(self, table: pa.Table) -> Any:
         """Return a dataframe of this backend holding the arrow ``table`` (list columns stay lists)."""
-        if self.on_gpu:
-            return self.df.DataFrame.from_arrow(table)
-        return table.to_pandas()
+        return self.df.DataFrame.from_arrow(table) if self.on_gpu else table.to_pandas()
 
     def to_pandas(self, frame: Any) -> pd.DataFrame:
         """Return ``frame`` as a pandas DataFrame (a no-op on pandas)."""
@@ -114,19 +99,12 @@ class Backend:
                       **kwargs: Any) -> Any:
         """Start a Dask cluster on this machine: ``LocalCluster`` (pandas) or one GPU per worker (``LocalCUDACluster``)."""
         if self.on_gpu:
-            from dask_cuda import LocalCUDACluster
+            from dask_cuda import LocalCUDACluster as Cluster
+        else:
+            from distributed import LocalCluster as Cluster
 
-            return LocalCUDACluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                    memory_limit=memory_limit, **kwargs)
-        from distributed import LocalCluster
-
-        kwargs.setdefault("silence_logs", logging.ERROR)  # p2p shuffles log a WARNING per start and end
-        return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, memory_limit=memory_limit,
-                            processes=True, **kwargs)
-
-    def is_frame(self, obj: Any) -> bool:
-        """True for a DataFrame of this backend or of pandas."""
-        return isinstance(obj, pd.DataFrame) or (self.on_gpu and isinstance(obj, self.df.DataFrame))
+            kwargs.update(processes=True, silence_logs=kwargs.get("silence_logs", logging.ERROR))  # p2p logs a lot
+        return Cluster(n_workers=n_workers, threads_per_worker=threads_per_worker, memory_limit=memory_limit, **kwargs)
 
 
 @functools.cache
@@ -153,14 +131,9 @@ def backend_name() -> str:
 
 def get_backend(name: str | None = None) -> Backend:
     """Return the dataframe/array backend (``name`` forces one; default: :func:`backend_name`)."""
-    chosen = name or backend_name()
-    backend = _make_backend(chosen)
-    log.debug("dataframe backend: %s", backend.name)
-    return backend
+    return _make_backend(name or backend_name())
 
 
 def backend_of(frame: Any) -> Backend:
     """Return the backend a dataframe belongs to (pandas frames always get pandas)."""
-    if isinstance(frame, pd.DataFrame):
-        return _make_backend("pandas")
-    return _make_backend("cudf")
+    return _make_backend("pandas" if isinstance(frame, pd.DataFrame) else "cudf")

@@ -1,19 +1,13 @@
-"""Every lesson on the learner's own click log: one setting, ``SESSREC_DATASET``, read through the loaders.
+"""Every lesson on the learner's own click log: ``SESSREC_DATASET`` names it, the loaders read it (docs/design.md).
 
-``SESSREC_DATASET=generated`` (the default) is the course's generated log. ``yoochoose``, ``diginetica``,
-``booking`` or ``rees46`` read that dataset's raw file through its loader, from ``SESSREC_DATASET_PATH`` or
-``data/raw/<name>/<file>``. Any other value is a path to a CSV/TSV/parquet log read by ``load_table``, with
-``SESSREC_DATASET_COLUMNS="session_id=sid,item_id=sku,timestamp=ts"`` mapping its columns and
-``SESSREC_DATASET_TIMESTAMP_UNIT=s`` for numeric times. The log is split in time (the last fourteenth of its span
-for test, the one before for validation), the workflow is fitted on train, and the result is cached under
-``data/generated/<profile>/datasets/`` keyed by the file and the settings.
+``generated`` (default), a dataset name (its loader, file from ``SESSREC_DATASET_PATH`` or ``data/raw/<name>/``), or
+a CSV/TSV/parquet path read by ``load_table`` (``SESSREC_DATASET_COLUMNS``, ``SESSREC_DATASET_TIMESTAMP_UNIT``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -24,8 +18,6 @@ from sessrec_course.data import loaders
 from sessrec_course.data.download import DATASETS
 from sessrec_course.data.errors import DataError
 from sessrec_course.paths import generated_data_dir, project_root
-
-log = logging.getLogger(__name__)
 
 DATASET_ENV, PATH_ENV = "SESSREC_DATASET", "SESSREC_DATASET_PATH"
 COLUMNS_ENV, UNIT_ENV = "SESSREC_DATASET_COLUMNS", "SESSREC_DATASET_TIMESTAMP_UNIT"
@@ -65,20 +57,14 @@ def resolve_path(name: str) -> Path:
 
 def load_learner_events(name: str, path: Path) -> pd.DataFrame:
     """Read the learner's log as canonical events with the loader its name (or its columns) calls for."""
-    if name == "yoochoose" and _header(path).startswith("SessionId"):
-        return loaders.load_yoochoose_prepared(path)  # a session-rec prepared TSV
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        prepared = handle.readline().startswith("SessionId")  # a session-rec prepared TSV
+    if name == "yoochoose" and prepared:
+        return loaders.load_yoochoose_prepared(path)
     if name in DATASETS:
         return getattr(loaders, DATASETS[name].loader)(path)
     return loaders.load_table(path, parse_columns(os.environ.get(COLUMNS_ENV)),
                               timestamp_unit=os.environ.get(UNIT_ENV) or None, factorize_sessions=True)
-
-
-def _header(path: Path) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.readline()
-    except OSError:
-        return ""
 
 
 def cache_key(name: str, path: Path, max_length: int, version: int) -> dict[str, Any]:

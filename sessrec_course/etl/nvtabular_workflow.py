@@ -1,22 +1,13 @@
 """The course's session ETL redone with NVTabular 23.8 in CPU mode (the Merlin kernel, ``.venv-merlin``).
 
-The graph is the Transformers4Rec blog's: ``Categorify`` (with a frequency threshold) → ``Groupby`` by session,
-sorted by time, with list / count / first aggregations → ``ListSlice`` to the last ``max_length`` events →
-``Filter`` on the session length. :func:`decoded_nvtabular` and :func:`decoded_course` turn both ETL outputs back
-into raw ids, and :func:`compare_sessions` lists every difference between them by kind.
-
-Only :func:`session_workflow`, :func:`import_nvtabular` and :func:`main` need NVTabular; the decoding and the
-comparison use numpy and pandas only, so the course venv can check an NVTabular output too. As a script
-(``.venv-merlin/bin/python -m sessrec_course.etl.nvtabular_workflow --train T --test T --out DIR``) it fits on
-train, transforms train and test, writes ``DIR/{train,test}/`` (NVTabular's parquet and schema),
-``DIR/workflow/`` and ``DIR/decoded-{train,test}.parquet``, and prints one JSON line of timings.
+The Transformers4Rec blog's graph, decoders of both outputs to raw ids, and a comparison by kind of difference. Only
+:func:`session_workflow`, :func:`import_nvtabular` and :func:`main` (``--train T --test T --out DIR``) need NVTabular.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 import warnings
 from pathlib import Path
@@ -24,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-log = logging.getLogger(__name__)
 
 # NVTabular's encoding: 0 padding, 1 null, 2 out-of-vocabulary, real values from 3 (most frequent first)
 NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3
@@ -37,16 +26,10 @@ _MERLIN_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "Triton dtype 
 
 
 def skip_tensorflow() -> bool:
-    """Keep TensorFlow out of this process's Merlin imports (about 3 s each); whether it is kept out.
-
-    merlin-core 23.8 imports TensorFlow whenever it is installed (``merlin.dtypes.mappings.tf``,
-    ``merlin.core.compat.tensorflow``) and has no switch to stop it, but both imports fall back on
-    ``ImportError``: a ``None`` entry in ``sys.modules`` (Python's own way to make an import fail) gives the
-    Merlin of a venv without TensorFlow. The torch-only code calls this first (:func:`import_nvtabular`,
-    Transformers4Rec); lesson Merlin 03 imports ``merlin.models.tf`` first, and then this does nothing.
-    """
+    """Keep TensorFlow (3 s) out of Merlin's imports, unless imported already; return whether it is kept out."""
     import sys
 
+    # merlin-core falls back on ImportError, which a None entry in sys.modules gives
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"] is None  # already imported (lesson Merlin 03), or already kept out
     if "merlin.core" in sys.modules:
@@ -67,13 +50,7 @@ def import_nvtabular() -> Any:
 
 def session_workflow(max_length: int = 20, min_length: int = 2, freq_threshold: int = 0,
                      out_path: str | Path = ".", time_features: bool = False) -> Any:
-    """The blog's NVTabular graph: Categorify → Groupby by session (sorted by time) → ListSlice → Filter.
-
-    ``freq_threshold``: items seen fewer times in the fitted data become out-of-vocabulary (0: keep all).
-    ``out_path``: Categorify writes its vocabularies to ``out_path/categories/``. ``time_features`` adds what the course's
-    ``SessionWorkflow`` also computes (time since the previous click, start weekday and hour, last timestamp)
-    for the peers benchmark; it needs the rows sorted by session and time first (DifferenceLag does not sort).
-    """
+    """The blog's graph: Categorify → Groupby session by time → ListSlice → Filter (+ the course's time features)."""
     nvt = import_nvtabular()
     from merlin.schema import Tags
     from nvtabular import ops
@@ -115,16 +92,18 @@ def _lookup(table: np.ndarray, lists: pd.Series) -> list[np.ndarray]:
     return [table[np.asarray(v, dtype=np.int64)] for v in lists]
 
 
+def _decoded(sessions: pd.DataFrame, items: list, categories: list, count: str, start: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "session_id": sessions["session_id"].to_numpy(np.int64), "items": items, "categories": categories,
+        "count": sessions[count].to_numpy(np.int64),
+        "start_time": pd.to_datetime(sessions[start]).to_numpy("datetime64[ns]"),
+    }).sort_values("session_id", ignore_index=True)
+
+
 def decoded_nvtabular(sessions: pd.DataFrame, items: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
     """NVTabular's sessions in raw ids: session_id, items, categories, count (before slicing), start_time."""
-    frame = pd.DataFrame({
-        "session_id": sessions["session_id"].to_numpy(np.int64),
-        "items": _lookup(items, sessions[ITEMS]),
-        "categories": _lookup(categories, sessions[CATEGORIES]),
-        "count": sessions[COUNT].to_numpy(np.int64),
-        "start_time": pd.to_datetime(sessions[FIRST_TIME]).to_numpy("datetime64[ns]"),
-    })
-    return frame.sort_values("session_id", ignore_index=True)
+    return _decoded(sessions, _lookup(items, sessions[ITEMS]), _lookup(categories, sessions[CATEGORIES]), COUNT,
+                    FIRST_TIME)
 
 
 def decoded_course(sessions: pd.DataFrame, workflow: Any) -> pd.DataFrame:
@@ -132,14 +111,8 @@ def decoded_course(sessions: pd.DataFrame, workflow: Any) -> pd.DataFrame:
     from sessrec_course.ids import FIRST_ID
 
     cat_table = np.concatenate([np.full(FIRST_ID, UNKNOWN, np.int64), workflow.category_raw.astype(np.int64)])
-    frame = pd.DataFrame({
-        "session_id": sessions["session_id"].to_numpy(np.int64),
-        "items": [workflow.decode_item_ids(v) for v in sessions["item_id_list"]],
-        "categories": _lookup(cat_table, sessions["category_list"]),
-        "count": sessions["length"].to_numpy(np.int64),  # after truncation to max_length
-        "start_time": pd.to_datetime(sessions["start_time"]).to_numpy("datetime64[ns]"),
-    })
-    return frame.sort_values("session_id", ignore_index=True)
+    return _decoded(sessions, [workflow.decode_item_ids(v) for v in sessions["item_id_list"]],
+                    _lookup(cat_table, sessions["category_list"]), "length", "start_time")  # length: after truncation
 
 
 def _kind(course: np.ndarray, nvt: np.ndarray) -> str:
@@ -170,12 +143,8 @@ def course_layout(scores: np.ndarray) -> np.ndarray:
 
 
 def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -> dict[str, Any]:
-    """Every difference between two decoded outputs, by kind (empty lists: the same sessions and sequences).
-
-    Kinds of item-sequence difference: ``vocabulary`` (the lists differ only where one side has an unknown
-    id), ``order`` (same items, other order) and ``other``. ``count`` lists sessions whose NVTabular count
-    (before ListSlice) does not truncate to the course's length; ``start_time`` and ``categories`` likewise.
-    """
+    """Sessions whose decoded outputs differ, by kind: ``vocabulary`` (only where one side is unknown), ``order``,
+    ``other``, ``categories``, ``count`` (NVTabular's count before ListSlice) and ``start_time``."""
     only_course = sorted(set(course["session_id"]) - set(nvt["session_id"]))
     only_nvt = sorted(set(nvt["session_id"]) - set(course["session_id"]))
     both = course.merge(nvt, on="session_id", suffixes=("_course", "_nvt"))
@@ -196,10 +165,7 @@ def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -
 
 def run_etl(frames: dict[str, pd.DataFrame], out: str | Path, max_length: int = 20, min_length: int = 2,
             freq_threshold: int = 0, time_features: bool = False) -> dict[str, Any]:
-    """Fit on ``frames["train"]``, transform every frame; write parquet, workflow and decoded copies under ``out``.
-
-    Returns the timings (fit, transform materialised in memory, to_parquet) and the session counts.
-    """
+    """Fit on ``frames["train"]``, transform all; write parquet, workflow, decoded copies; return timings and counts."""
     nvt = import_nvtabular()
     out = Path(out)
     workflow = session_workflow(max_length, min_length, freq_threshold, out, time_features)
@@ -240,16 +206,12 @@ def read_split(root: str | Path, split: str) -> pd.DataFrame:
     parts = sorted((Path(root) / split).glob("*.parquet"))
     if not parts:
         raise FileNotFoundError(f"no parquet part files in {Path(root) / split}: run the NVTabular workflow first")
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True).sort_values("session_id",
-                                                                                        ignore_index=True)
+    return pd.concat(map(pd.read_parquet, parts), ignore_index=True).sort_values("session_id", ignore_index=True)
 
 
 def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | None,
                 max_test_sessions: int | None = None) -> Path:
-    """``out/{train,test}/``: the first ``max_train_sessions`` / ``max_test_sessions`` sessions (by id) of each split.
-
-    The schema (``schema.pbtxt``) is copied as it is: the vocabulary stays the one fitted on all of train.
-    """
+    """``out/{train,test}/``: the first sessions (by id) of each split, with the schema fitted on all of train."""
     import shutil
 
     root, out = Path(root), Path(out)
@@ -273,11 +235,11 @@ def merlin_sessions_dir(profile: Any = None, freq_threshold: int = 0) -> Path:
 
 def raw_splits(profile: Any = None) -> dict[str, pd.DataFrame]:
     """The raw train / valid / test events of the course's default dataset (the rows lesson 01 splits)."""
-    from sessrec_course.etl.dataset import prepare_default_dataset, split_days
+    from sessrec_course.etl.dataset import prepare_default_dataset
     from sessrec_course.etl.split import temporal_split
 
     data = prepare_default_dataset(profile)
-    days = split_days(data.profile) if data.is_generated else float(data.manifest["split_days"])
+    days = float(data.manifest["split_days"])
     return temporal_split(data.events(), valid_days=days, test_days=days, source=str(data.events_path))
 
 
@@ -292,22 +254,17 @@ def prepare_merlin_sessions(profile: Any = None, freq_threshold: int = 0, force:
         return root
     frames = raw_splits(data.profile)
 
-    def write(tmp: Path) -> None:
-        run_etl(frames, tmp, data.profile.max_length, freq_threshold=freq_threshold)
-
-    write_directory_atomically(root, write)
-    return root
+    return write_directory_atomically(root, lambda tmp: run_etl(frames, tmp, data.profile.max_length,
+                                                                freq_threshold=freq_threshold))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Fit on train, transform train and test, write both and their decoded copies, print timings as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--test", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--max-length", type=int, default=20)
-    parser.add_argument("--min-length", type=int, default=2)
-    parser.add_argument("--freq-threshold", type=int, default=0)
+    for name in ("--train", "--test", "--out"):
+        parser.add_argument(name, required=True)
+    for name, default in (("--max-length", 20), ("--min-length", 2), ("--freq-threshold", 0)):
+        parser.add_argument(name, type=int, default=default)
     parser.add_argument("--time-features", action="store_true", help="the peers benchmark's extra features")
     args = parser.parse_args(argv)
     frames = {"train": pd.read_parquet(args.train), "test": pd.read_parquet(args.test)}

@@ -1,8 +1,4 @@
-"""Array kernels of the ETL: validation, sorting, session boundaries, gap sessionizing (padding: :mod:`sessrec_course.arrays`).
-
-Written against the array module of :mod:`sessrec_course.etl.frame` (numpy or cupy), never against a
-specific library.
-"""
+"""Array kernels of the ETL (numpy or cupy, from :mod:`sessrec_course.etl.frame`): validation, sorting, sessions."""
 
 from __future__ import annotations
 
@@ -11,14 +7,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sessrec_course.arrays import pad_right
 from sessrec_course.data.errors import DataError
 from sessrec_course.etl.frame import Backend, backend_of
 
 REQUIRED = {"session_id": "integer", "item_id": "integer", "timestamp": "datetime64"}
 NS_PER_S = 1_000_000_000
-
-__all__ = ["NS_PER_S", "REQUIRED", "pad_right", "session_starts", "sessionize", "sort_order", "validate_events"]
 
 
 def validate_events(events: Any, source: str = "events", require_session: bool = True) -> None:
@@ -33,19 +26,16 @@ def validate_events(events: Any, source: str = "events", require_session: bool =
         if column not in events.columns:
             raise DataError("missing column", source=source, column=column,
                             expected=f"{kind} column; have {list(events.columns)}")
-        dtype = events[column].dtype
-        ok = (str(dtype).startswith("datetime64") if kind == "datetime64"
-              else pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype))
-        if not ok:
-            raise DataError(f"wrong type {dtype}", source=source, column=column, expected=kind)
-        n_null = int(events[column].isna().sum())
-        if n_null:
-            raise DataError(f"{n_null} null value(s)", source=source, column=column, expected="no nulls")
         values = events[column]
-        if kind == "integer" and pd.api.types.is_float_dtype(dtype):
-            if bool(((values != values.round()) | (values.abs() >= 2**53)).any()):
-                raise DataError("non-integer values, or floats beyond 2**53 (not exact)", source=source,
-                                column=column, expected="integer ids")
+        floats = pd.api.types.is_float_dtype(values.dtype)
+        if not (str(values.dtype).startswith("datetime64") if kind == "datetime64"
+                else pd.api.types.is_integer_dtype(values.dtype) or floats):
+            raise DataError(f"wrong type {values.dtype}", source=source, column=column, expected=kind)
+        if n_null := int(values.isna().sum()):
+            raise DataError(f"{n_null} null value(s)", source=source, column=column, expected="no nulls")
+        if kind == "integer" and floats and bool(((values != values.round()) | (values.abs() >= 2**53)).any()):
+            raise DataError("non-integer values, or floats beyond 2**53 (not exact)", source=source, column=column,
+                            expected="integer ids")
         if kind == "integer" and bool((values < 0).any()):
             raise DataError(f"{int((values < 0).sum())} negative id(s)", source=source, column=column,
                             expected="ids >= 0 (-1 is the serving padding)")
@@ -70,11 +60,7 @@ def session_starts(xp: Any, session: Any) -> Any:
 
 def sessionize(events: Any, gap_seconds: float = 1800.0, user_column: str = "user_id",
                source: str = "events") -> Any:
-    """Add ``session_id`` to a log without one: a new session per user after ``gap_seconds`` of inactivity.
-
-    Without ``user_column`` the whole log is one stream of events. Session ids number sessions from 1 in
-    (user, time) order. Returns a new frame sorted by session and time.
-    """
+    """A copy sorted by (user, time) with ``session_id`` 1, 2, ...: a new session after ``gap_seconds`` idle."""
     validate_events(events, source=source, require_session=False)
     be: Backend = backend_of(events)
     xp = be.xp

@@ -8,7 +8,7 @@ import numpy as np
 
 from sessrec_course.data.errors import DataError
 from sessrec_course.etl.frame import backend_of
-from sessrec_course.etl.sessions import NS_PER_S, validate_events
+from sessrec_course.etl.sessions import NS_PER_S, session_starts, validate_events
 
 
 def session_start_times(events: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -17,20 +17,13 @@ def session_start_times(events: Any) -> tuple[np.ndarray, np.ndarray]:
     xp = be.xp
     sess, ts = be.column(events, "session_id", "int64"), be.timestamps_ns(events)
     order = xp.lexsort(xp.stack([ts, sess]))
-    sess, ts = sess[order], ts[order]
-    first = xp.ones(len(sess), dtype=bool)
-    first[1:] = sess[1:] != sess[:-1]
+    first = order[session_starts(xp, sess[order])]
     return be.to_numpy(sess[first]), be.to_numpy(ts[first])
 
 
 def temporal_split(events: Any, valid_days: float = 1.0, test_days: float = 1.0,
                    source: str = "events") -> dict[str, Any]:
-    """Split events into ``train``/``valid``/``test`` by session start time.
-
-    Sessions starting in the last ``test_days`` of the log go to test, the ``valid_days`` before that to
-    validation, the rest to train. A session stays whole (its later events follow its start).
-    ``valid_days=0`` gives an empty validation split.
-    """
+    """Split whole sessions by start: the last ``test_days`` to test, the ``valid_days`` before to valid."""
     validate_events(events, source=source)
     sessions, start = session_start_times(events)
     end = int(start.max())
@@ -46,6 +39,5 @@ def temporal_split(events: Any, valid_days: float = 1.0, test_days: float = 1.0,
     event_label = label[np.searchsorted(sessions, event_sessions)]
     out = {}
     for code, name in enumerate(("train", "valid", "test")):
-        mask = be.asarray(event_label == code)
-        out[name] = events[mask].reset_index(drop=True)
+        out[name] = events[be.xp.asarray(event_label == code)].reset_index(drop=True)
     return out

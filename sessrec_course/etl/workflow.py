@@ -1,8 +1,7 @@
 """``SessionWorkflow``: fit an item vocabulary on train, turn any event table into sessions, reuse at serving.
 
-Encoded ids: ``0`` = padding, ``1`` = out-of-vocabulary, real items from ``2`` in decreasing training
-frequency (so ``popular_items(k)`` is simply ``2 .. k+1``). The saved state is plain files (JSON + parquet)
-that load with numpy/pandas/pyarrow only, e.g. inside Triton's python backend.
+Encoded ids: 0 padding, 1 out-of-vocabulary, items from 2 by decreasing training frequency. The saved state (JSON +
+parquet) loads with numpy and pyarrow only, e.g. inside Triton's python backend.
 """
 
 from __future__ import annotations
@@ -47,8 +46,7 @@ class WorkflowConfig:
 
 
 _NUMPY = get_backend("pandas")
-# kinds of rows in a fit_counts frame
-COUNT_ITEM, COUNT_CATEGORY, COUNT_PAIR, COUNT_TOTAL = 0, 1, 2, 3
+COUNT_ITEM, COUNT_CATEGORY, COUNT_PAIR, COUNT_TOTAL = 0, 1, 2, 3  # kinds of rows in a fit_counts frame
 
 
 class SessionWorkflow:
@@ -66,12 +64,6 @@ class SessionWorkflow:
         self.item_category = np.zeros(2, np.int32)  # encoded category of every encoded item (0/1 for pad/OOV)
         self.stats: dict[str, Any] = {}
         self._lookup: tuple[np.ndarray, np.ndarray] | None = None
-
-    # ------------------------------------------------------------------ fit / transform
-    @property
-    def is_fitted(self) -> bool:
-        """True after :meth:`fit` or :meth:`load`."""
-        return self.item_raw is not None
 
     @property
     def item_cardinality(self) -> int:
@@ -113,11 +105,7 @@ class SessionWorkflow:
         return self.fit_from_counts(self.fit_counts(events, source), source)
 
     def fit_counts(self, events: Any, source: str = "train events") -> Any:
-        """Count what :meth:`fit` learns from: a (kind, key, key2, count) frame of the input's backend.
-
-        Counts of whole sessions add up, so the counts of partitions holding whole sessions can be summed
-        (by a distributed group-by) and passed to :meth:`fit_from_counts`: the vocabulary of the union.
-        """
+        """What :meth:`fit` learns from as (kind, key, key2, count) rows; the counts of whole sessions add up."""
         p = self._prepare(events, source)
         be, cols = p["be"], p["cols"]
         xp = be.xp
@@ -166,18 +154,11 @@ class SessionWorkflow:
         self.item_category = np.ones(self.item_cardinality, np.int32)
         self.item_category[PAD_ID] = PAD_ID
         pair_item, pair_cat, pair_n = kind(COUNT_PAIR)
-        if len(pair_item):
-            # every item gets its most frequent category (used when serving raw item ids); ties: lower id
-            enc_item = self._encode(_NUMPY, pair_item)
-            enc_cat = self._encode_categories(_NUMPY, pair_cat)
+        if len(pair_item):  # every item gets its most frequent category, to serve raw item ids
+            enc_item, enc_cat = self._encode(_NUMPY, pair_item), self._encode_categories(_NUMPY, pair_cat)
             known = enc_item >= FIRST_ID
-            width = self.category_cardinality
-            codes, inverse = np.unique(enc_item[known].astype(np.int64) * width + enc_cat[known],
-                                       return_inverse=True)
-            sums = np.bincount(inverse, weights=pair_n[known], minlength=len(codes))
-            best = codes[np.lexsort((-sums, codes // width))]
-            chosen = best[session_starts(np, best // width)]
-            self.item_category[chosen // width] = chosen % width
+            items, cats = most_frequent(enc_item[known], enc_cat[known], pair_n[known])
+            self.item_category[items] = cats
         self.stats = {"fit_events": int(totals[0]), "fit_sessions": int(totals.get(1, 0)),
                       "items": int(len(self.item_raw)), "categories": int(len(self.category_raw))}
         log.info("fitted workflow: %(items)d items, %(categories)d categories from %(fit_sessions)d sessions",
@@ -185,7 +166,7 @@ class SessionWorkflow:
         return self
 
     def _require_fitted(self) -> None:
-        if not self.is_fitted:
+        if self.item_raw is None:
             raise RuntimeError("SessionWorkflow is not fitted: call fit(train_events) or SessionWorkflow.load(path)")
 
     def _encode(self, be: Backend, raw: Any) -> Any:
@@ -227,7 +208,7 @@ class SessionWorkflow:
         def lists(values: Any, dtype: Any) -> pa.ListArray:
             return pa.ListArray.from_arrays(pa.array(offsets), pa.array(host(values).astype(dtype, copy=False)))
 
-        table = pa.Table.from_arrays([
+        return pa.Table.from_arrays([
             pa.array(host(cols["session"][starts])),
             lists(enc[pos], np.int32), lists(cat[pos], np.int32), lists(delta, np.float32),
             pa.array(host(kept).astype(np.int32)),
@@ -236,7 +217,6 @@ class SessionWorkflow:
             pa.array(host((start_ns // (3_600 * NS_PER_S)) % 24).astype(np.int8)),
             pa.array(host(start_ns).view("datetime64[ns]")),
         ], schema=OUTPUT_SCHEMA)
-        return table
 
     def transform(self, events: Any, source: str = "events") -> Any:
         """Turn events into one row per session: a DataFrame of the input's backend with list columns."""
@@ -246,18 +226,15 @@ class SessionWorkflow:
         """Fit on ``events`` and transform them."""
         return self.fit(events, source).transform(events, source)
 
-    # ------------------------------------------------------------------ serving helpers (numpy only)
     def encode_item_ids(self, raw_sessions: list[list[int]] | Any, max_length: int | None = None) -> np.ndarray:
-        """Encode raw sessions for a model: right-padded int64 matrix, unseen → OOV, last ``max_length`` kept.
-
-        ``None`` or NaN entries count as unseen; an empty session becomes a row of padding.
-        """
+        """Right-padded int64 matrix of the last ``max_length`` items; unseen, None or NaN → OOV, empty → padding."""
         self._require_fitted()
         width = max_length or self.config.max_length
         seqs = []
         for session in raw_sessions:
-            arr = np.asarray([] if session is None else session, dtype=np.float64).ravel()
-            arr = arr[-width:]
+            arr = np.asarray([] if session is None else session).ravel()[-width:]
+            if arr.dtype.kind not in "iu":  # integers stay exact; None and NaN are unseen
+                arr = arr.astype(np.float64)
             valid = np.isfinite(arr)
             codes = np.full(len(arr), OOV_ID, np.int64)
             codes[valid] = self._encode(_NUMPY, arr[valid].astype(np.int64))
@@ -284,7 +261,6 @@ class SessionWorkflow:
         return np.where((enc >= 0) & (enc < self.item_cardinality),
                         self.item_category[np.clip(enc, 0, self.item_cardinality - 1)], OOV_ID).astype(np.int64)
 
-    # ------------------------------------------------------------------ schema / save / load
     def schema(self) -> dict[str, Any]:
         """Return the schema written beside the parquet files (docs/design.md)."""
         self._require_fitted()
@@ -299,6 +275,7 @@ class SessionWorkflow:
     def save(self, path: str | Path) -> Path:
         """Write the fitted state to directory ``path`` (JSON + parquet), atomically."""
         self._require_fitted()
+
         def write(tmp: Path) -> None:
             meta = {"format_version": FORMAT_VERSION, "config": asdict(self.config), "stats": self.stats}
             (tmp / "workflow.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -333,7 +310,7 @@ class SessionWorkflow:
         return wf
 
     def __repr__(self) -> str:
-        state = f"{len(self.item_raw)} items" if self.is_fitted else "not fitted"
+        state = "not fitted" if self.item_raw is None else f"{len(self.item_raw)} items"
         return f"SessionWorkflow({state}, {self.config})"
 
 
@@ -347,14 +324,18 @@ def item_category_lookup(path: str | Path, item_cardinality: int) -> np.ndarray:
         raise ValueError(f"{path}: {ITEM_COLUMN} and {CATEGORY_COLUMN} differ in length")
     if len(items) and items.max() >= item_cardinality:
         raise ValueError(f"{path}: item id {items.max()} outside item_cardinality {item_cardinality}")
-    width = int(cats.max(initial=0)) + 1
-    pairs, counts = np.unique(items * width + cats, return_counts=True)
-    pair_items, pair_cats = np.divmod(pairs, width)
-    order = np.lexsort((pair_cats, -counts, pair_items))  # per item: most frequent, then lowest category
-    first = np.unique(pair_items[order], return_index=True)[1]
     lookup = np.zeros(item_cardinality, dtype=np.int64)
-    lookup[pair_items[order][first]] = pair_cats[order][first]
+    keys, values = most_frequent(items, cats)
+    lookup[keys] = values
     return lookup
+
+
+def most_frequent(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct key (sorted) and its value of largest total weight (ties: the lower value); values >= 0."""
+    width = int(values.max(initial=0)) + 1
+    codes, inverse = np.unique(keys.astype(np.int64) * width + values, return_inverse=True)
+    best = codes[np.lexsort((-np.bincount(inverse, weights=weights, minlength=len(codes)), codes // width))]
+    return np.divmod(best[session_starts(np, best // width)], width)
 
 
 def list_column(table: pa.Table, path: str | Path, column: str) -> pa.Array:
