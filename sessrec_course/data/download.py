@@ -78,12 +78,12 @@ def download_file(url: str, target: str | Path, sha256: str | None = None, timeo
     def write(tmp: Path) -> None:
         from tqdm.auto import tqdm
 
-        with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
-                while block := response.read(1 << 20):
-                    out.write(block)
-                    bar.update(len(block))
+        with (tmp.open("wb") as out, urllib.request.urlopen(url, timeout=timeout) as response,
+              tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
+                   desc=target.name) as bar):
+            while block := response.read(1 << 20):
+                out.write(block)
+                bar.update(len(block))
         digest = sha256_of(tmp)
         if sha256 and digest != sha256:
             raise OSError(f"sha256 mismatch for {url}: got {digest}, expected {sha256}; nothing was kept")
@@ -91,5 +91,4 @@ def download_file(url: str, target: str | Path, sha256: str | None = None, timeo
             log.warning("downloaded %s without a pinned hash; its sha256 is %s (pin it to verify next time)",
                         url, digest)
 
-    write_file_atomically(target, write)
-    return target
+    return write_file_atomically(target, write)

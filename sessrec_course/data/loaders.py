@@ -173,7 +173,7 @@ def _canonical(raw: pd.DataFrame, source: str, columns: Mapping[str, str], facto
         sid, first, last = too_long.index[0], too_long["min"].iloc[0], too_long["max"].iloc[0]
         at = np.flatnonzero((frame["session_id"] == sid) & (frame["timestamp"] == last))[0]
         raise DataError(f"session {sid} spans {first} .. {last}", source=source, column=name["timestamp"],
-                        row=timestamp.index[at], expected=f"sessions shorter than {MAX_SESSION.days} days (a wrong date?)")
+                        row=timestamp.index[at], expected=f"sessions under {MAX_SESSION.days} days (a wrong date?)")
     log.info("%s: %d events, %d sessions, %d items", source, len(frame), len(span), frame["item_id"].nunique())
     return frame
 

@@ -12,11 +12,9 @@ from sessrec_course.arrays import ranks_of
 
 def next_item_pairs(sessions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Return (previous item, next item) for every consecutive pair inside the sessions."""
-    prev = [np.asarray(s[:-1], np.int64) for s in sessions if len(s) > 1]
-    nxt = [np.asarray(s[1:], np.int64) for s in sessions if len(s) > 1]
-    if not prev:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(prev), np.concatenate(nxt)
+    pairs = [np.stack([s[:-1], s[1:]]) for s in map(np.asarray, sessions) if len(s) > 1]
+    prev, nxt = np.concatenate(pairs, axis=1).astype(np.int64) if pairs else np.zeros((2, 0), np.int64)
+    return prev, nxt
 
 
 def reference_metrics(train: Sequence[np.ndarray], test: Sequence[np.ndarray], n_items: int, k: int = 20,

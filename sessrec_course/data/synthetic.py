@@ -105,19 +105,15 @@ class SyntheticLog:
         if session_ids is not None:  # only these sessions (e.g. the test split)
             long_enough = long_enough[np.isin(ids[starts[long_enough]], np.asarray(session_ids))]
         chosen = rng.choice(long_enough, size=min(n_sessions, len(long_enough)), replace=False)
-        items = ev["item_id"].to_numpy()
-        hits, rr, n = 0, 0.0, 0
+        items, ranks = ev["item_id"].to_numpy(), []
         for s in chosen:
             seq, sid = items[starts[s]:ends[s]], int(ids[starts[s]])
             for t in range(1, len(seq)):
                 p = self.next_item_probabilities(seq[:t], self.intent_at(sid, t))
-                target = seq[t]
-                rank = int(ranks_of(p[None, :], [target])[0]) - 1  # 0-based, ties to the lower id
-                n += 1
-                if rank < k:
-                    hits += 1
-                    rr += 1.0 / (rank + 1)
-        return {f"Recall@{k}": hits / max(n, 1), f"MRR@{k}": rr / max(n, 1), "cases": n}
+                ranks.append(int(ranks_of(p[None, :], [seq[t]])[0]) - 1)  # 0-based, ties to the lower id
+        n = max(len(ranks), 1)
+        return {f"Recall@{k}": sum(r < k for r in ranks) / n, f"MRR@{k}": sum(1.0 / (r + 1) for r in ranks if r < k) / n,
+                "cases": len(ranks)}
 
 
 def _category_sampler(item_category: np.ndarray, weight: np.ndarray, n_categories: int):

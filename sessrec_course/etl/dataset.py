@@ -108,8 +108,7 @@ def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
         found = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    wanted = {k: found.get(k) for k in manifest}
-    return wanted == manifest and all((root / f"{s}.parquet").exists() for s in SPLITS)
+    return {k: found.get(k) for k in manifest} == manifest and all((root / f"{s}.parquet").exists() for s in SPLITS)
 
 
 def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = None, days: float | None = None,

@@ -103,7 +103,8 @@ def transform_distributed(workflow: SessionWorkflow, events: Any, output: str | 
     result: dict[str, Any] = {}
 
     def write(tmp: Path) -> None:
-        rows = dask.compute(*[dask.delayed(_write_partition)(p, i, workflow, str(tmp), source) for i, p in enumerate(parts)])
+        task = dask.delayed(_write_partition)
+        rows = dask.compute(*[task(part, i, workflow, str(tmp), source) for i, part in enumerate(parts)])
         (tmp / "schema.json").write_text(json.dumps(workflow.schema(), indent=2), encoding="utf-8")
         result.update(sessions=int(sum(rows)), files=int(sum(1 for r in rows if r)))
 
@@ -127,10 +128,10 @@ def run_distributed_etl(events_path: str | Path, output: str | Path, client: Any
             "fit_s": t1 - t0, "transform_s": t2 - t1, **written}
 
 
-def read_sessions_folder(path: str | Path) -> pd.DataFrame:
-    """Read a folder written by :func:`transform_distributed` as one pandas frame sorted by ``session_id``."""
-    files = sorted(Path(path).glob("part.*.parquet"))
+def read_sessions_folder(path: str | Path, pattern: str = "part.*.parquet") -> pd.DataFrame:
+    """Read the parquet files of a folder (:func:`transform_distributed`'s) as one frame sorted by ``session_id``."""
+    files = sorted(Path(path).glob(pattern))
     if not files:
-        raise FileNotFoundError(f"no part.*.parquet files in {path}")
+        raise FileNotFoundError(f"no {pattern} files in {path}")
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     return frame.sort_values("session_id", kind="stable").reset_index(drop=True)

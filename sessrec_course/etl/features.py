@@ -30,9 +30,8 @@ def time_feature_values(table: pa.Table, source: str | Path = "table") -> Ragged
     gaps, gap_offsets = to_ragged(list_column(table, source, TIME_COLUMN), dtype=np.float64)
     if not np.array_equal(offsets, gap_offsets):
         raise ValueError(f"{source}: {TIME_COLUMN} and {ITEM_COLUMN} differ in length; expected one gap per click")
-    if np.isnan(gaps).any() or (gaps < 0).any():
-        bad = gaps[np.isnan(gaps) | (gaps < 0)][0]
-        raise ValueError(f"{source}: {TIME_COLUMN} holds {bad}; expected seconds >= 0 since the previous click")
+    if (bad := gaps[~(gaps >= 0)]).size:  # negative or NaN
+        raise ValueError(f"{source}: {TIME_COLUMN} holds {bad[0]}; expected seconds >= 0 since the previous click")
     per_session = {}
     for column, period in zip(SESSION_COLUMNS, (24, 7), strict=True):
         values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)

@@ -23,11 +23,7 @@ class Backend:
     name: str  # "pandas" or "cudf"
     df: ModuleType  # pandas or cudf
     xp: ModuleType  # numpy or cupy
-
-    @property
-    def on_gpu(self) -> bool:
-        """True when tables and arrays live on the GPU."""
-        return self.name == "cudf"
+    on_gpu: bool = False  # tables and arrays live on the GPU
 
     def column(self, frame: Any, name: str, dtype: str | None = None) -> Any:
         """Return column ``name`` of ``frame`` as an array of this backend (optionally cast to ``dtype``)."""
@@ -60,13 +56,13 @@ class Backend:
 
     def lookup(self, keys: Any, values: Any) -> Any:
         """Return the position of every value in the sorted unique ``keys`` array, -1 when absent."""
-        if self.on_gpu or len(keys) == 0:
-            xp = self.xp
-            if len(keys) == 0:
-                return xp.full(len(values), -1, dtype=np.int64)
-            idx = xp.minimum(xp.searchsorted(keys, values), len(keys) - 1)
-            return xp.where(keys[idx] == values, idx, -1)
-        return pd.Index(keys).get_indexer(values)
+        xp = self.xp
+        if len(keys) == 0:
+            return xp.full(len(values), -1, dtype=np.int64)
+        if not self.on_gpu:
+            return pd.Index(keys).get_indexer(values)
+        idx = xp.minimum(xp.searchsorted(keys, values), len(keys) - 1)
+        return xp.where(keys[idx] == values, idx, -1)
 
     def to_numpy(self, values: Any) -> np.ndarray:
         """Return a host numpy copy/view of a backend array."""
@@ -113,25 +109,20 @@ def _make_backend(name: str) -> Backend:
         import cudf
         import cupy
 
-        return Backend("cudf", cudf, cupy)
+        return Backend("cudf", cudf, cupy, on_gpu=True)
     return Backend("pandas", pd, np)
 
 
-def backend_name() -> str:
-    """Return ``cudf`` or ``pandas``: ``$SESSREC_DATAFRAME`` if set, else cuDF when it is usable."""
-    forced = os.environ.get(ENV_VAR, "").strip().lower()
-    if forced:
-        if forced not in ("pandas", "cudf"):
-            raise ValueError(f"{ENV_VAR}={forced!r}: expected 'pandas' or 'cudf'")
-        return forced
-    from sessrec_course.environment import cudf_usable
-
-    return "cudf" if cudf_usable()[0] else "pandas"
-
-
 def get_backend(name: str | None = None) -> Backend:
-    """Return the dataframe/array backend (``name`` forces one; default: :func:`backend_name`)."""
-    return _make_backend(name or backend_name())
+    """The dataframe/array backend: ``name``, else ``$SESSREC_DATAFRAME``, else cuDF when it is usable."""
+    name = name or os.environ.get(ENV_VAR, "").strip().lower()
+    if name and name not in ("pandas", "cudf"):
+        raise ValueError(f"dataframe backend {name!r} (or {ENV_VAR}): expected 'pandas' or 'cudf'")
+    if not name:
+        from sessrec_course.environment import cudf_usable
+
+        name = "cudf" if cudf_usable()[0] else "pandas"
+    return _make_backend(name)
 
 
 def backend_of(frame: Any) -> Backend:

@@ -203,10 +203,9 @@ def finish(out: str | Path, workflow: Any, sessions: dict[str, pd.DataFrame], ti
 
 def read_split(root: str | Path, split: str) -> pd.DataFrame:
     """The sessions NVTabular's ``to_parquet`` wrote to ``root/split/`` (its part files, in session order)."""
-    parts = sorted((Path(root) / split).glob("*.parquet"))
-    if not parts:
-        raise FileNotFoundError(f"no parquet part files in {Path(root) / split}: run the NVTabular workflow first")
-    return pd.concat(map(pd.read_parquet, parts), ignore_index=True).sort_values("session_id", ignore_index=True)
+    from sessrec_course.etl.distributed import read_sessions_folder
+
+    return read_sessions_folder(Path(root) / split, "*.parquet")
 
 
 def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | None,
@@ -216,10 +215,7 @@ def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | Non
 
     root, out = Path(root), Path(out)
     for split in ("train", "test"):
-        frame = read_split(root, split)
-        cap = max_train_sessions if split == "train" else max_test_sessions
-        if cap is not None:
-            frame = frame.iloc[:cap]
+        frame = read_split(root, split).iloc[:max_train_sessions if split == "train" else max_test_sessions]
         (out / split).mkdir(parents=True, exist_ok=True)
         frame.to_parquet(out / split / "part_0.parquet", index=False)
         shutil.copy2(root / split / "schema.pbtxt", out / split / "schema.pbtxt")

@@ -43,12 +43,8 @@ def validate_events(events: Any, source: str = "events", require_session: bool =
 
 def sort_order(xp: Any, session: Any, ts: Any) -> Any | None:
     """Return the stable order by (session, timestamp), or None when already sorted."""
-    if len(session) < 2:
-        return None
     ds, dt = xp.diff(session), xp.diff(ts)
-    if bool(((ds > 0) | ((ds == 0) & (dt >= 0))).all()):
-        return None
-    return xp.lexsort(xp.stack([ts, session]))
+    return None if bool(((ds > 0) | ((ds == 0) & (dt >= 0))).all()) else xp.lexsort(xp.stack([ts, session]))
 
 
 def session_starts(xp: Any, session: Any) -> Any:
@@ -68,8 +64,7 @@ def sessionize(events: Any, gap_seconds: float = 1800.0, user_column: str = "use
     if user_column in events.columns:
         if int(events[user_column].isna().sum()):
             raise DataError("null user ids", source=source, column=user_column, expected="no nulls")
-        codes = events[user_column].astype("category").cat.codes
-        user = be.column(events.assign(_u=codes), "_u", "int64")
+        user = be.column(events.assign(_u=events[user_column].astype("category").cat.codes), "_u", "int64")
     else:
         user = xp.zeros(len(ts), dtype=np.int64)
     order = xp.lexsort(xp.stack([ts, user]))

@@ -11,21 +11,15 @@ from sessrec_course.etl.frame import backend_of
 from sessrec_course.etl.sessions import NS_PER_S, session_starts, validate_events
 
 
-def session_start_times(events: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return (session ids, start time in ns) for every session of an event table, sorted by session id."""
-    be = backend_of(events)
-    xp = be.xp
-    sess, ts = be.column(events, "session_id", "int64"), be.timestamps_ns(events)
-    order = xp.lexsort(xp.stack([ts, sess]))
-    first = order[session_starts(xp, sess[order])]
-    return be.to_numpy(sess[first]), be.to_numpy(ts[first])
-
-
 def temporal_split(events: Any, valid_days: float = 1.0, test_days: float = 1.0,
                    source: str = "events") -> dict[str, Any]:
     """Split whole sessions by start: the last ``test_days`` to test, the ``valid_days`` before to valid."""
     validate_events(events, source=source)
-    sessions, start = session_start_times(events)
+    be = backend_of(events)
+    sess, ts = be.column(events, "session_id", "int64"), be.timestamps_ns(events)
+    order = be.xp.lexsort(be.xp.stack([ts, sess]))
+    first = order[session_starts(be.xp, sess[order])]
+    sessions, start = be.to_numpy(sess[first]), be.to_numpy(ts[first])  # sorted by session id
     end = int(start.max())
     test_from = end - int(test_days * 86_400 * NS_PER_S)
     valid_from = test_from - int(valid_days * 86_400 * NS_PER_S)
@@ -34,10 +28,6 @@ def temporal_split(events: Any, valid_days: float = 1.0, test_days: float = 1.0,
         raise DataError(f"the sessions start within {span:.4g} days", source=source, column="timestamp",
                         expected=f"a log spanning more than valid_days + test_days = {valid_days + test_days:g} days")
     label = np.where(start > test_from, 2, np.where(start > valid_from, 1, 0)).astype(np.int8)
-    be = backend_of(events)
-    event_sessions = be.to_numpy(be.column(events, "session_id", "int64"))
-    event_label = label[np.searchsorted(sessions, event_sessions)]
-    out = {}
-    for code, name in enumerate(("train", "valid", "test")):
-        out[name] = events[be.xp.asarray(event_label == code)].reset_index(drop=True)
-    return out
+    event_label = label[np.searchsorted(sessions, be.to_numpy(be.column(events, "session_id", "int64")))]
+    return {name: events[be.xp.asarray(event_label == code)].reset_index(drop=True)
+            for code, name in enumerate(("train", "valid", "test"))}

@@ -107,8 +107,7 @@ class SessionWorkflow:
     def fit_counts(self, events: Any, source: str = "train events") -> Any:
         """What :meth:`fit` learns from as (kind, key, key2, count) rows; the counts of whole sessions add up."""
         p = self._prepare(events, source)
-        be, cols = p["be"], p["cols"]
-        xp = be.xp
+        be, xp, cols = p["be"], p["xp"], p["cols"]
         raw, counts = be.unique_counts(cols["item"])
         parts = [(COUNT_ITEM, raw, xp.zeros(len(raw), dtype=np.int64), counts),
                  (COUNT_TOTAL, xp.asarray([0, 1], dtype=np.int64), xp.zeros(2, dtype=np.int64),
@@ -141,16 +140,15 @@ class SessionWorkflow:
         if totals.get(0, 0) == 0:
             raise DataError("no session survives the filters", source=source, column="session_id",
                             expected=f"sessions with >= {self.config.min_length} events")
-        raw, _, n = kind(COUNT_ITEM)
-        keep = n >= self.config.min_item_frequency
-        raw, n = raw[keep], n[keep]
-        order = np.lexsort((raw, -n))  # most frequent first, ties by raw id
-        self.item_raw, self.item_count = raw[order], n[order]
+        def ranked(code: int, minimum: int) -> tuple[np.ndarray, np.ndarray]:  # most frequent first, ties: lower id
+            raw, _, n = kind(code)
+            raw, n = raw[n >= minimum], n[n >= minimum]
+            order = np.lexsort((raw, -n))
+            return raw[order], n[order]
+
+        self.item_raw, self.item_count = ranked(COUNT_ITEM, self.config.min_item_frequency)
+        self.category_raw = ranked(COUNT_CATEGORY, self.config.min_category_frequency)[0]
         self._lookup = None
-        cat_raw, _, cat_n = kind(COUNT_CATEGORY)
-        keep = cat_n >= self.config.min_category_frequency
-        cat_raw, cat_n = cat_raw[keep], cat_n[keep]
-        self.category_raw = cat_raw[np.lexsort((cat_raw, -cat_n))]
         self.item_category = np.ones(self.item_cardinality, np.int32)
         self.item_category[PAD_ID] = PAD_ID
         pair_item, pair_cat, pair_n = kind(COUNT_PAIR)
@@ -258,8 +256,8 @@ class SessionWorkflow:
         """Return the encoded category of encoded items (as learned on train; OOV → 1, padding → 0)."""
         self._require_fitted()
         enc = np.asarray(encoded, dtype=np.int64)
-        return np.where((enc >= 0) & (enc < self.item_cardinality),
-                        self.item_category[np.clip(enc, 0, self.item_cardinality - 1)], OOV_ID).astype(np.int64)
+        inside = (enc >= 0) & (enc < self.item_cardinality)
+        return np.where(inside, self.item_category[np.clip(enc, 0, self.item_cardinality - 1)], OOV_ID).astype(np.int64)
 
     def schema(self) -> dict[str, Any]:
         """Return the schema written beside the parquet files (docs/design.md)."""
@@ -291,8 +289,7 @@ class SessionWorkflow:
     @classmethod
     def load(cls, path: str | Path) -> SessionWorkflow:
         """Load a workflow written by :meth:`save` (needs numpy and pyarrow only)."""
-        path = Path(path)
-        meta_file = path / "workflow.json"
+        meta_file = Path(path) / "workflow.json"
         if not meta_file.exists():
             raise FileNotFoundError(f"no saved workflow at {path} (missing workflow.json)")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
@@ -300,12 +297,11 @@ class SessionWorkflow:
             raise DataError("unsupported workflow format", source=str(meta_file), column="format_version",
                             expected=str(FORMAT_VERSION))
         wf = cls(**meta["config"])
-        items = pq.read_table(path / "items.parquet")
+        items = pq.read_table(meta_file.parent / "items.parquet")
         wf.item_raw = np.asarray(items["raw_id"], dtype=np.int64)
         wf.item_count = np.asarray(items["count"], dtype=np.int64)
-        wf.item_category = np.r_[np.array([PAD_ID, OOV_ID], np.int32),
-                                 np.asarray(items["category"], dtype=np.int32)].astype(np.int32)
-        wf.category_raw = np.asarray(pq.read_table(path / "categories.parquet")["raw_category"], dtype=np.int64)
+        wf.item_category = np.r_[[PAD_ID, OOV_ID], np.asarray(items["category"])].astype(np.int32)
+        wf.category_raw = np.asarray(pq.read_table(meta_file.parent / "categories.parquet")["raw_category"], np.int64)
         wf.stats = meta.get("stats", {})
         return wf
 
@@ -330,7 +326,7 @@ def item_category_lookup(path: str | Path, item_cardinality: int) -> np.ndarray:
     return lookup
 
 
-def most_frequent(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def most_frequent(keys: np.ndarray, values: np.ndarray, weights: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Every distinct key (sorted) and its value of largest total weight (ties: the lower value); values >= 0."""
     width = int(values.max(initial=0)) + 1
     codes, inverse = np.unique(keys.astype(np.int64) * width + values, return_inverse=True)
