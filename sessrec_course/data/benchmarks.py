@@ -1,8 +1,5 @@
-"""Reader for the SR-GNN-preprocessed benchmark splits in ``../shared/data/benchmarks`` (README there).
-
-Item ids are used as they are (1-based, 0 free for padding): ``item_cardinality = max_item_id + 1``, and every test
-line counts, unseen targets included; ``test.tsv`` columns other than ``prefix`` and ``target`` are ignored.
-"""
+"""Reader for the SR-GNN-preprocessed benchmark splits in ``../shared/data/benchmarks``: ids as they are (1-based),
+``item_cardinality = max id + 1``, every ``test.tsv`` line counts (columns besides ``prefix``, ``target`` ignored)."""
 
 from __future__ import annotations
 
@@ -31,12 +28,8 @@ class BenchmarkSplit:
 
     def train_pairs(self, min_prefix: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
         """Return every (prefix, next item) pair of the training sessions with ``len(prefix) >= min_prefix``."""
-        prefixes, targets = [], []
-        for session in self.train_sessions:
-            for t in range(max(min_prefix, 1), len(session)):
-                prefixes.append(session[:t])
-                targets.append(session[t])
-        return prefixes, np.asarray(targets, dtype=np.int64)
+        pairs = [(s[:t], s[t]) for s in self.train_sessions for t in range(max(min_prefix, 1), len(s))]
+        return [p for p, _ in pairs], np.asarray([t for _, t in pairs], dtype=np.int64)
 
     def __repr__(self) -> str:
         return (f"BenchmarkSplit({self.name!r}: {len(self.train_sessions)} train sessions, "
@@ -83,9 +76,8 @@ def load_benchmark(name: str, root: str | Path | None = None) -> BenchmarkSplit:
         raise ValueError(f"unknown benchmark {name!r}; expected one of {BENCHMARKS}")
     folder = Path(root) / name if root is not None else require_shared(f"benchmarks/{name}")
     train_file, test_file = folder / "train_sessions.txt", folder / "test.tsv"
-    for file in (train_file, test_file):
-        if not file.is_file():
-            raise FileNotFoundError(f"benchmark file missing: {file}")
+    if missing := [f for f in (train_file, test_file) if not f.is_file()]:
+        raise FileNotFoundError(f"benchmark file missing: {missing[0]}")
     train = [_parse_ids(line, train_file, i + 1)
              for i, line in enumerate(train_file.read_text(encoding="utf-8").splitlines()) if line.strip()]
     prefixes, targets = _read_test_cases(test_file)

@@ -25,25 +25,18 @@ class DatasetSource:
 
 
 DATASETS: dict[str, DatasetSource] = {
-    "yoochoose": DatasetSource(
-        "yoochoose-clicks.dat", "load_yoochoose_clicks", "https://recsys.acm.org/recsys15/challenge/ (RecSys "
-        "Challenge 2015; mirrored on Kaggle as 'chadgostopp/recsys-challenge-2015')",
-        "the historical 7z archive (~270 MB, may be offline); extract yoochoose-clicks.dat from it",
-        url="https://s3-eu-west-1.amazonaws.com/yc-rdata/yoochoose-data.7z"),
-    "diginetica": DatasetSource(
-        "train-item-views.csv", "load_diginetica",
-        "https://competitions.codalab.org/competitions/11161 (CIKM Cup 2016 Track 2, DIGINETICA)",
-        "download 'dataset-train-diginetica.zip' after accepting the terms; it holds train-item-views.csv and "
-        "product-categories.csv"),
-    "booking": DatasetSource(
-        "train_set.csv", "load_booking_trips",
-        "https://github.com/bookingcom/ml-dataset-mdt (Booking.com WSDM WebTour 2021 challenge)",
-        "request/accept the dataset licence there; the loader reads train_set.csv"),
-    "rees46": DatasetSource(
-        "2019-Oct.csv", "load_rees46",
-        "https://www.kaggle.com/datasets/mkechinov/ecommerce-behavior-data-from-multi-category-store",
-        "needs a Kaggle account (kaggle datasets download -d mkechinov/ecommerce-behavior-data-from-multi-category-"
-        "store); any month's CSV works"),
+    "yoochoose": DatasetSource("yoochoose-clicks.dat", "load_yoochoose_clicks", "https://recsys.acm.org/recsys15/"
+                               "challenge/ (RecSys Challenge 2015; on Kaggle: 'chadgostopp/recsys-challenge-2015')",
+                               "the historical 7z archive (~270 MB, may be offline); extract yoochoose-clicks.dat",
+                               url="https://s3-eu-west-1.amazonaws.com/yc-rdata/yoochoose-data.7z"),
+    "diginetica": DatasetSource("train-item-views.csv", "load_diginetica", "https://competitions.codalab.org/"
+                                "competitions/11161 (CIKM Cup 2016 Track 2, DIGINETICA)", "download 'dataset-train-"
+                                "diginetica.zip' after accepting the terms (train-item-views, product-categories)"),
+    "booking": DatasetSource("train_set.csv", "load_booking_trips", "https://github.com/bookingcom/ml-dataset-mdt "
+                             "(Booking.com WSDM WebTour 2021)", "request/accept the dataset licence there"),
+    "rees46": DatasetSource("2019-Oct.csv", "load_rees46", "https://www.kaggle.com/datasets/mkechinov/ecommerce-"
+                            "behavior-data-from-multi-category-store", "needs a Kaggle account (kaggle datasets "
+                            "download -d mkechinov/ecommerce-behavior-data-from-multi-category-store); any month"),
 }
 
 

@@ -20,8 +20,7 @@ def next_item_pairs(sessions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndar
 def reference_metrics(train: Sequence[np.ndarray], test: Sequence[np.ndarray], n_items: int, k: int = 20,
                       batch_size: int = 2_048) -> dict[str, dict[str, float]]:
     """Recall@k and MRR@k of popularity and of a Markov chain (popularity fallback) on every next item of ``test``."""
-    popularity = np.bincount(np.concatenate([np.asarray(s, np.int64) for s in train]), minlength=n_items)
-    popularity = popularity[:n_items].astype(np.float64)
+    popularity = np.bincount(np.concatenate([np.asarray(s, np.int64) for s in train]), minlength=n_items)[:n_items].astype(float)
     a, b = next_item_pairs(train)
     transitions = sp.csr_matrix((np.ones(len(a)), (a, b)), shape=(n_items, n_items))
     prev, target = next_item_pairs(test)

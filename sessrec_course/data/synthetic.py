@@ -1,9 +1,7 @@
 """The course's default click log: generated, deterministic, with sequential structure and known ground truth.
 
-Each session has a latent intent (two categories); each next click repeats a recent item, follows a successor of the
-last item reweighted by the intent, or jumps to a popular item of the intent (docs/design.md). The generator keeps its
-parameters, so :meth:`SyntheticLog.oracle_metrics` scores the true next-item distribution: a bound for any model.
-"""
+A session's latent intent (two categories) steers each next click: a repeat, an intent-weighted successor of the last
+item, or a popular item of the intent (docs/design.md); :meth:`SyntheticLog.oracle_metrics` scores the truth."""
 
 from __future__ import annotations
 
@@ -163,15 +161,11 @@ def _catalogue(cfg: GeneratorConfig, rng: np.random.Generator):
     cat_weight = 1.0 / np.arange(1, n_cat + 1) ** cfg.category_zipf
     cat_weight = cat_weight[rng.permutation(n_cat)]
     cat_p = cat_weight / cat_weight.sum()
-    item_cat = np.empty(n_it + 1, np.int64)
-    item_cat[0] = -1
-    item_cat[1:] = np.r_[np.arange(n_cat), rng.choice(n_cat, size=n_it - n_cat, p=np.sqrt(cat_p) / np.sqrt(cat_p).sum())]
-    item_cat[1:] = item_cat[1:][rng.permutation(n_it)]
-    pop = np.zeros(n_it + 1)
-    pop[1:] = (1.0 / np.arange(1, n_it + 1) ** cfg.item_zipf)[rng.permutation(n_it)]
+    every_category = np.r_[np.arange(n_cat), rng.choice(n_cat, size=n_it - n_cat, p=np.sqrt(cat_p) / np.sqrt(cat_p).sum())]
+    item_cat = np.r_[-1, every_category[rng.permutation(n_it)]].astype(np.int64)  # index 0: padding
+    pop = np.r_[0.0, (1.0 / np.arange(1, n_it + 1) ** cfg.item_zipf)[rng.permutation(n_it)]]
     base_price = np.exp(rng.normal(3.2, 0.8, n_cat))
-    price = np.zeros(n_it + 1, np.float32)
-    price[1:] = np.round(base_price[item_cat[1:]] * np.exp(rng.normal(0, 0.35, n_it)), 2)
+    price = np.r_[0.0, np.round(base_price[item_cat[1:]] * np.exp(rng.normal(0, 0.35, n_it)), 2)].astype(np.float32)
     related = np.stack([(np.arange(n_cat) + rng.integers(1, n_cat, n_cat)) % n_cat for _ in range(cfg.n_related)],
                        axis=1)
     return cat_p, item_cat, pop, price, related

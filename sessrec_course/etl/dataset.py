@@ -1,13 +1,10 @@
-"""The course's default dataset (generated, or the learner's ``SESSREC_DATASET``): split, fitted, cached per profile.
-
-:func:`prepare_default_dataset` is idempotent and writes atomically, so a killed or concurrent run never leaves a
-broken cache.
-"""
+"""The course's dataset (generated, or ``SESSREC_DATASET``): split, fitted, cached per profile, written atomically."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -180,7 +177,7 @@ def prepare_default_dataset(profile: Profile | str | None = None, force: bool = 
     from sessrec_course.etl import learner_data
 
     profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    name = learner_data.dataset_setting()
+    name = (os.environ.get(learner_data.DATASET_ENV) or learner_data.GENERATED).strip()
     if name == learner_data.GENERATED:
         root = generated_data_dir(profile.name) / "sessions"
         return _prepare(root, _manifest(profile), DatasetArtifacts(root, profile), force,

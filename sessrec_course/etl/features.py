@@ -1,8 +1,5 @@
-"""Continuous per-click features from the ETL output, known when the click happens (a model may use them).
-
-``log_gap`` = log1p(seconds since the previous click, 0 first) and the session's start hour and weekday on circles
-(``hour_sin``, ``hour_cos``, ``weekday_sin``, ``weekday_cos``), the same for every click of a session.
-"""
+"""Per-click features known when the click happens: ``log_gap`` = log1p(seconds since the previous click, 0 first),
+and the session's start hour and weekday on circles (sin, cos), the same for every click of a session."""
 
 from __future__ import annotations
 
@@ -22,8 +19,7 @@ SESSION_COLUMNS = ("start_hour", "start_weekday")
 
 def time_feature_values(table: pa.Table, source: str | Path = "table") -> Ragged:
     """Per-click :data:`TIME_FEATURES` of an ETL table: ``(values (clicks, 5) float32, offsets)`` like its item lists."""
-    missing = [c for c in (ITEM_COLUMN, TIME_COLUMN, *SESSION_COLUMNS) if c not in table.column_names]
-    if missing:
+    if missing := [c for c in (ITEM_COLUMN, TIME_COLUMN, *SESSION_COLUMNS) if c not in table.column_names]:
         raise ValueError(f"{source}: time features need the columns {missing} (columns: {table.column_names}); "
                          f"re-run the ETL (SessionWorkflow.transform writes them)")
     _, offsets = to_ragged(list_column(table, source, ITEM_COLUMN))

@@ -1,8 +1,5 @@
-"""Every lesson on the learner's own click log: ``SESSREC_DATASET`` names it, the loaders read it (docs/design.md).
-
-``generated`` (default), a dataset name (its loader, file from ``SESSREC_DATASET_PATH`` or ``data/raw/<name>/``), or
-a CSV/TSV/parquet path read by ``load_table`` (``SESSREC_DATASET_COLUMNS``, ``SESSREC_DATASET_TIMESTAMP_UNIT``).
-"""
+"""Every lesson on the learner's own log: ``SESSREC_DATASET`` = ``generated`` (default), a dataset name (its loader;
+``SESSREC_DATASET_PATH``) or a CSV/TSV/parquet path (``SESSREC_DATASET_COLUMNS``, ``..._TIMESTAMP_UNIT``)."""
 
 from __future__ import annotations
 
@@ -23,11 +20,6 @@ DATASET_ENV, PATH_ENV = "SESSREC_DATASET", "SESSREC_DATASET_PATH"
 COLUMNS_ENV, UNIT_ENV = "SESSREC_DATASET_COLUMNS", "SESSREC_DATASET_TIMESTAMP_UNIT"
 GENERATED = "generated"
 SPAN_FRACTION = 14  # validation and test each get 1/14 of the log's time span, as the generated data does
-
-
-def dataset_setting() -> str:
-    """The active dataset: ``generated`` unless ``$SESSREC_DATASET`` names another."""
-    return (os.environ.get(DATASET_ENV) or GENERATED).strip()
 
 
 def parse_columns(text: str | None) -> dict[str, str]:

@@ -1,13 +1,12 @@
-"""The course's session ETL redone with NVTabular 23.8 in CPU mode (the Merlin kernel, ``.venv-merlin``).
+"""The course's session ETL redone with NVTabular 23.8 on CPU (``.venv-merlin``), decoded and compared to the course's.
 
-The Transformers4Rec blog's graph, decoders of both outputs to raw ids, and a comparison by kind of difference. Only
-:func:`session_workflow`, :func:`import_nvtabular` and :func:`main` (``--train T --test T --out DIR``) need NVTabular.
-"""
+Only :func:`session_workflow`, :func:`import_nvtabular` and :func:`main` (``--train T --test T --out DIR``) need it."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -27,8 +26,6 @@ _MERLIN_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "Triton dtype 
 
 def skip_tensorflow() -> bool:
     """Keep TensorFlow (3 s) out of Merlin's imports, unless imported already; return whether it is kept out."""
-    import sys
-
     # merlin-core falls back on ImportError, which a None entry in sys.modules gives
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"] is None  # already imported (lesson Merlin 03), or already kept out
@@ -149,8 +146,7 @@ def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -
     only_nvt = sorted(set(nvt["session_id"]) - set(course["session_id"]))
     both = course.merge(nvt, on="session_id", suffixes=("_course", "_nvt"))
     result: dict[str, Any] = {"sessions": len(both), "only_course": only_course, "only_nvtabular": only_nvt,
-                              "vocabulary": [], "order": [], "other": [], "categories": [], "count": [],
-                              "start_time": []}
+                              **{kind: [] for kind in ("vocabulary", "order", "other", "categories", "count", "start_time")}}
     for row in both.itertuples(index=False):
         if not np.array_equal(row.items_course, row.items_nvt):
             result[_kind(row.items_course, row.items_nvt)].append(int(row.session_id))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sessrec_course.data.errors import DataError
-from sessrec_course.etl.frame import Backend, backend_of
+from sessrec_course.etl.frame import backend_of
 
 REQUIRED = {"session_id": "integer", "item_id": "integer", "timestamp": "datetime64"}
 NS_PER_S = 1_000_000_000
@@ -58,9 +58,8 @@ def sessionize(events: Any, gap_seconds: float = 1800.0, user_column: str = "use
                source: str = "events") -> Any:
     """A copy sorted by (user, time) with ``session_id`` 1, 2, ...: a new session after ``gap_seconds`` idle."""
     validate_events(events, source=source, require_session=False)
-    be: Backend = backend_of(events)
-    xp = be.xp
-    ts = be.timestamps_ns(events)
+    be = backend_of(events)
+    xp, ts = be.xp, be.timestamps_ns(events)
     if user_column in events.columns:
         if int(events[user_column].isna().sum()):
             raise DataError("null user ids", source=source, column=user_column, expected="no nulls")

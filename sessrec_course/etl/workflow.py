@@ -1,8 +1,6 @@
 """``SessionWorkflow``: fit an item vocabulary on train, turn any event table into sessions, reuse at serving.
 
-Encoded ids: 0 padding, 1 out-of-vocabulary, items from 2 by decreasing training frequency. The saved state (JSON +
-parquet) loads with numpy and pyarrow only, e.g. inside Triton's python backend.
-"""
+Encoded ids: 0 padding, 1 out-of-vocabulary, items from 2 by decreasing training frequency; saved as JSON + parquet."""
 
 from __future__ import annotations
 
@@ -183,15 +181,11 @@ class SessionWorkflow:
         self._require_fitted()
         p = self._prepare(events, source)
         xp, be, cols, starts, lengths = p["xp"], p["be"], p["cols"], p["starts"], p["lengths"]
-        n_events = len(cols["item"])
-        ends = starts + lengths
-        ts = cols["ts"]
+        ends, ts = starts + lengths, cols["ts"]
         enc = self._encode(be, cols["item"])
-        cat = (self._encode_categories(be, cols["cat"]) if "cat" in cols
-               else xp.asarray(self.item_category)[enc])
-        delta = xp.zeros(n_events, dtype=np.float32)
-        if n_events > 1:
-            delta[1:] = (ts[1:] - ts[:-1]).astype(np.float64) / NS_PER_S
+        cat = self._encode_categories(be, cols["cat"]) if "cat" in cols else xp.asarray(self.item_category)[enc]
+        delta = xp.zeros(len(ts), dtype=np.float32)
+        delta[1:] = (ts[1:] - ts[:-1]).astype(np.float64) / NS_PER_S
         kept = xp.minimum(lengths, self.config.max_length)
         total = int(kept.sum())
         within = xp.arange(total) - xp.repeat(xp.cumsum(kept) - kept, kept)
@@ -262,13 +256,10 @@ class SessionWorkflow:
     def schema(self) -> dict[str, Any]:
         """Return the schema written beside the parquet files (docs/design.md)."""
         self._require_fitted()
-        return {
-            "item_cardinality": self.item_cardinality, "category_cardinality": self.category_cardinality,
-            "max_length": self.config.max_length, "pad_id": PAD_ID, "oov_id": OOV_ID, "first_item_id": FIRST_ID,
-            "features": {f.name: str(f.type) for f in OUTPUT_SCHEMA},
-            "list_columns": ["item_id_list", "category_list", "time_delta_list"],
-            "config": asdict(self.config), "stats": self.stats,
-        }
+        return {"item_cardinality": self.item_cardinality, "category_cardinality": self.category_cardinality,
+                "max_length": self.config.max_length, "pad_id": PAD_ID, "oov_id": OOV_ID, "first_item_id": FIRST_ID,
+                "features": {f.name: str(f.type) for f in OUTPUT_SCHEMA},
+                "list_columns": [ITEM_COLUMN, CATEGORY_COLUMN, TIME_COLUMN], "config": asdict(self.config), "stats": self.stats}
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted state to directory ``path`` (JSON + parquet), atomically."""
