@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from sessrec_course.data import loaders
-from sessrec_course.data.download import DATASETS
+from sessrec_course.data.download import DATASETS, instructions
 from sessrec_course.data.errors import DataError
 from sessrec_course.paths import generated_data_dir, project_root
 
@@ -42,7 +42,7 @@ def resolve_path(name: str) -> Path:
         default = project_root() / "data" / "raw" / name / DATASETS[name].filename
         if not default.is_file():
             raise FileNotFoundError(f"{DATASET_ENV}={name}: no file at {default}; set {PATH_ENV} to the file, or "
-                                    f"see `python -m sessrec_course download {name}` for how to obtain it")
+                                    f"get it: {instructions(name)}")
         return default
     return Path(name).expanduser()
 
