@@ -10,7 +10,6 @@ from sessrec_course.evaluation.metrics import (
     compute_ranks,
     evaluate,
     item_counts,
-    metric_names,
     metrics_from_lists,
     metrics_from_ranks,
     ranks_from_lists,
@@ -22,20 +21,16 @@ from sessrec_course.evaluation.protocols import (
     all_prefixes,
     benchmark_cases,
     last_item,
-    pad_prefixes,
     pairs_to_cases,
     to_ragged,
 )
 from sessrec_course.evaluation.table import metric_curves, results_table
 from sessrec_course.ids import FIRST_ID, OOV_ID, PAD_ID
 
-FIRST_ITEM_ID = FIRST_ID  # the evaluation API's older name for the first real item id
-
 __all__ = [
     "BenchmarkCases",
     "benchmark_cases",
     "FIRST_ID",
-    "FIRST_ITEM_ID",
     "MISS_RANK",
     "OOV_ID",
     "PAD_ID",
@@ -46,10 +41,8 @@ __all__ = [
     "item_counts",
     "last_item",
     "metric_curves",
-    "metric_names",
     "metrics_from_lists",
     "metrics_from_ranks",
-    "pad_prefixes",
     "pairs_to_cases",
     "ranks_from_lists",
     "ranks_from_scores",

@@ -1,22 +1,10 @@
 """Next-item metrics over the full catalogue: Recall@K (= HR@K = P@K), MRR@K, NDCG@K, coverage, popularity.
 
-Definitions (one target item per test case; ``rank`` is its 1-based position in the ranked catalogue):
-
-- ``Recall@K`` = ``HR@K``: share of cases whose target is in the top K. With one target per case this is
-  the "P@20" of the SR-GNN / NARM papers and the "HitRate" of session-rec.
-- ``MRR@K``: mean of ``1 / rank`` over cases, counting 0 when ``rank > K``.
-- ``NDCG@K``: mean of ``1 / log2(rank + 1)`` over cases, 0 when ``rank > K``.
-- ``Coverage@K``: share of the recommendable catalogue (ids ``2 .. n_items - 1``) that appears in at least
-  one top-K list.
-- ``Popularity@K``: mean over cases of the average popularity of the K recommended items, each item's
-  popularity being its training count divided by the largest count (session-rec's definition); only
-  reported when item popularity is given.
-
-Ranking rules, the same for every model: padding (0) and OOV (1) are never recommended; ties are broken by
-lower item id first, so ``rank = 1 + #{items with a strictly higher score}
-+ #{items with an equal score and a smaller id}``; a target that is OOV (1) or padding (0) is always a
-miss (:data:`MISS_RANK`); K larger than the catalogue simply means every list holds the whole catalogue.
-Scores are produced and consumed batch by batch, so the full (cases x items) matrix never sits in memory.
+One target per case; ``rank`` is its 1-based position in the ranked catalogue. ``Recall@K``: share of cases with
+``rank <= K``; ``MRR@K``: mean of ``1/rank`` (0 beyond K); ``NDCG@K``: mean of ``1/log2(rank + 1)`` (0 beyond K);
+``Coverage@K``: share of the real items in some top-K list; ``Popularity@K``: mean popularity (count / largest
+count) of the recommended items. Padding (0) and OOV (1) are never recommended and are always a miss as targets;
+ties go to the lower item id: ``rank = 1 + #{higher score} + #{equal score, smaller id}``.
 """
 
 from __future__ import annotations
@@ -36,16 +24,6 @@ logger = logging.getLogger(__name__)
 MISS_RANK = np.iinfo(np.int64).max
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
-
-
-def metric_names(ks: Iterable[int], popularity: bool = False) -> list[str]:
-    """Return the metric keys :func:`evaluate` reports for ``ks``, in a stable order."""
-    names = []
-    for k in _check_ks(ks):
-        names += [f"Recall@{k}", f"MRR@{k}", f"NDCG@{k}", f"Coverage@{k}"]
-        if popularity:
-            names.append(f"Popularity@{k}")
-    return names
 
 
 def _check_ks(ks: Iterable[int] | int) -> list[int]:
@@ -93,11 +71,7 @@ def _check_targets(targets: np.ndarray, n_items: int) -> np.ndarray:
 
 
 def ranks_from_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Return the 1-based rank of each target in its score row (int64; :data:`MISS_RANK` for pad/OOV).
-
-    ``scores`` is (B, n_items) over encoded ids; columns 0 and 1 (padding, OOV) are ignored. Ties are
-    broken by smaller item id first.
-    """
+    """1-based rank of each target in its ``(B, n_items)`` score row, ties to the lower id (MISS_RANK for pad/OOV)."""
     scores = _check_scores(scores)
     targets = _check_targets(targets, scores.shape[1])
     if scores.shape[0] != targets.shape[0]:
@@ -109,10 +83,7 @@ def ranks_from_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def top_k_from_scores(scores: np.ndarray, k: int) -> np.ndarray:
-    """Return the top-``k`` encoded item ids per row, best first (int64, (B, min(k, n_real_items))).
-
-    Padding and OOV are excluded; ties go to the smaller id, exactly as in :func:`ranks_from_scores`.
-    """
+    """Top-``k`` encoded ids per row, best first, pad/OOV excluded, ties to the lower id (as :func:`ranks_from_scores`)."""
     scores = _check_scores(scores)
     k = _check_ks(k)[0]
     real = scores[:, FIRST_ID:]
@@ -120,7 +91,7 @@ def top_k_from_scores(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: Iterable[int] | int = (10, 20)) -> dict[str, float]:
-    """Return ``Recall@K``, ``MRR@K`` and ``NDCG@K`` for each K from 1-based ranks (misses: rank > K)."""
+    """``Recall@K``, ``MRR@K`` and ``NDCG@K`` for each K from 1-based ranks (misses: rank > K)."""
     ranks = np.asarray(ranks)
     if ranks.ndim != 1 or ranks.size == 0:
         raise ValueError(f"ranks must be a non-empty 1-D array, got shape {ranks.shape}")
@@ -137,11 +108,7 @@ def metrics_from_ranks(ranks: np.ndarray, ks: Iterable[int] | int = (10, 20)) ->
 
 
 def ranks_from_lists(lists: Sequence[Sequence[int]], targets: Sequence[int]) -> np.ndarray:
-    """Return the 1-based rank of each target inside its given recommendation list (:data:`MISS_RANK` if absent).
-
-    For lists produced elsewhere (e.g. the golden session-rec top-50 files): ids may be raw, nothing is
-    masked, and the first occurrence counts.
-    """
+    """1-based rank of each target in a given list (first occurrence; MISS_RANK if absent): lists made elsewhere."""
     if len(lists) != len(targets):
         raise ValueError(f"{len(lists)} recommendation lists but {len(targets)} targets")
     ranks = np.full(len(targets), MISS_RANK, dtype=np.int64)
@@ -162,7 +129,7 @@ def metrics_from_lists(
 
 
 def as_score_fn(recommender) -> ScoreFn:
-    """Return the scoring function of ``recommender``: its ``score`` method, or the callable itself."""
+    """The scoring function of ``recommender``: its ``score`` method, or the callable itself."""
     if hasattr(recommender, "score") and callable(recommender.score):
         return recommender.score
     if callable(recommender):
@@ -198,101 +165,64 @@ def _check_features(features: np.ndarray | None, prefixes: np.ndarray) -> np.nda
     return features
 
 
-def _score_batch(score: ScoreFn, prefixes: np.ndarray, features: np.ndarray | None, start: int, stop: int):
-    """``score(prefixes[start:stop])``, with the same rows of ``features`` as a second argument when given."""
-    if features is None:
-        return score(prefixes[start:stop])
-    return score(prefixes[start:stop], features[start:stop])
-
-
-def _batches(n: int, batch_size: int, progress: bool, desc: str):
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    starts = range(0, n, batch_size)
-    return tqdm(starts, desc=desc, unit="batch", disable=not progress or len(starts) < 2, leave=False)
-
-
-def compute_ranks(
-    recommender,
-    prefixes: np.ndarray,
-    targets: np.ndarray,
-    batch_size: int = 512,
-    n_items: int | None = None,
-    progress: bool = True,
-    desc: str = "ranking",
-    features: np.ndarray | None = None,
-) -> np.ndarray:
-    """Score ``prefixes`` batch by batch with ``recommender`` and return each target's 1-based rank.
-
-    The ranks feed :func:`metrics_from_ranks` for any K at no further cost (curves for K = 1..50).
-    ``features``: as in :func:`evaluate`.
-    """
+def _scored_batches(recommender, prefixes, targets, batch_size, n_items, progress, desc, features):
+    """Yield ``(start, stop, scores)`` batch by batch, so that the (cases x items) matrix never sits in memory."""
     prefixes, targets = _check_prefixes(prefixes, targets)
     features = _check_features(features, prefixes)
     score = as_score_fn(recommender)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    starts = range(0, len(targets), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", disable=not progress or len(starts) < 2, leave=False):
+        stop = min(start + batch_size, len(targets))
+        batch = (prefixes[start:stop],) if features is None else (prefixes[start:stop], features[start:stop])
+        yield start, stop, _check_scores(score(*batch), stop - start, n_items)
+
+
+def compute_ranks(recommender, prefixes: np.ndarray, targets: np.ndarray, batch_size: int = 512,
+                  n_items: int | None = None, progress: bool = True, desc: str = "ranking",
+                  features: np.ndarray | None = None) -> np.ndarray:
+    """Each target's 1-based rank, scored batch by batch (feeds :func:`metrics_from_ranks` for any K)."""
+    targets = np.asarray(targets)
     ranks = np.empty(len(targets), dtype=np.int64)
-    for start in _batches(len(targets), batch_size, progress, desc):
-        stop = start + batch_size
-        scores = _check_scores(_score_batch(score, prefixes, features, start, stop),
-                               min(batch_size, len(targets) - start), n_items)
+    for start, stop, scores in _scored_batches(recommender, prefixes, targets, batch_size, n_items, progress, desc,
+                                               features):
         ranks[start:stop] = ranks_from_scores(scores, targets[start:stop])
     return ranks
 
 
-def evaluate(
-    recommender,
-    prefixes: np.ndarray,
-    targets: np.ndarray,
-    ks: Iterable[int] | int = (10, 20),
-    batch_size: int = 512,
-    item_popularity: np.ndarray | None = None,
-    n_items: int | None = None,
-    progress: bool = True,
-    desc: str = "evaluating",
-    features: np.ndarray | None = None,
-) -> dict[str, float]:
-    """Evaluate a recommender on (prefix -> target) cases; return ``{"Recall@20": ..., "MRR@20": ...}``.
+def evaluate(recommender, prefixes: np.ndarray, targets: np.ndarray, ks: Iterable[int] | int = (10, 20),
+             batch_size: int = 512, item_popularity: np.ndarray | None = None, n_items: int | None = None,
+             progress: bool = True, desc: str = "evaluating", features: np.ndarray | None = None) -> dict[str, float]:
+    """Recall/MRR/NDCG/Coverage@K (+ Popularity@K with ``item_popularity``) of ``recommender`` on (prefix, target) cases.
 
-    ``recommender`` has ``score(item_ids) -> (B, n_items)`` (the protocol in docs/design.md) or is such a
-    callable. ``prefixes`` is the right-padded int64 (cases, L) matrix and ``targets`` the encoded next
-    items (see :mod:`sessrec_course.evaluation.protocols`). Keys per K: ``Recall@K`` (= HR@K = P@K),
-    ``MRR@K``, ``NDCG@K``, ``Coverage@K`` and, when ``item_popularity`` (training counts per encoded id)
-    is given, ``Popularity@K``. Batches of ``batch_size`` cases are scored, ranked and dropped.
-    ``features``: optional per-click features ``(cases, L, F)`` aligned with ``prefixes`` (``all_prefixes(...,
-    features=...)`` slices them); when given, each batch is scored as ``score(prefixes, features)``.
+    ``recommender`` has ``score(item_ids (B, L) int64) -> (B, n_items)`` or is such a callable; ``features``
+    (``(cases, L, F)``, optional) are passed as a second argument, batch by batch.
     """
     ks = _check_ks(ks)
-    prefixes, targets = _check_prefixes(prefixes, targets)
-    features = _check_features(features, prefixes)
-    score = as_score_fn(recommender)
-    max_k = max(ks)
+    targets = np.asarray(targets)
     ranks = np.empty(len(targets), dtype=np.int64)
     seen: dict[int, np.ndarray] = {}
     popularity_sum = dict.fromkeys(ks, 0.0)
     pop_norm = None
-    for start in _batches(len(targets), batch_size, progress, desc):
-        stop = start + batch_size
-        scores = _check_scores(_score_batch(score, prefixes, features, start, stop),
-                               min(batch_size, len(targets) - start), n_items)
+    for start, stop, scores in _scored_batches(recommender, prefixes, targets, batch_size, n_items, progress, desc,
+                                               features):
         n_items = scores.shape[1]
         if not seen:
             seen = {k: np.zeros(n_items, dtype=bool) for k in ks}
             if item_popularity is not None:
                 pop_norm = _normalised_popularity(item_popularity, n_items)
         ranks[start:stop] = ranks_from_scores(scores, targets[start:stop])
-        top = top_k_from_scores(scores, max_k)
+        top = top_k_from_scores(scores, max(ks))
         for k in ks:
             seen[k][top[:, :k]] = True
             if pop_norm is not None:
                 popularity_sum[k] += float(pop_norm[top[:, :k]].mean(axis=1).sum())
     out = metrics_from_ranks(ranks, ks)
-    n_real = n_items - FIRST_ID
     result: dict[str, float] = {}
     for k in ks:
-        result[f"Recall@{k}"] = out[f"Recall@{k}"]
-        result[f"MRR@{k}"] = out[f"MRR@{k}"]
-        result[f"NDCG@{k}"] = out[f"NDCG@{k}"]
-        result[f"Coverage@{k}"] = float(seen[k][FIRST_ID:].sum() / n_real)
+        result.update({f"{name}@{k}": out[f"{name}@{k}"] for name in ("Recall", "MRR", "NDCG")})
+        result[f"Coverage@{k}"] = float(seen[k][FIRST_ID:].sum() / (n_items - FIRST_ID))
         if pop_norm is not None:
             result[f"Popularity@{k}"] = popularity_sum[k] / len(targets)
     logger.info("evaluated %d cases: %s", len(targets), {k: round(v, 4) for k, v in result.items()})

@@ -1,18 +1,9 @@
-"""Evaluation protocols: turn test sessions into (prefix -> next item) cases for :func:`evaluate`.
+"""Evaluation protocols: turn sessions of encoded ids into (prefix -> next item) cases for :func:`evaluate`.
 
-- :func:`all_prefixes` — next-item prediction at every position: a session ``a b c d`` gives the cases
-  ``a -> b``, ``a b -> c``, ``a b c -> d`` (what session-rec and GRU4Rec papers report).
-- :func:`last_item` — only the last click: ``a b c -> d`` (one case per session, what Transformers4Rec
-  reports). Long sessions weigh less here, so numbers differ from the all-prefixes protocol.
-- :func:`pairs_to_cases` — given (prefix, target) pairs; :func:`benchmark_cases` does it for the benchmark
-  splits' ``test.tsv`` (SR-GNN preprocessing), shifting their ids by one.
-
-Sessions are encoded ids (0 padding, 1 OOV, items from 2) as in the ETL output contract: a list of
-lists, a pandas Series of arrays, a pyarrow list array, or a ragged ``(values, offsets)`` pair. Prefixes
-come back as a right-padded int64 matrix; a prefix longer than ``max_length`` keeps its most recent items.
-With ``features`` (per-click vectors ``(values (clicks, F), offsets)`` aligned with the sessions, e.g.
-``etl.features.time_feature_values``) :func:`all_prefixes` and :func:`last_item` also return the same prefixes
-of the features, ``(cases, L, F)`` padded with 0, for models that score ``(prefixes, features)``.
+:func:`all_prefixes` predicts every position (``a b c d`` gives ``a -> b``, ``a b -> c``, ``a b c -> d``: what
+session-rec and GRU4Rec papers report); :func:`last_item` only the last click (Transformers4Rec's protocol). Sessions
+may be a list of lists, a Series of arrays, a pyarrow list array or ``(values, offsets)``; prefixes come back as a
+right-padded int64 matrix keeping the most recent ``max_length`` items.
 """
 
 from __future__ import annotations
@@ -23,13 +14,7 @@ import numpy as np
 
 from sessrec_course.arrays import Ragged, pad_ragged, to_ragged
 
-__all__ = [
-    "BenchmarkCases", "Ragged", "all_prefixes", "benchmark_cases", "last_item", "pad_prefixes", "pairs_to_cases",
-    "to_ragged",
-]
-
-
-pad_prefixes = pad_ragged  # the evaluation API's name for the one padding kernel
+__all__ = ["BenchmarkCases", "Ragged", "all_prefixes", "benchmark_cases", "last_item", "pairs_to_cases", "to_ragged"]
 
 
 def _feature_values(features, offsets: np.ndarray) -> np.ndarray | None:
@@ -57,12 +42,7 @@ def _cases(values, session_index, starts, stops, max_length, features, return_se
 def all_prefixes(
     sessions, max_length: int | None = None, return_session_index: bool = False, features=None,
 ) -> tuple[np.ndarray, ...]:
-    """Return ``(prefixes, targets)`` for next-item prediction at every position of every session.
-
-    A session of length n gives n - 1 cases; sessions shorter than 2 give none. With ``features``
-    (``(values (clicks, F), offsets)`` aligned with ``sessions``) the feature prefixes ``(cases, L, F)`` come
-    third. With ``return_session_index`` a last array says which session (row of ``sessions``) each case came from.
-    """
+    """``(prefixes, targets[, feature prefixes][, session index])``: n - 1 cases per session of n clicks."""
     values, offsets = to_ragged(sessions)
     features = _feature_values(features, offsets)
     lengths = np.diff(offsets)
@@ -78,7 +58,7 @@ def all_prefixes(
 
 def last_item(sessions, max_length: int | None = None, return_session_index: bool = False,
               features=None) -> tuple[np.ndarray, ...]:
-    """Return ``(prefixes, targets)`` predicting only the last item of each session (length >= 2), as :func:`all_prefixes`."""
+    """Like :func:`all_prefixes`, one case per session of 2 or more clicks: its last item."""
     values, offsets = to_ragged(sessions)
     features = _feature_values(features, offsets)
     lengths = np.diff(offsets)
@@ -110,13 +90,7 @@ class BenchmarkCases(NamedTuple):
 
 
 def benchmark_cases(split, max_length: int | None = None) -> BenchmarkCases:
-    """Return the (prefix -> target) cases and training sessions of a benchmark split, re-encoded.
-
-    ``split`` is a :class:`sessrec_course.data.benchmarks.BenchmarkSplit` (or any object with
-    ``train_sessions``, ``test_prefixes``, ``test_targets``, ``item_cardinality``). The SR-GNN files use
-    ids from 1, so every id is shifted by +1: raw item 1 would otherwise collide with OOV and be masked.
-    Every test line becomes one case, unseen targets included; the whole catalogue is ranked.
-    """
+    """Every test line of a benchmark split as a case, ids shifted by +1 so that raw item 1 does not become OOV."""
     train = [np.asarray(s, dtype=np.int64) + 1 for s in split.train_sessions]
     prefixes, targets = pairs_to_cases([np.asarray(p, dtype=np.int64) + 1 for p in split.test_prefixes],
                                        np.asarray(split.test_targets, dtype=np.int64) + 1, max_length)
