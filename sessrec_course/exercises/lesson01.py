@@ -30,6 +30,8 @@ def temporal_split_ids(events, test_days):
 
 def encode_items(train_sessions, sessions, min_count=1):
     """Encode raw sessions: items seen ``min_count``+ times in train get 2, 3, ... (most frequent first), others 1."""
+    from collections import Counter
+
     counts = Counter(item for session in train_sessions for item in session)
     kept = sorted((item for item, n in counts.items() if n >= min_count), key=lambda item: (-counts[item], item))
     code = {item: i + 2 for i, item in enumerate(kept)}  # 0 is padding, 1 is OOV

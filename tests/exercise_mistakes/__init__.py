@@ -153,6 +153,8 @@ def mutants(exercise: Exercise) -> list[Mutant]:
     tree = ast.parse(source)
     original = ast.unparse(tree).splitlines()
     module = inspect.getmodule(exercise.reference)
+    local = {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree)
+             if isinstance(node, ast.Import | ast.ImportFrom) for alias in node.names}  # the reference imports them
     seen, found = {ast.unparse(tree)}, []
     for index, node in enumerate(ast.walk(tree)):
         fn_def = tree.body[0]
@@ -173,7 +175,7 @@ def mutants(exercise: Exercise) -> list[Mutant]:
             changed = [line.strip() for line in lines if line not in original]
             name = changed[0] if changed else "deleted: " + next(
                 line.strip() for line in original if line not in lines)
-            namespace = dict(vars(module))
+            namespace = {k: v for k, v in vars(module).items() if k not in local}  # as in the learner's cell
             exec(code, namespace)
             filename = code.co_filename
             linecache.cache[filename] = (len(text), None, [line + "\n" for line in lines], filename)
