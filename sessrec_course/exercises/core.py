@@ -98,8 +98,11 @@ def _numeric(value: Sequence) -> bool:
 def show(value: Any) -> str:
     """A short readable form: arrays and tensors as compact numpy, long lists summarised."""
     value = numpy(value)
-    if isinstance(value, list | tuple) and not (_numeric(value) and len(value) <= 12):
-        items = [show(v) for v in value[:6]] + (["..."] if len(value) > 6 else [])
+    if isinstance(value, float | np.floating | np.integer) and not isinstance(value, bool):
+        return repr(float(f"{value:.6g}")) if isinstance(value, float | np.floating) else str(int(value))
+    if isinstance(value, list | tuple):
+        limit = 12 if _numeric(value) else 6
+        items = [show(v) for v in value[:limit]] + (["..."] if len(value) > limit else [])
         return ("(%s)" if isinstance(value, tuple) else "[%s]") % ", ".join(items)
     if isinstance(value, np.ndarray):
         value = value.astype(np.int8) if value.dtype == bool else value

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from sessrec_course.exercises.core import Case, Exercise, like, same_mask
-from sessrec_course.exercises.keras_lesson03 import close_enough
+from sessrec_course.exercises.keras_lesson03 import _ids, close_enough
 
 
 def attention_mask(item_ids):
@@ -35,10 +35,6 @@ def _attention(q, k, v, mask, scaled=True, after=False):
     scores = q @ np.swapaxes(k, 1, 2) / (np.sqrt(q.shape[-1]) if scaled else 1)
     weights = tf.nn.softmax(scores).numpy() * mask if after else tf.nn.softmax(np.where(mask, scores, -1e9))
     return np.asarray(weights) @ v
-
-
-def _ids(rows: list[list[int]]) -> np.ndarray:
-    return np.asarray(rows, dtype=np.int64)
 
 
 def _attention_case(label: str, ids: list[list[int]], d: int, seed: int, hint: str = "") -> Case:

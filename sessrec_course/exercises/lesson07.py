@@ -26,11 +26,11 @@ def _counts(*parts: dict[int, int]) -> list[pd.Series]:
     return [pd.Series(part, dtype=np.int64) for part in parts]
 
 
-def _merged(partition_counts, min_count, per_partition=False, how="sum", stable=True):
+def _merged(partition_counts, min_count, per_partition=False, how="sum"):
     parts = [p[p >= min_count] for p in partition_counts] if per_partition else partition_counts
     total = pd.concat(parts).groupby(level=0).agg(how).sort_index()
     total = total[total >= min_count]
-    return total.sort_values(ascending=False, kind="stable" if stable else "quicksort").index.to_numpy(np.int64)
+    return total.sort_values(ascending=False, kind="stable").index.to_numpy(np.int64)
 
 
 def _ties_misplaced(case: Case, expected, got) -> bool:

@@ -72,15 +72,12 @@ def _masked(item_ids, chosen, mask_id, lowest=1, last=True, pad=False, every_tar
 
 
 def _masking_cases() -> list[Case]:
-    ids = torch.tensor([[5, 8, 3, 0, 0], [4, 9, 7, 6, 2]])
-    none = torch.zeros_like(ids, dtype=torch.bool)
-    some = torch.tensor([[True, False, False, False, True], [False, True, False, False, False]])
-    return [Case("nothing drawn", (ids, none, 12), "the last real item is masked even when the draw picks nothing"),
-            Case("a draw that hits padding", (ids, some, 12), "padding is never masked and never a target"),
-            Case("an OOV click last", (torch.tensor([[6, 2, 1, 0], [1, 0, 0, 0]]), torch.zeros(2, 4, dtype=torch.bool),
-                                       9), "an OOV click is a real item"),
-            Case("an empty session", (torch.tensor([[7, 4, 0], [0, 0, 0]]), torch.tensor([[1, 0, 0], [1, 0, 0]]) > 0,
-                                      10))]
+    ids, some = [[5, 8, 3, 0, 0], [4, 9, 7, 6, 2]], [[1, 0, 0, 0, 1], [0, 1, 0, 0, 0]]
+    return [Case(label, (torch.tensor(ids), torch.tensor(drawn) > 0, mask), hint) for label, ids, drawn, mask, hint in [
+        ("nothing drawn", ids, [[0] * 5] * 2, 12, "the last real item is masked even when the draw picks nothing"),
+        ("a draw that hits padding", ids, some, 12, "padding is never masked and never a target"),
+        ("an OOV click last", [[6, 2, 1, 0], [1, 0, 0, 0]], [[0] * 4] * 2, 9, "an OOV click is a real item"),
+        ("an empty session", [[7, 4, 0], [0, 0, 0]], [[1, 0, 0], [1, 0, 0]], 10, "")]]
 
 
 q2 = Exercise(
