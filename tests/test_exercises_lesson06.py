@@ -57,9 +57,13 @@ def test_stand_in_answers_and_refuses_like_a_real_tritonserver(tmp_path):
             with pytest.raises(InferenceServerException) as from_stand_in:
                 wrong(stand_in, [10, 30])
             assert str(from_stand_in.value) in str(from_server.value)
-        # a (1, 0) request breaks the contract (q3): the stand-in refuses it; tritonserver 2.51 answers it as an
-        # empty session, so it would work there by luck. When this changes, the stand-in's comment must too.
-        assert empty_session_without_columns(real, []) == ex.recommend_new_session(real, [])
+        # a (1, 0) request breaks the contract (q3): the stand-in refuses it; tritonserver passes it on to the
+        # models, which answer it as an empty session or refuse it, depending on the python backend's numpy
+        try:
+            answer = empty_session_without_columns(real, [])
+        except InferenceServerException:
+            answer = None
+        assert answer in (None, ex.recommend_new_session(real, []))
         with pytest.raises(InferenceServerException, match="breaks the serving contract"):
             empty_session_without_columns(stand_in, [])
         real.close()

@@ -214,7 +214,7 @@ class Exercise:
             if not _quietly(self.compare, expected, got):
                 hint = self.diagnose(case, expected, got) or case.hint or self.hints[0]
                 how = _quietly(difference, expected, got) or ""
-                return Outcome(False, f"{label}: expected {show(expected)}, got {show(got)}"
+                return Outcome(False, f"{label}: expected {show(expected)}, got {_quietly(show, got) or type(got)}"
                                       f"{'; ' + how if how else ''}. Hint: {hint}", case.label, expected, got)
         return Outcome(True, f"correct: {self.title} ({len(self._expected())} hidden cases pass)")
 

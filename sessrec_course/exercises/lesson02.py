@@ -55,7 +55,7 @@ def _tie_misplaced(case: Case, expected, got) -> bool:
     return len(rows) == len(wrong) > 0 and all((r > s).sum() < g <= (r >= s).sum() for r, s, g in rows)
 
 
-_tied = np.zeros((1, 5002), np.float32)  # a model that scores the whole catalogue alike
+_tied = np.random.default_rng(2).integers(0, 3, (1, 5002)).astype(np.float32)  # thousands of ties per score
 _row = np.array([7.0, 7.0, 0.3, 0.9, 0.3, 0.1, 0.3], dtype=np.float32)
 _negative = np.array([[0.0, 0.0, -2.5, -0.5, -1.0, -0.5, -3.0]], dtype=np.float32)
 q1 = Exercise(
@@ -65,7 +65,7 @@ q1 = Exercise(
      Case("a three-way tie", (np.repeat(_row[None], 3, axis=0), np.array([2, 4, 6]))),
      Case("an OOV and a padding target", (np.repeat(_row[None], 3, axis=0), np.array([1, 0, 3]))),
      Case("negative scores", (np.repeat(_negative, 3, axis=0), np.array([3, 5, 6]))),
-     Case("5,000 items with equal scores", (np.repeat(_tied, 3, axis=0), np.array([2, 2600, 5001])))],
+     Case("5,000 items on 3 score levels", (np.repeat(_tied, 3, axis=0), np.array([2, 2600, 5001])))],
     hints=["A rank counts the real items (ids 2 and up) that come before the target, plus one.",
            "Before the target come the items scored higher, and those scored equal with a smaller id.",
            "A target that is padding or OOV can never be recommended."],
