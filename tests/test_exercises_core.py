@@ -8,6 +8,7 @@ import pytest
 
 from sessrec_course.exercises import Case, Exercise, same
 from sessrec_course.exercises import notebook as exnb
+from sessrec_course.exercises.core import difference, like, show
 
 
 def _reference_mean(values):
@@ -98,3 +99,38 @@ def test_solved_copy_replaces_only_the_stub_cells(tmp_path):
         del package.toy
     with pytest.raises(KeyError, match="no exercise"):
         exnb.lookup("core.Case")
+
+
+def test_a_missing_return_and_an_error_get_a_message_naming_them_and_the_line():
+    def forgot_return(values):
+        sum(values) / len(values)
+
+    def typo(values):
+        total = sum(values)
+        return total / len(valeus)  # noqa: F821 - the learner's typo
+
+    assert "returned None: did you forget `return`?" in _toy().check(forgot_return).message
+    message = _toy().check(typo).message
+    assert "raised NameError: name 'valeus' is not defined" in message
+    assert "`return total / len(valeus)  # noqa: F821 - the learner's typo`" in message, message
+
+
+def test_a_known_mistake_gets_its_own_hint_and_the_rest_the_case_hint():
+    exercise = _toy()
+    exercise.mistakes = {"divide by how many values there are, not one more":
+                         like(lambda values: sum(values) / (len(values) + 1))}
+    assert "not one more" in exercise.check(lambda v: sum(v) / (len(v) + 1)).message
+    other = exercise.check(lambda v: max(v)).message
+    assert "not one more" not in other and "divide by how many there are" in other
+
+
+def test_show_and_difference_are_short_and_say_how_an_answer_differs():
+    big = np.arange(5000)
+    assert show(big) == "[ 0 1 2 ... 4997 4998 4999] (shape (5000,))"
+    assert show(np.array([[True, False]])) == "[[1 0]]"
+    assert difference(big, big.astype(np.int32)) == "dtype int64 expected, got int32"
+    assert difference(np.zeros((2, 3)), np.zeros((3, 2))) == "shape (2, 3) expected, got (3, 2)"
+    assert difference(np.array([1, 2, 3]), np.array([1, 5, 3])) == "1 of 3 entries differ, the first at 1: expected 2, got 5"
+    assert difference([[1, 2], [3]], [[1, 2], [4]]).startswith("element 1: 1 of 1 entries differ")
+    assert difference(np.array([1.0]), "x") == "a number or an array expected, got a str"
+

@@ -1,14 +1,11 @@
-"""Lesson 02 exercises: the rank of a target with the tie rule, NDCG@K from ranks, S-POP scores.
-
-Reference solutions are what ``q1.solution()`` shows; the hidden cases are small arrays built here. numpy only.
-"""
+"""Lesson 02 exercises: the rank of a target with the tie rule, NDCG@K from ranks, S-POP scores."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from sessrec_course.evaluation import MISS_RANK
-from sessrec_course.exercises.core import Case, Exercise
+from sessrec_course.exercises.core import Case, Exercise, like
 
 
 def target_ranks(scores, targets):
@@ -29,7 +26,7 @@ def target_ranks(scores, targets):
 def ndcg_at_k(ranks, k):
     """Mean NDCG@K over cases: 1 / log2(rank + 1) when rank <= K, else 0."""
     ranks = np.asarray(ranks, dtype=np.float64)
-    gains = np.where(ranks <= k, 1.0 / np.log2(np.minimum(ranks, 2.0**52) + 1.0), 0.0)
+    gains = np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0)
     return float(gains.mean())
 
 
@@ -45,98 +42,91 @@ def spop_scores(item_ids, popularity):
     return scores.astype(np.float32)
 
 
-# ---------------------------------------------------------------------------------------------- hidden cases
-def _rank_cases() -> list[Case]:
-    row = np.array([7.0, 7.0, 0.3, 0.9, 0.3, 0.1, 0.3], dtype=np.float32)
-    return [
-        Case("no ties", (np.array([[0.0, 0.0, 0.2, 0.8, 0.5]], np.float32), np.array([4])),
-             hint="rank 1 is the top: count the real items scored higher, then add one"),
-        Case("padding and OOV score highest", (np.repeat(row[None], 2, axis=0), np.array([3, 5])),
-             hint="ids 0 (padding) and 1 (OOV) are never recommended: leave them out of the ranking"),
-        Case("a three-way tie", (np.repeat(row[None], 3, axis=0), np.array([2, 4, 6])),
-             hint="equal scores: the smaller id comes first, so it takes the better rank"),
-        Case("an OOV and a padding target", (np.repeat(row[None], 3, axis=0), np.array([1, 0, 3])),
-             hint="a target that is padding or OOV is always a miss: give it MISS_RANK"),
-    ]
+def _all_columns(scores, targets):
+    return np.array([MISS_RANK if t < 2 else 1 + (row > row[t]).sum() + (row[:t] == row[t]).sum()
+                     for row, t in zip(scores, targets, strict=True)])
 
 
-def _diagnose_ranks(case: Case, expected, got) -> str | None:
-    got = np.asarray(got)
-    if got.shape != expected.shape:
-        return "return one rank per target, as an int array"
-    real = expected != MISS_RANK
-    if (got[~real] != MISS_RANK).any():
-        return "a padding or OOV target is always a miss: give it MISS_RANK"
-    if np.array_equal(got[real], expected[real] - 1):
-        return "your ranks are one too low: rank 1 is the top (count the items above, then add one)"
-    if np.array_equal(got[real], expected[real] + 1):
-        return "your ranks are one too high: the best item has rank 1"
-    if (got[real] > expected[real]).any() and (got[real] - expected[real] <= 2).all():
-        return "some ranks are too high: padding and OOV must not count, and a tied item with a larger id comes after"
-    return None
+def _tie_misplaced(case: Case, expected, got) -> bool:
+    """Every wrong rank lies in its target's group of equal scores: the tie rule is broken, nothing else."""
+    scores, targets = case.args
+    got, wrong = np.asarray(got), np.flatnonzero(np.asarray(got) != expected)
+    rows = [(scores[i, 2:], scores[i, targets[i]], got[i]) for i in wrong if targets[i] >= 2]
+    return len(rows) == len(wrong) > 0 and all((r > s).sum() < g <= (r >= s).sum() for r, s, g in rows)
 
 
-def _ndcg_cases() -> list[Case]:
-    return [
-        Case("a hit at the top", (np.array([1, 1, 1]), 10), hint="a hit at rank 1 gains 1 / log2(2) = 1"),
-        Case("hits and misses", (np.array([1, 3, 30, 2]), 10),
-             hint="a miss (rank > K) gains 0 but still counts in the mean"),
-        Case("a hit at exactly K", (np.array([5, 6, 4]), 5), hint="rank == K is still inside the list"),
-        Case("OOV targets are misses", (np.array([2, MISS_RANK, MISS_RANK]), 20),
-             hint="MISS_RANK is larger than any K: it gains 0"),
-    ]
+_tied = np.random.default_rng(2).integers(0, 3, (1, 5002)).astype(np.float32)  # thousands of ties per score
+_row = np.array([7.0, 7.0, 0.3, 0.9, 0.3, 0.1, 0.3], dtype=np.float32)
+_negative = np.array([[0.0, 0.0, -2.5, -0.5, -1.0, -0.5, -3.0]], dtype=np.float32)
+q1 = Exercise(
+    "the rank of a target, with the tie rule", target_ranks,
+    [Case("no ties", (np.array([[0.0, 0.0, 0.2, 0.8, 0.5]], np.float32), np.array([4]))),
+     Case("padding and OOV score highest", (np.repeat(_row[None], 2, axis=0), np.array([3, 5]))),
+     Case("a three-way tie", (np.repeat(_row[None], 3, axis=0), np.array([2, 4, 6]))),
+     Case("an OOV and a padding target", (np.repeat(_row[None], 3, axis=0), np.array([1, 0, 3]))),
+     Case("negative scores", (np.repeat(_negative, 3, axis=0), np.array([3, 5, 6]))),
+     Case("5,000 items on 3 score levels", (np.repeat(_tied, 3, axis=0), np.array([2, 2600, 5001])))],
+    hints=["A rank counts the real items (ids 2 and up) that come before the target, plus one.",
+           "Before the target come the items scored higher, and those scored equal with a smaller id.",
+           "A target that is padding or OOV can never be recommended."],
+    mistakes={"a padding or OOV target is always a miss: give it MISS_RANK":
+                  lambda case, expected, got: (np.asarray(got)[expected == MISS_RANK] != MISS_RANK).any(),
+              "your ranks are one too low: rank 1 is the top": like(lambda s, t: target_ranks(s, t) - (t >= 2)),
+              "your ranks are one too high: the best item has rank 1": like(lambda s, t: target_ranks(s, t) + (t >= 2)),
+              "padding and OOV take places in your ranking: leave columns 0 and 1 out": like(_all_columns),
+              "equal scores: the smaller id comes first. A default (unstable) sort puts tied items in any "
+              "order, and thousands of equal scores are common": _tie_misplaced})
 
 
-def _diagnose_ndcg(case: Case, expected, got) -> str | None:
-    try:
-        got = float(got)
-    except (TypeError, ValueError):
-        return "return one number, the mean over all cases"
-    ranks, k = case.args
-    hits = ranks <= k
-    if hits.any() and np.isclose(got, float(np.mean(1.0 / np.log2(ranks[hits] + 1.0)))):
-        return "you averaged over hits only: a miss counts as 0 in the mean"
-    if not np.isfinite(got):
-        return "log2(rank) is 0 at rank 1: the discount is log2(rank + 1)"
-    return None
+def _ndcg(ranks, k, log=np.log2, over_hits=False, at_k=True):
+    ranks = np.asarray(ranks, dtype=np.float64)
+    hit = ranks <= k if at_k else ranks < k
+    gains = 1.0 / log(ranks[hit] + 1.0)
+    return float(gains.mean() if over_hits else gains.sum() / len(ranks))
 
 
-def _spop_cases() -> list[Case]:
-    counts = np.array([0, 0, 8, 4, 2, 2, 1], dtype=np.int64)
-    return [
-        Case("one prefix, no repeats", (np.array([[4, 6, 0]]), counts),
-             hint="an item of the session scores 1 per occurrence, plus half its scaled popularity"),
-        Case("a repeated item", (np.array([[5, 3, 5, 0, 0]]), counts),
-             hint="count every occurrence: an item seen twice in the session scores about 2"),
-        Case("padding and OOV in the prefix", (np.array([[1, 4, 0, 0], [0, 0, 0, 0]]), counts),
-             hint="padding (0) and OOV (1) are not session items, and they are never recommended: score 0"),
-        Case("popularity counts for pad and OOV", (np.array([[6, 2]]), np.array([50, 40, 8, 4, 2, 2, 1])),
-             hint="ignore whatever popularity padding and OOV have: they always score 0"),
-        Case("a batch of three", (np.array([[2, 2, 2], [3, 4, 0], [6, 0, 0]]), counts),
-             hint="each row of the batch is its own session"),
-    ]
+q2 = Exercise(
+    "NDCG@K from ranks", ndcg_at_k,
+    [Case("a hit at the top", (np.array([1, 1, 1]), 10)),
+     Case("hits and misses", (np.array([1, 3, 30, 2]), 10), "a miss gains 0 but still counts"),
+     Case("a hit at exactly K", (np.array([5, 6, 4]), 5)),
+     Case("a list of ranks", ([1, 3, 30], 10)),
+     Case("OOV targets are misses", (np.array([2, MISS_RANK, MISS_RANK]), 20))],
+    hints=["Each case gains 1 / log2(rank + 1) if its rank is at most K, else 0; NDCG@K is the mean gain.",
+           "The mean runs over every case, misses included."],
+    mistakes={"you averaged over hits only: a miss counts as 0 in the mean": like(_ndcg, over_hits=True),
+              "the discount is log2(rank + 1): rank 1 gains 1, not infinity":
+                  lambda case, expected, got: not np.isfinite(float(got)),
+              "NDCG@K is the mean gain: divide by the number of cases": like(lambda r, k: ndcg_at_k(r, k) * len(r)),
+              "the discount is the base-2 logarithm": like(_ndcg, log=np.log),
+              "a rank of exactly K is still in the top K": like(_ndcg, at_k=False)})
 
 
-def _diagnose_spop(case: Case, expected, got) -> str | None:
-    got = np.asarray(got, dtype=np.float64)
-    if got.shape != expected.shape:
-        return f"return a (batch, n_items) matrix, {expected.shape} here"
-    if (got[:, :2] != 0).any():
-        return "padding (0) and OOV (1) get a score: they would be recommended. Set their columns to 0"
-    if np.allclose(got, np.round(expected)) or np.allclose(got, np.floor(expected)):
-        return "you left out the popularity tie-break: add half the popularity scaled to [0, 1]"
-    return None
+def _spop(item_ids, popularity, repeats=True, weight=0.5):
+    popularity = np.asarray(popularity, dtype=np.float64).copy()
+    popularity[:2] = 0.0
+    scores = np.repeat(weight * popularity[None] / popularity.max(), len(item_ids), axis=0)
+    for row, prefix in enumerate(item_ids):
+        for item in (prefix if repeats else set(prefix)):
+            scores[row, item] += item >= 2
+    return scores
 
 
-q1 = Exercise("the rank of a target, with the tie rule", target_ranks, _rank_cases, diagnose=_diagnose_ranks,
-              hints=["rank = 1 + (real items scored higher) + (real items scored equal with a smaller id)",
-                     "only columns 2 and up are real items; slice them off before counting",
-                     "a target below 2 is padding or OOV: return MISS_RANK for it"])
-q2 = Exercise("NDCG@K from ranks", ndcg_at_k, _ndcg_cases, diagnose=_diagnose_ndcg,
-              hints=["each case gains 1 / log2(rank + 1) if its rank is at most K, else 0; return the mean",
-                     "the mean runs over every case, misses included",
-                     "MISS_RANK is huge: compare with K before computing the log, or clip the rank"])
-q3 = Exercise("S-POP scores", spop_scores, _spop_cases, diagnose=_diagnose_spop,
-              hints=["start every row from 0.5 x popularity / its maximum, then add 1 per occurrence in the prefix",
-                     "padding and OOV are neither session items nor recommendations",
-                     "np.add.at(scores, (rows, items), 1.0) counts repeats; a plain fancy-index += does not"])
+_counts = np.array([0, 0, 8, 4, 2, 2, 1], dtype=np.int64)
+q3 = Exercise(
+    "S-POP scores", spop_scores,
+    [Case("one prefix, no repeats", (np.array([[4, 6, 0]]), _counts)),
+     Case("a repeated item", (np.array([[5, 3, 5, 0, 0]]), _counts), "count every occurrence"),
+     Case("padding and OOV in the prefix", (np.array([[1, 4, 0, 0], [0, 0, 0, 0]]), _counts),
+          "padding (0) and OOV (1) are not session items"),
+     Case("popularity counts for pad and OOV", (np.array([[6, 2]]), np.array([50, 40, 8, 4, 2, 2, 1]))),
+     Case("popularity as a list", (np.array([[3, 3, 0]]), [0, 0, 3, 4, 1])),
+     Case("a batch of three", (np.array([[2, 2, 2], [3, 4, 0], [6, 0, 0]]), _counts))],
+    hints=["Start every row from half the popularity scaled to [0, 1], then add 1 per occurrence in the prefix.",
+           "Padding and OOV are neither session items nor recommendations, whatever their counts."],
+    mistakes={"padding (0) or OOV (1) gets a score: it would be recommended. Their columns stay 0":
+                  lambda case, expected, got: (np.asarray(got)[:, :2] != 0).any(),
+              "you left out the popularity tie-break: add half the popularity scaled to [0, 1]":
+                  like(_spop, weight=0.0),
+              "count every occurrence: an item seen twice in the session scores about 2": like(_spop, repeats=False),
+              "the tie-break is *half* the scaled popularity": like(_spop, weight=1.0)})

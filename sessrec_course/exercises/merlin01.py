@@ -6,7 +6,7 @@ NVTabular 23.8 numbers a column as 0 padding, 1 null, 2 out-of-vocabulary, real 
 
 from __future__ import annotations
 
-from sessrec_course.exercises.core import Case, Exercise
+from sessrec_course.exercises.core import Case, Exercise, like
 
 
 def decode_nvt(unique, sessions):
@@ -23,38 +23,41 @@ def nvt_to_course(unique, course_raw, sessions):
             for codes, items in zip(sessions, raw, strict=True)]
 
 
-def _decode_cases() -> list[Case]:
-    return [
-        Case("real items only", ([40, 10, 30], [[3, 4], [5, 3, 3]]),
-             hint="NVTabular's first real id is 3: unique[0] is the raw id of encoded id 3"),
-        Case("padding, null and OOV", ([7, 8], [[3, 0, 0], [1, 4, 2]]),
-             hint="0 (padding), 1 (null) and 2 (out-of-vocabulary) are not items: decode them to -1"),
-        Case("an empty session", ([5], [[], [3]]), hint="keep one (possibly empty) list per session"),
-    ]
+def _decoded(unique, sessions, first=3):
+    return [[int(unique[c - first]) if first <= c < len(unique) + first else -1 for c in s] for s in sessions]
 
 
-def _recode_cases() -> list[Case]:
-    return [
-        Case("same items, other order", ([40, 10, 30], [10, 30, 40], [[3, 4, 5]]),
-             hint="go through the raw id: NVTabular id -> raw id -> course id (the course's first item is 2)"),
-        Case("padding stays padding", ([9], [9], [[3, 0]]), hint="padding (0) is 0 in both encodings"),
-        Case("unknown on either side", ([6, 7], [7, 8], [[3, 4, 2, 1]]),
-             hint="an item the course does not know, and NVTabular's null (1) and OOV (2), become the course's OOV, 1"),
-    ]
+def _recoded(unique, course_raw, sessions, first=2, padding=0, unknown=1):
+    course = {int(raw): first + i for i, raw in enumerate(course_raw)}
+    return [[padding if c == 0 else course.get(r, unknown) for c, r in zip(s, d, strict=True)]
+            for s, d in zip(sessions, decode_nvt(unique, sessions), strict=True)]
 
 
-def _diagnose_decode(case: Case, expected, got) -> str | None:
-    if not (isinstance(got, list) and all(isinstance(s, list) for s in got)):
-        return "return a list of lists of ints, one list per session"
-    flat = [(e, g) for es, gs in zip(expected, got, strict=False) for e, g in zip(es, gs, strict=False)]
-    if any(e == -1 and g != -1 for e, g in flat):
-        return "ids 0, 1 and 2 are padding, null and OOV in NVTabular: they decode to -1"
-    return None
-
-
-q1 = Exercise("decode NVTabular's Categorify ids", decode_nvt, _decode_cases, diagnose=_diagnose_decode,
-              hints=["build a lookup {3: unique[0], 4: unique[1], ...}; ids below 3 are not items",
-                     "dict.get(code, -1) covers padding, null and OOV at once"])
-q2 = Exercise("NVTabular ids to course ids", nvt_to_course, _recode_cases,
-              hints=["decode to raw ids first (exercise 1), then look the raw id up in {course_raw[i]: 2 + i}",
-                     "keep 0 for padding; every other unknown becomes 1"])
+q1 = Exercise(
+    "decode NVTabular's Categorify ids", decode_nvt,
+    [Case("real items only", ([40, 10, 30], [[3, 4], [5, 3, 3]]), "NVTabular's first real id is 3"),
+     Case("padding, null and OOV", ([7, 8], [[3, 0, 0], [1, 4, 2]]), "0, 1 and 2 are not items"),
+     Case("raw id 0 is an item", ([0, 5], [[4, 3, 2]]), "raw ids are values, 0 included"),
+     Case("an empty session", ([5], [[], [3]]), "keep one (possibly empty) list per session")],
+    hints=["Build a lookup from NVTabular id to raw id: id 3 is unique[0], id 4 unique[1], ...; ids below 3 are "
+           "not items.",
+           "Padding (0), null (1) and out-of-vocabulary (2) all decode to -1."],
+    mistakes={"NVTabular's first real id is 3 (0 padding, 1 null, 2 OOV): unique[0] is the raw id of 3, not of 2":
+                  like(_decoded, first=2),
+              "ids 0, 1 and 2 are padding, null and OOV in NVTabular: they decode to -1":
+                  lambda case, expected, got: any(e == -1 != g for es, gs in zip(expected, got, strict=True)
+                                                  for e, g in zip(es, gs, strict=True))})
+q2 = Exercise(
+    "NVTabular ids to course ids", nvt_to_course,
+    [Case("same items, other order", ([40, 10, 30], [10, 30, 40], [[3, 4, 5]]), "go through the raw id"),
+     Case("padding stays padding", ([9], [9], [[3, 0]]), "padding (0) is 0 in both encodings"),
+     Case("unknown on either side", ([6, 7], [7, 8], [[3, 4, 2, 1]]),
+          "an item the course does not know, and NVTabular's null and OOV, become the course's OOV")],
+    hints=["Decode to raw ids first (exercise 1), then look each raw id up in the course's vocabulary.",
+           "The course's first item is 2; padding stays 0 and every other unknown becomes 1."],
+    mistakes={"go through the raw id: NVTabular id → raw id → course id; the two vocabularies order items "
+              "differently": lambda case, expected, got: any(got == [[c - shift * (c > 2) for c in s]
+                                                                          for s in case.args[2]] for shift in (0, 1)),
+              "the course numbers items from 2 (0 padding, 1 OOV)": like(_recoded, first=1),
+              "padding stays 0: it is no item, not an unknown one": like(_recoded, padding=1),
+              "an unknown item is the course's OOV, 1, not padding": like(_recoded, unknown=0)})

@@ -2,15 +2,14 @@
 
 ``mean_pool`` is ``InputBlockV2`` with ``Embeddings(sequence_combiner="mean")`` (the MLP's input), ``predict_last``
 is ``SequencePredictLast`` and ``predict_next`` is ``SequencePredictNext`` (the training targets of the models).
-Sessions are right-padded id matrices (0 is padding), as the course's ``evaluate`` takes them. numpy only (runs
-in the course and the Merlin kernel).
+Sessions are right-padded id matrices (0 is padding, 1 an OOV click). numpy only (course and Merlin kernel).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sessrec_course.exercises.core import Case, Exercise
+from sessrec_course.exercises.core import Case, Exercise, like
 
 
 def mean_pool(table, sessions):
@@ -39,60 +38,56 @@ def predict_next(sessions):
     return inputs, targets
 
 
-def _pool_cases() -> list[Case]:
-    table = np.arange(12, dtype=float).reshape(6, 2)  # row i is [2i, 2i + 1]; row 0 is the padding row
-    return [
-        Case("full sessions", (table, [[1, 2], [3, 5]]), hint="average the rows table[id] over the clicks"),
-        Case("padded sessions", (table, [[1, 0, 0], [2, 4, 0]]),
-             hint="leave padding (id 0) out of the mean: divide by the number of clicks, not by the width"),
-        Case("a repeated item", (table, [[5, 5, 1]]), hint="each click counts, also a repeated one"),
-    ]
+def _pooled(table, sessions, lowest=1, by_width=False, mean=True):
+    table, sessions = np.asarray(table, dtype=float), np.asarray(sessions)
+    clicked = (sessions >= lowest)[:, :, None]
+    total = (table[sessions] * clicked).sum(1)
+    return total / (sessions.shape[1] if by_width else clicked.sum(1)) if mean else total
 
 
-def _last_cases() -> list[Case]:
-    return [
-        Case("equal lengths", ([[4, 5, 6], [7, 8, 9]],), hint="the target is the last click; the inputs are the rest"),
-        Case("padded sessions", ([[4, 5, 0, 0], [7, 8, 9, 3]],),
-             hint="the last click of a padded session is the last non-zero id, not the last column"),
-        Case("two clicks", ([[2, 3]],), hint="a session of two clicks keeps one input click"),
-    ]
+def _last(sessions, lowest=1, blank=True):
+    sessions = np.asarray(sessions)
+    rows, end = np.arange(len(sessions)), (sessions >= lowest).sum(1) - 1
+    inputs = sessions.copy()
+    inputs[rows, end] = 0 if blank else inputs[rows, end]
+    return inputs[:, :-1], sessions[rows, end]
 
 
-def _next_cases() -> list[Case]:
-    return [
-        Case("one session", ([[4, 5, 6, 7]],), hint="inputs are clicks 0..n-2, targets clicks 1..n-1"),
-        Case("padded sessions", ([[4, 5, 0, 0], [7, 8, 9, 0]],),
-             hint="where the target is padding, the input position is padding too (nothing to predict)"),
-    ]
-
-
-def _diagnose_pool(case: Case, expected, got) -> str | None:
-    got = np.asarray(got, dtype=float)
-    if got.shape != np.asarray(expected).shape:
-        return "return one row per session, one column per embedding dimension"
-    table, sessions = (np.asarray(a) for a in case.args)
-    if np.allclose(got, table[sessions].mean(1)):
-        return "the padding rows (id 0) were averaged in: average over the clicks only"
-    if np.allclose(got, table[sessions].sum(1)):
-        return "that is the sum: divide by the number of clicks (sequence_combiner='mean')"
-    return None
-
-
-def _diagnose_last(case: Case, expected, got) -> str | None:
-    sessions = np.asarray(case.args[0])
-    if isinstance(got, tuple) and len(got) == 2 and np.array_equal(np.asarray(got[1]), sessions[:, -1]):
-        return "the last column of a padded session is padding: take the last non-zero id of each row"
-    return None
-
-
-q1 = Exercise("the MLP's input: the mean of the session's item embeddings", mean_pool, _pool_cases,
-              diagnose=_diagnose_pool,
-              hints=["table[sessions] has shape (sessions, clicks, dim); mask the padding and average over axis 1",
-                     "clicked = (sessions != 0)[:, :, None]; (table[sessions] * clicked).sum(1) / clicked.sum(1)"])
-q2 = Exercise("SequencePredictLast: the last click is the target", predict_last, _last_cases,
-              diagnose=_diagnose_last,
-              hints=["lengths = (sessions != 0).sum(1); the target of row r is sessions[r, lengths[r] - 1]",
-                     "blank the target in a copy of the inputs, then drop the last column (it is padding now)"])
-q3 = Exercise("SequencePredictNext: every next click is a target", predict_next, _next_cases,
-              hints=["targets = sessions[:, 1:]; inputs = sessions[:, :-1]",
-                     "set the inputs to 0 where the target is 0: a last click has no next one"])
+_TABLE = np.arange(12).reshape(6, 2) / 4  # row 0 padding, row 1 OOV
+q1 = Exercise(
+    "the MLP's input: the mean of the session's item embeddings", mean_pool,
+    [Case("full sessions", (_TABLE, [[3, 2], [3, 5]])),
+     Case("padded sessions", (_TABLE, [[2, 0, 0], [2, 4, 0]]), "padding (id 0) is no click"),
+     Case("an OOV click", (_TABLE, [[1, 4, 0], [5, 1, 1]]), "an OOV click is a click: it has its own row"),
+     Case("a repeated item", (_TABLE, [[5, 5, 2]]), "each click counts, also a repeated one")],
+    hints=["Look up each click's row of the table, and average over the clicks of each session.",
+           "Leave padding (id 0) out of the sum and out of the count."],
+    mistakes={"the padding rows (id 0) were averaged in: average over the clicks only": like(_pooled, lowest=0),
+              "that is the sum: divide by the number of clicks (sequence_combiner='mean')": like(_pooled, mean=False),
+              "divide by the number of clicks, not by the width of the padded matrix": like(_pooled, by_width=True),
+              "an OOV click (id 1) is a click: only padding (0) is left out": like(_pooled, lowest=2)})
+q2 = Exercise(
+    "SequencePredictLast: the last click is the target", predict_last,
+    [Case("equal lengths", ([[4, 5, 6], [7, 8, 9]],)),
+     Case("padded sessions", ([[4, 5, 0, 0], [7, 8, 9, 3]],), "the last click is the last non-zero id"),
+     Case("an OOV click last", ([[6, 2, 1, 0], [1, 4, 0, 0]],), "an OOV click is a click"),
+     Case("two clicks", ([[2, 3]],), "a session of two clicks keeps one input click")],
+    hints=["Each session's length gives the position of its last click: that click is the target.",
+           "Blank the target in a copy of the sessions, then drop the last column (it is padding now)."],
+    mistakes={"the last column of a padded session is padding: take the last non-zero id of each row":
+                  like(lambda s: np.asarray(s)[:, -1], element=1),
+              "the inputs still hold the target: blank the last click before dropping the last column":
+                  like(_last, blank=False),
+              "an OOV click (id 1) is a click: it can be the last one": like(_last, lowest=2)})
+q3 = Exercise(
+    "SequencePredictNext: every next click is a target", predict_next,
+    [Case("one session", ([[4, 5, 6, 7]],)),
+     Case("padded sessions", ([[4, 5, 0, 0], [7, 8, 9, 0]],), "where the target is padding, so is the input"),
+     Case("OOV clicks", ([[1, 5, 1, 0], [3, 1, 0, 0]],), "an OOV click is a click, as input and as target")],
+    hints=["The targets are the sessions shifted by one click; the inputs are the clicks before them.",
+           "A last click has no next one: where the target is padding, the input is padding too."],
+    mistakes={"where the target is padding the input must be padding too: a last click has no next one":
+                  like(lambda s: np.asarray(s)[:, :-1], element=0),
+              "a position's target is the *next* click, not its own": like(lambda s: np.asarray(s)[:, :-1], element=1),
+              "an OOV click (id 1) is a click: only padding (0) has no next click":
+                  like(lambda s: (np.where(np.asarray(s)[:, 1:] > 1, np.asarray(s)[:, :-1], 0), np.asarray(s)[:, 1:]))})
