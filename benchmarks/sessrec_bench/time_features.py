@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sessrec_bench.recipe import latest_held_out
 from sessrec_course.etl.features import N_TIME_FEATURES, read_time_features, time_feature_values
 from sessrec_course.etl.workflow import ITEM_COLUMN
 from sessrec_course.evaluation import all_prefixes, evaluate
@@ -200,7 +201,6 @@ def hour_or_overall_popularity_mrr(sessions: list[np.ndarray], start_hours: np.n
     slice fall back to the overall order); every click after a session's first is a case. ``(0, 0)`` when
     there are too few sessions to hold any out.
     """
-    from sessrec_bench.recipe import latest_held_out
     from sessrec_course.arrays import order_desc
 
     fit_sessions, held = latest_held_out(sessions, max_held_out)
