@@ -105,3 +105,17 @@ def test_torchrun_and_its_ranks_listen_on_loopback_only(tmp_path):
     owners = {listener.pid for listener in found}
     assert ranks <= owners and owners - ranks, found  # each rank (gloo) and torchrun (the store) listen
     assert all(listener.loopback for listener in found), [l for l in found if not l.loopback]  # noqa: E741
+
+
+def test_the_module_launches_its_own_ranks_from_a_shell(tmp_path):
+    """``python -m sessrec_course.training.torch_ddp OUT --nproc 2``: the loopback-only launch, without torchrun."""
+    from torch_helpers import write_tiny_dataset
+
+    from sessrec_course.training.torch_ddp import main, read_history
+
+    data = write_tiny_dataset(tmp_path / "data", n_train=64)
+    assert main([str(tmp_path / "out"), "--model", "gru", "--nproc", "2", "--epochs", "1", "--max-steps", "3",
+                 "--batch-size", "16", "--artifacts", str(data)]) == 0
+    history = read_history(tmp_path / "out")
+    assert len(history.losses) == 3 and "MRR@20" in history.epochs[0]
+    assert (tmp_path / "out" / "model.pt").exists()

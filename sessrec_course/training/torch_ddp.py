@@ -3,13 +3,13 @@
 :func:`launch_torchrun` runs torchrun for this machine with its store listening on 127.0.0.1 only (torch's
 TCPStore binds every interface and unpickles what it receives, pytorch issue 173909) and gloo/NCCL on the loopback
 interface. torchrun and each rank die with the process that launched them (Linux ``PR_SET_PDEATHSIG``), and a
-timeout, an error or an interrupt stops every rank. :func:`train_distributed` runs this module under it::
-
-    torchrun --nnodes 1 --nproc-per-node 2 --master-addr 127.0.0.1 -m sessrec_course.training.torch_ddp OUT --model gru
+timeout, an error or an interrupt stops every rank. :func:`train_distributed` runs this module under it.
 
 Each rank trains on its share of every global batch (:func:`distributed_loader`) with the :class:`DataParallel`
 callback; rank 0 alone writes ``OUT/history.json`` and the best weights (``model.pt`` + ``config.json``). With the
-same ``--batch-size`` (the global batch) one process and N processes see the same sessions in each step.
+same ``--batch-size`` (the global batch) one process and N processes see the same sessions in each step. From a
+shell: ``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on
+every interface).
 """
 
 from __future__ import annotations
@@ -264,8 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="the global batch, shared by the ranks")
     parser.add_argument("--max-steps", type=int, help="at most this many steps per epoch")
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--nproc", type=int, help="launch this many ranks (torchrun, loopback only) from here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.nproc:  # the launcher: python -m sessrec_course.training.torch_ddp OUT --nproc 2
+        train_distributed(args.out, args.nproc, args.model, artifacts=args.artifacts, epochs=args.epochs,
+                          batch_size=args.batch_size, max_steps=args.max_steps, dropout=args.dropout)
+        return 0
 
     from sessrec_course.models.torch_export import save_model
     from sessrec_course.training.common import training_setup
