@@ -58,9 +58,11 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
 
     from sessrec_course.evaluation import evaluate, last_item
     from sessrec_course.training.common import MODEL_PRESETS, TrainConfig, model_config
+    from sessrec_course.training.torch_callbacks import standard_callbacks
     from sessrec_course.training.torch_data import read_sessions
     from sessrec_course.training.torch_pipeline import fit_model
     from sessrec_course.training.torch_recommender import TorchRecommender
+    from sessrec_course.training.torch_trainer import Callback
 
     folder = Path(folder) / "course"
     train_ids = read_sessions(folder / "train.parquet", max_length)
@@ -73,11 +75,11 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
                           patience=epochs + 1)
     timing: dict[str, float] = {}
 
-    def start_clock(model, loader, train):
-        timing["start"], timing["sessions"] = time.perf_counter(), len(loader.dataset)
-        return loader
+    class Clock(Callback):  # training time from the start of the fit, as the Merlin side counts it
+        def before_fit(self, run):
+            timing["start"], timing["sessions"] = time.perf_counter(), len(run.loader.dataset)
 
-    model, history = fit_model(config, train_ids, None, tconfig, before_fit=start_clock)
+    model, history = fit_model(config, train_ids, tconfig, [*standard_callbacks(tconfig), Clock()])
     train_s = time.perf_counter() - timing["start"]
     prefixes, targets = last_item([row[row != 0] for row in test_ids], max_length=max_length)
     metrics = evaluate(TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)

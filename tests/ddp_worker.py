@@ -10,8 +10,10 @@ import torch
 
 from sessrec_course.models import ModelConfig
 from sessrec_course.training.common import TrainConfig
-from sessrec_course.training.torch_pipeline import fit_model
-from sessrec_course.training.torch_trainer import distributed_world
+from sessrec_course.training.torch_callbacks import standard_callbacks
+from sessrec_course.training.torch_ddp import DataParallel, distributed_loader, distributed_world
+from sessrec_course.training.torch_pipeline import new_model
+from sessrec_course.training.torch_trainer import fit
 
 
 def main(out: str, batch_size: int) -> None:
@@ -33,7 +35,9 @@ def main(out: str, batch_size: int) -> None:
         calls.append(rank)
         return {"MRR@20": float(len(calls))}
 
-    model, history = fit_model(config, sessions, validate, train, checkpoint=checkpoint)
+    model = new_model(config, train.seed)
+    loader = distributed_loader(sessions, train.batch_size, rank, world, seed=train.seed)
+    history = fit(model, loader, train, [*standard_callbacks(train, validate, checkpoint), DataParallel()])
     if rank == 0:
         torch.save({"state": model.state_dict(), "world": world, "losses": [e["train_loss"] for e in history.epochs],
                     "step_losses": history.losses},

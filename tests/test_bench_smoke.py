@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 from sessrec_bench.__main__ import QUALITY_HEADING, main
-from sessrec_bench.quality import hold_out, neural_model_names, plan_epochs
+from sessrec_bench.quality import neural_model_names
+from sessrec_bench.recipe import hold_out
 from sessrec_bench.report import target_verdict, update_section
 
 
@@ -78,38 +79,6 @@ def test_a_misspelt_train_setting_names_the_file_and_the_key(tmp_path):
 def test_quality_rejects_a_folder_without_the_split_files(tmp_path):
     with pytest.raises(SystemExit, match="train_sessions.txt"):
         main(["quality", str(tmp_path), "--json", str(tmp_path / "x.json")])
-
-
-def test_the_step_probe_leaves_the_slow_first_steps_out():
-    import time
-
-    import torch
-    from sessrec_bench.quality import seconds_per_step
-
-    class SlowStart(torch.nn.Module):  # a fresh model's first steps are slow; the probe must not plan with them
-        def __init__(self):
-            super().__init__()
-            self.weight = torch.nn.Parameter(torch.ones(1))
-            self.calls = 0
-
-        def loss(self, batch):
-            self.calls += 1
-            if self.calls <= 4:
-                time.sleep(0.25)
-            return (self.weight * batch.float()).sum()
-
-    batches = [torch.ones(2)] * 40
-    assert seconds_per_step(SlowStart(), batches, steps=8, warmup=4) < 0.1
-    assert seconds_per_step(SlowStart(), batches, steps=3, warmup=0) >= 0.25  # counted, they dominate
-
-
-def test_plan_epochs_fits_the_budget():
-    assert plan_epochs(4, 100, 0.1, None) == (4, None)
-    assert plan_epochs(4, 100, 0.1, 50.0) == (4, None)  # 40 s needed
-    assert plan_epochs(4, 100, 0.1, 25.0) == (3, 83)  # 2.5 epochs affordable: 3 of 83 batches, none left idle
-    assert plan_epochs(4, 100, 0.1, 20.0) == (2, None)  # exactly 2
-    assert plan_epochs(4, 100, 0.1, 19.0) == (2, 95)  # 1.9: two epochs of 95 %, not one
-    assert plan_epochs(4, 100, 0.1, 5.0) == (1, 50)  # half an epoch
 
 
 def test_hold_out_keeps_every_session_once_latest_or_seeded_random():

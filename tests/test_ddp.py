@@ -1,4 +1,5 @@
-"""Data-parallel training: 2 gloo processes under torchrun equal 1 process with the same global batch."""
+"""Data-parallel training: 2 gloo processes under torchrun equal 1 process with the same global batch, and
+torchrun's processes listen on the loopback interface only."""
 
 from __future__ import annotations
 
@@ -51,3 +52,70 @@ def test_only_rank_zero_writes_checkpoints(runs):
     folder = runs["two"][1]
     written = sorted(p.name for p in folder.glob("checkpoint-*"))
     assert written == ["checkpoint-rank0-epoch1.pt", "checkpoint-rank0-epoch2.pt"]
+
+
+# Each rank joins the gloo group (the store and gloo listen), says so, and waits for the test's "go".
+LISTENING_RANK = """
+import os, sys, time
+from pathlib import Path
+import torch.distributed as dist
+dist.init_process_group("gloo")
+dist.barrier()
+Path(sys.argv[1], f"ready{os.environ['RANK']}").write_text(str(os.getpid()))
+for _ in range(600):
+    if Path(sys.argv[1], "go").exists():
+        break
+    time.sleep(0.1)
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+def test_torchrun_and_its_ranks_listen_on_loopback_only(tmp_path):
+    """Every listening socket of torchrun (its TCPStore) and of each rank (gloo) is on 127.0.0.1 or ::1."""
+    import threading
+    import time
+
+    from listeners import listening_sockets, process_tree
+
+    script = tmp_path / "rank.py"
+    script.write_text(LISTENING_RANK)
+    failure = []
+
+    def launch():
+        try:
+            launch_torchrun([str(script), str(tmp_path)], 2, timeout=120)
+        except BaseException as error:  # noqa: BLE001 - reported by the test below
+            failure.append(error)
+
+    thread = threading.Thread(target=launch)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 90
+        while len(list(tmp_path.glob("ready*"))) < 2 and time.monotonic() < deadline and not failure:
+            time.sleep(0.2)
+        assert not failure and len(list(tmp_path.glob("ready*"))) == 2, failure
+        ranks = {int(p.read_text()) for p in tmp_path.glob("ready*")}
+        tree = process_tree(os.getpid())[1:]  # torchrun and the ranks: this test's descendants
+        found = listening_sockets(tree)
+    finally:
+        (tmp_path / "go").write_text("")
+        thread.join(timeout=120)
+    assert not failure, failure
+    owners = {listener.pid for listener in found}
+    assert ranks <= owners and owners - ranks, found  # each rank (gloo) and torchrun (the store) listen
+    assert all(listener.loopback for listener in found), [l for l in found if not l.loopback]  # noqa: E741
+
+
+def test_the_module_launches_its_own_ranks_from_a_shell(tmp_path):
+    """``python -m sessrec_course.training.torch_ddp OUT --nproc 2``: the loopback-only launch, without torchrun."""
+    from torch_helpers import write_tiny_dataset
+
+    from sessrec_course.training.torch_ddp import main, read_history
+
+    data = write_tiny_dataset(tmp_path / "data", n_train=64)
+    assert main([str(tmp_path / "out"), "--model", "gru", "--nproc", "2", "--epochs", "1", "--max-steps", "3",
+                 "--batch-size", "16", "--artifacts", str(data)]) == 0
+    history = read_history(tmp_path / "out")
+    assert len(history.losses) == 3 and "MRR@20" in history.epochs[0]
+    assert (tmp_path / "out" / "model.pt").exists()

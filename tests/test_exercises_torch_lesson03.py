@@ -22,7 +22,7 @@ def test_plain_loss_equals_the_package_loss_and_the_trainers_first_step():
                                   model.output_bias)
         torch.testing.assert_close(model.loss(batch), plain, rtol=1e-5, atol=1e-6)
     loader = make_loader(batch.numpy(), batch_size=3, shuffle=False)
-    history = fit(model, loader, None, TrainConfig(epochs=1, batch_size=3, bf16=False, progress=False))
+    history = fit(model, loader, TrainConfig(epochs=1, batch_size=3, bf16=False, progress=False))
     assert abs(history.losses[0] - float(plain)) < 1e-5, "the trainer's first step computes the same loss"
 
 

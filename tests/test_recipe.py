@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sessrec_bench.quality import resolve_auto
-
-from sessrec_course.training.common import SplitStats, recipe_settings, split_stats
+from sessrec_bench.recipe import SplitStats, recipe_settings, resolve_auto, split_stats
 
 
 def test_split_stats_count_cases_items_lengths_and_re_clicks():
@@ -68,7 +66,7 @@ def test_auto_values_are_filled_and_an_unknown_one_is_named():
 
 
 def test_repeat_bias_start_gives_each_distance_its_share_of_re_clicks():
-    from sessrec_course.training.common import repeat_bias_start
+    from sessrec_bench.recipe import repeat_bias_start
 
     # next items: 3 (new), 2 (clicked 1 step before the last), 2 (the last item itself) -> q = [1/3, 1/3, 0, 0]
     start = repeat_bias_start([np.array([2, 3, 2, 2])], max_length=4, n_items=10)
@@ -80,7 +78,7 @@ def test_repeat_bias_start_gives_each_distance_its_share_of_re_clicks():
 
 
 def test_the_repeat_gate_starts_at_the_splits_re_click_share():
-    from sessrec_course.training.common import repeat_gate_start
+    from sessrec_bench.recipe import repeat_gate_start
 
     for share in (0.05, 0.36, 0.66):
         assert 1 / (1 + np.exp(-repeat_gate_start(share))) == pytest.approx(share)
@@ -95,7 +93,7 @@ def test_the_repeat_mixture_goes_where_re_clicks_out_predict_transitions():
 
 
 def test_the_held_out_checks_keep_the_latest_tenth_capped():
-    from sessrec_course.training.common import latest_held_out
+    from sessrec_bench.recipe import latest_held_out
 
     sessions = [np.array([i + 2, i + 3]) for i in range(50)]  # in time order
     fit, held = latest_held_out(sessions)
@@ -105,10 +103,13 @@ def test_the_held_out_checks_keep_the_latest_tenth_capped():
     assert latest_held_out(sessions[:9]) == (sessions[:9], [])  # a tenth of 9 is none
     singles = sessions[:45] + [np.array([7])] * 5  # the latest tenth has no next item to predict
     assert latest_held_out(singles)[1] == []
+    from sessrec_bench.recipe import hold_out
+
+    assert latest_held_out(sessions) == hold_out(sessions, 5)  # one splitter: the checks and the early stopping
 
 
 def test_held_out_s_pop_and_markov_tell_re_click_data_from_transition_data():
-    from sessrec_course.training.common import repeat_or_transition_mrr
+    from sessrec_bench.recipe import repeat_or_transition_mrr
 
     rng = np.random.default_rng(0)
     chains = [np.arange(start, start + 6) % 50 + 2 for start in rng.integers(0, 50, 300)]  # i → i + 1, no re-clicks
@@ -122,43 +123,19 @@ def test_held_out_s_pop_and_markov_tell_re_click_data_from_transition_data():
     assert stats.spop_mrr == pytest.approx(spop) and stats.markov_mrr == pytest.approx(markov)
 
 
-def test_popularity_by_start_hour_against_overall_popularity_by_hand():
-    from sessrec_course.training.common import hour_or_overall_popularity_mrr, time_features_pay
+def test_the_repeat_starts_are_set_before_training_on_the_models_that_have_them():
+    from types import SimpleNamespace
 
-    # 9 morning sessions click 2 then 3, 9 evening ones 4 then 5; the latest two (one of each) are held out
-    sessions = [np.array([2, 3]), np.array([4, 5])] * 10
-    hours = np.array([8, 20] * 10)
-    hour_mrr, overall_mrr = hour_or_overall_popularity_mrr(sessions, hours)
-    # by hour: 3 and 5 rank second in their slice (1/2 each); overall all four tie, ids in order: 3 → 2nd, 5 → 4th
-    assert (hour_mrr, overall_mrr) == pytest.approx((0.5, (1 / 2 + 1 / 4) / 2))
-    assert hour_or_overall_popularity_mrr(sessions, np.array([8] * 20)) == pytest.approx((0.375, 0.375))
-    assert hour_or_overall_popularity_mrr(sessions[:5], hours[:5]) == (0.0, 0.0)  # nothing to hold out
-    assert time_features_pay(0.5, 0.375) and not time_features_pay(0.40, 0.375) and not time_features_pay(0.1, 0.0)
+    torch = pytest.importorskip("torch")
+    from sessrec_bench.recipe import RepeatStarts, repeat_gate_start
 
+    from sessrec_course.models import ModelConfig, build_model
 
-@pytest.mark.parametrize("tied", [True, False])
-def test_time_features_auto_turns_them_on_only_where_the_start_hour_tells_the_items(tmp_path, tied):
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from sessrec_course.profiles import get_profile
-    from sessrec_course.training.common import training_setup
-
-    rng = np.random.default_rng(1)
-    n = 400
-    hours = rng.integers(0, 24, n)
-    morning = hours < 12 if tied else rng.random(n) < 0.5
-    items = [list(rng.choice(np.arange(2, 12) if m else np.arange(12, 22), 3)) for m in morning]
-    starts = np.datetime64("2024-03-04", "ns") + np.arange(n).astype("timedelta64[h]")
-    table = pa.table({"session_id": pa.array(np.arange(n)), "item_id_list": pa.array(items, pa.list_(pa.int32())),
-                      "time_delta_list": pa.array([[0.0, 5.0, 5.0]] * n, pa.list_(pa.float32())),
-                      "start_weekday": pa.array(np.zeros(n), pa.int8()), "start_hour": pa.array(hours, pa.int8()),
-                      "start_time": pa.array(starts)})
-    for split in ("train", "valid", "test"):
-        pq.write_table(table, tmp_path / f"{split}.parquet")
-    (tmp_path / "schema.json").write_text(json.dumps({"item_cardinality": 22, "max_length": 5}), encoding="utf-8")
-    setup = training_setup("gru", tmp_path, get_profile("ci"), model_overrides={"time_features": "auto"})
-    assert setup.model.time_features is tied
-    assert training_setup("gru", tmp_path, get_profile("ci")).model.time_features is False  # off unless asked
+    mixture = build_model(ModelConfig(name="gru", item_cardinality=10, hidden_size=8, max_length=4, repeat_bias=True,
+                                      repeat_mixture=True))
+    RepeatStarts(gate_bias=repeat_gate_start(0.36)).before_fit(SimpleNamespace(model=mixture))
+    assert float(torch.sigmoid(mixture.repeat_gate.bias.detach())) == pytest.approx(0.36)
+    additive = build_model(ModelConfig(name="gru", item_cardinality=10, hidden_size=8, max_length=4, repeat_bias=True))
+    start = np.array([1.0, 0.5, 0.0, -1.0], dtype=np.float32)
+    RepeatStarts(bias=start, gate_bias=0.3).before_fit(SimpleNamespace(model=additive))  # no gate: left alone
+    assert additive.repeat_bias.tolist() == start.tolist() and not hasattr(additive, "repeat_gate")

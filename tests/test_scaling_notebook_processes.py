@@ -74,3 +74,35 @@ def test_bad_launch_arguments_are_named(tmp_path):
         launch_torchrun(["x.py"], 0)
     with pytest.raises(FileNotFoundError, match="history.json is missing"):
         read_history(tmp_path)
+
+
+def test_torchrun_and_every_rank_die_with_the_process_that_launched_them(tmp_path):
+    """SIGKILL of the launching process (a kernel that dies) leaves no torchrun and no rank behind."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from listeners import process_tree
+
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    code = ("from sessrec_course.training.torch_ddp import launch_torchrun; "
+            f"launch_torchrun([{str(script)!r}, {str(tmp_path)!r}, '600'], 2, timeout=600)")
+    launcher = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 90
+        while len(list(tmp_path.glob("rank*.pid"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        started = [psutil.Process(pid) for pid in process_tree(launcher.pid)[1:]]
+        ranks = {int(p.read_text()) for p in tmp_path.glob("rank*.pid")}
+        assert len(ranks) == 2 and ranks < {p.pid for p in started}  # torchrun and both ranks run
+    finally:
+        os.kill(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+    _, alive = psutil.wait_procs(started, timeout=5)
+    alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    for process in alive:  # never leave them behind, even when the test fails
+        process.kill()
+    assert alive == [], "still running after the launcher died"
+    assert _survivors(tmp_path) == []

@@ -1,4 +1,5 @@
-"""Time features (issue #24 item 4): from the ETL columns to the model input, the loader, evaluation and export."""
+"""Time features (issue #24 item 4): the course's extension (input, padding, export refusal) and the benchmark's
+plumbing (the loader, evaluation and training of the research switch, its "auto" rule)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from sessrec_bench.time_features import (  # noqa: E402
+    FeatureBatch,
+    TimeFeatures,
+    make_feature_loader,
+    train_time_model,
+)
+
 from sessrec_course.etl.features import N_TIME_FEATURES, read_time_features, time_feature_values  # noqa: E402
 from sessrec_course.evaluation import all_prefixes, evaluate, last_item  # noqa: E402
 from sessrec_course.models import ModelConfig, build_model  # noqa: E402
-from sessrec_course.models.torch_base import FeatureBatch, SessionModel  # noqa: E402
+from sessrec_course.models.torch_base import SessionModel  # noqa: E402
 from sessrec_course.models.torch_export import export_onnx, export_torchscript  # noqa: E402
 from sessrec_course.profiles import get_profile  # noqa: E402
-from sessrec_course.training import TorchRecommender, train_model  # noqa: E402
+from sessrec_course.training import TorchRecommender  # noqa: E402
 from sessrec_course.training.torch_data import make_loader, read_sessions  # noqa: E402
 
 VARIANTS = [("mlp", "gpt2"), ("gru", "gpt2"), ("transformer", "gpt2"), ("transformer", "bert"), ("transformer", "xlnet")]
@@ -29,7 +37,7 @@ def make(name: str, backbone: str, time_features: bool = True, seed: int = 0) ->
     torch.manual_seed(seed)
     config = ModelConfig(name=name, backbone=backbone, item_cardinality=N_ITEMS, hidden_size=16, max_length=6,
                          num_layers=2, time_features=time_features)
-    model = build_model(config).eval()
+    model = build_model(config, extensions=(TimeFeatures,) if time_features else ()).eval()
     if time_features:  # the projection starts at zero; give it weights so that the features matter
         with torch.no_grad():
             model.time_projection.weight.normal_()
@@ -68,7 +76,8 @@ def test_padding_and_truncation_with_features_are_those_of_the_ids(name, backbon
         kept = model(long[:, -keep:], long_features[:, -keep:])
         empty = model(torch.zeros(2, 4, dtype=torch.long), features_for(torch.zeros(2, 4), seed=4))
     assert scores.shape == (3, N_ITEMS)
-    assert (model.embed(IDS, noisy)[IDS == 0] == 0).all()  # padding embeds to zero, features or not
+    with model.reading(IDS, noisy):
+        assert (model.embed(IDS)[IDS == 0] == 0).all()  # padding embeds to zero, features or not
     torch.testing.assert_close(wider, scores, rtol=0, atol=1e-5)
     torch.testing.assert_close(truncated, kept, rtol=0, atol=1e-5)
     torch.testing.assert_close(empty[0, 2:], model.output_bias[2:])  # an empty session still gets popularity
@@ -105,21 +114,44 @@ def test_id_only_models_are_unchanged_and_a_fresh_projection_adds_nothing(name, 
     assert sorted(missing) == ["time_projection.bias", "time_projection.weight"]
     with torch.no_grad():
         torch.testing.assert_close(fresh(IDS, features_for(IDS)), plain(IDS), rtol=0, atol=1e-5)
-    with pytest.raises(ValueError, match="without time_features"):
+    with pytest.raises(TypeError):  # an id-only model takes no features at all
         plain(IDS, features_for(IDS))
+    with pytest.raises(ValueError, match="research switch of the benchmark tree"):  # nor builds a timed one silently
+        build_model(fresh.config)
     with pytest.raises(ValueError, match="trained with time_features"):
         fresh(IDS)
-    with pytest.raises(ValueError, match=r"expected \(3, 6, 5\)"):
+    with pytest.raises(ValueError, match=r"shape \(3, 6, 5\)"):
         fresh(IDS, features_for(IDS)[:, :, :2])
 
 
-def test_a_subclass_written_for_ids_alone_still_scores_and_trains():
+def test_a_subclass_written_for_ids_alone_scores_and_trains_with_time_features_too():
     class IdsOnly(SessionModel):
-        def sequence_hidden(self, item_ids):  # the one-argument form the base documented before time features
+        def sequence_hidden(self, item_ids):  # a model's one part: ids → states
             return self.embed(item_ids)
 
-    model = IdsOnly(ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=8, max_length=6))
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=8, max_length=6)
+    model = IdsOnly(config)
     assert model(IDS).shape == (3, N_ITEMS) and torch.isfinite(model.loss(IDS))
+    timed = type("Timed", (IdsOnly, TimeFeatures), {})(config)  # the extension needs nothing of the model
+    assert timed(IDS, features_for(IDS)).shape == (3, N_ITEMS)
+    assert torch.isfinite(timed.loss(FeatureBatch(IDS, features_for(IDS))))
+
+
+def test_time_features_compose_with_the_course_extensions():
+    from sessrec_course.models.torch_extensions import RepeatMixture, ScoreScale
+
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, time_features=True,
+                         repeat_bias=True, repeat_mixture=True, score_scale=16.0)
+    torch.manual_seed(0)
+    model = build_model(config, extensions=(TimeFeatures,))
+    assert all(isinstance(model, c) for c in (TimeFeatures, RepeatMixture, ScoreScale))
+    assert {"time_projection.weight", "repeat_gate.weight", "repeat_bias"} <= set(model.state_dict())
+    loss = model.loss(FeatureBatch(IDS, features_for(IDS)))
+    loss.backward()
+    assert torch.isfinite(loss) and model.repeat_gate.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        scores = model.eval()(IDS, features_for(IDS))
+    assert scores.shape == (3, N_ITEMS) and torch.isfinite(scores[:, 2:]).all()
 
 
 def test_etl_columns_become_log_gaps_and_start_circles(tmp_path):
@@ -143,7 +175,7 @@ def test_etl_columns_become_log_gaps_and_start_circles(tmp_path):
 def test_loader_gives_features_aligned_with_the_ids_only_when_asked():
     ids = np.array([[2, 3, 0, 0], [4, 0, 0, 0], [5, 6, 7, 0]])
     features = np.arange(4 * 3 * N_TIME_FEATURES, dtype=np.float32).reshape(3, 4, N_TIME_FEATURES)
-    (batch,) = list(make_loader(ids, batch_size=2, shuffle=False, features=features))
+    (batch,) = list(make_feature_loader(ids, features, batch_size=2, shuffle=False))
     assert isinstance(batch, FeatureBatch) and len(batch) == 2
     assert batch.item_ids.tolist() == [[2, 3, 0], [5, 6, 7]]
     np.testing.assert_array_equal(batch.features.numpy(), features[[0, 2], :3])
@@ -190,6 +222,7 @@ def test_the_serving_pipeline_refuses_a_time_feature_model_before_training(tmp_p
 
     trained = []
     monkeypatch.setattr(torch_pipeline, "fit_model", lambda *a, **k: trained.append(1))  # must never be reached
+    monkeypatch.setattr(torch_pipeline, "fit", lambda *a, **k: trained.append(1))
     with pytest.raises(ValueError, match=r"raw item ids only.*time_features=False"):
         pipeline.export_course_model("gru", output_dir=tmp_path, model_overrides={"time_features": True})
     assert not trained and not list(tmp_path.iterdir())
@@ -214,9 +247,46 @@ def write_gap_dataset(folder, n_train: int = 400) -> None:
 def test_training_with_time_features_learns_what_the_ids_cannot_tell(tmp_path):
     write_gap_dataset(tmp_path / "data")
     profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=10, eval_max_sessions=None)
-    runs = {on: train_model("gru", tmp_path / "data", profile, cache=False, progress=False, learning_rate=2e-2,
-                            model_overrides={"time_features": on}) for on in (False, True)}
+    runs = {on: train_time_model("gru", tmp_path / "data", profile, time_features=on, learning_rate=2e-2)
+            for on in (False, True)}
     plain, timed = (history.best_score for _, history in (runs[False], runs[True]))
     assert timed > 0.95 and plain < 0.85  # without the gaps a next 10 or 11 is a coin toss: MRR at most 0.79
     with pytest.raises(ValueError, match="trained with time_features"):
         TorchRecommender(runs[True][0]).score(np.array([[2, 10, 0]]))
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_time_features_auto_turns_them_on_only_where_the_start_hour_tells_the_items(tmp_path, tied):
+    from sessrec_bench.time_features import time_features_auto
+
+    rng = np.random.default_rng(1)
+    n = 400
+    hours = rng.integers(0, 24, n)
+    morning = hours < 12 if tied else rng.random(n) < 0.5
+    items = [list(rng.choice(np.arange(2, 12) if m else np.arange(12, 22), 3)) for m in morning]
+    starts = np.datetime64("2024-03-04", "ns") + np.arange(n).astype("timedelta64[h]")
+    table = pa.table({"session_id": pa.array(np.arange(n)), "item_id_list": pa.array(items, pa.list_(pa.int32())),
+                      "time_delta_list": pa.array([[0.0, 5.0, 5.0]] * n, pa.list_(pa.float32())),
+                      "start_weekday": pa.array(np.zeros(n), pa.int8()), "start_hour": pa.array(hours, pa.int8()),
+                      "start_time": pa.array(starts)})
+    for split in ("train", "valid", "test"):
+        pq.write_table(table, tmp_path / f"{split}.parquet")
+    (tmp_path / "schema.json").write_text(json.dumps({"item_cardinality": 22, "max_length": 5}), encoding="utf-8")
+    assert time_features_auto(tmp_path / "train.parquet") is tied
+    from sessrec_course.training.common import training_setup
+
+    assert training_setup("gru", tmp_path, get_profile("ci")).model.time_features is False  # off unless asked
+
+
+def test_popularity_by_start_hour_against_overall_popularity_by_hand():
+    from sessrec_bench.time_features import hour_or_overall_popularity_mrr, time_features_pay
+
+    # 9 morning sessions click 2 then 3, 9 evening ones 4 then 5; the latest two (one of each) are held out
+    sessions = [np.array([2, 3]), np.array([4, 5])] * 10
+    hours = np.array([8, 20] * 10)
+    hour_mrr, overall_mrr = hour_or_overall_popularity_mrr(sessions, hours)
+    # by hour: 3 and 5 rank second in their slice (1/2 each); overall all four tie, ids in order: 3 → 2nd, 5 → 4th
+    assert (hour_mrr, overall_mrr) == pytest.approx((0.5, (1 / 2 + 1 / 4) / 2))
+    assert hour_or_overall_popularity_mrr(sessions, np.array([8] * 20)) == pytest.approx((0.375, 0.375))
+    assert hour_or_overall_popularity_mrr(sessions[:5], hours[:5]) == (0.0, 0.0)  # nothing to hold out
+    assert time_features_pay(0.5, 0.375) and not time_features_pay(0.40, 0.375) and not time_features_pay(0.1, 0.0)

@@ -170,6 +170,45 @@ def test_repeat_bias_loss_equals_the_dense_cross_entropy_with_its_gradient():
         ModelConfig(name="transformer", backbone="bert", item_cardinality=N_ITEMS, repeat_bias=True)
 
 
+def test_the_base_path_is_ids_only_and_extensions_compose_by_config():
+    import inspect
+
+    from sessrec_course.models.torch_base import SessionModel
+    from sessrec_course.models.torch_extensions import RepeatBias, RepeatMixture, ScoreScale, extend
+    from sessrec_course.models.torch_gru import GRUSessionModel
+
+    for method in (SessionModel.forward, SessionModel.loss, SessionModel.embed, SessionModel.sequence_hidden,
+                   GRUSessionModel.sequence_hidden):
+        assert "features" not in inspect.signature(method).parameters
+    plain = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6)
+    assert extend(GRUSessionModel, plain) is GRUSessionModel  # no switch, no extension: the model itself
+    recipe = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, repeat_bias=True,
+                         repeat_mixture=True, score_scale=16.0)
+    model = build_model(recipe)
+    assert [isinstance(model, c) for c in (RepeatMixture, RepeatBias, ScoreScale)] == [True, False, True]
+    assert extend(GRUSessionModel, recipe) is type(model)  # one class per combination
+    assert {"repeat_bias", "repeat_gate.weight", "repeat_gate.bias"} <= set(
+        model.state_dict())  # the parameter names of the checkpoints written before the extensions moved
+
+
+def test_extensions_stack_by_hand_repeat_bias_on_scaled_cosines():
+    """score_scale + repeat_bias: score = scale · cos(session, item) + bias + r[d] of the item's clicks."""
+    torch.manual_seed(0)
+    config = ModelConfig(name="gru", item_cardinality=N_ITEMS, hidden_size=16, max_length=6, score_scale=8.0,
+                         repeat_bias=True)
+    model = build_model(config).eval()
+    ids = torch.tensor([[5, 6, 5, 0]])
+    with torch.no_grad():
+        model.repeat_bias.copy_(torch.tensor([1.5, -0.5, 0.25, 2.0, 4.0, 8.0]))
+        model.output_bias.copy_(torch.linspace(-0.5, 0.5, N_ITEMS))
+        hidden = model.sequence_hidden(ids)[0, 2]
+        cosine = torch.nn.functional.cosine_similarity(hidden[None], model.item_embedding.weight[:N_ITEMS], dim=1)
+        expected = 8.0 * cosine + model.output_bias
+        expected[5] += 1.5 + 0.25  # clicked at distances 0 and 2
+        expected[6] += -0.5
+        torch.testing.assert_close(model(ids)[0, 2:], expected[2:])
+
+
 def test_weight_tying_shares_the_item_embedding():
     tied, untied = make("gru", "gpt2", tie=True), make("gru", "gpt2", tie=False)
     assert tied.output is None and untied.output is not None
@@ -204,24 +243,6 @@ def test_bad_config_is_named():
     with pytest.raises(ValueError, match="category"):
         build_model(ModelConfig(name="gru", item_cardinality=10, category_cardinality=3),
                     item_category=torch.tensor([0, 0, 5]))
-
-
-@pytest.mark.parametrize("chunk", [1, 7, 1000])
-def test_chunked_cross_entropy_equals_the_plain_one(chunk):
-    from sessrec_course.models.torch_base import linear_cross_entropy
-
-    torch.manual_seed(0)
-    hidden = torch.randn(50, 8, requires_grad=True)
-    weight = torch.randn(30, 8, requires_grad=True)
-    bias = torch.randn(30, requires_grad=True)
-    targets = torch.randint(0, 30, (50,))
-    plain = torch.nn.functional.cross_entropy(torch.nn.functional.linear(hidden, weight, bias), targets)
-    expected = torch.autograd.grad(2 * plain, (hidden, weight, bias))
-    chunked = linear_cross_entropy(hidden, weight, bias, targets, chunk=chunk)
-    got = torch.autograd.grad(2 * chunked, (hidden, weight, bias))
-    torch.testing.assert_close(chunked, plain)
-    for a, b in zip(got, expected, strict=True):
-        torch.testing.assert_close(a, b)
 
 
 def _mixture_model(name: str) -> torch.nn.Module:

@@ -20,11 +20,19 @@ from sessrec_course.models.torch_export import load_model, save_model  # noqa: E
 from sessrec_course.profiles import get_profile  # noqa: E402
 from sessrec_course.training import TorchRecommender, train_model  # noqa: E402
 from sessrec_course.training.common import History, TrainConfig, read_schema  # noqa: E402
+from sessrec_course.training.torch_callbacks import (  # noqa: E402
+    Checkpoint,
+    EarlyStopping,
+    LRSchedule,
+    Validation,
+    lr_factor,
+    standard_callbacks,
+)
 from sessrec_course.training.torch_data import (  # noqa: E402
     make_loader,
     read_sessions,
 )
-from sessrec_course.training.torch_trainer import fit, lr_factor  # noqa: E402
+from sessrec_course.training.torch_trainer import Callback, fit  # noqa: E402
 
 PROFILE = get_profile("ci", hidden_size=32, batch_size=32, epochs=10, eval_max_sessions=None)
 
@@ -92,103 +100,121 @@ def test_early_stopping_restores_the_best_epoch():
         snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
         return {"MRR@20": next(scores)}
 
-    history = fit(model, make_loader(ids, 4), validate, TrainConfig(epochs=5, patience=2, progress=False))
+    train = TrainConfig(epochs=5, patience=2, progress=False)
+    history = fit(model, make_loader(ids, 4), train, standard_callbacks(train, validate))
     assert [e["epoch"] for e in history.epochs] == [1, 2, 3, 4]  # stopped after two epochs without progress
     assert history.best_epoch == 2 and history.best_score == 0.9
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, snapshots[1][key])
+    assert not torch.equal(snapshots[1]["gru.weight_hh_l0"], snapshots[3]["gru.weight_hh_l0"])  # it trained on
     assert History.from_dict(json.loads(json.dumps(history.to_dict()))) == history
 
 
-def test_epochs_re_planned_while_training_are_followed_by_the_loop_and_the_schedule():
-    ids = np.array([[2, 3, 4, 5]] * 8)
+def test_fit_is_lessons_loop_in_at_most_40_lines():
+    import inspect
+
+    from sessrec_course.training import torch_trainer
+
+    assert len(inspect.getsource(torch_trainer.fit).splitlines()) <= 40
+
+
+class Recorder(Callback):
+    """Records the learning rate of every step and the plan at every epoch's start; may re-plan (a time budget)."""
+
+    order = 30
+
+    def __init__(self, replan=None):
+        self.lrs, self.plans, self.replan = [], [], replan
+
+    def before_epoch(self, run):
+        self.plans.append((run.epochs, run.steps_per_epoch))
+
+    def after_step(self, run):  # before the schedule's step (order 40): the rate this step was taken with
+        self.lrs.append(run.optimizer.param_groups[0]["lr"])
+
+    def after_epoch(self, run):
+        if self.replan is not None:
+            self.replan(run)
+
+
+def _tiny(epochs: int, n_sessions: int = 8):
+    ids = pad_right([np.array([2, 3, 4, 5])] * n_sessions, 4)
     model = build_model(ModelConfig(name="gru", item_cardinality=8, hidden_size=8, max_length=4))
-    config = TrainConfig(epochs=2, patience=10, progress=False, warmup_fraction=0.0, min_lr_fraction=0.0)
-    loader, lrs = make_loader(ids, 4), []
+    config = TrainConfig(epochs=epochs, patience=10, progress=False, warmup_fraction=0.0, min_lr_fraction=0.0)
+    return model, make_loader(ids, 4), config
 
-    class Replanning:  # what a time budget does: more epochs fit than first planned
-        def __len__(self):
-            return len(loader)
 
-        def __iter__(self):
-            config.epochs = 4
-            yield from loader
+def test_epochs_re_planned_while_training_are_followed_by_the_loop_and_the_schedule():
+    model, loader, config = _tiny(epochs=2)
 
-    def validate(m):
-        return {"MRR@20": 0.1}
+    def more_epochs(run):  # what a time budget does: more epochs fit than first planned
+        run.epochs = 4
 
-    import sessrec_course.training.torch_trainer as trainer
-
-    original = trainer._train_step
-
-    def spy(model, batch, run, config):
-        lrs.append(run.optimizer.param_groups[0]["lr"])
-        return original(model, batch, run, config)
-
-    trainer._train_step = spy
-    try:
-        history = fit(model, Replanning(), validate, config)
-    finally:
-        trainer._train_step = original
+    recorder = Recorder(more_epochs)
+    history = fit(model, loader, config, [LRSchedule(0.0, 0.0), recorder])
     assert [e["epoch"] for e in history.epochs] == [1, 2, 3, 4]
     # the cosine runs over the 8 steps of 4 epochs, not the 4 of the first plan (where step 4 is at its end)
-    assert lrs[4] == pytest.approx(config.learning_rate * lr_factor(4, 8, 1, 0.0), rel=1e-6)
-    assert lr_factor(4, 4, 1, 0.0) == pytest.approx(0.0) and lrs[4] > 0.5 * config.learning_rate
+    assert recorder.lrs[4] == pytest.approx(config.learning_rate * lr_factor(4, 8, 1, 0.0), rel=1e-6)
+    assert lr_factor(4, 4, 1, 0.0) == pytest.approx(0.0) and recorder.lrs[4] > 0.5 * config.learning_rate
+    assert config.epochs == 2  # the plan lives in the run, the config is never changed
 
 
-def test_a_time_budget_re_plans_from_the_measured_epoch(monkeypatch):
-    from types import SimpleNamespace
+def test_fit_decays_over_re_planned_epoch_lengths():
+    model, loader, config = _tiny(epochs=3, n_sessions=32)  # 8 batches an epoch
 
-    from sessrec_bench import quality
+    def shorter_epochs(run):  # what a time budget does after epoch 1: the epochs left are shortened to 4 batches
+        run.steps_per_epoch = 4
 
-    clock = iter([10.0, 30.0, 80.0])
-    monkeypatch.setattr(quality.time, "perf_counter", lambda: next(clock))
-    budget = quality.TimeBudget(100.0, "t")  # 80 s for training and validation
-    budget.started, budget.marks, budget.cap, budget.steps_per_epoch = 0.0, [0.0], 30, 100
-    budget.train = SimpleNamespace(epochs=1, max_steps_per_epoch=None)  # a probe in a busy moment planned 1
-    budget.replan()  # epoch 1 ended at 10 s: 70 s left at 10 s an epoch
-    assert (budget.train.epochs, budget.train.max_steps_per_epoch) == (8, None)
-    budget.replan()  # epoch 2 took 20 s, 50 s left: 2.5 epochs' steps, so 3 more of 83 batches
-    assert (budget.train.epochs, budget.train.max_steps_per_epoch) == (5, 83)
-    budget.replan()  # epoch 3 took 50 s and used the budget up: stop after it
-    assert budget.train.epochs == 3
-    budget.marks, clock = [0.0], iter([45.0])
-    budget.train.max_steps_per_epoch = None
-    budget.replan(validation_s=5.0)  # 35 s left, an epoch of 40 s training + 5 s validation: 30 s of steps
-    assert (budget.train.epochs, budget.train.max_steps_per_epoch) == (2, 75)
-    budget.marks, clock = [0.0], iter([60.0])
-    budget.replan()  # 20 s left is less than half an epoch of 60 s: no more
-    assert budget.train.epochs == 1
-    budget.cap, budget.marks, clock = 3, [0.0], iter([1.0])
-    budget.train.epochs, budget.train.max_steps_per_epoch = 1, None
-    budget.replan()
-    assert budget.train.epochs == 3  # never past the configured epochs
-
-
-def test_fit_decays_over_re_planned_epoch_lengths(monkeypatch):
-    import sessrec_course.training.torch_trainer as trainer
-
-    ids = pad_right([np.array([2, 3, 4, 5])] * 32, 4)
-    model = build_model(ModelConfig(name="gru", item_cardinality=8, hidden_size=8, max_length=4))
-    config = TrainConfig(epochs=3, patience=10, progress=False, warmup_fraction=0.0, min_lr_fraction=0.0)
-    loader, lrs = make_loader(ids, 4), []  # 8 batches an epoch
-
-    def validate(m):  # what a time budget does after epoch 1: the epochs left are shortened to 4 batches
-        config.max_steps_per_epoch = 4
-        return {"MRR@20": 0.1}
-
-    original = trainer._train_step
-
-    def spy(model, batch, run, config):
-        lrs.append(run.optimizer.param_groups[0]["lr"])
-        return original(model, batch, run, config)
-
-    monkeypatch.setattr(trainer, "_train_step", spy)
-    history = fit(model, loader, validate, config)
-    assert history.steps[-1] == 16 and len(lrs) == 16  # 8 + 4 + 4
+    recorder = Recorder(shorter_epochs)
+    history = fit(model, loader, config, [LRSchedule(0.0, 0.0), recorder])
+    assert history.steps[-1] == 16 and len(recorder.lrs) == 16  # 8 + 4 + 4
+    assert recorder.plans == [(3, 8), (3, 4), (3, 4)]
     # from step 8 on the cosine runs to the end of step 16, not of the first plan's 24
-    assert lrs[12] == pytest.approx(config.learning_rate * lr_factor(12, 16, 1, 0.0), rel=1e-6)
-    assert lrs[12] < config.learning_rate * lr_factor(12, 24, 1, 0.0)
+    assert recorder.lrs[12] == pytest.approx(config.learning_rate * lr_factor(12, 16, 1, 0.0), rel=1e-6)
+    assert recorder.lrs[12] < config.learning_rate * lr_factor(12, 24, 1, 0.0)
+    assert config.max_steps_per_epoch is None
+
+
+def test_schedule_warms_up_then_decays_by_the_formula():
+    model, loader, config = _tiny(epochs=5, n_sessions=40)  # 10 batches an epoch, 50 steps
+    recorder = Recorder()
+    fit(model, loader, config, [LRSchedule(warmup_fraction=0.1, min_fraction=0.2), recorder])
+    expected = [config.learning_rate * lr_factor(step, 50, 5, 0.2) for step in range(50)]
+    assert recorder.lrs == pytest.approx(expected, rel=1e-6)
+    assert recorder.lrs[0] == pytest.approx(config.learning_rate / 5)  # warm-up: a fifth of the peak at step 0
+    assert max(recorder.lrs) == pytest.approx(config.learning_rate) and recorder.lrs[-1] < 0.25 * config.learning_rate
+
+
+def test_checkpoint_is_called_once_per_improvement_with_the_best_weights():
+    model, loader, config = _tiny(epochs=6)
+    scores = iter([0.2, 0.5, 0.5, 0.4, 0.7, 0.1])
+    saved = []
+
+    def save(m, history):
+        saved.append((history.best_epoch, len(history.epochs), m.gru.weight_hh_l0.detach().clone()))
+
+    history = fit(model, loader, config, [Validation(lambda m: {"MRR@20": next(scores)}),
+                                          EarlyStopping("MRR@20", patience=10), Checkpoint(save)])
+    assert [(best, seen) for best, seen, _ in saved] == [(1, 1), (2, 2), (5, 5)]  # a tie is no improvement
+    assert history.best_epoch == 5 and len(history.epochs) == 6
+    torch.testing.assert_close(model.gru.weight_hh_l0, saved[-1][2])  # the best weights are restored at the end
+
+
+def test_a_time_budget_plans_from_a_probe_and_re_plans_without_touching_the_config(monkeypatch):
+    from sessrec_bench import budget as budgets
+
+    model, loader, config = _tiny(epochs=6, n_sessions=40)  # 10 batches an epoch
+    monkeypatch.setattr(budgets, "seconds_per_step", lambda run: 0.25)  # a probe at a loaded moment: 2 s an epoch
+    budget = budgets.TimeBudget(4.0 / budgets.TimeBudget.TRAIN_SHARE, "tiny")  # 4 s of training: 16 steps
+    recorder = Recorder()
+    history = fit(model, loader, config, [*standard_callbacks(config, lambda m: {"MRR@20": 0.1}), budget, recorder])
+    assert recorder.plans[0] == (2, 8)  # 16 affordable steps: 2 epochs of 8 batches
+    # the epochs really take milliseconds: the re-plan after epoch 1 affords every epoch configured, whole
+    assert len(history.epochs) == 6 and recorder.plans[1:] == [(6, 10)] * 5 and history.steps[-1] == 8 + 5 * 10
+    assert budget.plan == (6, None) and not budget.loader.cut
+    assert (config.epochs, config.max_steps_per_epoch) == (6, None)
+    with pytest.raises(AttributeError):  # and cannot be: a TrainConfig is frozen
+        config.epochs = 3
 
 
 def test_checkpoint_round_trip_and_cache(tmp_path, monkeypatch):

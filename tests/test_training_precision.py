@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sessrec_course.training.common import TrainConfig, cpu_flags, use_bf16
+from sessrec_course.device import cpu_flags, use_bf16
+from sessrec_course.training.common import TrainConfig
 
 AVX2_FLAGS = {"fpu", "sse4_2", "avx", "avx2", "fma"}
 
@@ -41,8 +42,20 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 
 def test_this_box_decides_from_its_own_flags():
     torch = pytest.importorskip("torch")
-    from sessrec_course.training.torch_trainer import autocast_for
+    from sessrec_course.models import ModelConfig, build_model
+    from sessrec_course.training.torch_callbacks import Precision
+    from sessrec_course.training.torch_trainer import Callback, fit
 
     native = bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
-    with autocast_for(torch.device("cpu"), None):
-        assert torch.is_autocast_enabled("cpu") is native  # an AVX2-only CPU trains in fp32
+    seen = []
+
+    class Spy(Callback):  # the precision the training steps run in, as the Precision callback chose it
+        def after_step(self, run):
+            with run.autocast():
+                seen.append(torch.is_autocast_enabled("cpu"))
+
+    model = build_model(ModelConfig(name="gru", item_cardinality=8, hidden_size=8, max_length=4))
+    for setting, expected in ((None, native), (True, True), (False, False)):
+        seen.clear()
+        fit(model, [torch.tensor([[2, 3, 4]])], TrainConfig(device="cpu", progress=False), [Precision(setting), Spy()])
+        assert seen == [expected]  # an AVX2-only CPU trains in fp32

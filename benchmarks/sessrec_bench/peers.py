@@ -60,7 +60,7 @@ def run_peers(n_events: int = 300_000, venv: Path | None = None, workdir: Path |
     same next-item-at-every-position objective as T4R's ``clm``) and ``xlnet`` (the same HF XLNet
     backbone, trained masked).
     """
-    from sessrec_course.training.torch_trainer import configure_threads
+    from sessrec_course.device import configure_threads
 
     venv = venv or project_root() / ".venv-merlin"
     workdir = Path(workdir or project_root() / "build" / "bench" / "peers") / f"events-{n_events}"

@@ -19,11 +19,13 @@ import numpy as np
 import torch
 
 from sessrec_course.arrays import pad_right
+from sessrec_course.device import configure_threads
 from sessrec_course.models import build_model
 from sessrec_course.profiles import get_profile
 from sessrec_course.training.common import TrainConfig, model_config
+from sessrec_course.training.torch_callbacks import standard_callbacks
 from sessrec_course.training.torch_data import make_loader
-from sessrec_course.training.torch_trainer import configure_threads, fit
+from sessrec_course.training.torch_trainer import fit
 
 
 def default_data(max_length: int) -> tuple[np.ndarray, int, int]:
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(config)
         train = TrainConfig(epochs=1, batch_size=batch_size, bf16=args.bf16, max_steps_per_epoch=args.max_steps,
                             progress=True)
-        history = fit(model, make_loader(ids, batch_size, seed=0), None, train)
+        history = fit(model, make_loader(ids, batch_size, seed=0), train, standard_callbacks(train))
         record = history.epochs[0]
         steps = len(history.losses)
         per_s = record["sessions_per_s"]

@@ -8,6 +8,7 @@ Every model maps right-padded item ids ``(B, L)`` (0 = padding) to scores over t
 - :mod:`.torch_mlp`         MLP over the last N items
 - :mod:`.torch_gru`         GRU4Rec-style recurrent model trained on every position
 - :mod:`.torch_transformer` Hugging Face GPT-2 (causal), BERT and XLNet (masked) backbones
+- :mod:`.torch_extensions`  research extensions that compose: repeat bias, RepeatNet, NISER, time features
 - :mod:`.torch_export`      TorchScript / ONNX export, parity check, loading a saved model
 - :mod:`.keras_build`       ``build_keras_model``: the Keras twins (``keras_*.py``)
 
@@ -21,12 +22,15 @@ from sessrec_course.models.config import BACKBONES, MODEL_NAMES, ModelConfig
 __all__ = ["BACKBONES", "MODEL_NAMES", "ModelConfig", "build_model"]
 
 
-def build_model(config: ModelConfig, item_category=None):
-    """Return the untrained torch model for ``config`` (``item_category``: item→category lookup)."""
+def build_model(config: ModelConfig, item_category=None, extensions: tuple[type, ...] = ()):
+    """The untrained torch model for ``config`` (``item_category``: item→category lookup), with ``extensions``
+    (mixins such as the benchmark's chunked loss) and those its switches turn on (:mod:`.torch_extensions`)."""
+    from sessrec_course.models.torch_extensions import extend
+
     if config.name == "mlp":
         from sessrec_course.models.torch_mlp import MLPSessionModel as cls
     elif config.name == "gru":
         from sessrec_course.models.torch_gru import GRUSessionModel as cls
     else:
         from sessrec_course.models.torch_transformer import TransformerSessionModel as cls
-    return cls(config, item_category=item_category)
+    return extend(cls, config, tuple(extensions))(config, item_category=item_category)

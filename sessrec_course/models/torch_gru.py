@@ -1,9 +1,7 @@
 """GRU session model in the GRU4Rec spirit (Hidasi et al., ICLR 2016).
 
-A recurrent network reads the session item by item; its state after item ``t`` scores item ``t + 1``.
-Trained on every position of the session at once (one forward pass per session, a loss at each step),
-with a full-catalogue softmax instead of GRU4Rec's sampled ranking losses.
-"""
+A recurrent network reads the session item by item; its state after item ``t`` scores item ``t + 1``, at every
+position at once, with a full-catalogue softmax instead of GRU4Rec's sampled ranking losses."""
 
 from __future__ import annotations
 
@@ -26,7 +24,7 @@ class GRUSessionModel(SessionModel):
         )
         self.output_dropout = nn.Dropout(config.dropout)
 
-    def sequence_hidden(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
         """GRU state after each item → ``(B, L, H)``."""
-        states, _ = self.gru(self.embed(item_ids, features))
+        states, _ = self.gru(self.embed(item_ids))
         return self.output_dropout(states)

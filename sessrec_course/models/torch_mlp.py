@@ -1,8 +1,7 @@
 """MLP session model: the embeddings of the last N items, concatenated, through a small MLP.
 
-The simplest neural next-item model (a neural n-gram): it sees a fixed window and no order beyond
-it. Trained on every position: the window ending at item ``t`` predicts item ``t + 1``.
-"""
+The simplest neural next-item model (a neural n-gram): it sees a fixed window and no order beyond it; the window
+ending at item ``t`` predicts item ``t + 1``, at every position."""
 
 from __future__ import annotations
 
@@ -27,9 +26,9 @@ class MLPSessionModel(SessionModel):
         )
         self.norm = nn.LayerNorm(hidden)
 
-    def sequence_hidden(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Window ``[t - N + 1, t]`` of embeddings at each position ``t`` → ``(B, L, H)``."""
-        x = self.embed(item_ids, features)  # (B, L, H), padding rows are zero
+        x = self.embed(item_ids)  # (B, L, H), padding rows are zero
         window, length = self.config.window, x.shape[1]
         x = torch.cat([x.new_zeros(x.shape[0], window - 1, x.shape[2]), x], dim=1)  # zeros before the start
         windows = torch.cat([x[:, i : i + length] for i in range(window)], dim=2)  # oldest → newest: (B, L, N*H)

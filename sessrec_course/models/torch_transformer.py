@@ -1,15 +1,10 @@
-"""Transformer session models on Hugging Face backbones built from configs (no hub download).
+"""Transformer session models on Hugging Face backbones built from configs (no hub download); the base embeds
+items (+ category) as ``inputs_embeds`` and the attention mask hides padding.
 
-- ``gpt2``: causal self-attention (SASRec-style): position ``t`` sees items ``≤ t`` and predicts ``t + 1``;
-  trained on every position, like the GRU. With ``item_skip`` the output at ``t`` also gets item ``t``'s own
-  embedding added, so the last item speaks to the output layer directly (SR-GNN's "local" term, STAMP's
-  last click), which helps where the last click says most (docs/history/training.md).
-- ``bert``: bidirectional self-attention trained by masking items (BERT4Rec-style); to recommend, a
-  [MASK] is put after the last item and the model fills it in.
+- ``gpt2``: causal (SASRec): position ``t`` sees items ``≤ t`` and predicts ``t + 1``, trained on every position;
+  ``item_skip`` adds item ``t``'s embedding to output ``t`` (SR-GNN's "local" term);
+- ``bert``: bidirectional, trained by masking items (BERT4Rec): it fills in a [MASK] after the last item;
 - ``xlnet``: XLNet blocks (relative positions) with the same masked objective, as Transformers4Rec does.
-
-Items (+ their category) are embedded by the shared base and passed as ``inputs_embeds``; the
-attention mask hides padding, so padding never changes a score.
 """
 
 from __future__ import annotations
@@ -30,19 +25,16 @@ def build_backbone(config: ModelConfig, attn_implementation: str = "sdpa") -> to
         raise ValueError(f"hidden_size {hidden} is not divisible by num_heads {heads}")
     no_tokens = {"vocab_size": 1, "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
     if config.backbone == "gpt2":
-        hf = GPT2Config(
-            n_positions=config.max_length, n_embd=hidden, n_layer=layers, n_head=heads, n_inner=4 * hidden,
-            resid_pdrop=drop, embd_pdrop=drop, attn_pdrop=drop, activation_function=config.activation, **no_tokens,
-        )
+        hf = GPT2Config(n_positions=config.max_length, n_embd=hidden, n_layer=layers, n_head=heads, n_inner=4 * hidden,
+                        resid_pdrop=drop, embd_pdrop=drop, attn_pdrop=drop, activation_function=config.activation,
+                        **no_tokens)
         hf._attn_implementation = attn_implementation
         return GPT2Model(hf)
     if config.backbone == "bert":
-        hf = BertConfig(
-            hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden,
-            hidden_dropout_prob=drop, attention_probs_dropout_prob=drop, max_position_embeddings=config.max_length,
-            hidden_act=config.activation,
-            type_vocab_size=1, **no_tokens,
-        )
+        hf = BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                        intermediate_size=4 * hidden, hidden_dropout_prob=drop, attention_probs_dropout_prob=drop,
+                        max_position_embeddings=config.max_length, hidden_act=config.activation, type_vocab_size=1,
+                        **no_tokens)
         hf._attn_implementation = attn_implementation
         return BertModel(hf, add_pooling_layer=False)
     hf = XLNetConfig(d_model=hidden, n_layer=layers, n_head=heads, d_inner=4 * hidden, dropout=drop,
@@ -64,9 +56,9 @@ class TransformerSessionModel(SessionModel):
         first[:, 0] = 1
         return torch.maximum(mask, first)
 
-    def sequence_hidden(self, item_ids: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+    def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Transformer output at each position → ``(B, L, H)`` (+ that position's item embedding with ``item_skip``)."""
-        out = self.backbone(inputs_embeds=self.embed(item_ids, features), attention_mask=self.attention_mask(item_ids))
+        out = self.backbone(inputs_embeds=self.embed(item_ids), attention_mask=self.attention_mask(item_ids))
         if self.config.item_skip:  # the current item straight to the output layer, as SR-GNN's "local" interest
             return out.last_hidden_state + self.item_embedding(item_ids)
         return out.last_hidden_state
@@ -80,7 +72,6 @@ class TransformerSessionModel(SessionModel):
         eager.load_state_dict(self.backbone.state_dict())
         eager.eval()
         item_ids = self.sanitize(item_ids)
-        out = eager(
-            inputs_embeds=self.embed(item_ids), attention_mask=self.attention_mask(item_ids), output_attentions=True,
-        )
+        out = eager(inputs_embeds=self.embed(item_ids), attention_mask=self.attention_mask(item_ids),
+                    output_attentions=True)
         return torch.stack(out.attentions)

@@ -1,40 +1,96 @@
-"""Data-parallel training from Python: ``torchrun`` as a child process group, and the script its ranks run.
+"""Data-parallel training (lesson 07): ``torchrun`` launched from Python, the DDP callback, the script ranks run.
 
-:func:`launch_torchrun` starts ``python -m torch.distributed.run --standalone --nproc-per-node N ...`` in a
-session of its own and, on a timeout, an error or an interrupt, ends torchrun and every rank it started (each
-rank runs in a session of its own), so no rank outlives the caller's cell. :func:`train_distributed` runs this
-module under it::
+:func:`launch_torchrun` runs torchrun for this machine with its store listening on 127.0.0.1 only (torch's
+TCPStore binds every interface and unpickles what it receives, pytorch issue 173909) and gloo/NCCL on the loopback
+interface. torchrun and each rank die with the process that launched them (Linux ``PR_SET_PDEATHSIG``), and a
+timeout, an error or an interrupt stops every rank. :func:`train_distributed` runs this module under it.
 
-    python -m torch.distributed.run --standalone --nproc-per-node 2 -m sessrec_course.training.torch_ddp OUT \\
-        --model gru --epochs 3 --max-steps 60
-
-Every rank calls the unchanged :func:`~sessrec_course.training.torch_pipeline.train_model` (the trainer joins the
-process group itself); rank 0 alone writes ``OUT/history.json`` and the best weights (``model.pt`` +
-``config.json``). With the same ``--batch-size`` (the *global* batch) one process and N processes see the same
-sessions in each step.
+Each rank trains on its share of every global batch (:func:`distributed_loader`) with the :class:`DataParallel`
+callback; rank 0 alone writes ``OUT/history.json`` and the best weights (``model.pt`` + ``config.json``). With the
+same ``--batch-size`` (the global batch) one process and N processes see the same sessions in each step. From a
+shell: ``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on
+every interface).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import functools
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+
 from sessrec_course.training.common import History
+from sessrec_course.training.torch_trainer import Callback, Run
 
 logger = logging.getLogger(__name__)
 
 MODULE = "sessrec_course.training.torch_ddp"
+AGENT = "import sys; from sessrec_course.training.torch_ddp import torchrun_agent; sys.exit(torchrun_agent(sys.argv[1:]))"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@functools.cache
+def _prctl():
+    return ctypes.CDLL(None, use_errno=True).prctl  # loaded before any fork: the child only calls it
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Have the kernel SIGKILL this process when its parent ends (Linux; elsewhere nothing); ``parent``: the pid
+    the parent must have, else the process ends now (its parent died before the request)."""
+    if sys.platform.startswith("linux"):
+        _prctl()(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if parent is not None and os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _loopback_stores() -> None:
+    """Make each TCPStore server this process starts listen on 127.0.0.1, through a socket bound here."""
+    from torch.distributed.elastic.rendezvous import static_tcp_rendezvous
+
+    class LoopbackTCPStore(dist.TCPStore):
+        def __init__(self, host_name, port, world_size=None, is_master=False, *args, **kwargs):
+            if is_master and kwargs.get("master_listen_fd") is None:
+                server = socket.create_server(("127.0.0.1", port))
+                port, kwargs["master_listen_fd"] = server.getsockname()[1], server.detach()
+            super().__init__(host_name, port, world_size, is_master, *args, **kwargs)
+
+    for module in (dist, static_tcp_rendezvous):
+        module.TCPStore = LoopbackTCPStore
+
+
+def torchrun_agent(argv: list[str]) -> int:
+    """torchrun's ``main(argv)`` in this process, which dies with its parent, as each rank it starts will."""
+    from torch.distributed.elastic.multiprocessing.subprocess_handler import subprocess_handler
+    from torch.distributed.run import main
+
+    die_with_parent(int(os.environ.get("SESSREC_LAUNCHER_PID", os.getppid())))
+    _loopback_stores()
+    subprocess_handler.Popen = functools.partial(subprocess.Popen, preexec_fn=functools.partial(
+        die_with_parent, os.getpid()))
+    main(argv)
+    return 0
+
+
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
 
 
 def launch_torchrun(args: list[str], nproc: int, timeout: float = 600, env: dict[str, str] | None = None,
                     cwd: str | Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``torchrun --standalone --nproc-per-node nproc *args`` to its end; stop it and every rank if it fails.
+    """Run torchrun with ``nproc`` ranks of ``args`` on this machine to its end; stop it and every rank if it fails.
 
     ``args`` is a script and its arguments, or ``["-m", module, ...]``. Each rank gets one CPU thread
     (``OMP_NUM_THREADS`` / ``SESSREC_TORCH_THREADS``, unless ``env`` sets them). Raises ``RuntimeError`` with
@@ -42,8 +98,10 @@ def launch_torchrun(args: list[str], nproc: int, timeout: float = 600, env: dict
     """
     if nproc < 1:
         raise ValueError(f"nproc must be at least 1, got {nproc}")
-    child_env = {**os.environ, "OMP_NUM_THREADS": "1", "SESSREC_TORCH_THREADS": "1", **(env or {})}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), *args]
+    child_env = {**os.environ, "OMP_NUM_THREADS": "1", "SESSREC_TORCH_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo",
+                 "NCCL_SOCKET_IFNAME": "lo", "SESSREC_LAUNCHER_PID": str(os.getpid()), **(env or {})}
+    cmd = [sys.executable, "-c", AGENT, "--nnodes", "1", "--master-addr", "127.0.0.1", "--master-port",
+           str(_free_port()), "--nproc-per-node", str(nproc), *args]
     logger.info("launching %s", " ".join(cmd))
     proc = subprocess.Popen(cmd, env=child_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -70,12 +128,8 @@ def _children(pid: int) -> list[int]:
 
 
 def stop_torchrun(proc: subprocess.Popen, grace: float = 15) -> None:
-    """End a torchrun started in a session of its own, and every rank it started.
-
-    torchrun starts each rank in a session of its own, so killing torchrun's group alone would orphan them:
-    first SIGTERM, on which torchrun stops its ranks itself; after ``grace`` seconds SIGKILL to torchrun's group
-    and to each rank's group.
-    """
+    """End a torchrun started in a session of its own, and every rank it started (each in a session of its own):
+    SIGTERM first, on which torchrun stops its ranks; after ``grace`` seconds SIGKILL to every group."""
     ranks = _children(proc.pid)  # each leads its own process group
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -91,6 +145,81 @@ def stop_torchrun(proc: subprocess.Popen, grace: float = 15) -> None:
     proc.wait()
 
 
+def distributed_world() -> tuple[int, int]:
+    """Return (rank, world size); under torchrun join its process group once (NCCL on CUDA, else gloo)."""
+    if not dist.is_available() or ("RANK" not in os.environ and not dist.is_initialized()):
+        return 0, 1
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: int, seed: int = 0,
+                       min_length: int = 2) -> DataLoader:
+    """This rank's share of every global batch of ``batch_size``: rank ``r`` takes positions ``r, r + world, ...`` of
+    one shuffle all ranks share, so the ranks' k-th batches together are that shuffle's k-th ``batch_size``."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    from sessrec_course.training.torch_data import SessionBatches, batch_loader
+
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} is not a multiple of the {world} processes")
+    dataset = SessionBatches(item_ids, min_length=min_length)
+    if len(dataset) < world:
+        raise ValueError(f"{len(dataset)} sessions cannot be shared by {world} processes")
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+    return batch_loader(dataset, sampler, batch_size // world)
+
+
+class _Loss(torch.nn.Module):
+    """A model's ``loss(batch)`` as ``forward``: what ``DistributedDataParallel`` wraps to sync gradients."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(batch)
+
+
+class DataParallel(Callback):
+    """Under torchrun: gradients averaged across ranks (``DistributedDataParallel``), a new shared shuffle each epoch,
+    each epoch's figures and step losses averaged over the ranks (sessions/s summed), so every rank decides alike."""
+
+    order = 20  # after validation, before early stopping and checkpoints
+
+    def before_fit(self, run: Run) -> None:
+        run.rank, self.world = distributed_world()
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [run.device.index] if run.device.type == "cuda" else None
+            run.loss_fn = DistributedDataParallel(_Loss(run.model), device_ids=device_ids)
+
+    def before_epoch(self, run: Run) -> None:
+        sampler = getattr(getattr(run.loader, "sampler", None), "sampler", None)
+        if hasattr(sampler, "set_epoch"):  # a DistributedSampler: the same new shuffle on every rank
+            sampler.set_epoch(run.epoch)
+        self.first = len(run.history.losses)
+
+    def mean(self, run: Run, values: list[float]) -> list[float]:
+        """``values`` averaged element-wise over the ranks (one collective)."""
+        if self.world == 1 or not values:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64, device=run.device if run.device.type == "cuda" else "cpu")
+        dist.all_reduce(tensor)
+        return (tensor / self.world).tolist()
+
+    def after_epoch(self, run: Run) -> None:
+        run.history.losses[self.first:] = self.mean(run, run.history.losses[self.first:])
+        keys = sorted(k for k, v in run.record.items() if k != "epoch" and isinstance(v, float | int))
+        run.record.update(zip(keys, self.mean(run, [float(run.record[k]) for k in keys]), strict=True))
+        run.record["sessions_per_s"] *= self.world
+
+
 def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifacts: str | Path | None = None,
                       epochs: int = 3, batch_size: int = 64, max_steps: int | None = None, dropout: float = 0.0,
                       gpus: bool = False, timeout: float = 600) -> History:
@@ -102,8 +231,6 @@ def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifa
     """
     env = {}
     if gpus:
-        import torch
-
         if torch.cuda.device_count() < nproc:
             raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
     else:
@@ -128,7 +255,7 @@ def read_history(out: str | Path) -> History:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """What every torchrun rank runs: train, then rank 0 writes the history and the best weights once."""
+    """What every torchrun rank runs: train its share, then rank 0 writes the history and the best weights once."""
     parser = argparse.ArgumentParser(prog=f"torchrun ... -m {MODULE}", description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--model", default="gru")
@@ -137,19 +264,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="the global batch, shared by the ranks")
     parser.add_argument("--max-steps", type=int, help="at most this many steps per epoch")
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--nproc", type=int, help="launch this many ranks (torchrun, loopback only) from here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-
-    import torch.distributed as dist
+    if args.nproc:  # the launcher: python -m sessrec_course.training.torch_ddp OUT --nproc 2
+        train_distributed(args.out, args.nproc, args.model, artifacts=args.artifacts, epochs=args.epochs,
+                          batch_size=args.batch_size, max_steps=args.max_steps, dropout=args.dropout)
+        return 0
 
     from sessrec_course.models.torch_export import save_model
-    from sessrec_course.training.torch_pipeline import train_model
-    from sessrec_course.training.torch_trainer import distributed_world
+    from sessrec_course.training.common import training_setup
+    from sessrec_course.training.torch_callbacks import standard_callbacks
+    from sessrec_course.training.torch_pipeline import new_model, torch_validator, training_data
+    from sessrec_course.training.torch_trainer import fit
 
     rank, world = distributed_world()
-    model, history = train_model(args.model, args.artifacts, cache=False, progress=False,
-                                 model_overrides={"dropout": args.dropout}, epochs=args.epochs,
-                                 batch_size=args.batch_size, max_steps_per_epoch=args.max_steps)
+    setup = training_setup(args.model, args.artifacts, model_overrides={"dropout": args.dropout}, epochs=args.epochs,
+                           batch_size=args.batch_size, max_steps_per_epoch=args.max_steps, progress=False)
+    train_ids, lookup, (prefixes, targets) = training_data(setup)
+    share = len(targets) // world  # equal shares: the mean of the ranks' metrics is the metric
+    validate = torch_validator(prefixes[rank::world][:share], targets[rank::world][:share])
+    model = new_model(setup.model, setup.train.seed, lookup)
+    loader = distributed_loader(train_ids, setup.train.batch_size, rank, world, seed=setup.train.seed)
+    history = fit(model, loader, setup.train, [*standard_callbacks(setup.train, validate), DataParallel()])
     if rank == 0:  # the one writer
         save_model(model, args.out)
         (args.out / "history.json").write_text(json.dumps({**history.to_dict(), "world": world}), encoding="utf-8")

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from sessrec_course.training.torch_trainer import select_device
+from sessrec_course.device import select_device
 from sessrec_course.training.validation import BatchScorer
 
 
 class TorchRecommender(BatchScorer):
-    """``score(item_ids (B, L) int64 numpy[, features (B, L, F)]) -> (B, item_cardinality) float32 numpy`` for a torch model.
+    """``score(item_ids (B, L) int64 numpy) -> (B, item_cardinality) float32 numpy`` for a torch model.
 
     Scores in batches of ``batch_size`` on the model's device, in eval mode, without gradients.
     Unseen ids map to OOV, longer sessions keep their last ``max_length`` items (done by the model).
@@ -34,10 +34,6 @@ class TorchRecommender(BatchScorer):
         finally:
             self.model.train(was_training)
 
-    def score_batch(self, item_ids: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
-        """Scores of one batch (and its per-click features, for a ``time_features`` model) on the model's device."""
-        chunk = torch.as_tensor(item_ids, dtype=torch.long).to(self.device)
-        if features is None:
-            return self.model(chunk).float().cpu().numpy()
-        extra = torch.as_tensor(np.asarray(features), dtype=torch.float32).to(self.device)
-        return self.model(chunk, extra).float().cpu().numpy()
+    def score_batch(self, item_ids: np.ndarray) -> np.ndarray:
+        """Scores of one batch on the model's device."""
+        return self.model(torch.as_tensor(item_ids, dtype=torch.long).to(self.device)).float().cpu().numpy()
