@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sessrec_course.evaluation import all_prefixes, last_item, pairs_to_cases, to_ragged
+from sessrec_course.evaluation import all_prefixes, last_item, to_ragged
 
 SESSIONS = [[2, 3, 4, 5], [6], [7, 8], []]
 
@@ -43,30 +43,8 @@ def test_inputs_in_every_supported_form_agree():
         assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
 
 
-def test_pairs_to_cases_keeps_recent_items_and_rejects_empty_prefixes():
-    prefixes, targets = pairs_to_cases([[2, 3, 4], [5]], [6, 7], max_length=2)
-    assert prefixes.tolist() == [[3, 4], [5, 0]]
-    assert targets.tolist() == [6, 7]
-    with pytest.raises(ValueError, match="prefix 1 is empty"):
-        pairs_to_cases([[2], []], [3, 4])
-
-
 def test_bad_sessions_give_clear_errors():
     with pytest.raises(ValueError, match="integer item ids"):
         all_prefixes([[2.5, 3.0]])
     with pytest.raises(ValueError, match="max_length"):
         all_prefixes(SESSIONS, max_length=0)
-
-
-def test_benchmark_cases_shift_ids_so_raw_item_1_is_not_oov():
-    from types import SimpleNamespace
-
-    from sessrec_course.evaluation import benchmark_cases
-
-    split = SimpleNamespace(train_sessions=[np.array([1, 2, 3])], test_prefixes=[np.array([3, 1]), np.array([2])],
-                            test_targets=np.array([1, 4]), item_cardinality=5)
-    cases = benchmark_cases(split)
-    assert [s.tolist() for s in cases.train_sessions] == [[2, 3, 4]]
-    assert cases.prefixes.tolist() == [[4, 2], [3, 0]]
-    assert cases.targets.tolist() == [2, 5]
-    assert cases.n_items == 6

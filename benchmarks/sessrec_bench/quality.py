@@ -99,7 +99,7 @@ def load_config(split_name: str, path: str | Path | None = None) -> dict:
 
 def load_split(folder: str | Path):
     """Read a split folder (train_sessions.txt + test.tsv) as a ``BenchmarkSplit``."""
-    from sessrec_course.data.benchmarks import load_benchmark
+    from sessrec_bench.splits import load_benchmark
 
     folder = Path(folder)
     return load_benchmark(folder.name, root=folder.parent)
@@ -224,7 +224,7 @@ def run_quality(folder: str | Path, models: list[str] | None = None, baselines: 
     ``default_baselines()`` (default: all; ``[]`` for none). ``time_budget_s`` overrides the config's
     ``time_budget_s`` for the neural models together (0 or a negative value: no budget).
     """
-    from sessrec_course.evaluation import benchmark_cases
+    from sessrec_bench.splits import benchmark_cases
 
     folder = Path(folder)
     split = load_split(folder)

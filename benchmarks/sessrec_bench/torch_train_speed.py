@@ -42,7 +42,7 @@ def diginetica(max_length: int) -> tuple[np.ndarray, int, int]:
     """The Diginetica benchmark training sessions (SR-GNN split), ids shifted by one."""
     import pyarrow as pa
 
-    from sessrec_course.data.benchmarks import load_benchmark
+    from sessrec_bench.splits import load_benchmark
 
     split = load_benchmark("diginetica")
     lists = pa.array([s + 1 for s in split.train_sessions], type=pa.list_(pa.int64()))

@@ -17,19 +17,14 @@ from sessrec_course.evaluation.metrics import (
     top_k_from_scores,
 )
 from sessrec_course.evaluation.protocols import (
-    BenchmarkCases,
     all_prefixes,
-    benchmark_cases,
     last_item,
-    pairs_to_cases,
     to_ragged,
 )
 from sessrec_course.evaluation.table import metric_curves, results_table
 from sessrec_course.ids import FIRST_ID, OOV_ID, PAD_ID
 
 __all__ = [
-    "BenchmarkCases",
-    "benchmark_cases",
     "FIRST_ID",
     "MISS_RANK",
     "OOV_ID",
@@ -43,7 +38,6 @@ __all__ = [
     "metric_curves",
     "metrics_from_lists",
     "metrics_from_ranks",
-    "pairs_to_cases",
     "ranks_from_lists",
     "ranks_from_scores",
     "results_table",

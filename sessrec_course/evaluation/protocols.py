@@ -8,13 +8,11 @@ right-padded int64 matrix keeping the most recent ``max_length`` items.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from sessrec_course.arrays import Ragged, pad_ragged, to_ragged
 
-__all__ = ["BenchmarkCases", "Ragged", "all_prefixes", "benchmark_cases", "last_item", "pairs_to_cases", "to_ragged"]
+__all__ = ["Ragged", "all_prefixes", "last_item", "to_ragged"]
 
 
 def _feature_values(features, offsets: np.ndarray) -> np.ndarray | None:
@@ -66,32 +64,3 @@ def last_item(sessions, max_length: int | None = None, return_session_index: boo
     stops = offsets[session_index + 1] - 1
     return _cases(values, session_index, offsets[session_index], stops, max_length, features,
                   return_session_index)
-
-
-def pairs_to_cases(prefixes, targets, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(prefix matrix, targets)`` from given (prefix list, target) pairs, e.g. a benchmark ``test.tsv``."""
-    values, offsets = to_ragged(prefixes)
-    targets = np.asarray(targets, dtype=np.int64)
-    if len(targets) != len(offsets) - 1:
-        raise ValueError(f"{len(offsets) - 1} prefixes but {len(targets)} targets")
-    lengths = np.diff(offsets)
-    if (lengths == 0).any():
-        raise ValueError(f"prefix {int(np.argmin(lengths))} is empty; every benchmark case needs a prefix")
-    return pad_ragged(values, offsets[:-1], offsets[1:], max_length), targets
-
-
-class BenchmarkCases(NamedTuple):
-    """A benchmark split in the course's encoding: ids shifted by one so that 1 stays the OOV id."""
-
-    train_sessions: list[np.ndarray]
-    prefixes: np.ndarray
-    targets: np.ndarray
-    n_items: int
-
-
-def benchmark_cases(split, max_length: int | None = None) -> BenchmarkCases:
-    """Every test line of a benchmark split as a case, ids shifted by +1 so that raw item 1 does not become OOV."""
-    train = [np.asarray(s, dtype=np.int64) + 1 for s in split.train_sessions]
-    prefixes, targets = pairs_to_cases([np.asarray(p, dtype=np.int64) + 1 for p in split.test_prefixes],
-                                       np.asarray(split.test_targets, dtype=np.int64) + 1, max_length)
-    return BenchmarkCases(train, prefixes, targets, int(split.item_cardinality) + 1)

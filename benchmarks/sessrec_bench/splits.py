@@ -1,14 +1,19 @@
-"""Reader for the SR-GNN-preprocessed benchmark splits in ``../shared/data/benchmarks``: ids as they are (1-based),
-``item_cardinality = max id + 1``, every ``test.tsv`` line counts (columns besides ``prefix``, ``target`` ignored)."""
+"""Benchmark split folders (``train_sessions.txt`` + ``test.tsv``, the SR-GNN preprocessing) and their test cases.
+
+:func:`load_benchmark` reads ids as they are (1-based, ``item_cardinality = max id + 1``, every ``test.tsv`` line
+counts); :func:`benchmark_cases` re-encodes them for the course's ``evaluate`` (ids + 1, so raw item 1 is not OOV).
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from sessrec_course.arrays import pad_ragged, to_ragged
 from sessrec_course.data.errors import DataError
 from sessrec_course.paths import require_shared
 
@@ -86,3 +91,32 @@ def load_benchmark(name: str, root: str | Path | None = None) -> BenchmarkSplit:
     max_id = max(max(int(s.max()) for s in train if len(s)), max(targets),
                  max(int(p.max()) for p in prefixes if len(p)), int(stats.get("max_item_id", 0)))
     return BenchmarkSplit(name, train, prefixes, np.asarray(targets, dtype=np.int64), max_id + 1, stats)
+
+
+def pairs_to_cases(prefixes, targets, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(prefix matrix, targets)`` from given (prefix list, target) pairs, e.g. a benchmark ``test.tsv``."""
+    values, offsets = to_ragged(prefixes)
+    targets = np.asarray(targets, dtype=np.int64)
+    if len(targets) != len(offsets) - 1:
+        raise ValueError(f"{len(offsets) - 1} prefixes but {len(targets)} targets")
+    lengths = np.diff(offsets)
+    if (lengths == 0).any():
+        raise ValueError(f"prefix {int(np.argmin(lengths))} is empty; every benchmark case needs a prefix")
+    return pad_ragged(values, offsets[:-1], offsets[1:], max_length), targets
+
+
+class BenchmarkCases(NamedTuple):
+    """A benchmark split in the course's encoding: ids shifted by one so that 1 stays the OOV id."""
+
+    train_sessions: list[np.ndarray]
+    prefixes: np.ndarray
+    targets: np.ndarray
+    n_items: int
+
+
+def benchmark_cases(split, max_length: int | None = None) -> BenchmarkCases:
+    """Every test line of a benchmark split as a case, ids shifted by +1 so that raw item 1 does not become OOV."""
+    train = [np.asarray(s, dtype=np.int64) + 1 for s in split.train_sessions]
+    prefixes, targets = pairs_to_cases([np.asarray(p, dtype=np.int64) + 1 for p in split.test_prefixes],
+                                       np.asarray(split.test_targets, dtype=np.int64) + 1, max_length)
+    return BenchmarkCases(train, prefixes, targets, int(split.item_cardinality) + 1)
