@@ -1,4 +1,4 @@
-"""Command line: ``python -m sessrec_course {env,course}`` (more commands arrive with later lessons)."""
+"""Command line: ``python -m sessrec_course {env,data,course}`` (``make course`` runs ``data`` then ``course``)."""
 
 from __future__ import annotations
 

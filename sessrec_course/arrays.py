@@ -1,10 +1,7 @@
 """Array helpers every stage shares (numpy only): ragged sessions, right padding, ranking with ties to the lower id.
 
-- :func:`to_ragged` turns sessions (lists, pandas Series, cudf Series, pyarrow list arrays, ``(values, offsets)``)
-  into one ``(values, offsets)`` pair;
-- :func:`pad_right` / :func:`pad_ragged` make the right-padded matrix models consume;
-- :func:`order_desc`, :func:`top_k_indices` and :func:`ranks_of` rank scores: higher first, ties to the
-  lower index, the one rule of the course for every model, baseline, reference and server.
+Ranking (:func:`order_desc`, :func:`top_k_indices`, :func:`ranks_of`) is the course's one rule for every model,
+baseline, reference and server: higher score first, ties to the lower index.
 """
 
 from __future__ import annotations
@@ -21,12 +18,7 @@ __all__ = ["Ragged", "order_desc", "pad_ragged", "pad_right", "ranks_of", "to_ra
 
 
 def to_ragged(sessions: Any, dtype: Any = np.int64) -> Ragged:
-    """Return ``(values, offsets)``: session ``i`` is ``values[offsets[i]:offsets[i + 1]]`` (offsets int64).
-
-    Accepts a ``(values, offsets)`` pair of arrays, a pyarrow (chunked) list array, a cudf list Series (via
-    ``to_arrow``), a pandas Series of arrays or a sequence of sequences (``None`` counts as empty). With an
-    integer ``dtype`` (the default) the sessions must hold integer ids.
-    """
+    """``(values, offsets)`` of sessions given as a pair, a pyarrow/cudf list array, a Series or lists (None: empty)."""
     if isinstance(sessions, tuple) and len(sessions) == 2 and all(isinstance(a, np.ndarray) for a in sessions):
         values, offsets = np.asarray(sessions[0], dtype=dtype), np.asarray(sessions[1], dtype=np.int64)
         if offsets.ndim != 1 or offsets.size == 0 or offsets[0] != 0 or offsets[-1] != values.size:
@@ -73,11 +65,7 @@ def _from_arrow(sessions: Any, dtype: Any) -> Ragged | None:
 
 def pad_ragged(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, max_length: int | None,
                keep: str = "last", dtype: Any = np.int64, pad: int = PAD_ID) -> np.ndarray:
-    """Return the right-padded ``(n, max_length)`` matrix of ``values[starts[i]:stops[i]]``.
-
-    Longer rows keep their last ``max_length`` values (``keep="first"``: the first); ``max_length=None``
-    means the longest row's length. ``values`` of shape ``(total, *f)`` (a vector per entry) give ``(n, max_length, *f)``.
-    """
+    """Right-padded ``(n, max_length[, *f])`` rows ``values[starts[i]:stops[i]]``, keeping the last (or first) values."""
     if keep not in ("last", "first"):
         raise ValueError(f"keep must be 'last' or 'first', got {keep!r}")
     starts, stops = np.asarray(starts, dtype=np.int64), np.asarray(stops, dtype=np.int64)
@@ -119,10 +107,7 @@ _BLOCK = 32
 
 
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Return the ``k`` best columns of each row, best first (int64 ``(rows, k)``; ties to the lower column).
-
-    ``k`` must lie in ``1 .. scores.shape[1]``.
-    """
+    """The ``k`` best columns of each row, best first, ties to the lower column (int64 ``(rows, k)``)."""
     scores = np.asarray(scores)
     n_rows, n_cols = scores.shape
     if not 1 <= k <= n_cols:

@@ -1,8 +1,5 @@
-"""Run the whole course headless: every notebook in order, executed copies and HTML in ``build/``.
-
-``python -m sessrec_course course`` (what ``make course`` calls) prints the environment report,
-executes each notebook with its own kernel, keeps outputs and plots, and ends with a summary table of
-status, runtime and the headline figures each notebook recorded with :func:`sessrec_course.report.record`.
+"""Run the whole course headless (``make course``): every notebook in order, executed copies and HTML in ``build/``,
+and a summary table of status, runtime and the figures each notebook recorded (:func:`sessrec_course.report.record`).
 """
 
 from __future__ import annotations
@@ -134,11 +131,7 @@ def summary_table(results: list[NotebookResult], width: int = 100) -> str:
 
 
 def run_course(notebooks: list[Path] | None = None, out_dir: Path | None = None) -> list[NotebookResult]:
-    """Execute every notebook in order and return their results (failures do not stop the run).
-
-    A lesson of an optional track whose kernel is not installed (the Merlin track without ``make merlin``)
-    is skipped and says why; ``make test`` installs every kernel, so there it always runs.
-    """
+    """Execute every notebook in order (a failure does not stop the run; an optional track without its kernel is skipped)."""
     out_dir = out_dir or build_dir() / "notebooks"
     results = []
     for path in notebooks or course_notebooks():

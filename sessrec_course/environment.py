@@ -1,8 +1,4 @@
-"""What this machine offers the course: package versions, CUDA device, cuDF, the Triton server binary.
-
-Checks import nothing heavy unless asked: versions come from package metadata, and torch is imported
-only to ask about CUDA.
-"""
+"""What this machine offers the course: package versions, CUDA device, cuDF, the Triton server binary."""
 
 from __future__ import annotations
 
@@ -16,19 +12,13 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sessrec_course.device import cuda_available, cuda_device
+from sessrec_course.device import cuda_available, cuda_device  # noqa: F401 - cuda_available: re-exported
 from sessrec_course.profiles import get_profile
 
 REPORTED_PACKAGES = (
     "numpy", "pandas", "pyarrow", "torch", "transformers", "tensorflow-cpu", "tensorflow", "keras",
     "onnx", "onnxruntime", "nvidia-pytriton", "tritonclient", "cudf-cu12", "nvtabular", "jupyterlab", "nbval",
 )
-
-__all__ = [
-    "REPORTED_PACKAGES", "EnvironmentReport", "cuda_available", "cuda_device", "cudf_usable", "environment_report",
-    "find_tritonserver", "package_version",
-]
-
 
 def package_version(name: str) -> str | None:
     """Return the installed version of distribution ``name``, or None."""

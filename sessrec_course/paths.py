@@ -28,10 +28,7 @@ def project_root() -> Path:
 
 
 def generated_data_dir(profile: str | None = None) -> Path:
-    """Return the folder for data the package generates (``$SESSREC_DATA_DIR`` or ``data/generated``).
-
-    With ``profile`` given, the profile's own sub-folder, so that sizes never mix.
-    """
+    """Folder for generated data (``$SESSREC_DATA_DIR`` or ``data/generated``), per profile when given."""
     base = Path(os.environ.get("SESSREC_DATA_DIR") or project_root() / "data" / "generated")
     return base / profile if profile else base
 
@@ -42,10 +39,7 @@ def build_dir() -> Path:
 
 
 def shared_data_dir() -> Path:
-    """Return the shared research-data folder (``$SESSREC_SHARED_DATA`` or ``../shared/data``).
-
-    The folder may be missing: callers (tests, benchmarks) check and skip with a clear reason.
-    """
+    """The shared research-data folder (``$SESSREC_SHARED_DATA`` or ``../shared/data``); it may be missing."""
     env = os.environ.get("SESSREC_SHARED_DATA")
     return Path(env) if env else project_root().parent / "shared" / "data"
 
@@ -62,11 +56,7 @@ def require_shared(relative: str) -> Path:
 
 
 def write_file_atomically(target: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` on a fresh sibling file, then rename it over ``target``; return ``target``.
-
-    Readers see either the old complete file or the new one: on any error (or an interrupt) the temporary
-    file is removed and ``target`` is left as it was.
-    """
+    """``write(tmp)`` on a sibling file, then rename it over ``target``: readers never see half a file."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -63,10 +63,7 @@ def default_profile_name() -> str:
 
 
 def get_profile(name: str | None = None, **overrides) -> Profile:
-    """Return the active profile: ``name``, else ``$SESSREC_PROFILE``, else the machine's default.
-
-    Keyword overrides replace single fields, e.g. ``get_profile(epochs=1)``.
-    """
+    """The profile ``name``, else ``$SESSREC_PROFILE``, else the machine's default; keywords override fields."""
     chosen = (name or os.environ.get(ENV_VAR) or "").strip().lower() or default_profile_name()
     if chosen not in PROFILES:
         raise ValueError(

@@ -1,9 +1,5 @@
-"""Headline figures: notebooks record them, ``make course`` collects them into its summary table.
-
-A notebook calls ``record("Recall@20", 0.41, model="GRU")``. When ``$SESSREC_RESULTS_FILE`` is set
-(the course runner sets it per notebook) the figure is appended there as one JSON line; either way it
-is returned so a cell can display it.
-"""
+"""Headline figures: a notebook calls ``record("Recall@20", 0.41, model="GRU")``; the course runner sets
+``$SESSREC_RESULTS_FILE`` per notebook and collects the JSON lines into its summary table."""
 
 from __future__ import annotations
 

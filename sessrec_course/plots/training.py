@@ -15,12 +15,9 @@ def _as_dict(history) -> dict:
 
 
 def learning_curves(histories, metric: str = "MRR@20", reference: Mapping[str, float] | None = None) -> Figure:
-    """Training loss per step (smoothed) and validation ``metric`` per epoch for one or more runs.
+    """Smoothed loss per step and validation ``metric`` per epoch (a bar per run after one epoch) of ``{label: history}``.
 
-    With one validation per run (one epoch, the ci profile) the metric panel is a bar per run on an axis from 0.
-
-    ``histories``: a History (or its dict) or a mapping ``{label: history}``; ``reference``: horizontal
-    lines for baselines, e.g. ``{"Markov": 0.33}``.
+    ``histories`` may also be one History (or its dict); ``reference`` draws baselines, e.g. ``{"Markov": 0.33}``.
     """
     if not isinstance(histories, Mapping) or "losses" in histories:
         histories = {"model": histories}
@@ -77,11 +74,7 @@ def nearest_items(
     item_category: np.ndarray | None = None,
     labels: Mapping[int, str] | None = None,
 ) -> Figure:
-    """For a few query items, their ``k`` nearest items by cosine similarity of the learnt embeddings.
-
-    One row per query: cells coloured by similarity and labelled with the neighbour id (and category,
-    when ``item_category`` is given), so a learner sees whether neighbours share a category.
-    """
+    """A row per query item: its ``k`` nearest items by cosine similarity, labelled with id (and category)."""
     emb = np.asarray(embeddings, dtype=np.float64)
     norm = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     sims = norm[list(queries)] @ norm.T
@@ -127,14 +120,3 @@ def attention_map(weights: np.ndarray, tokens: Sequence[str], title: str = "atte
     fig.tight_layout()
     return fig
 
-
-def throughput_bars(rows: Mapping[str, float], unit: str = "sessions/s") -> Figure:
-    """Horizontal bars of training throughput per model."""
-    fig = Figure(figsize=(6, 0.5 * len(rows) + 1))
-    ax = fig.subplots()
-    names = list(rows)
-    ax.barh(names, [rows[n] for n in names], color="tab:blue")
-    ax.set(xlabel=unit, title=f"training throughput ({unit})")
-    ax.invert_yaxis()
-    fig.tight_layout()
-    return fig
