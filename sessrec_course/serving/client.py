@@ -23,8 +23,8 @@ from sessrec_course.serving.repository import ENSEMBLE, INPUT_NAME, OUTPUT_IDS, 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# what Triton says when it cannot serve now but may soon: a model being reloaded, a dead stub, a full or
-# timed-out queue, a server that is starting or gone. A bad request (INVALID_ARGUMENT) is never among them.
+# "cannot serve now, may soon": a model being reloaded, a dead stub, a full queue, a server starting or gone;
+# a bad request (INVALID_ARGUMENT) never
 UNAVAILABLE_STATUS = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "503")
 UNAVAILABLE_MESSAGES = ("is not healthy", "has no available versions", "exceeds maximum queue size",
                         "request timeout expired", "failed to connect", "connection refused", "socket closed",
@@ -49,10 +49,9 @@ def is_unavailable(error: BaseException) -> bool:
 
 def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: float = 0.05,
                     max_backoff_s: float = 1.0) -> T:
-    """Return ``call(seconds left)``, retried on "unavailable" errors with jittered exponential backoff.
+    """Return ``call(seconds left)`` of an idempotent call, retried on "unavailable" errors with jittered backoff.
 
-    Only for idempotent calls (a recommendation reads, it changes nothing). Other errors are raised at once;
-    after ``deadline_s`` seconds the last unavailable error is raised as :class:`ServingUnavailable`.
+    Other errors are raised at once; after ``deadline_s`` the last one is raised as :class:`ServingUnavailable`.
     """
     deadline = time.monotonic() + deadline_s
     attempt = 0
@@ -72,10 +71,7 @@ def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: fl
 
 
 def pad_raw_sessions(sessions: Iterable[Sequence[int]]) -> np.ndarray:
-    """Return raw sessions as a right-padded int64 matrix (padding -1, at least one column).
-
-    An empty session becomes a row of padding; raw ids must be integers ``>= 0``.
-    """
+    """Return raw sessions (ids ``>= 0``) as a right-padded int64 matrix (padding -1, at least one column)."""
     rows = [np.asarray(list(s), dtype=np.int64) for s in sessions]
     for index, row in enumerate(rows):
         if row.size and row.min() < 0:
@@ -100,11 +96,10 @@ def to_frame(item_ids: np.ndarray, scores: np.ndarray, session_index: Sequence |
 
 
 class TritonRecommender:
-    """A client of the exported ensemble: ``recommend(session)`` and ``recommend_batch(sessions)``.
+    """A client of the exported ensemble at ``url`` (``server.http_url`` / ``server.grpc_url``): raw ids in and out.
 
-    ``url`` is ``host:port`` of the HTTP or gRPC endpoint (``server.http_url`` / ``server.grpc_url``).
-    A request the server cannot serve now (see :func:`is_unavailable`) is retried with backoff for up to
-    ``retry_deadline_s`` seconds (0: never), then :class:`ServingUnavailable` is raised; a bad request fails at once.
+    Each call waits at most ``timeout_s``; an "unavailable" answer (:func:`is_unavailable`) is retried with backoff
+    for up to ``retry_deadline_s`` (0: never), then :class:`ServingUnavailable` is raised; a bad request fails at once.
     """
 
     def __init__(self, url: str, protocol: str = "grpc", model_name: str = ENSEMBLE, timeout_s: float = 30.0,
@@ -118,7 +113,8 @@ class TritonRecommender:
         self.protocol, self.model_name, self.timeout_s = protocol, model_name, timeout_s
         self.retry_deadline_s = retry_deadline_s
         self._module = module
-        self.client = module.InferenceServerClient(url)
+        timeouts = {"connection_timeout": timeout_s, "network_timeout": timeout_s} if protocol == "http" else {}
+        self.client = module.InferenceServerClient(url, **timeouts)
 
     def infer_matrix(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Send a padded raw matrix (B, L) and return top-k raw ids (B, k) and scores (B, k)."""

@@ -88,11 +88,3 @@ def export_course_model(model_name: str = "gru", artifacts: Any = None, output_d
     repository = export_repository(output_dir / "repository", onnx_path, state, config)
     return repository, state, onnx_path
 
-
-def course_repository(path: str | Path | None = None, n_sessions: int = 1000) -> tuple[Path, list[list[int]]]:
-    """Return an exported repository (``path`` or the course GRU's) and raw test sessions to send to it."""
-    from sessrec_course.etl.dataset import prepare_default_dataset
-
-    artifacts = prepare_default_dataset()
-    repository = Path(path) if path else export_course_model("gru", artifacts)[0]
-    return repository, raw_sessions(artifacts, n_sessions)

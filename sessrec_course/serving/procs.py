@@ -1,8 +1,7 @@
-"""Process facts read from ``/proc/<pid>/stat`` (Linux, no psutil): group members, names, command lines, CPU time."""
+"""Process facts read from ``/proc`` (Linux, no psutil): group members, states, names, command lines."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -10,12 +9,9 @@ PROC = Path("/proc")
 
 
 def stat_fields(pid: int | str) -> list[str] | None:
-    """Return the fields of ``/proc/<pid>/stat`` after the command name (state first); None once it is gone.
-
-    The command name is cut at the last ``)``, as it may itself hold spaces and parentheses.
-    """
+    """Return the fields of ``/proc/<pid>/stat`` after the command name (state first); None once it is gone."""
     try:
-        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()  # the name may hold ")"
     except OSError:
         return None
 
@@ -49,11 +45,3 @@ def processes_named(names: Sequence[str]) -> list[tuple[int, str]]:
             found.append((pid, name))
     return found
 
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU seconds used so far by ``pids`` (from /proc; vanished processes count 0)."""
-    total = 0
-    for pid in pids:
-        if (fields := stat_fields(pid)) is not None:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")

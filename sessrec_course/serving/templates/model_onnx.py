@@ -3,8 +3,6 @@
 Input ``item_ids`` (INT64, B x max_length, right-padded with 0); outputs as the graph's: ``scores`` (FP32,
 B x items), or ``item_id_topk`` + ``score_topk`` when the postprocess operators are part of the graph.
 Requests queued together by the dynamic batcher run as one onnxruntime call, cut to the longest session.
-With an admission limit (``sessrec_admission.py``) each request also brings an ``admission_ticket`` from the
-first step; the slots are freed once the batch has run (or failed).
 """
 
 import json
@@ -14,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _triton_common import open_admission, request_arrays, split_responses  # noqa: E402
+from _triton_common import request_arrays, split_responses  # noqa: E402
 from sessrec_onnx_session import onnx_session  # noqa: E402
 
 
@@ -36,17 +34,8 @@ class TritonPythonModel:
         # a graph with a dynamic length axis runs only up to the longest session of the batch: sessions are
         # right-padded and padding never changes a score, so the trailing all-padding columns are skipped
         self.trim_padding = not isinstance(self.session.get_inputs()[0].shape[1], int)
-        self.admission = open_admission(args, config)
 
     def execute(self, requests):
-        if self.admission is None:
-            return self._run(requests)
-        try:
-            return self._run(requests)
-        finally:
-            self.admission.release(np.stack([t[0] for t in request_arrays(requests, "admission_ticket")]))
-
-    def _run(self, requests):
         arrays = request_arrays(requests, self.input_name)
         batch = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         if self.trim_padding:
