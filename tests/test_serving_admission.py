@@ -18,7 +18,6 @@ from sessrec_course.serving.admission import (
     AdmissionTable,
     clear_tables,
     limit_admission,
-    remove_stale_tables,
     remove_tables,
     table_dir,
     table_path,
@@ -103,7 +102,7 @@ def test_tables_are_named_by_server_and_repository_and_removed_with_the_server(t
     mine = table_path(tmp_path / "a", server_pid=os.getpid())
     AdmissionTable(mine, slots=2).close()
     try:
-        removed = remove_stale_tables()
+        removed = remove_tables()
         assert a in removed and mine not in removed and mine.exists()
     finally:
         mine.unlink()
@@ -164,7 +163,7 @@ def test_another_users_leftover_is_ignored_by_the_sweeps_and_replaced_at_our_own
     stale.write_bytes(bytes(16))
     os.chown(stale, FOREIGN_UID, FOREIGN_UID)
     try:
-        assert stale not in remove_stale_tables() and stale.exists(), "another user's file was removed"
+        assert stale not in remove_tables() and stale.exists(), "another user's file was removed"
         assert clear_tables(999_999_995) == [] and remove_tables(999_999_995) == [] and stale.exists()
         table = AdmissionTable(stale, slots=2)  # a stub of ours needs that very path: its own fresh file
         try:

@@ -93,7 +93,8 @@ def test_the_secret_opens_the_control_apis_and_stays_out_of_the_log(server):
     status, text = _post(server, "/v2/repository/index", headers)
     assert status == 200 and json.loads(text)[0]["name"] == "echo"
     assert _post(server, "/v2/repository/models/echo/unload", headers)[0] == 200
-    assert not server.model_ready("echo")
+    with grpcclient.InferenceServerClient(server.grpc_url) as client:
+        assert not client.is_model_ready("echo")
     with grpcclient.InferenceServerClient(server.grpc_url) as client:
         client.load_model("echo", headers=server.control_headers("grpc"))
         assert client.is_model_ready("echo")

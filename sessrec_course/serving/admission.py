@@ -1,14 +1,11 @@
 """An opt-in admission limit: at most ``N`` requests between the ensemble's first step and the end of its model step.
 
-:func:`limit_admission` puts an exported repository behind it: the first step (``preprocess``) takes a free slot of a
-shared table for each request it admits and hands it on as a ticket ``[slot, stamp]``; a request that finds none is
-answered ``UNAVAILABLE`` at once; the model step frees the slots of the requests it ran. Why not Triton's own queue
-policy, and the figures: docs/serving_faults.md.
-
-The table is ``N`` int64 admission times (``time.monotonic_ns()``, 0 = free) in a file named by the server's pid and
-the repository, in this user's private folder (``/dev/shm/sessrec-admission-<uid>``, mode 0700), shared by the stubs
-under ``flock``. A ticket lost with a dead stub is freed when the supervisor reloads the model (:func:`clear_tables`),
-any other after the lease. This file travels beside the python steps as ``sessrec_admission.py`` (numpy + stdlib).
+:func:`limit_admission` wraps the python steps of an export: the first takes a free slot of a shared table per
+request and hands it on as a ticket ``[slot, stamp]``, or answers ``UNAVAILABLE`` at once; the model step frees the
+slots it ran. Why not Triton's queue policy: docs/serving_faults.md. A table is ``N`` int64 admission times (0 =
+free) in a file named by server pid and repository, in this user's folder ``/dev/shm/sessrec-admission-<uid>``
+(0700), shared by the stubs under ``flock``; a ticket lost with a dead stub is freed by the supervisor's reload
+(:func:`clear_tables`), any other after the lease. Copied beside the steps as ``sessrec_admission.py``: numpy only.
 """
 
 from __future__ import annotations
@@ -35,14 +32,9 @@ STEP_TEMPLATE = Path(__file__).resolve().parent / "templates" / "admission_step.
 
 
 def table_dir(base: str | Path | None = None) -> Path:
-    """Return this user's private folder of tables under ``base`` (``/dev/shm``), made 0700 if missing.
-
-    A link, a file or another user's folder there is refused with PermissionError; a folder of ours that others
-    could enter is made private.
-    """
+    """Return this user's folder of tables under ``base`` (``/dev/shm``), made 0700; a link or another's is refused."""
     if base is None:
-        shm = Path("/dev/shm")
-        base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+        base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
     path = Path(base) / f"{PREFIX}{os.geteuid()}"
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=0o700)
@@ -52,12 +44,10 @@ def table_dir(base: str | Path | None = None) -> Path:
         raise PermissionError(f"{path} must be a folder of uid {os.geteuid()} (mode 0700), not a link or a file "
                               f"({error.strerror}): remove it") from error
     try:
-        info = os.fstat(fd)
-        if info.st_uid != os.geteuid():
-            raise PermissionError(f"{path} belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()}): "
+        if (owner := os.fstat(fd).st_uid) != os.geteuid():
+            raise PermissionError(f"{path} belongs to uid {owner}, not to this user (uid {os.geteuid()}): "
                                   "admission tables are never shared between users; remove it")
-        if info.st_mode & 0o077:
-            os.fchmod(fd, 0o700)
+        os.fchmod(fd, 0o700)  # ours: private whatever its mode was
     finally:
         os.close(fd)
     return path
@@ -65,37 +55,34 @@ def table_dir(base: str | Path | None = None) -> Path:
 
 def table_path(repository: str | Path, server_pid: int | None = None) -> Path:
     """Return the table of ``repository`` served by the server ``server_pid`` (default: this stub's parent)."""
-    pid = os.getppid() if server_pid is None else int(server_pid)
     key = hashlib.sha1(str(Path(repository).resolve()).encode()).hexdigest()[:12]
-    return table_dir() / f"{pid}-{key}"
+    return table_dir() / f"{os.getppid() if server_pid is None else int(server_pid)}-{key}"
 
 
 def _own_tables(pattern: str) -> list[Path]:
     """Entries of the private folder matching ``pattern`` that belong to this user (others' are left alone)."""
     try:
-        folder = table_dir()
+        found = list(table_dir().glob(pattern))
     except PermissionError:
         return []
-    found = []
-    for path in folder.glob(pattern):
+    owned = []
+    for path in found:
         with contextlib.suppress(FileNotFoundError):
-            if os.lstat(path).st_uid == os.geteuid():
-                found.append(path)
-    return found
+            owned += [path] if path.lstat().st_uid == os.geteuid() else []  # a link's own owner: never followed
+    return owned
 
 
-def remove_tables(server_pid: int) -> list[Path]:
-    """Delete the tables of the server ``server_pid`` (it stopped); a link is removed, never followed."""
-    removed = []
-    for path in _own_tables(f"{int(server_pid)}-*"):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            removed.append(path)
-    return removed
+def remove_tables(server_pid: int | None = None) -> list[Path]:
+    """Delete the tables of the server ``server_pid`` (it stopped), or of every server gone (None); links unfollowed."""
+    tables = _own_tables("*-*" if server_pid is None else f"{int(server_pid)}-*")
+    gone = [p for p in tables if server_pid is not None or not Path(f"/proc/{p.name.split('-', 1)[0]}").exists()]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
 
 
 def clear_tables(server_pid: int) -> list[Path]:
-    """Free every slot of the tables of the server ``server_pid`` (after a reload); links and others' files are skipped."""
+    """Free every slot of the tables of the server ``server_pid`` (after a reload); links are skipped."""
     cleared = []
     for path in _own_tables(f"{int(server_pid)}-*"):
         try:
@@ -103,26 +90,13 @@ def clear_tables(server_pid: int) -> list[Path]:
         except OSError:  # gone, or a link (ELOOP)
             continue
         try:
-            info = os.fstat(fd)
-            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+            if stat.S_ISREG((info := os.fstat(fd)).st_mode) and info.st_uid == os.geteuid():
                 fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
                 os.pwrite(fd, bytes(info.st_size), 0)
                 cleared.append(path)
         finally:
             os.close(fd)
     return cleared
-
-
-def remove_stale_tables() -> list[Path]:
-    """Delete this user's tables whose server process no longer exists; return their paths."""
-    removed = []
-    for path in _own_tables("*-*"):
-        pid = path.name.split("-", 1)[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed.append(path)
-    return removed
 
 
 def _open_table(path: Path, size: int) -> int:
@@ -133,8 +107,7 @@ def _open_table(path: Path, size: int) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
             info = os.fstat(fd)
-            if (stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and info.st_nlink == 1
-                    and info.st_size == size):
+            if stat.S_ISREG(info.st_mode) and (info.st_uid, info.st_nlink, info.st_size) == (os.geteuid(), 1, size):
                 return fd  # made by another step of this server
             os.close(fd)
             os.unlink(path)  # a leftover, another size, another user's, a hard link: not ours to use
@@ -166,7 +139,7 @@ class AdmissionTable:
     def _locked(self):
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            yield
+            yield time.monotonic_ns()
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
@@ -176,8 +149,7 @@ class AdmissionTable:
 
     def admit(self, count: int) -> np.ndarray:
         """Take up to ``count`` free slots; return ``(admitted, 2)`` tickets ``[slot, stamp]`` for the first requests."""
-        now = time.monotonic_ns()
-        with self._locked():
+        with self._locked() as now:
             free = np.flatnonzero(~self._taken(now))[:count]
             self._stamps[free] = now
         return np.stack([free.astype(np.int64), np.full(free.size, now, dtype=np.int64)], axis=1)
@@ -193,8 +165,8 @@ class AdmissionTable:
 
     def in_use(self) -> int:
         """Return how many slots are taken and within their lease."""
-        with self._locked():
-            return int(self._taken(time.monotonic_ns()).sum())
+        with self._locked() as now:
+            return int(self._taken(now).sum())
 
     def close(self) -> None:
         """Unmap and close the file (the file stays for the other steps)."""
@@ -213,22 +185,20 @@ def limit_admission(repository: str | Path, max_in_flight: int, lease_ms: float 
     """Put the exported ``repository`` behind an admission limit of ``max_in_flight`` requests; return its path.
 
     ``preprocess`` and ``model`` get ``templates/admission_step.py`` as ``model.py`` over their own (now
-    ``sessrec_step.py``), the limit and the ticket tensor; the ensemble passes the ticket on. Written to a copy
-    swapped in at the end.
+    ``sessrec_step.py``), the limit and the ticket; the ensemble passes it on. Written to a copy swapped in.
     """
     from sessrec_course.paths import write_directory_atomically
 
-    repository = Path(repository)
-    meta = json.loads((repository / "sessrec_serving.json").read_text())
+    meta = json.loads((Path(repository) / "sessrec_serving.json").read_text())
     if max_in_flight < 1 or lease_ms <= 0:
         raise ValueError(f"max_in_flight must be >= 1 and lease_ms > 0, got {max_in_flight} and {lease_ms}")
-    if meta["model_backend"] != "python":
-        raise ValueError(f"max_in_flight needs model_backend='python' (its model step frees the admission slots), "
+    if meta["model_backend"] != "python" or "admission" in meta:
+        raise ValueError(f"{repository} is already behind an admission limit: {meta['admission']}" if "admission" in meta
+                         else f"max_in_flight needs model_backend='python' (its model step frees the slots), "
                          f"the {meta['model_backend']!r} backend of {repository} cannot")
-    if "admission" in meta:
-        raise ValueError(f"{repository} is already behind an admission limit: {meta['admission']}")
     parameters = "".join(f'parameters {{ key: "admission_{key}" value: {{ string_value: "{value}" }} }}\n'
                          for key, value in (("max_in_flight", max_in_flight), ("lease_ms", f"{lease_ms:g}")))
+    ticket = f'{{ key: "{TICKET}" value: "{TICKET}" }}'
 
     def write(tmp: Path) -> None:
         shutil.copytree(repository, tmp, dirs_exist_ok=True, symlinks=True)
@@ -237,14 +207,12 @@ def limit_admission(repository: str | Path, max_in_flight: int, lease_ms: float 
             os.replace(version / "model.py", version / "sessrec_step.py")
             shutil.copyfile(STEP_TEMPLATE, version / "model.py")
             shutil.copyfile(__file__, version / "sessrec_admission.py")
-            ticket = f',\n  {{ name: "{TICKET}" data_type: TYPE_INT64 dims: [ 2 ] }}'
-            config.write_text(_insert(config.read_text(), block, "\n]", ticket) + parameters)
+            tensor = f',\n  {{ name: "{TICKET}" data_type: TYPE_INT64 dims: [ 2 ] }}'
+            config.write_text(_insert(config.read_text(), block, "\n]", tensor) + parameters)
         ensemble = tmp / meta["ensemble"] / "config.pbtxt"
-        text = _insert(ensemble.read_text(), 'model_name: "preprocess"', "\n    }",
-                       f'\n      output_map {{ key: "{TICKET}" value: "{TICKET}" }}')
-        ensemble.write_text(_insert(text, 'model_name: "model"', "\n    }",
-                                    f'\n      input_map {{ key: "{TICKET}" value: "{TICKET}" }}'))
-        meta["admission"] = {"max_in_flight": max_in_flight, "lease_ms": lease_ms}
-        (tmp / "sessrec_serving.json").write_text(json.dumps(meta, indent=2))
+        text = _insert(ensemble.read_text(), 'model_name: "preprocess"', "\n    }", f"\n      output_map {ticket}")
+        ensemble.write_text(_insert(text, 'model_name: "model"', "\n    }", f"\n      input_map {ticket}"))
+        (tmp / "sessrec_serving.json").write_text(json.dumps(
+            {**meta, "admission": {"max_in_flight": max_in_flight, "lease_ms": lease_ms}}, indent=2))
 
     return write_directory_atomically(repository, write)

@@ -24,24 +24,19 @@ def _live_pids() -> Iterator[tuple[int, list[str]]]:
 
 
 def process_group_members(pgid: int) -> list[int]:
-    """Return the pids of live processes in process group ``pgid`` (read from /proc, no psutil)."""
+    """Return the pids of live processes in process group ``pgid``."""
     return [pid for pid, fields in _live_pids() if int(fields[2]) == pgid]
 
 
 def command_line(pid: int) -> list[str] | None:
-    """Return the ``argv`` of process ``pid`` from ``/proc/<pid>/cmdline``; None once it is gone."""
+    """Return the ``argv`` of process ``pid``; None once it is gone."""
     try:
-        raw = (PROC / str(pid) / "cmdline").read_bytes()
+        return [part.decode(errors="replace") for part in (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")[:-1]]
     except OSError:
         return None
-    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]] or None
 
 
 def processes_named(names: Sequence[str]) -> list[tuple[int, str]]:
     """Return ``(pid, name)`` of live processes whose program (``argv[0]``'s file name) is one of ``names``."""
-    found = []
-    for pid, _ in _live_pids():
-        if (argv := command_line(pid)) is not None and (name := Path(argv[0]).name) in names:
-            found.append((pid, name))
-    return found
-
+    named = ((pid, Path(argv[0]).name) for pid, _ in _live_pids() if (argv := command_line(pid)))
+    return [(pid, name) for pid, name in named if name in names]

@@ -1,13 +1,6 @@
-"""Export a Triton model repository: preprocess (ETL) -> session model (+ postprocess: top-k), as one ensemble.
-
-Every ``config.pbtxt`` is generated from the saved schema (names, dims and types), never copied by hand::
-
-    <repo>/preprocess/  python backend: raw ids (-1 padded) -> encoded ids (max_length); its model.py,
-                        sessrec_transform.py (the in-process code) and serving_state.npz (the fitted tables)
-    <repo>/model/       model.onnx, the session model with the postprocess operators (top-k, raw ids) at its end,
-                        run by onnxruntime in a python-backend model.py (CPU) or by the native backend (GPU)
-    <repo>/ensemble/    platform "ensemble" chaining preprocess -> model
-
+"""Export a Triton repository, every ``config.pbtxt`` generated from the schema: ``preprocess`` (python backend:
+raw -> encoded ids with the in-process code and the fitted tables) -> ``model`` (the ONNX graph ending with the
+top-k operators; onnxruntime in a python-backend model.py on CPU, the native backend on GPU), as one ``ensemble``.
 ``postprocess="python"`` keeps the model's scores and adds a third python step ``postprocess`` (numpy top-k).
 """
 
@@ -64,27 +57,19 @@ def _tensor(name: str, dtype: str, dims: list[int], ragged: bool = False) -> str
     return f'  {{ name: "{name}" data_type: {dtype} dims: [ {", ".join(map(str, dims))} ]{extra} }}'
 
 
-def _config(name: str, *, backend: str | None, platform: str | None, max_batch_size: int,
+def _config(name: str, *, backend: str | None = None, platform: str | None = None, max_batch_size: int,
             inputs: list[str], outputs: list[str], instances: int | None = None, kind: str = "KIND_CPU",
-            queue_delay_us: int | None = None, parameters: dict[str, str] | None = None,
-            extra: str = "") -> str:
-    lines = [f'name: "{name}"']
-    if backend:
-        lines.append(f'backend: "{backend}"')
-    if platform:
-        lines.append(f'platform: "{platform}"')
-    lines.append(f"max_batch_size: {max_batch_size}")
-    lines.append("input [\n" + ",\n".join(inputs) + "\n]")
-    lines.append("output [\n" + ",\n".join(outputs) + "\n]")
+            queue_delay_us: int | None = None, parameters: dict[str, str] | None = None, extra: str = "") -> str:
+    lines = [f'name: "{name}"', f'backend: "{backend}"' if backend else f'platform: "{platform}"',
+             f"max_batch_size: {max_batch_size}", "input [\n" + ",\n".join(inputs) + "\n]",
+             "output [\n" + ",\n".join(outputs) + "\n]"]
     if instances:
         lines.append(f"instance_group [ {{ count: {instances} kind: {kind} }} ]")
     if queue_delay_us is not None:
         lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}")
-    for key, value in (parameters or {}).items():
-        lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
-    if extra:
-        lines.append(extra)
-    return "\n".join(lines) + "\n"
+    lines += [f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}' for key, value in
+              (parameters or {}).items()]
+    return "\n".join(lines + ([extra] if extra else [])) + "\n"
 
 
 def _ensemble_config(max_batch_size: int, top_k: int, postprocess: str) -> str:
@@ -93,23 +78,17 @@ def _ensemble_config(max_batch_size: int, top_k: int, postprocess: str) -> str:
         maps += [f'      output_map {{ key: "{k}" value: "{v}" }}' for k, v in outputs.items()]
         return f'    {{\n      model_name: "{model}"\n      model_version: -1\n' + "\n".join(maps) + "\n    }"
 
-    final = {OUTPUT_IDS: OUTPUT_IDS, OUTPUT_SCORES: OUTPUT_SCORES}
-    steps = [step("preprocess", {INPUT_NAME: INPUT_NAME}, {"item_ids": "encoded_item_ids"})]
+    final, encoded = {OUTPUT_IDS: OUTPUT_IDS, OUTPUT_SCORES: OUTPUT_SCORES}, {"item_ids": "encoded_item_ids"}
+    steps = [step("preprocess", {INPUT_NAME: INPUT_NAME}, encoded)]
     if postprocess == "onnx":
-        steps.append(step("model", {"item_ids": "encoded_item_ids"}, final))
+        steps.append(step("model", encoded, final))
     else:
-        steps += [step("model", {"item_ids": "encoded_item_ids"}, {"scores": "item_scores"}),
-                  step("postprocess", {"scores": "item_scores", "item_ids": "encoded_item_ids"}, final)]
-    scheduling = "ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}"
-    return _config(ENSEMBLE, backend=None, platform="ensemble", max_batch_size=max_batch_size,
+        steps += [step("model", encoded, {"scores": "item_scores"}),
+                  step("postprocess", {"scores": "item_scores", **encoded}, final)]
+    return _config(ENSEMBLE, platform="ensemble", max_batch_size=max_batch_size,
                    inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1])],
-                   outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [top_k]),
-                            _tensor(OUTPUT_SCORES, "TYPE_FP32", [top_k])],
-                   extra=scheduling)
-
-
-def _steps(postprocess: str) -> list[str]:
-    return ["preprocess", "model"] + (["postprocess"] if postprocess == "python" else [])
+                   outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [top_k]), _tensor(OUTPUT_SCORES, "TYPE_FP32", [top_k])],
+                   extra="ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}")
 
 
 def resolve_model_backend(requested: str = "auto") -> str:
@@ -130,27 +109,24 @@ def export_repository(output_dir: str | Path, onnx_model: str | Path, state: Ser
 
     It is built in a temporary folder and moved into place: a failed export leaves nothing half-written.
     """
-    config = config or ServingConfig()
-    onnx_model = Path(onnx_model)
+    config, onnx_model = config or ServingConfig(), Path(onnx_model)
     if not onnx_model.is_file():
         raise FileNotFoundError(f"ONNX model not found: {onnx_model}")
     _check_onnx_signature(onnx_model, input_name, output_name, state)
     if config.top_k > state.item_cardinality - FIRST_ID:
         raise ValueError(f"top_k={config.top_k} exceeds the {state.item_cardinality - FIRST_ID} known items")
     backend = resolve_model_backend(config.model_backend)
-    output_dir = Path(output_dir)
-    write_directory_atomically(
-        output_dir, lambda tmp: _write(tmp, onnx_model, state, config, backend, input_name, output_name))
+    write_directory_atomically(output_dir, lambda tmp: _write(tmp, onnx_model, state, config, backend, input_name,
+                                                              output_name))
     log.info("exported Triton repository to %s (model backend: %s)", output_dir, backend)
-    return output_dir
+    return Path(output_dir)
 
 
 def _check_onnx_signature(path: Path, input_name: str, output_name: str, state: ServingState) -> None:
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
-    inputs = {i.name: i for i in graph.input}
-    outputs = {o.name: o for o in graph.output}
+    inputs, outputs = {i.name: i for i in graph.input}, {o.name: o for o in graph.output}
     if input_name not in inputs or output_name not in outputs:
         raise ValueError(f"{path}: expected input {input_name!r} and output {output_name!r}, found inputs "
                          f"{sorted(inputs)} and outputs {sorted(outputs)}")
@@ -162,69 +138,57 @@ def _check_onnx_signature(path: Path, input_name: str, output_name: str, state: 
                          f"item_cardinality={state.item_cardinality}")
 
 
-def _python_model(folder: Path, template: str, config_text: str, state: ServingState | None) -> None:
-    version = folder / "1"
-    version.mkdir(parents=True)
-    shutil.copyfile(TEMPLATES / template, version / "model.py")
-    shutil.copyfile(TRITON_COMMON_FILE, version / TRITON_COMMON_FILE.name)
+def _python_model(folder: Path, template: str, config_text: str, files: dict[str, Path]) -> Path:
+    """Write ``config.pbtxt`` and ``1/``: ``template`` as ``model.py``, the shared helpers and ``files``."""
+    (folder / "1").mkdir(parents=True)
     (folder / "config.pbtxt").write_text(config_text)
-    if state is not None:
-        shutil.copyfile(TRANSFORM_FILE, version / "sessrec_transform.py")
-        state.save(version / "serving_state.npz")
+    for name, source in {"model.py": TEMPLATES / template, TRITON_COMMON_FILE.name: TRITON_COMMON_FILE, **files}.items():
+        shutil.copyfile(source, folder / "1" / name)
+    return folder / "1"
 
 
 def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig, backend: str,
            input_name: str, output_name: str) -> None:
-    length, n_items, batch = state.max_length, state.item_cardinality, cfg.max_batch_size
-    delay = cfg.max_queue_delay_us
-    _python_model(repo / "preprocess", "preprocess.py", _config(
-        "preprocess", backend="python", platform=None, max_batch_size=batch,
-        inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1], ragged=True)],
-        outputs=[_tensor("item_ids", "TYPE_INT64", [length])],
-        instances=cfg.preprocess_instances, queue_delay_us=delay), state)
-    model_dir = repo / "model"
-    (model_dir / "1").mkdir(parents=True)
-    graph = model_dir / "1" / "model.onnx"
-    if cfg.postprocess == "onnx":  # the postprocess operators go at the end of the model graph
-        append_top_k(onnx_model, graph, state, cfg.top_k, input_name, output_name)
-        outputs = [_tensor(OUTPUT_IDS, "TYPE_INT64", [cfg.top_k]), _tensor(OUTPUT_SCORES, "TYPE_FP32", [cfg.top_k])]
-    else:
-        shutil.copyfile(onnx_model, graph)
-        outputs = [_tensor("scores" if backend == "python" else output_name, "TYPE_FP32", [n_items])]
+    length, n_items, k, threads = state.max_length, state.item_cardinality, cfg.top_k, str(cfg.intra_op_num_threads)
+    common = {"max_batch_size": cfg.max_batch_size, "queue_delay_us": cfg.max_queue_delay_us}
+    top = [_tensor(OUTPUT_IDS, "TYPE_INT64", [k]), _tensor(OUTPUT_SCORES, "TYPE_FP32", [k])]
+    model_out = top if cfg.postprocess == "onnx" else [
+        _tensor("scores" if backend == "python" else output_name, "TYPE_FP32", [n_items])]
+    transform = {"sessrec_transform.py": TRANSFORM_FILE}
+    state.save(_python_model(repo / "preprocess", "preprocess.py", _config(
+        "preprocess", backend="python", inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1], ragged=True)],
+        outputs=[_tensor("item_ids", "TYPE_INT64", [length])], instances=cfg.preprocess_instances, **common),
+        transform) / "serving_state.npz")
     if backend == "onnxruntime":
         from sessrec_course.environment import cuda_available
 
         if input_name != "item_ids" or (cfg.postprocess == "python" and output_name != "scores"):
             raise ValueError("the native onnxruntime backend needs the ONNX names item_ids -> scores")
-        (model_dir / "config.pbtxt").write_text(_config(
-            "model", backend="onnxruntime", platform=None, max_batch_size=batch,
-            inputs=[_tensor(input_name, "TYPE_INT64", [length])], outputs=outputs, instances=cfg.model_instances,
-            kind="KIND_GPU" if cuda_available() else "KIND_CPU", queue_delay_us=delay,
-            parameters={"intra_op_thread_count": str(cfg.intra_op_num_threads), "inter_op_thread_count": "1"}))
+        (repo / "model" / "1").mkdir(parents=True)
+        (repo / "model" / "config.pbtxt").write_text(_config(
+            "model", backend="onnxruntime", inputs=[_tensor(input_name, "TYPE_INT64", [length])], outputs=model_out,
+            instances=cfg.model_instances, kind="KIND_GPU" if cuda_available() else "KIND_CPU",
+            parameters={"intra_op_thread_count": threads, "inter_op_thread_count": "1"}, **common))
     else:
-        shutil.copyfile(TEMPLATES / "model_onnx.py", model_dir / "1" / "model.py")
-        shutil.copyfile(TRITON_COMMON_FILE, model_dir / "1" / TRITON_COMMON_FILE.name)
-        shutil.copyfile(ONNX_SESSION_FILE, model_dir / "1" / "sessrec_onnx_session.py")
-        (model_dir / "config.pbtxt").write_text(_config(
-            "model", backend="python", platform=None, max_batch_size=batch,
-            inputs=[_tensor("item_ids", "TYPE_INT64", [length])], outputs=outputs,
-            instances=cfg.model_instances, queue_delay_us=delay,
-            parameters={"intra_op_num_threads": str(cfg.intra_op_num_threads), "inter_op_num_threads": "1"}))
-    if cfg.postprocess == "python":
-        _python_model(repo / "postprocess", "postprocess.py", _config(
-            "postprocess", backend="python", platform=None, max_batch_size=batch,
+        _python_model(repo / "model", "model_onnx.py", _config(
+            "model", backend="python", inputs=[_tensor("item_ids", "TYPE_INT64", [length])], outputs=model_out,
+            instances=cfg.model_instances, parameters={"intra_op_num_threads": threads, "inter_op_num_threads": "1"},
+            **common), {"sessrec_onnx_session.py": ONNX_SESSION_FILE})
+    if cfg.postprocess == "onnx":  # the postprocess operators go at the end of the model graph
+        append_top_k(onnx_model, repo / "model" / "1" / "model.onnx", state, k, input_name, output_name)
+    else:
+        shutil.copyfile(onnx_model, repo / "model" / "1" / "model.onnx")
+        state.save(_python_model(repo / "postprocess", "postprocess.py", _config(
+            "postprocess", backend="python", outputs=top, instances=cfg.postprocess_instances,
             inputs=[_tensor("scores", "TYPE_FP32", [n_items]), _tensor("item_ids", "TYPE_INT64", [length])],
-            outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [cfg.top_k]),
-                     _tensor(OUTPUT_SCORES, "TYPE_FP32", [cfg.top_k])],
-            instances=cfg.postprocess_instances, queue_delay_us=delay,
-            parameters={"top_k": str(cfg.top_k)}), state)
+            parameters={"top_k": str(k)}, **common), transform) / "serving_state.npz")
     (repo / ENSEMBLE / "1").mkdir(parents=True)
-    (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(batch, cfg.top_k, cfg.postprocess))
+    (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(cfg.max_batch_size, k, cfg.postprocess))
     (repo / "sessrec_serving.json").write_text(json.dumps({
-        "top_k": cfg.top_k, "max_length": length, "item_cardinality": n_items, "model_backend": backend,
-        "postprocess": cfg.postprocess, "steps": _steps(cfg.postprocess),
-        "input": INPUT_NAME, "outputs": [OUTPUT_IDS, OUTPUT_SCORES], "ensemble": ENSEMBLE,
-        "config": cfg.__dict__}, indent=2))
+        "top_k": k, "max_length": length, "item_cardinality": n_items, "model_backend": backend,
+        "postprocess": cfg.postprocess, "steps": ["preprocess", "model", "postprocess"][:2 + (cfg.postprocess == "python")],
+        "input": INPUT_NAME, "outputs": [OUTPUT_IDS, OUTPUT_SCORES], "ensemble": ENSEMBLE, "config": cfg.__dict__},
+        indent=2))
 
 
 def popularity_scores(encoded_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,5 +197,4 @@ def popularity_scores(encoded_counts: np.ndarray) -> tuple[np.ndarray, np.ndarra
     counts[:FIRST_ID] = -1.0
     order = order_desc(counts)
     order = order[counts[order] >= 0]
-    total = max(counts[order].sum(), 1.0)
-    return order.astype(np.int64), (counts[order] / total).astype(np.float32)
+    return order.astype(np.int64), (counts[order] / max(counts[order].sum(), 1.0)).astype(np.float32)

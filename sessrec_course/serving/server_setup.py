@@ -1,9 +1,5 @@
-"""What ``tritonserver`` needs to start: its backend folder, its environment and its command line.
-
-For the copy bundled in the ``nvidia-pytriton`` wheel the python backend is assembled into a backend folder and
-the environment is fixed (the interpreter's LIBDIR on ``LD_LIBRARY_PATH``, the venv's ``bin`` first on ``PATH``)
-so that the stub finds this interpreter and its packages.
-"""
+"""What ``tritonserver`` needs to start: its backend folder, environment and command line (for the wheel's copy,
+a python backend folder, this interpreter's LIBDIR and the venv's ``bin`` first, so the stub finds our packages)."""
 
 from __future__ import annotations
 
@@ -42,17 +38,13 @@ def prepare_backend_dir(binary: Path, target: Path) -> Path:
     backends, stub = server_backend_dirs(binary)
     if stub is None:
         return backends
-    target.mkdir(parents=True, exist_ok=True)
-    for backend in backends.iterdir() if backends.is_dir() else ():
-        link = target / backend.name
-        if backend.name != "python" and not link.exists():
-            link.symlink_to(backend.resolve(), target_is_directory=True)
-    python_dir = target / "python"
-    python_dir.mkdir(exist_ok=True)
-    for source in (backends / "python" / "libtriton_python.so",
-                   backends / "python" / "triton_python_backend_utils.py", stub):
-        if not (python_dir / source.name).exists():
-            (python_dir / source.name).symlink_to(source.resolve())
+    (target / "python").mkdir(parents=True, exist_ok=True)
+    links = {target / b.name: b for b in (backends.iterdir() if backends.is_dir() else ()) if b.name != "python"}
+    links.update({target / "python" / s.name: s for s in (backends / "python" / "libtriton_python.so",
+                                                          backends / "python" / "triton_python_backend_utils.py", stub)})
+    for link, source in links.items():
+        if not link.exists():
+            link.symlink_to(source.resolve(), target_is_directory=source.is_dir())
     return target
 
 
@@ -72,8 +64,7 @@ def server_environment(binary: Path) -> dict[str, str]:
 
 
 def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_port: int, grpc_port: int,
-                   metrics_port: int, control_key: str, exit_timeout: int = 2, log_verbose: int = 0,
-                   extra_args: tuple[str, ...] = ()) -> list[str]:
+                   metrics_port: int, control_key: str, extra_args: tuple[str, ...] = ()) -> list[str]:
     """Return the command line: every endpoint on 127.0.0.1, the control APIs behind ``control_key``."""
     restricted = f"{','.join(RESTRICTED_APIS)}:{CONTROL_HEADER}={control_key}"
     return [
@@ -83,6 +74,6 @@ def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_po
         "--metrics-address", "127.0.0.1", "--metrics-port", str(metrics_port),
         f"--http-restricted-api={restricted}", f"--grpc-restricted-protocol={restricted}",
         "--allow-gpu-metrics", "false", "--pinned-memory-pool-byte-size=0",
-        "--strict-readiness", "true", "--exit-timeout-secs", str(exit_timeout), f"--log-verbose={log_verbose}",
+        "--strict-readiness", "true", "--exit-timeout-secs", "2",  # the wait for open connections when stopping
         *extra_args,
     ]

@@ -1,18 +1,15 @@
 """Opt-in supervision of a ``tritonserver``: bring back a dead or hung stub, report every fault truthfully.
 
 Triton 2.51 does not bring back a killed python-backend stub, and a stopped or hung one stays listed: requests fail
-while ``/v2/health/ready`` says ready. :class:`SupervisedServer` runs the server with explicit model control and a
-:class:`Supervisor` thread that watches its process group: a stub that vanished, or stayed stopped or without
-progress (requests pending) for ``liveness_s``, is killed and its model reloaded (*recovering* meanwhile, *failed*
-with Triton's reason after ``max_reloads``), then the admission slots are freed. A server death goes to the
-``on_server_death`` callback, a crash of the thread to :attr:`Supervisor.error`; readiness then says False and
-:meth:`SupervisedServer.problem` why. Figures: docs/serving_faults.md.
-"""
+while ``/v2/health/ready`` says ready. A :class:`Supervisor` thread watches the process group: a stub that vanished,
+or stayed stopped or without progress (requests pending) for ``liveness_s``, is killed and its model reloaded
+(*recovering* meanwhile, *failed* with Triton's reason after ``max_reloads``). A server death goes to the
+``on_server_death`` callback, a crash of the thread to :attr:`Supervisor.error`; readiness is then False and
+:meth:`SupervisedServer.problem` says why. Figures: docs/serving_faults.md."""
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import logging
 import os
@@ -24,8 +21,8 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from sessrec_course.serving.admission import clear_tables, remove_tables
@@ -39,11 +36,7 @@ _METRIC = re.compile(r'^nv_inference_(pending_request_count|exec_count)\{model="
                      re.MULTILINE)
 
 
-class ServingFailed(RuntimeError):
-    """The supervised server cannot serve: a model failed to reload, or the supervisor thread crashed."""
-
-
-class TritonServerDied(ServingFailed):
+class TritonServerDied(RuntimeError):
     """The server process ended while it was serving; the message names how, then its log."""
 
 
@@ -66,27 +59,20 @@ def signal_stub(server: TritonServer, model: str, sig: int = signal.SIGKILL) -> 
     return pids[0]
 
 
-@dataclass(frozen=True)
-class SupervisorEvent:
-    """One thing the supervisor saw or did; ``at`` is ``time.monotonic()``."""
-
-    at: float
-    kind: str  # stub_died, stub_hung, unloaded, reloaded, reload_failed, failed, server_died, crashed
-    model: str
-    detail: str = ""
+# one thing the supervisor saw or did, ``at`` from time.monotonic(); kind: stub_died, stub_hung, unloaded,
+# reloaded, reload_failed, failed, server_died or crashed
+SupervisorEvent = namedtuple("SupervisorEvent", "at kind model detail")
 
 
 class Supervisor:
     """A daemon thread that watches the process group of ``process`` every ``interval_s`` seconds."""
 
     def __init__(self, process: subprocess.Popen, http_url: str, metrics_url: str, headers: dict[str, str],
-                 on_server_death: Callable[[subprocess.Popen], object], *, interval_s: float = 0.1,
+                 on_server_death: Callable[[subprocess.Popen], object], *, interval_s: float = 0.1,  # a bound method
                  liveness_s: float = 2.0, reload_timeout_s: float = 60.0, max_reloads: int = 3):
         self.process, self.http_url, self.metrics_url, self.headers = process, http_url, metrics_url, headers
-        # weakly: a server dropped without stop() is still stopped by its __del__
-        self._on_death = weakref.WeakMethod(on_server_death) if inspect.ismethod(on_server_death) else lambda: on_server_death
-        self.interval_s, self.liveness_s, self.reload_timeout_s, self.max_reloads = (
-            interval_s, liveness_s, reload_timeout_s, max_reloads)
+        self._on_death = weakref.WeakMethod(on_server_death)  # a server dropped without stop() still ends in __del__
+        self.interval_s, self.liveness_s, self.reload_timeout_s, self.max_reloads = interval_s, liveness_s, reload_timeout_s, max_reloads
         self.events: list[SupervisorEvent] = []
         self.failed: dict[str, str] = {}  # model -> why it stays down
         self.error: str | None = None  # why the thread stopped watching
@@ -94,6 +80,7 @@ class Supervisor:
         self._stopped_since: dict[str, float] = {}
         self._progress: dict[str, tuple[float, float]] = {}  # model -> (batches executed, unchanged since)
         self._next_metrics = 0.0
+        self._expected = stub_pids(process.pid)  # now, not in the thread: a stub lost right after start counts too
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"triton-supervisor-{process.pid}", daemon=True)
 
@@ -126,8 +113,7 @@ class Supervisor:
             log.exception("%s", self.error)
 
     def _watch(self) -> None:
-        pgid = self.process.pid
-        expected = stub_pids(pgid)
+        pgid, expected = self.process.pid, self._expected
         while not self._stop.wait(self.interval_s) and self._on_death() is not None:
             if self.process.poll() is not None:
                 self._event("server_died", "tritonserver", f"exit code {self.process.returncode}")
@@ -150,14 +136,16 @@ class Supervisor:
     def _hung(self, live: dict[str, set[int]]) -> dict[str, set[int]]:
         """Stubs stopped (state T), or without a batch done while requests wait, for longer than ``liveness_s``."""
         now = time.monotonic()
-        if now >= self._next_metrics:
+        if now >= self._next_metrics:  # Triton's counters per model: requests pending, batches executed
             self._next_metrics = now + self.liveness_s / 4
-            metrics = self._metrics()
-            if metrics is None:  # unread: no verdict on stale figures
-                self._progress.clear()
-            for model, counts in (metrics or {}).items():
-                executed = counts.get("exec_count", 0.0)
-                if not counts.get("pending_request_count") or self._progress.get(model, (None,))[0] != executed:
+            try:
+                with urllib.request.urlopen(self.metrics_url, timeout=1.0) as response:
+                    counts = _METRIC.findall(response.read().decode())
+            except OSError:  # unread: no verdict on stale figures
+                counts, self._progress = [], {}
+            pending = {model for kind, model, value in counts if kind == "pending_request_count" and float(value)}
+            for model, executed in ((m, float(v)) for kind, m, v in counts if kind == "exec_count"):
+                if model not in pending or self._progress.get(model, (None,))[0] != executed:
                     self._progress[model] = (executed, now)
         stopped_since, hung = {}, {}
         for model, pids in live.items():
@@ -169,18 +157,6 @@ class Supervisor:
                 hung[model] = stopped or pids
         self._stopped_since = stopped_since  # replaced whole: other threads read it
         return hung
-
-    def _metrics(self) -> dict[str, dict[str, float]] | None:
-        """Triton's per-model counters (requests pending, batches executed); None when unreadable."""
-        try:
-            with urllib.request.urlopen(self.metrics_url, timeout=1.0) as response:
-                text = response.read().decode()
-        except OSError:
-            return None
-        found: dict[str, dict[str, float]] = {}
-        for kind, model, value in _METRIC.findall(text):
-            found.setdefault(model, {})[kind] = float(value)
-        return found
 
     def _request(self, path: str) -> tuple[int, str]:
         """POST to a control API of the server; return ``(status, text)``, status -1 when unreachable."""
@@ -212,7 +188,6 @@ class Supervisor:
             if status == 200:
                 freed = ", slots freed" if clear_tables(self.process.pid) else ""
                 self._event("reloaded", model, f"{time.monotonic() - began:.2f} s{freed}")
-                log.warning("model %r serves again, %.2f s after its stub was lost", model, time.monotonic() - began)
                 self._progress.pop(model, None)
                 with self._lock:
                     self._recovering.discard(model)
@@ -237,13 +212,6 @@ class Supervisor:
                 if status != 200:
                     break
         return status, text
-
-
-def _exit_cause(returncode: int) -> str:
-    with contextlib.suppress(ValueError):
-        if returncode < 0:
-            return f"was killed by signal {-returncode} ({signal.Signals(-returncode).name})"
-    return f"exited with code {returncode}"
 
 
 class SupervisedServer(TritonServer):
@@ -280,9 +248,10 @@ class SupervisedServer(TritonServer):
     def _server_died(self, process: subprocess.Popen) -> None:
         """The supervisor's report of a server that ended on its own: end its stubs, keep the cause."""
         kill_group(process.pid, process)
-        self.failure = TritonServerDied(
-            f"tritonserver (pid {process.pid}) {_exit_cause(process.returncode)} while serving {self.repository}; "
-            f"its python-backend stubs were ended (log {self.log_path}).\n{self.failure_report()}")
+        code = process.returncode
+        cause = f"was killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exited with code {code}"
+        self.failure = TritonServerDied(f"tritonserver (pid {process.pid}) {cause} while serving {self.repository}; "
+                                        f"its stubs were ended (log {self.log_path}).\n{self.failure_report()}")
         log.error("%s", self.failure)
 
     def problem(self) -> str | None:
@@ -300,19 +269,3 @@ class SupervisedServer(TritonServer):
     def is_ready(self, timeout: float = 1.0) -> bool:
         """True when no fault is known (:meth:`problem` is None) and Triton's readiness answers 200."""
         return self.problem() is None and super().is_ready(timeout)
-
-    def health(self) -> str:
-        """One word: ``ready``, ``not-ready``, ``recovering``, ``failed``, ``unwatched``, ``dead`` or ``stopped``."""
-        watcher, problem = self.supervisor, self.problem()
-        if problem is None:
-            return "ready" if super().is_ready() else "not-ready"
-        if self.failure is not None or watcher is None:
-            return "dead" if self.failure is not None else "stopped"
-        return "failed" if watcher.failed else "unwatched" if watcher.error else "recovering"
-
-    def check(self) -> None:
-        """Raise :class:`TritonServerDied` or :class:`ServingFailed` (with the reason) when the server cannot serve."""
-        if self.failure is not None:
-            raise self.failure
-        if self.supervisor is not None and (self.supervisor.error or self.supervisor.failed):
-            raise ServingFailed(self.problem())

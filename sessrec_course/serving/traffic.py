@@ -1,9 +1,4 @@
-"""The one traffic loop of the course: ``concurrency`` clients send one-session requests, every answer recorded.
-
-A closed loop (each client sends its next request when the last came back), bounded by ``duration_s`` and
-``max_requests``. Lesson 06b rehearses faults and overload with it; the benchmark tree's load test and fault drills
-reuse it (Triton's C++ ``perf_analyzer`` is the other load generator, in ``benchmarks/``).
-"""
+"""The course's one traffic loop (lesson 06b, and the benchmark tree's load test and fault drills reuse it)."""
 
 from __future__ import annotations
 
@@ -24,20 +19,17 @@ def send_traffic(url: str, sessions: Sequence[Sequence[int]], *, concurrency: in
                  max_requests: int = 20_000, protocol: str = "grpc", model: str = ENSEMBLE,
                  fault: Callable[[], object] | None = None, fault_at_s: float = 1.0,
                  ready: Callable[[], bool] | None = None, timeout_s: float = 10.0) -> pd.DataFrame:
-    """Send requests for ``duration_s`` (at most ``max_requests``); return one row per request, in sending order.
+    """A closed loop for ``duration_s`` (at most ``max_requests``); one row per request, in sending order.
 
-    Rows: ``t_s`` (sent, s after the start), ``latency_ms``, ``outcome`` (ok / unavailable / error), ``session``
-    (index into ``sessions``), ``item_ids`` (ok rows) and ``error``. Clients never retry, so every failure shows.
-    ``fault()`` runs at ``fault_at_s``; ``ready()`` is polled every 0.1 s. ``attrs``: ``started`` (monotonic t=0),
-    ``seconds``, ``concurrency``, ``fault_t_s`` and ``readiness`` (``t_s``, ``ready``).
-    """
+    Rows: ``t_s`` (sent), ``latency_ms``, ``outcome`` (ok / unavailable / error: clients never retry), ``session``
+    (index), ``item_ids``, ``error``. ``fault()`` runs at ``fault_at_s``, ``ready()`` is polled every 0.1 s; ``attrs``
+    hold ``started`` (monotonic t=0), ``seconds``, ``concurrency``, ``fault_t_s`` and ``readiness``."""
     if not len(sessions):
         raise ValueError("traffic needs at least one raw session")
     rows: list[dict] = []
     readiness: list[tuple[float, bool]] = []
     lock, counter = threading.Lock(), iter(range(max_requests))
-    started = time.monotonic()
-    end = started + duration_s
+    end = (started := time.monotonic()) + duration_s
 
     def client() -> None:
         with TritonRecommender(url, protocol, model_name=model, timeout_s=timeout_s, retry_deadline_s=0) as sender:
@@ -82,7 +74,7 @@ def send_traffic(url: str, sessions: Sequence[Sequence[int]], *, concurrency: in
 
 def outage_seconds(frame: pd.DataFrame) -> float:
     """Seconds from the fault until the first request sent after the last failure that was answered."""
-    fault_t, failed = frame.attrs.get("fault_t_s"), frame[frame["outcome"] != "ok"]
+    fault_t, failed = frame.attrs["fault_t_s"], frame[frame["outcome"] != "ok"]
     if fault_t is None or failed.empty:
         return 0.0
     after = frame[(frame["outcome"] == "ok") & (frame["t_s"] > failed["t_s"].max())]

@@ -1,8 +1,5 @@
-"""Helpers every python-backend model of the repository shares (copied beside each ``model.py``).
-
-The dynamic batcher hands ``execute`` several requests at once: a model stacks their inputs, runs once on the
-batch and cuts the results back into one response per request.
-"""
+"""Helpers of every python-backend model (copied beside each ``model.py``): the dynamic batcher hands ``execute``
+several requests at once; a model stacks their inputs, runs once and cuts the results back per request."""
 
 import triton_python_backend_utils as pb_utils
 
