@@ -1,8 +1,8 @@
-"""Process facts read from ``/proc`` (Linux, no psutil): group members, states, names, command lines."""
+"""Process facts read from ``/proc`` (Linux, no psutil): group members, states, command lines."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -35,8 +35,3 @@ def command_line(pid: int) -> list[str] | None:
     except OSError:
         return None
 
-
-def processes_named(names: Sequence[str]) -> list[tuple[int, str]]:
-    """Return ``(pid, name)`` of live processes whose program (``argv[0]``'s file name) is one of ``names``."""
-    named = ((pid, Path(argv[0]).name) for pid, _ in _live_pids() if (argv := command_line(pid)))
-    return [(pid, name) for pid, name in named if name in names]

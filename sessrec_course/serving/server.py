@@ -25,11 +25,10 @@ from pathlib import Path
 
 from sessrec_course.environment import find_tritonserver
 from sessrec_course.serving import server_setup
-from sessrec_course.serving.procs import process_group_members, processes_named
+from sessrec_course.serving.procs import process_group_members
 
 log = logging.getLogger(__name__)
 
-PROCESS_NAMES = ("tritonserver", "triton_python_backend_stub")
 HARMLESS_LOG_LINES = ("CudaDriverHelper has not been initialized", "unable to create stream")  # CPU only
 _LIVE_SERVERS: weakref.WeakSet[TritonServer] = weakref.WeakSet()
 _STARTED_GROUPS: list[int] = []  # process groups of every server this Python process started
@@ -56,11 +55,6 @@ def _distinct_free_ports(count: int) -> list[int]:
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     with contextlib.suppress(Exception):  # PR_SET_PDEATHSIG: SIGKILL the server when its parent dies
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-
-
-def find_server_processes(names: tuple[str, ...] = PROCESS_NAMES) -> list[tuple[int, str]]:
-    """Return ``(pid, name)`` of live tritonserver / python-backend stub processes on this machine."""
-    return processes_named(names)
 
 
 def surviving_server_processes() -> dict[int, list[int]]:
