@@ -174,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_in_flight:
         repo, _, _ = export_course_model("gru", artifacts, folder / f"gru-admission-{args.max_in_flight}",
                                          config=python_steps)  # a fresh export each run
-        rows += measure_overload(limit_admission(repo, args.max_in_flight), sessions, f"max_in_flight {args.max_in_flight}", args.overload,
+        label = f"max_in_flight {args.max_in_flight}"
+        rows += measure_overload(limit_admission(repo, args.max_in_flight), sessions, label, args.overload,
                                  args.requests, folder)
     if args.queue or args.queue_timeout_ms:
         repo, _, _ = export_course_model("gru", artifacts, folder / f"gru-queue-{args.queue}", config=python_steps)

@@ -93,7 +93,8 @@ class TritonRecommender:
             import tritonclient.grpc as module
         else:
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
-        self.protocol, self.model_name, self.timeout_s, self.retry_deadline_s = protocol, model_name, timeout_s, retry_deadline_s
+        self.protocol, self.model_name = protocol, model_name
+        self.timeout_s, self.retry_deadline_s = timeout_s, retry_deadline_s
         self._module = module
         timeouts = {"connection_timeout": timeout_s, "network_timeout": timeout_s} if protocol == "http" else {}
         self.client = module.InferenceServerClient(url, **timeouts)

@@ -68,11 +68,13 @@ class Supervisor:
     """A daemon thread that watches the process group of ``process`` every ``interval_s`` seconds."""
 
     def __init__(self, process: subprocess.Popen, http_url: str, metrics_url: str, headers: dict[str, str],
-                 on_server_death: Callable[[subprocess.Popen], object], *, interval_s: float = 0.1,  # a bound method
+                 on_server_death: Callable[[subprocess.Popen], object], *, interval_s: float = 0.1,
                  liveness_s: float = 2.0, reload_timeout_s: float = 60.0, max_reloads: int = 3):
         self.process, self.http_url, self.metrics_url, self.headers = process, http_url, metrics_url, headers
-        self._on_death = weakref.WeakMethod(on_server_death)  # a server dropped without stop() still ends in __del__
-        self.interval_s, self.liveness_s, self.reload_timeout_s, self.max_reloads = interval_s, liveness_s, reload_timeout_s, max_reloads
+        self.interval_s, self.liveness_s = interval_s, liveness_s
+        self.reload_timeout_s, self.max_reloads = reload_timeout_s, max_reloads
+        # a bound method, held weakly: a server dropped without stop() still ends in its __del__
+        self._on_death = weakref.WeakMethod(on_server_death)
         self.events: list[SupervisorEvent] = []
         self.failed: dict[str, str] = {}  # model -> why it stays down
         self.error: str | None = None  # why the thread stopped watching
