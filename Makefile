@@ -62,7 +62,7 @@ test-datasets: setup perf-analyzer  ## every lesson on the real research samples
 # Triton's C++ load generator for the serving load test: the tritonclient 2.51 wheel ships bin/perf_analyzer
 # (tritonclient 2.58+ needs glibc 2.38; the course venv's 2.73 ships none), installed without its Python deps in
 # a small side venv (~75 MB). It needs libb64.so.0d (linked from the copy in the course venv's nvidia_pytriton.libs)
-# and libcudart.so.12 (even on CPU); sessrec_course.serving.perf_analyzer sets LD_LIBRARY_PATH for both.
+# and libcudart.so.12 (even on CPU); sessrec_bench.perf_analyzer sets LD_LIBRARY_PATH for both.
 PERF_VENV := .venv-perf
 PERF_STAMP := $(PERF_VENV)/.sessrec-installed
 PERF_PINS := tritonclient==2.51.0 nvidia-cuda-runtime-cu12==12.9.79
@@ -74,7 +74,7 @@ $(PERF_STAMP): $(STAMP)
 	libb64=$$($(BIN)/python -c 'import glob, sysconfig; print(*glob.glob(sysconfig.get_path("purelib") + "/nvidia_pytriton.libs/libb64-*.so.0d")[:1])'); \
 	test -f "$$libb64" || { echo "no libb64-*.so.0d in the course venv's nvidia_pytriton.libs"; exit 1; }; \
 	ln -sf "$$libb64" $(PERF_VENV)/libs/libb64.so.0d
-	$(BIN)/python -c 'from sessrec_course.serving.perf_analyzer import check_perf_analyzer; print(check_perf_analyzer())'
+	$(BIN)/python -c 'from sessrec_bench.perf_analyzer import check_perf_analyzer; print(check_perf_analyzer())'
 	@touch $@
 
 perf-analyzer: $(PERF_STAMP)  ## Triton's C++ perf_analyzer in .venv-perf (the serving load test's default client)

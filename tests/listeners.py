@@ -1,15 +1,19 @@
-"""The TCP sockets that processes listen on, read from Linux ``/proc`` (no tools, no root): what a test asserts
-about every server it starts (torchrun, Triton, ...)."""
+"""Which TCP sockets a set of processes listens on, read from Linux /proc (no psutil, ss or lsof, no root).
+
+``/proc/net/tcp{,6}`` list every socket of this network namespace with its inode and state; ``/proc/<pid>/fd/*``
+links to ``socket:[<inode>]`` for each socket a process holds. Tests assert with it that every server the course
+starts (Triton, torchrun, Dask) listens on loopback only.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import socket
-import struct
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-LISTEN = "0A"  # the TCP state code of a listening socket in /proc/net/tcp{,6}
+LISTEN = "0A"  # the TCP state column of /proc/net/tcp*
 
 
 class Listener(NamedTuple):
@@ -21,55 +25,64 @@ class Listener(NamedTuple):
 
     @property
     def loopback(self) -> bool:
-        """True on 127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z), the only addresses other hosts cannot reach."""
-        address = ipaddress.ip_address(self.address)
-        mapped = getattr(address, "ipv4_mapped", None)
-        return (mapped or address).is_loopback
+        """True on 127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z): addresses no other host can reach."""
+        return is_loopback(self.address)
 
 
-def _address(hex_address: str) -> str:
-    """``0100007F`` → ``127.0.0.1``; IPv6 as four 32-bit words in the kernel's (host) byte order."""
-    words = [int(hex_address[i : i + 8], 16) for i in range(0, len(hex_address), 8)]
-    raw = b"".join(struct.pack("=I", word) for word in words)
-    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (``::ffff:127.0.0.1``)."""
+    ip = ipaddress.ip_address(address)
+    return ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback)
 
 
-def _socket_inodes(pid: int) -> set[int]:
-    """The inodes of the sockets ``pid`` holds open (empty once it has ended)."""
-    inodes = set()
-    try:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = fd.readlink().name
-            except OSError:  # closed meanwhile
-                continue
-            if target.startswith("socket:["):
-                inodes.add(int(target[8:-1]))
-    except OSError:  # the process ended meanwhile
-        pass
-    return inodes
+def decode_address(hex_address: str) -> tuple[str, int]:
+    """``"0100007F:1F90"`` -> ``("127.0.0.1", 8080)``; IPv6 too (/proc writes each 32-bit word in host order)."""
+    host, port = hex_address.split(":")
+    raw = bytes.fromhex(host)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # little-endian words on x86/arm
+    return str(ipaddress.ip_address(words)), int(port, 16)
 
 
-def listening_sockets(pids) -> list[Listener]:
-    """Every TCP socket (IPv4 and IPv6) in LISTEN state held by one of ``pids``."""
-    owner = {inode: pid for pid in pids for inode in _socket_inodes(pid)}
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:  # no IPv6 on this kernel
+def listening_inodes(proc: Path = Path("/proc")) -> dict[int, tuple[str, int]]:
+    """``{socket inode: (address, port)}`` of every TCP socket in state LISTEN (IPv4 and IPv6)."""
+    found = {}
+    for table in ("tcp", "tcp6"):
+        path = proc / "net" / table
+        if not path.exists():
             continue
-        for line in lines:
+        for line in path.read_text().splitlines()[1:]:
             fields = line.split()
-            local, state, inode = fields[1], fields[3], int(fields[9])
-            if state == LISTEN and inode in owner:
-                hex_address, hex_port = local.split(":")
-                found.append(Listener(owner[inode], _address(hex_address), int(hex_port, 16)))
+            if len(fields) > 9 and fields[3] == LISTEN:
+                found[int(fields[9])] = decode_address(fields[1])
     return found
 
 
+def socket_inodes(pid: int, proc: Path = Path("/proc")) -> set[int]:
+    """The inodes of the sockets process ``pid`` holds open (empty once it is gone)."""
+    inodes = set()
+    try:
+        fds = list((proc / str(pid) / "fd").iterdir())
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:["):-1]))
+    return inodes
+
+
+def listening_sockets(pids: Iterable[int], proc: Path = Path("/proc")) -> list[Listener]:
+    """Every TCP socket in LISTEN held by one of ``pids``, sorted: ``Listener(pid, address, port)``."""
+    listening = listening_inodes(proc)
+    return sorted(Listener(pid, *listening[inode]) for pid in set(pids) for inode in socket_inodes(pid, proc)
+                  if inode in listening)
+
+
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants that are running now (Linux ``/proc/<pid>/task/*/children``)."""
+    """``pid`` and all its descendants that are running now (``/proc/<pid>/task/*/children``)."""
     tree, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -80,3 +93,8 @@ def process_tree(pid: int) -> list[int]:
             except OSError:
                 pass
     return tree
+
+
+def descendants(pid: int) -> list[int]:
+    """The pids of every live process below ``pid``."""
+    return process_tree(pid)[1:]

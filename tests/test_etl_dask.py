@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import pytest
-from listeners_dask import descendants, listening_sockets
+from listeners import descendants, listening_sockets
 
 from sessrec_course.data.errors import DataError
 from sessrec_course.data.synthetic import generate_events

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ def test_lessons_are_tracked_and_numbered():
     tracked = set(_tracked_notebooks())
     for path in lessons:
         assert path in tracked or not (ROOT / ".git").exists(), f"{path.name} is not tracked by git"
-        assert path.name[:2].isdigit() and path.name[2] == "_", f"{path.name}: lessons are named NN_title.ipynb"
+        assert re.fullmatch(r"\d\d[a-z]?_\w+\.ipynb", path.name), f"{path.name}: lessons are NN_title.ipynb (appendix NNb_)"
 
 
 @pytest.mark.parametrize("path", _tracked_notebooks(), ids=lambda p: p.name)

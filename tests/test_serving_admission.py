@@ -1,8 +1,10 @@
-"""Without a server: the admission table shared by the python-backend steps, and how an export wires it up."""
+"""Without a server: the admission table shared by the python-backend steps, its private folder on a shared
+machine (planted links, pre-created and foreign files), and how ``limit_admission`` wires an export up."""
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -15,12 +17,14 @@ from sessrec_course.serving.admission import (
     PREFIX,
     AdmissionTable,
     clear_tables,
-    remove_stale_tables,
+    limit_admission,
     remove_tables,
     table_dir,
     table_path,
 )
 from sessrec_course.serving.repository import ServingConfig
+
+FOREIGN_UID = 54_321  # another user, simulated with chown (the suite runs as root on the CI boxes)
 
 
 @pytest.fixture
@@ -69,16 +73,21 @@ def test_processes_share_one_table(table):
     assert table.in_use() == 3 and table.release(held) == 2
 
 
-def test_a_table_with_another_size_is_refused_with_its_path(table):
-    with pytest.raises(ValueError, match=r"table holds 3 admission slots, this step expects 5"):
-        AdmissionTable(table.path, slots=5)
+def test_a_table_of_another_size_is_replaced_not_adopted(table):
+    table.admit(2)
+    other = AdmissionTable(table.path, slots=5)  # not made by a step of this server: a fresh table
+    try:
+        assert other.path.stat().st_size == 5 * 8 and other.in_use() == 0 and other.admit(5).shape == (5, 2)
+    finally:
+        other.close()
     with pytest.raises(ValueError, match="slots >= 1"):
         AdmissionTable(table.path, slots=0)
 
 
 def test_tables_are_named_by_server_and_repository_and_removed_with_the_server(tmp_path):
     a, b = table_path(tmp_path / "a", server_pid=999_999_999), table_path(tmp_path / "b", server_pid=999_999_999)
-    assert a != b and a.parent == table_dir() and a.name.startswith(f"{PREFIX}999999999-")
+    assert a != b and a.parent == table_dir() and a.name.startswith("999999999-")
+    assert a.parent.name == f"{PREFIX}{os.geteuid()}" and stat.S_IMODE(a.parent.stat().st_mode) == 0o700
     assert table_path(tmp_path / "a", server_pid=999_999_999) == a
     for path in (a, b):
         AdmissionTable(path, slots=2).close()
@@ -93,13 +102,79 @@ def test_tables_are_named_by_server_and_repository_and_removed_with_the_server(t
     mine = table_path(tmp_path / "a", server_pid=os.getpid())
     AdmissionTable(mine, slots=2).close()
     try:
-        removed = remove_stale_tables()
+        removed = remove_tables()
         assert a in removed and mine not in removed and mine.exists()
     finally:
         mine.unlink()
 
 
-def test_an_export_with_a_limit_passes_a_ticket_from_preprocess_to_model(tmp_path):
+def test_the_private_folder_is_made_0700_and_refused_when_it_is_a_link_or_not_ours(tmp_path):
+    made = table_dir(tmp_path)
+    assert made == tmp_path / f"{PREFIX}{os.geteuid()}" and stat.S_IMODE(made.stat().st_mode) == 0o700
+    made.chmod(0o755)
+    assert table_dir(tmp_path) == made and stat.S_IMODE(made.stat().st_mode) == 0o700, "ours but open: made private"
+    made.rmdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    made.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(PermissionError, match="not a link or a file"):
+        table_dir(tmp_path)
+    made.unlink()
+    made.mkdir()
+    os.chown(made, FOREIGN_UID, FOREIGN_UID)
+    with pytest.raises(PermissionError, match=f"belongs to uid {FOREIGN_UID}"):
+        table_dir(tmp_path)
+
+
+def test_a_planted_link_is_never_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious" * 4)
+    path = table_path(tmp_path / "repo", server_pid=999_999_997)
+    path.symlink_to(victim)
+    assert clear_tables(999_999_997) == [] and victim.read_bytes() == b"precious" * 4, "clearing followed a link"
+    table = AdmissionTable(path, slots=4)  # the link is replaced by a fresh table of ours
+    try:
+        assert not path.is_symlink() and path.stat().st_size == 32 and table.admit(4).shape == (4, 2)
+        assert victim.read_bytes() == b"precious" * 4
+    finally:
+        table.close()
+    path.unlink()
+    path.symlink_to(victim)
+    assert remove_tables(999_999_997) == [path] and not path.is_symlink() and victim.read_bytes() == b"precious" * 4
+
+
+def test_a_pre_created_file_full_of_garbage_holds_no_slot(tmp_path):
+    path = table_path(tmp_path / "repo", server_pid=999_999_996)
+    path.write_bytes(b"\x7f" * 8 * 3)  # stamps from the far future
+    try:
+        table = AdmissionTable(path, slots=3)
+        assert table.in_use() == 0 and table.admit(3).shape == (3, 2)
+        table.close()
+        path.write_bytes(b"\x00" * 7)  # a wrong size no longer stops the model loading: replaced
+        table = AdmissionTable(path, slots=3)
+        assert path.stat().st_size == 24 and table.admit(3).shape == (3, 2)
+        table.close()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_another_users_leftover_is_ignored_by_the_sweeps_and_replaced_at_our_own_path(tmp_path):
+    stale = table_path(tmp_path / "repo", server_pid=999_999_995)  # no such process: stale, but not ours
+    stale.write_bytes(bytes(16))
+    os.chown(stale, FOREIGN_UID, FOREIGN_UID)
+    try:
+        assert stale not in remove_tables() and stale.exists(), "another user's file was removed"
+        assert clear_tables(999_999_995) == [] and remove_tables(999_999_995) == [] and stale.exists()
+        table = AdmissionTable(stale, slots=2)  # a stub of ours needs that very path: its own fresh file
+        try:
+            assert stale.stat().st_uid == os.geteuid() and table.admit(2).shape == (2, 2)
+        finally:
+            table.close()
+    finally:
+        stale.unlink(missing_ok=True)
+
+
+def test_limit_admission_passes_a_ticket_from_preprocess_to_model(tmp_path):
     pytest.importorskip("torch")
     from serving_helpers import tiny_events, tiny_onnx
 
@@ -109,22 +184,27 @@ def test_an_export_with_a_limit_passes_a_ticket_from_preprocess_to_model(tmp_pat
 
     state = serving_state_from_workflow(SessionWorkflow(max_length=4).fit(tiny_events(n_sessions=30)))
     onnx_path = tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
-    repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(
-        top_k=3, model_backend="python", max_in_flight=6, admission_lease_ms=750))
+    plain = export_repository(tmp_path / "plain", onnx_path, state, ServingConfig(top_k=3, model_backend="python"))
+    assert not [p for p in plain.rglob("*") if p.suffix in (".py", ".pbtxt") and "admission" in p.read_text()]
+    repo = limit_admission(export_repository(tmp_path / "repo", onnx_path, state,
+                                             ServingConfig(top_k=3, model_backend="python")), 6, lease_ms=750)
     for step in ("preprocess", "model"):
         config = (repo / step / "config.pbtxt").read_text()
         assert 'key: "admission_max_in_flight" value: { string_value: "6" }' in config, step
         assert 'key: "admission_lease_ms" value: { string_value: "750" }' in config, step
         assert 'name: "admission_ticket" data_type: TYPE_INT64 dims: [ 2 ]' in config, step
         assert (repo / step / "1" / "sessrec_admission.py").is_file()
+        assert (repo / step / "1" / "sessrec_step.py").read_text() == (plain / step / "1" / "model.py").read_text()
         assert "default_queue_policy" not in config
+    assert 'name: "admission_ticket"' in (repo / "preprocess" / "config.pbtxt").read_text().split("output [")[1]
+    assert 'name: "admission_ticket"' in (repo / "model" / "config.pbtxt").read_text().split("output [")[0]
     ensemble = (repo / "ensemble" / "config.pbtxt").read_text()
     assert ensemble.count('key: "admission_ticket" value: "admission_ticket"') == 2  # out of one, into the other
-    plain = export_repository(tmp_path / "plain", onnx_path, state, ServingConfig(top_k=3, model_backend="python"))
-    assert "admission" not in (plain / "ensemble" / "config.pbtxt").read_text()
-    assert not (plain / "model" / "1" / "sessrec_admission.py").exists()
+    with pytest.raises(ValueError, match="already behind an admission limit"):
+        limit_admission(repo, 2)
+    native = export_repository(tmp_path / "native", onnx_path, state, ServingConfig(top_k=3, model_backend="onnxruntime"))
     with pytest.raises(ValueError, match="max_in_flight needs model_backend='python'"):
-        export_repository(tmp_path / "native", onnx_path, state,
-                          ServingConfig(top_k=3, model_backend="onnxruntime", max_in_flight=2))
-    with pytest.raises(ValueError, match="max_in_flight must be >= 0"):
-        ServingConfig(max_in_flight=-1)
+        limit_admission(native, 2)
+    with pytest.raises(ValueError, match="max_in_flight must be >= 1"):
+        limit_admission(plain, 0)
+    assert not (plain / "model" / "1" / "sessrec_admission.py").exists(), "a refused limit changed nothing"

@@ -1,4 +1,5 @@
-"""The course pipeline served for real: default data + trained GRU -> ONNX -> Triton ensemble, raw ids in and out.
+"""The course pipeline served for real: default data + trained GRU -> ONNX -> Triton ensemble, raw ids in and out,
+on 127.0.0.1 only.
 
 The server must return exactly the top-k raw item ids of the in-process PyTorch model (same pre/post-processing
 code, :func:`recommend_in_process`) for real raw test sessions, over HTTP and gRPC.
@@ -60,3 +61,14 @@ def test_defined_answers_on_real_ids(course):
         assert client.recommend([10**12, 10**12 + 1])["item_id"].tolist() == popular  # unseen raw ids
         tail = over_long[-workflow.config.max_length:]
         assert client.recommend(over_long)["item_id"].tolist() == client.recommend(tail)["item_id"].tolist()
+
+
+def test_the_lesson_server_listens_on_loopback_only(course):
+    from listeners import is_loopback, listening_sockets
+
+    from sessrec_course.serving.procs import process_group_members
+
+    server = course["server"]
+    found = listening_sockets(process_group_members(server.process.pid))  # the server and its stubs
+    assert {server.http_port, server.grpc_port, server.metrics_port} <= {port for _, _, port in found}, found
+    assert all(is_loopback(address) for _, address, _ in found), f"listening beyond 127.0.0.1: {found}"

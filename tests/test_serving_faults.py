@@ -1,6 +1,7 @@
-"""A real tritonserver under faults: kill -9 of a stub under load, overload with a small queue, kill -9 of the server.
+"""A supervised tritonserver under faults: a stub killed or hung under load, a reload that keeps failing, a crashed
+supervisor, overload behind the admission limit or a small Triton queue, the server killed, a server that never answers.
 
-Every loop is bounded in requests and seconds and talks to 127.0.0.1 only. Timing targets live in
+Every loop is bounded in requests and seconds and talks to 127.0.0.1 only. Measured figures live in
 docs/serving_faults.md; here the deadlines are generous and every answer must equal the in-process reference.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 
 import numpy as np
@@ -21,17 +23,23 @@ from serving_helpers import tiny_events, tiny_onnx  # noqa: E402
 from sessrec_course.etl import SessionWorkflow  # noqa: E402
 from sessrec_course.serving import (  # noqa: E402
     ServingConfig,
+    ServingUnavailable,
     TritonRecommender,
-    TritonServer,
     export_repository,
     onnx_scorer,
     recommend_in_process,
 )
-from sessrec_course.serving.faults import kill_stub, outage_seconds, traffic_during_fault  # noqa: E402
+from sessrec_course.serving.admission import limit_admission  # noqa: E402
 from sessrec_course.serving.pipeline import serving_state_from_workflow  # noqa: E402
 from sessrec_course.serving.procs import process_group_members  # noqa: E402
-from sessrec_course.serving.server import TritonServerDied, find_tritonserver  # noqa: E402
-from sessrec_course.serving.supervisor import stub_pids  # noqa: E402
+from sessrec_course.serving.server import find_tritonserver  # noqa: E402
+from sessrec_course.serving.supervisor import (  # noqa: E402
+    SupervisedServer,
+    TritonServerDied,
+    signal_stub,
+    stub_pids,
+)
+from sessrec_course.serving.traffic import outage_seconds, send_traffic  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_tritonserver() is None, reason="no tritonserver binary")]
 
@@ -52,16 +60,20 @@ def tiny(tmp_path_factory):
     return {"folder": folder, "state": state, "onnx": onnx_path, "sessions": sessions, "top_k": top_k}
 
 
-def _repository(tiny, name: str, **config):
+def _repository(tiny, name: str):
     return export_repository(tiny["folder"] / name, tiny["onnx"], tiny["state"],
-                             ServingConfig(top_k=TOP_K, max_batch_size=16, model_backend="python", **config))
+                             ServingConfig(top_k=TOP_K, max_batch_size=16, model_backend="python"))
 
 
 @pytest.fixture(scope="module")
 def served(tiny):
     repo = _repository(tiny, "repo")
-    with TritonServer(repo, log_path=tiny["folder"] / "triton.log") as server:
+    with SupervisedServer(repo, log_path=tiny["folder"] / "triton.log") as server:
         yield server
+
+
+def _traffic(server, tiny, fault=None, **kwargs):
+    return send_traffic(server.grpc_url, tiny["sessions"], fault=fault, ready=server.is_ready, **kwargs)
 
 
 def _answers_match(tiny, frame) -> int:
@@ -84,8 +96,8 @@ def _wait(condition, seconds: float) -> bool:
 def test_a_killed_stub_under_load_is_reloaded_and_never_answers_wrong(served, tiny, model):
     before = stub_pids(served.process.pid)[model]
     killed = []
-    frame = traffic_during_fault(served, tiny["sessions"], lambda: killed.append(kill_stub(served, model)),
-                                 fault_at_s=1.0, duration_s=8.0, concurrency=4, max_requests=20_000)
+    frame = _traffic(served, tiny, lambda: killed.append(signal_stub(served, model)), fault_at_s=1.0,
+                     duration_s=8.0, concurrency=4, max_requests=20_000)
     fault_t = frame.attrs["fault_t_s"]
     assert killed and killed[0] in before
     assert _wait(served.is_ready, RESUME_DEADLINE_S), f"not ready {RESUME_DEADLINE_S} s after the kill"
@@ -116,7 +128,7 @@ def test_a_retrying_client_rides_through_a_killed_stub(served, tiny):
     assert _wait(served.is_ready, RESUME_DEADLINE_S)
     sessions = tiny["sessions"][:32]
     with TritonRecommender(served.grpc_url, "grpc", retry_deadline_s=RESUME_DEADLINE_S) as client:
-        kill_stub(served, "preprocess")
+        signal_stub(served, "preprocess")
         time.sleep(0.3)  # the supervisor has seen it: the model is unloaded or being loaded
         got = client.recommend_batch(sessions, batch_size=8)
     assert got.groupby("session")["item_id"].apply(tuple).tolist() == tiny["top_k"][:32]
@@ -147,7 +159,7 @@ def _model_batch_sizes(server) -> dict[int, int]:
 
 
 def _overload(server, tiny, concurrency: int = 48):
-    from sessrec_course.serving.loadtest import run_load_test
+    from sessrec_bench.loadtest import run_load_test
 
     level = run_load_test(server.grpc_url, tiny["sessions"], concurrencies=(concurrency,), requests=3000,
                           protocol="grpc", warmup=50, timeout_s=120.0, progress=False).levels[0]
@@ -170,11 +182,11 @@ def test_the_admission_limit_rejects_the_surplus_and_bounds_what_the_model_step_
     from sessrec_course.serving.admission import AdmissionTable, table_path
 
     limit = 4
-    # a long lease: only the model step's own clearing on reload can free the slots a killed stub took along
-    repo = _repository(tiny, "repo-admission", max_in_flight=limit, admission_lease_ms=120_000)
-    with TritonServer(repo, log_path=tiny["folder"] / "triton-admission.log") as server:
+    # a long lease: only the supervisor's clearing on reload can free the slots a killed stub took along
+    repo = limit_admission(_repository(tiny, "repo-admission"), limit, lease_ms=120_000)
+    with SupervisedServer(repo, log_path=tiny["folder"] / "triton-admission.log") as server:
         # 32 clients that keep the answers: the accepted ones are right, the others only "unavailable"
-        frame = traffic_during_fault(server, tiny["sessions"], None, duration_s=3.0, concurrency=32, max_requests=3000)
+        frame = _traffic(server, tiny, duration_s=3.0, concurrency=32, max_requests=3000)
         answered = _answers_match(tiny, frame)
         outcomes = frame["outcome"].value_counts().to_dict()
         assert answered > 0 and outcomes.get("unavailable", 0) > 0 and outcomes.get("error", 0) == 0, outcomes
@@ -188,8 +200,8 @@ def test_the_admission_limit_rejects_the_surplus_and_bounds_what_the_model_step_
         table = AdmissionTable(table_path(repo, server.process.pid), limit, 120_000)
         try:
             assert _wait(lambda: table.in_use() == 0, 10.0), f"{table.in_use()} slots still taken at rest"
-            frame = traffic_during_fault(server, tiny["sessions"], lambda: kill_stub(server, "model"),
-                                         fault_at_s=0.5, duration_s=3.0, concurrency=8, max_requests=3000)
+            frame = _traffic(server, tiny, lambda: signal_stub(server, "model"), fault_at_s=0.5, duration_s=3.0,
+                             concurrency=8, max_requests=3000)
             assert _wait(server.is_ready, RESUME_DEADLINE_S), f"not ready {RESUME_DEADLINE_S} s after the kill"
             assert _wait(lambda: table.in_use() == 0, 10.0), f"the killed stub's {table.in_use()} slots leaked"
         finally:
@@ -201,8 +213,11 @@ def test_the_admission_limit_rejects_the_surplus_and_bounds_what_the_model_step_
 
 @pytest.mark.parametrize("queue", [4, 0], ids=["triton-queue-4", "unbounded"])
 def test_overload_at_c48_rejects_only_with_a_queue_limit_and_keeps_serving(tiny, queue):
-    repo = _repository(tiny, f"repo-queue-{queue}", max_queue_size=queue)
-    with TritonServer(repo, log_path=tiny["folder"] / f"triton-queue-{queue}.log") as server:
+    from sessrec_bench.fault_drills import with_queue_policy
+
+    repo = with_queue_policy(_repository(tiny, f"repo-queue-{queue}"), queue)
+    assert ("max_queue_size: 4" in (repo / "model" / "config.pbtxt").read_text()) == bool(queue)
+    with SupervisedServer(repo, log_path=tiny["folder"] / f"triton-queue-{queue}.log") as server:
         level = _overload(server, tiny)
         if queue:  # Triton's queue policy rejects only as UNAVAILABLE (its accepted latency: docs/serving_faults.md)
             assert level.errors > 0, f"48 clients never filled a queue of {queue}"
@@ -215,7 +230,7 @@ def test_overload_at_c48_rejects_only_with_a_queue_limit_and_keeps_serving(tiny,
 
 def test_a_killed_server_is_reported_and_leaves_no_stub(tiny):
     repo = _repository(tiny, "repo-kill-server")
-    server = TritonServer(repo, log_path=tiny["folder"] / "triton-killed.log").start()
+    server = SupervisedServer(repo, log_path=tiny["folder"] / "triton-killed.log").start()
     try:
         pgid = server.process.pid
         assert stub_pids(pgid), "no stub to orphan"
@@ -223,10 +238,99 @@ def test_a_killed_server_is_reported_and_leaves_no_stub(tiny):
         assert _wait(lambda: server.failure is not None, 10.0), "the death went unnoticed"
         assert _wait(lambda: process_group_members(pgid) == [], 10.0), process_group_members(pgid)
         message = str(server.failure)
-        assert "SIGKILL" in message and str(server.log_path) in message and "Last log lines" in message
-        assert not server.running and not server.is_ready() and server.health() == "dead"
-        with pytest.raises(TritonServerDied, match="killed by signal 9"):
-            server.check()
+        assert "killed by signal 9 (Killed)" in message and str(server.log_path) in message
+        assert "Last log lines" in message and not server.running and not server.is_ready()
+        assert server.problem().startswith("tritonserver (pid") and "killed by signal 9" in server.problem()
+        assert isinstance(server.failure, TritonServerDied)
     finally:
         server.stop()
     assert process_group_members(pgid) == []
+
+
+@pytest.mark.parametrize("model", ["preprocess", "model"])
+def test_a_hung_stub_is_noticed_restarted_and_serves_again_within_10_s(served, tiny, model):
+    assert _wait(served.is_ready, RESUME_DEADLINE_S)
+    stopped = []
+    frame = _traffic(served, tiny, lambda: stopped.append(signal_stub(served, model, signal.SIGSTOP)),
+                     fault_at_s=1.0, duration_s=12.0, concurrency=4, max_requests=20_000)
+    fault_t = frame.attrs["fault_t_s"]
+    assert stopped and stopped[0] not in {pid for pids in stub_pids(served.process.pid).values() for pid in pids}
+    kinds = {(e.kind, e.model) for e in served.supervisor.events}
+    assert ("stub_hung", model) in kinds and ("reloaded", model) in kinds, kinds
+    readiness = frame.attrs["readiness"]
+    assert not readiness.loc[readiness["t_s"] > fault_t, "ready"].all(), "readiness never said not-ready"
+    resumed = frame[(frame["outcome"] == "ok") & (frame["t_s"] > fault_t + outage_seconds(frame) - 1e-9)]
+    print(f"\nSIGSTOP {model}: serving again {outage_seconds(frame):.2f} s after the stop")
+    assert outage_seconds(frame) < 10.0 and len(resumed) > 0, "not serving again within 10 s"
+    _answers_match(tiny, frame)
+    assert frame["outcome"].isin(["ok", "unavailable"]).all(), frame.loc[frame["outcome"] == "error", "error"].head(3)
+    assert _wait(served.is_ready, RESUME_DEADLINE_S) and served.problem() is None
+
+
+def test_a_model_that_cannot_be_reloaded_is_reported_failed_with_the_reason(tiny):
+    repo = _repository(tiny, "repo-unloadable")
+    with SupervisedServer(repo, log_path=tiny["folder"] / "triton-unloadable.log", max_reloads=2) as server:
+        model_py = repo / "preprocess" / "1" / "model.py"
+        model_py.write_text(model_py.read_text() + "\nraise RuntimeError('broken-on-disk-sessrec-7')\n")
+        signal_stub(server, "preprocess")
+        assert _wait(lambda: server.supervisor.failed, RESUME_DEADLINE_S * 2), server.supervisor.events
+        assert "broken-on-disk-sessrec-7" in server.supervisor.failed["preprocess"]
+        assert not server.is_ready() and server.problem().startswith("model 'preprocess' failed: 2 reloads failed")
+        assert [e.kind for e in server.supervisor.events if e.model == "preprocess"].count("reload_failed") == 2
+        assert "broken-on-disk-sessrec-7" in server.problem()
+        time.sleep(1.0)
+        assert "failed" in server.problem() and "recovering" not in server.problem(), "it drifted back to recovering"
+
+
+def test_a_crashed_supervisor_makes_readiness_false_with_its_reason(tiny, monkeypatch):
+    from sessrec_course.serving import supervisor as supervisor_module
+
+    repo = _repository(tiny, "repo-crash")
+    with SupervisedServer(repo, log_path=tiny["folder"] / "triton-crash.log") as server:
+        assert server.is_ready() and server.supervisor.error is None
+
+        def broken_proc_read(pgid):  # a fault injected into the thread: the server itself is untouched
+            raise OSError("injected: /proc unreadable")
+
+        monkeypatch.setattr(supervisor_module, "stub_pids", broken_proc_read)
+        assert _wait(lambda: server.supervisor.error is not None, 10.0), "the crash went unnoticed"
+        assert not server.is_ready()
+        assert "injected: /proc unreadable" in server.problem() and "crashed" in server.problem()
+        assert ("crashed", "supervisor") in {(e.kind, e.model) for e in server.supervisor.events}
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_the_client_honours_its_timeout_against_a_server_that_never_answers(protocol):
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"127.0.0.1:{silent.getsockname()[1]}"
+        began = time.monotonic()
+        with TritonRecommender(url, protocol, timeout_s=1.0, retry_deadline_s=0) as client:
+            with pytest.raises(Exception) as info:
+                client.recommend([1, 2])
+        waited = time.monotonic() - began
+        assert waited < 5.0, f"waited {waited:.1f} s with timeout_s=1"
+        from sessrec_course.serving.client import is_unavailable
+
+        assert is_unavailable(info.value), info.value
+        began = time.monotonic()
+        with TritonRecommender(url, protocol, timeout_s=0.5, retry_deadline_s=2.0) as client:
+            with pytest.raises(ServingUnavailable):
+                client.recommend([1, 2])
+        assert time.monotonic() - began < 6.0
+
+
+def test_the_client_honours_its_timeout_against_a_stopped_tritonserver(tiny):
+    from sessrec_course.serving import TritonServer
+
+    with TritonServer(_repository(tiny, "repo-frozen"), log_path=tiny["folder"] / "triton-frozen.log") as server:
+        os.kill(server.process.pid, signal.SIGSTOP)  # alive, listening, never answering
+        try:
+            began = time.monotonic()
+            with TritonRecommender(server.http_url, "http", timeout_s=1.0, retry_deadline_s=0) as client:
+                with pytest.raises(TimeoutError):
+                    client.recommend(tiny["sessions"][0])
+            assert time.monotonic() - began < 5.0
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)

@@ -1,28 +1,31 @@
-"""Without a server: the generated queue policy, the explicit model control flag, and which errors clients retry."""
+"""Without a server: the command line (loopback, restricted control APIs, explicit model control only when
+supervised), Triton's queue policy of the fault drills, and which errors clients retry."""
 
 from __future__ import annotations
 
 import pytest
 
 from sessrec_course.serving.client import ServingUnavailable, call_with_retry, is_unavailable
-from sessrec_course.serving.repository import ServingConfig, queue_policy
-from sessrec_course.serving.server_setup import server_command
+from sessrec_course.serving.repository import ServingConfig
+from sessrec_course.serving.server_setup import RESTRICTED_APIS, server_command
 
 InferenceServerException = pytest.importorskip("tritonclient.utils").InferenceServerException
 
 
 def test_queue_policy_rejects_after_the_timeout_and_bounds_the_queue():
+    from sessrec_bench.fault_drills import queue_policy
+
     text = queue_policy(8, 250.0)
     assert "timeout_action: REJECT" in text
     assert "default_timeout_microseconds: 250000" in text and "max_queue_size: 8" in text
     assert queue_policy(0, 0) == ""
-    with pytest.raises(ValueError, match="max_queue_size"):
-        ServingConfig(max_queue_size=-1)
+    assert not hasattr(ServingConfig(), "max_queue_size"), "the course's config keeps no knob it does not use"
 
 
 def test_every_python_step_of_an_export_gets_the_queue_policy(tmp_path):
     pytest.importorskip("torch")
     from serving_helpers import tiny_events, tiny_onnx
+    from sessrec_bench.fault_drills import with_queue_policy
 
     from sessrec_course.etl import SessionWorkflow
     from sessrec_course.serving import export_repository
@@ -31,21 +34,40 @@ def test_every_python_step_of_an_export_gets_the_queue_policy(tmp_path):
     state = serving_state_from_workflow(SessionWorkflow(max_length=4).fit(tiny_events(n_sessions=30)))
     onnx_path = tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
     repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(
-        top_k=3, model_backend="python", postprocess="python", max_queue_size=5, queue_timeout_ms=40))
+        top_k=3, model_backend="python", postprocess="python"))
+    assert all("default_queue_policy" not in p.read_text() for p in repo.glob("*/config.pbtxt"))
+    with_queue_policy(repo, 5, 40)
     for step in ("preprocess", "model", "postprocess"):
         config = (repo / step / "config.pbtxt").read_text()
         assert "max_queue_size: 5" in config and "default_timeout_microseconds: 40000" in config, step
     assert "default_queue_policy" not in (repo / "ensemble" / "config.pbtxt").read_text()
 
 
-def test_explicit_model_control_unless_the_caller_chose_a_mode(tmp_path):
-    common = {"http_port": 1, "grpc_port": 2, "metrics_port": 3, "exit_timeout": 1}
-    explicit = server_command(tmp_path, tmp_path, tmp_path, explicit_model_control=True, **common)
-    assert "--model-control-mode=explicit" in explicit and "--load-model=*" in explicit
-    chosen = server_command(tmp_path, tmp_path, tmp_path, explicit_model_control=True,
-                            extra_args=("--model-control-mode=none",), **common)
-    assert "--model-control-mode=explicit" not in chosen
-    assert "--model-control-mode=explicit" not in server_command(tmp_path, tmp_path, tmp_path, **common)
+def test_the_command_line_listens_on_loopback_and_restricts_the_control_apis(tmp_path):
+    command = server_command(tmp_path, tmp_path, tmp_path, http_port=1, grpc_port=2, metrics_port=3,
+                             control_key="s3cret")
+    for flag in ("--http-address", "--grpc-address", "--metrics-address"):
+        assert command[command.index(flag) + 1] == "127.0.0.1"
+    restricted = "model-repository,shared-memory,logging,trace:sessrec-control-key=s3cret"
+    assert f"--http-restricted-api={restricted}" in command and f"--grpc-restricted-protocol={restricted}" in command
+    assert not {"inference", "health", "metadata", "model-config", "statistics"} & set(RESTRICTED_APIS)
+    assert "--model-control-mode=explicit" not in command
+
+
+def test_explicit_model_control_only_under_supervision(tmp_path):
+    from sessrec_course.serving import TritonServer
+    from sessrec_course.serving.supervisor import SupervisedServer
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.pbtxt").write_text('name: "m"\n')
+    try:
+        supervised = SupervisedServer(tmp_path).command()
+        plain = TritonServer(tmp_path).command()
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
+    assert "--model-control-mode=explicit" in supervised and "--load-model=*" in supervised
+    assert not any(arg.startswith("--model-control-mode") for arg in plain)
+    assert any(arg.startswith("--http-restricted-api=") for arg in supervised + plain)
 
 
 @pytest.mark.parametrize(("message", "status", "retry"), [

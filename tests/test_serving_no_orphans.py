@@ -15,13 +15,8 @@ import time
 
 import pytest
 
-from sessrec_course.serving.procs import process_group_members
-from sessrec_course.serving.server import (
-    TritonServer,
-    find_server_processes,
-    find_tritonserver,
-    surviving_server_processes,
-)
+from sessrec_course.serving.procs import PROC, command_line, process_group_members
+from sessrec_course.serving.server import TritonServer, find_tritonserver, surviving_server_processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_tritonserver() is None, reason="no tritonserver binary")]
 
@@ -53,6 +48,13 @@ def echo_repository(tmp_path_factory):
         'input [ { name: "x" data_type: TYPE_INT64 dims: [ -1 ] } ]\n'
         'output [ { name: "y" data_type: TYPE_INT64 dims: [ -1 ] } ]\n')
     return model.parent
+
+
+def find_server_processes() -> list[tuple[int, str]]:
+    """``(pid, program)`` of every live tritonserver and python-backend stub on this machine."""
+    found = [(int(p.name), command_line(p.name)) for p in PROC.iterdir() if p.name.isdigit()]
+    names = [(pid, os.path.basename(argv[0])) for pid, argv in found if argv]
+    return [(pid, name) for pid, name in names if name in ("tritonserver", "triton_python_backend_stub")]
 
 
 def _wait_empty(pgid: int, seconds: float = 15.0) -> list[int]:

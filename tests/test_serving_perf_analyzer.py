@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from sessrec_course.serving.perf_analyzer import (
+from sessrec_bench.perf_analyzer import (
     PerfAnalyzerError,
     PerfAnalyzerLevel,
     _run_bounded,
@@ -209,7 +208,7 @@ def test_real_perf_analyzer_against_the_served_ensemble(served, protocol):
 @pytest.mark.slow
 @needs_binary
 def test_load_test_with_perf_analyzer_and_a_wrong_model(served):
-    from sessrec_course.serving.loadtest import run_load_test
+    from sessrec_bench.loadtest import run_load_test
 
     server, sessions = served
     result = run_load_test(server.http_url, sessions, (1, 3), 150, "http", warmup=20, progress=False,

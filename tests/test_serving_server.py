@@ -158,10 +158,11 @@ def test_missing_repository_is_a_clear_error(tmp_path):
         TritonServer(tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "grpc-stream", "http"])
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_load_generator_counts_every_request(served, protocol):
+    from sessrec_bench.loadtest import run_load_test
+
     from sessrec_course.plots.serving import latency_histogram, throughput_latency
-    from sessrec_course.serving.loadtest import run_load_test
 
     server = served["server"]
     url = server.http_url if protocol == "http" else server.grpc_url
@@ -177,7 +178,7 @@ def test_load_generator_counts_every_request(served, protocol):
 
 
 def test_load_generator_reports_failed_requests(served):
-    from sessrec_course.serving.loadtest import run_load_test
+    from sessrec_bench.loadtest import run_load_test
 
     result = run_load_test(served["server"].grpc_url, served["sessions"][:5], concurrencies=(2,), requests=10,
                            model="no_such_model", warmup=0, progress=False)

@@ -22,7 +22,7 @@ from sessrec_course.serving.repository import ServingConfig, export_repository
 from sessrec_course.serving.transform import ServingState
 
 RAW = np.array([-1, -1, 100, 200, 300, 400])
-SHARED = ("_triton_common", "sessrec_transform", "sessrec_onnx_session", "sessrec_admission")
+SHARED = ("_triton_common", "sessrec_transform", "sessrec_onnx_session", "sessrec_admission", "sessrec_step")
 
 
 class _Tensor:
@@ -35,7 +35,11 @@ class _Tensor:
 
 class _Response:
     def __init__(self, output_tensors=(), error=None):
-        self.outputs, self.error = {t.name: t.value for t in output_tensors}, error
+        self._tensors, self.error = list(output_tensors), error
+        self.outputs = {t.name: t.value for t in self._tensors}
+
+    def output_tensors(self):
+        return self._tensors
 
 
 class _TritonError:
@@ -117,11 +121,11 @@ def test_each_request_of_a_batch_gets_its_own_rows(tmp_path, state, load_model, 
 
 
 def test_the_first_step_admits_at_most_the_limit_and_the_model_step_frees_the_slots(tmp_path, state, load_model):
-    from sessrec_course.serving.admission import AdmissionTable, table_path
+    from sessrec_course.serving.admission import AdmissionTable, limit_admission, table_path
 
     onnx_path = tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
-    repo = export_repository(tmp_path / "repo", onnx_path, state,
-                             ServingConfig(top_k=2, model_backend="python", max_in_flight=2))
+    repo = limit_admission(export_repository(tmp_path / "repo", onnx_path, state,
+                                             ServingConfig(top_k=2, model_backend="python")), 2, lease_ms=60_000)
     gate = {"admission_max_in_flight": {"string_value": "2"}, "admission_lease_ms": {"string_value": "60000"}}
     pre = load_model(repo / "preprocess" / "1", {"input": _io(["item_id_list"]),
                                                   "output": _io(["item_ids", "admission_ticket"]),

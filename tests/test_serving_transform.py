@@ -208,7 +208,8 @@ def test_sparse_and_dense_lookups_agree():
 
 def test_load_generator_counts_errors_without_a_server():
     pytest.importorskip("tritonclient.grpc")
-    from sessrec_course.serving.loadtest import run_load_test
+    from sessrec_bench.loadtest import run_load_test
+
     from sessrec_course.serving.server import free_port
 
     # every request fails at once: 3000 of them must neither recurse nor hang

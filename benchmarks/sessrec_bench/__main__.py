@@ -1,6 +1,6 @@
 """``python -m sessrec_bench quality|peers|speed|render``: run a benchmark, write JSON and a docs/benchmarks.md section.
 
-``etl``, ``train-speed``, ``profile``, ``frameworks`` and ``loadtest`` run one measurement and print its markdown rows; their
+``etl``, ``train-speed``, ``profile``, ``frameworks``, ``loadtest`` and ``faults`` run one measurement and print its markdown rows; their
 arguments go to the module (``python -m sessrec_bench etl --help``).
 """
 
@@ -26,6 +26,7 @@ MEASUREMENTS = {
     "frameworks": ("sessrec_bench.frameworks", "Keras vs PyTorch twins: test quality and seconds per epoch"),
     "splits": ("sessrec_bench.make_splits", "small unseen split folders (samples + generated knobs) for the recipe"),
     "loadtest": ("sessrec_bench.loadtest", "the served ensemble under load: throughput, latency, CPU per level"),
+    "faults": ("sessrec_bench.fault_drills", "stubs killed and stopped under load, overload with and without limits"),
     "dask-etl": ("sessrec_bench.dask_etl", "distributed ETL at 1 and 2 Dask workers beside one process, peak RSS"),
     "time-features": ("sessrec_bench.time_features", "one preset trained with or without time features, on test"),
 }

@@ -1,35 +1,24 @@
-"""Bounded admission: at most ``N`` requests between the ensemble's first step and the end of its model step.
+"""An opt-in admission limit: at most ``N`` requests between the ensemble's first step and the end of its model step.
 
-Why not Triton's own queue policy: on Triton 2.51 any ``default_queue_policy`` turns off the dynamic batcher's
-payload prefetching; the batcher then waits for a free model instance on a condition variable that the
-instance never signals when it becomes free (it signals just *before*), so a request can sit ~500 ms (the
-batcher's fixed wait) in front of an idle instance (docs/serving_faults.md). Here the queues stay without a
-policy and the course's own python-backend steps bound what the server accepts:
-
-- the first step (``preprocess``) takes a free slot of a shared table for each request it admits and hands
-  the slot on as a ticket (an extra tensor ``[slot, stamp]``); a request that finds no free slot gets an
-  ``UNAVAILABLE`` error at once, before any work is done for it;
-- the model step frees the slots of the requests it ran.
-
-The table is ``N`` int64 admission times (``time.monotonic_ns()``, 0 = free) in a file under ``/dev/shm``,
-named by the server's pid (the stubs' parent) and the repository, shared by the stub processes and guarded by
-``flock``. Tickets get lost when a request fails between the steps: a dead model stub answers for it
-without running it. So the course's supervisor frees every slot once it has reloaded a model
-(:func:`clear_tables`; a request still holding one then finishes with its release refused by the stamp: the
-limit may be exceeded once, by at most ``N``), and a slot older than the lease counts as free again, so any
-other lost ticket (a request cancelled in the model's queue) costs capacity for at most the lease.
-
-This file is copied beside the python-backend ``model.py`` files as ``sessrec_admission.py``; it needs only
-numpy and the standard library.
+:func:`limit_admission` wraps the python steps of an export: the first takes a free slot of a shared table per
+request and hands it on as a ticket ``[slot, stamp]``, or answers ``UNAVAILABLE`` at once; the model step frees the
+slots it ran. Why not Triton's queue policy: docs/serving_faults.md. A table is ``N`` int64 admission times (0 =
+free) in a file named by server pid and repository, in this user's folder ``/dev/shm/sessrec-admission-<uid>``
+(0700), shared by the stubs under ``flock``; a ticket lost with a dead stub is freed by the supervisor's reload
+(:func:`clear_tables`), any other after the lease. Copied beside the steps as ``sessrec_admission.py``: numpy only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
+import json
 import mmap
 import os
+import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -39,56 +28,100 @@ import numpy as np
 TICKET = "admission_ticket"  # the tensor that carries [slot, stamp] from the first step to the model step
 PREFIX = "sessrec-admission-"
 DEFAULT_LEASE_MS = 2000.0  # far above an admitted request's way to the end of the model step (ms on 2 cores)
+STEP_TEMPLATE = Path(__file__).resolve().parent / "templates" / "admission_step.py"
 
 
-def table_dir() -> Path:
-    """Return the folder of the tables: ``/dev/shm`` (memory) where it exists, else the temp folder."""
-    shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+def table_dir(base: str | Path | None = None) -> Path:
+    """Return this user's folder of tables under ``base`` (``/dev/shm``), made 0700; a link or another's is refused."""
+    if base is None:
+        base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    path = Path(base) / f"{PREFIX}{os.geteuid()}"
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as error:
+        raise PermissionError(f"{path} must be a folder of uid {os.geteuid()} (mode 0700), not a link or a file "
+                              f"({error.strerror}): remove it") from error
+    try:
+        if (owner := os.fstat(fd).st_uid) != os.geteuid():
+            raise PermissionError(f"{path} belongs to uid {owner}, not to this user (uid {os.geteuid()}): "
+                                  "admission tables are never shared between users; remove it")
+        os.fchmod(fd, 0o700)  # ours: private whatever its mode was
+    finally:
+        os.close(fd)
+    return path
 
 
 def table_path(repository: str | Path, server_pid: int | None = None) -> Path:
-    """Return the table file of ``repository`` served by the server ``server_pid`` (default: this stub's parent)."""
-    pid = os.getppid() if server_pid is None else int(server_pid)
+    """Return the table of ``repository`` served by the server ``server_pid`` (default: this stub's parent)."""
     key = hashlib.sha1(str(Path(repository).resolve()).encode()).hexdigest()[:12]
-    return table_dir() / f"{PREFIX}{pid}-{key}"
+    return table_dir() / f"{os.getppid() if server_pid is None else int(server_pid)}-{key}"
 
 
-def remove_tables(server_pid: int) -> list[Path]:
-    """Delete the tables of the server ``server_pid`` (it stopped); return the deleted paths."""
-    removed = []
-    for path in table_dir().glob(f"{PREFIX}{int(server_pid)}-*"):
+def _own_tables(pattern: str) -> list[Path]:
+    """Entries of the private folder matching ``pattern`` that belong to this user (others' are left alone)."""
+    try:
+        found = list(table_dir().glob(pattern))
+    except PermissionError:
+        return []
+    owned = []
+    for path in found:
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            removed.append(path)
-    return removed
+            owned += [path] if path.lstat().st_uid == os.geteuid() else []  # a link's own owner: never followed
+    return owned
+
+
+def remove_tables(server_pid: int | None = None) -> list[Path]:
+    """Delete the tables of the server ``server_pid`` (it stopped), or of every server gone (None); links unfollowed."""
+    tables = _own_tables("*-*" if server_pid is None else f"{int(server_pid)}-*")
+    gone = [p for p in tables if server_pid is not None or not Path(f"/proc/{p.name.split('-', 1)[0]}").exists()]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
 
 
 def clear_tables(server_pid: int) -> list[Path]:
-    """Free every slot of every table of the server ``server_pid`` (after a model reload); return their paths."""
+    """Free every slot of the tables of the server ``server_pid`` (after a reload); links are skipped."""
     cleared = []
-    for path in table_dir().glob(f"{PREFIX}{int(server_pid)}-*"):
-        with contextlib.suppress(FileNotFoundError):
-            fd = os.open(path, os.O_RDWR)
-            try:
+    for path in _own_tables(f"{int(server_pid)}-*"):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # gone, or a link (ELOOP)
+            continue
+        try:
+            if stat.S_ISREG((info := os.fstat(fd)).st_mode) and info.st_uid == os.geteuid():
                 fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
-                os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
+                os.pwrite(fd, bytes(info.st_size), 0)
                 cleared.append(path)
-            finally:
-                os.close(fd)
+        finally:
+            os.close(fd)
     return cleared
 
 
-def remove_stale_tables() -> list[Path]:
-    """Delete the tables whose server process no longer exists; return the deleted paths."""
-    removed = []
-    for path in table_dir().glob(f"{PREFIX}*-*"):
-        pid = path.name[len(PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed.append(path)
-    return removed
+def _open_table(path: Path, size: int) -> int:
+    """Open the table ``path`` of ``size`` bytes, or create it (O_EXCL); anything else found there is replaced."""
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)  # the steps of one server open their table one at a time
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode) and (info.st_uid, info.st_nlink, info.st_size) == (os.geteuid(), 1, size):
+                return fd  # made by another step of this server
+            os.close(fd)
+            os.unlink(path)  # a leftover, another size, another user's, a hard link: not ours to use
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            if error.errno != errno.ELOOP:
+                raise
+            os.unlink(path)  # a link where the table goes: removed, its target untouched
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        os.ftruncate(fd, size)
+        return fd
+    finally:
+        os.close(folder)  # releases the lock
 
 
 class AdmissionTable:
@@ -98,35 +131,26 @@ class AdmissionTable:
         if slots < 1 or lease_ms <= 0:
             raise ValueError(f"an admission table needs slots >= 1 and lease_ms > 0, got {slots} and {lease_ms}")
         self.path, self.slots, self.lease_ns = Path(path), int(slots), int(lease_ms * 1e6)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        size = self.slots * 8
-        with self._locked():
-            found = os.fstat(self._fd).st_size
-            if found == 0:
-                os.ftruncate(self._fd, size)
-        if found not in (0, size):
-            os.close(self._fd)
-            raise ValueError(f"{self.path} holds {found // 8} admission slots, this step expects {self.slots}: "
-                             "two repositories with different limits share one table")
-        self._map = mmap.mmap(self._fd, size)
+        self._fd = _open_table(self.path, self.slots * 8)
+        self._map = mmap.mmap(self._fd, self.slots * 8)
         self._stamps = np.frombuffer(self._map, dtype=np.int64)
 
     @contextlib.contextmanager
     def _locked(self):
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            yield
+            yield time.monotonic_ns()
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def admit(self, count: int) -> np.ndarray:
-        """Take up to ``count`` free slots; return ``(admitted, 2)`` tickets ``[slot, stamp]``, in request order.
+    def _taken(self, now: int) -> np.ndarray:
+        """Slots held within their lease (a stamp from the future is garbage: free)."""
+        return (self._stamps != 0) & (now - self._stamps <= self.lease_ns) & (self._stamps <= now)
 
-        The first ``len(result)`` requests are admitted, the others must be rejected.
-        """
-        now = time.monotonic_ns()
-        with self._locked():
-            free = np.flatnonzero((self._stamps == 0) | (now - self._stamps > self.lease_ns))[:count]
+    def admit(self, count: int) -> np.ndarray:
+        """Take up to ``count`` free slots; return ``(admitted, 2)`` tickets ``[slot, stamp]`` for the first requests."""
+        with self._locked() as now:
+            free = np.flatnonzero(~self._taken(now))[:count]
             self._stamps[free] = now
         return np.stack([free.astype(np.int64), np.full(free.size, now, dtype=np.int64)], axis=1)
 
@@ -139,19 +163,56 @@ class AdmissionTable:
             self._stamps[held[:, 0]] = 0
         return int(held.shape[0])
 
-    def clear(self) -> None:
-        """Free every slot."""
-        with self._locked():
-            self._stamps[:] = 0
-
     def in_use(self) -> int:
         """Return how many slots are taken and within their lease."""
-        now = time.monotonic_ns()
-        with self._locked():
-            return int(((self._stamps != 0) & (now - self._stamps <= self.lease_ns)).sum())
+        with self._locked() as now:
+            return int(self._taken(now).sum())
 
     def close(self) -> None:
         """Unmap and close the file (the file stays for the other steps)."""
         del self._stamps
         self._map.close()
         os.close(self._fd)
+
+
+def _insert(text: str, anchor: str, end: str, addition: str) -> str:
+    """Insert ``addition`` before the first ``end`` after ``anchor`` in a generated config."""
+    at = text.index(end, text.index(anchor))
+    return text[:at] + addition + text[at:]
+
+
+def limit_admission(repository: str | Path, max_in_flight: int, lease_ms: float = DEFAULT_LEASE_MS) -> Path:
+    """Put the exported ``repository`` behind an admission limit of ``max_in_flight`` requests; return its path.
+
+    ``preprocess`` and ``model`` get ``templates/admission_step.py`` as ``model.py`` over their own (now
+    ``sessrec_step.py``), the limit and the ticket; the ensemble passes it on. Written to a copy swapped in.
+    """
+    from sessrec_course.paths import write_directory_atomically
+
+    meta = json.loads((Path(repository) / "sessrec_serving.json").read_text())
+    if max_in_flight < 1 or lease_ms <= 0:
+        raise ValueError(f"max_in_flight must be >= 1 and lease_ms > 0, got {max_in_flight} and {lease_ms}")
+    if meta["model_backend"] != "python" or "admission" in meta:
+        raise ValueError(f"{repository} is already behind an admission limit: {meta['admission']}" if "admission" in meta
+                         else f"max_in_flight needs model_backend='python' (its model step frees the slots), "
+                         f"the {meta['model_backend']!r} backend of {repository} cannot")
+    parameters = "".join(f'parameters {{ key: "admission_{key}" value: {{ string_value: "{value}" }} }}\n'
+                         for key, value in (("max_in_flight", max_in_flight), ("lease_ms", f"{lease_ms:g}")))
+    ticket = f'{{ key: "{TICKET}" value: "{TICKET}" }}'
+
+    def write(tmp: Path) -> None:
+        shutil.copytree(repository, tmp, dirs_exist_ok=True, symlinks=True)
+        for step, block in (("preprocess", "output ["), ("model", "input [")):
+            version, config = tmp / step / "1", tmp / step / "config.pbtxt"
+            os.replace(version / "model.py", version / "sessrec_step.py")
+            shutil.copyfile(STEP_TEMPLATE, version / "model.py")
+            shutil.copyfile(__file__, version / "sessrec_admission.py")
+            tensor = f',\n  {{ name: "{TICKET}" data_type: TYPE_INT64 dims: [ 2 ] }}'
+            config.write_text(_insert(config.read_text(), block, "\n]", tensor) + parameters)
+        ensemble = tmp / meta["ensemble"] / "config.pbtxt"
+        text = _insert(ensemble.read_text(), 'model_name: "preprocess"', "\n    }", f"\n      output_map {ticket}")
+        ensemble.write_text(_insert(text, 'model_name: "model"', "\n    }", f"\n      input_map {ticket}"))
+        (tmp / "sessrec_serving.json").write_text(json.dumps(
+            {**meta, "admission": {"max_in_flight": max_in_flight, "lease_ms": lease_ms}}, indent=2))
+
+    return write_directory_atomically(repository, write)

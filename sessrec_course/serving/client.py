@@ -1,14 +1,7 @@
-"""Ask the served ensemble for recommendations over HTTP or gRPC (tritonclient), raw ids in and out.
-
->>> client = TritonRecommender(server.grpc_url, protocol="grpc")   # doctest: +SKIP
->>> client.recommend([214536502, 214577561])                       # doctest: +SKIP
-   session  rank    item_id     score
-0        0     1  214536500  7.215...
-"""
+"""Ask the served ensemble for recommendations over HTTP or gRPC (tritonclient), raw ids in and out."""
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,11 +13,10 @@ import pandas as pd
 from sessrec_course.ids import RAW_PAD
 from sessrec_course.serving.repository import ENSEMBLE, INPUT_NAME, OUTPUT_IDS, OUTPUT_SCORES
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# what Triton says when it cannot serve now but may soon: a model being reloaded, a dead stub, a full or
-# timed-out queue, a server that is starting or gone. A bad request (INVALID_ARGUMENT) is never among them.
+# "cannot serve now, may soon": a model being reloaded, a dead stub, a full queue, a server starting or gone;
+# a bad request (INVALID_ARGUMENT) never
 UNAVAILABLE_STATUS = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "503")
 UNAVAILABLE_MESSAGES = ("is not healthy", "has no available versions", "exceeds maximum queue size",
                         "request timeout expired", "failed to connect", "connection refused", "socket closed",
@@ -49,13 +41,11 @@ def is_unavailable(error: BaseException) -> bool:
 
 def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: float = 0.05,
                     max_backoff_s: float = 1.0) -> T:
-    """Return ``call(seconds left)``, retried on "unavailable" errors with jittered exponential backoff.
+    """Return ``call(seconds left)`` of an idempotent call, retried on "unavailable" errors with jittered backoff.
 
-    Only for idempotent calls (a recommendation reads, it changes nothing). Other errors are raised at once;
-    after ``deadline_s`` seconds the last unavailable error is raised as :class:`ServingUnavailable`.
+    Other errors are raised at once; after ``deadline_s`` the last one is raised as :class:`ServingUnavailable`.
     """
-    deadline = time.monotonic() + deadline_s
-    attempt = 0
+    deadline, attempt = time.monotonic() + deadline_s, 0
     while True:
         try:
             return call(max(deadline - time.monotonic(), 0.001))
@@ -63,19 +53,15 @@ def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: fl
             if not is_unavailable(error):
                 raise
             pause = random.uniform(0, min(max_backoff_s, backoff_s * 2 ** attempt))  # jitter: clients spread out
+            attempt += 1
             if time.monotonic() + pause >= deadline:
                 raise ServingUnavailable(f"the server stayed unavailable for {deadline_s:.1f} s "
-                                         f"({attempt + 1} attempts): {error}") from error
-            attempt += 1
-            log.debug("unavailable (%s): retry %d in %.3f s", error, attempt, pause)
+                                         f"({attempt} attempts): {error}") from error
             time.sleep(pause)
 
 
 def pad_raw_sessions(sessions: Iterable[Sequence[int]]) -> np.ndarray:
-    """Return raw sessions as a right-padded int64 matrix (padding -1, at least one column).
-
-    An empty session becomes a row of padding; raw ids must be integers ``>= 0``.
-    """
+    """Return raw sessions (ids ``>= 0``) as a right-padded int64 matrix (padding -1, at least one column)."""
     rows = [np.asarray(list(s), dtype=np.int64) for s in sessions]
     for index, row in enumerate(rows):
         if row.size and row.min() < 0:
@@ -91,21 +77,13 @@ def to_frame(item_ids: np.ndarray, scores: np.ndarray, session_index: Sequence |
     """Return a long DataFrame ``session, rank, item_id, score`` from (B, k) ids and scores."""
     n_rows, k = item_ids.shape
     sessions = np.asarray(session_index if session_index is not None else np.arange(n_rows))
-    return pd.DataFrame({
-        "session": np.repeat(sessions, k),
-        "rank": np.tile(np.arange(1, k + 1), n_rows),
-        "item_id": item_ids.reshape(-1).astype(np.int64),
-        "score": scores.reshape(-1).astype(np.float32),
-    })
+    return pd.DataFrame({"session": np.repeat(sessions, k), "rank": np.tile(np.arange(1, k + 1), n_rows),
+                         "item_id": item_ids.reshape(-1).astype(np.int64), "score": scores.reshape(-1).astype(np.float32)})
 
 
 class TritonRecommender:
-    """A client of the exported ensemble: ``recommend(session)`` and ``recommend_batch(sessions)``.
-
-    ``url`` is ``host:port`` of the HTTP or gRPC endpoint (``server.http_url`` / ``server.grpc_url``).
-    A request the server cannot serve now (see :func:`is_unavailable`) is retried with backoff for up to
-    ``retry_deadline_s`` seconds (0: never), then :class:`ServingUnavailable` is raised; a bad request fails at once.
-    """
+    """A client of the ensemble at ``url``: each call waits at most ``timeout_s``; "unavailable" answers are retried
+    with backoff for ``retry_deadline_s`` (0: never), then :class:`ServingUnavailable`; a bad request fails at once."""
 
     def __init__(self, url: str, protocol: str = "grpc", model_name: str = ENSEMBLE, timeout_s: float = 30.0,
                  retry_deadline_s: float = 10.0):
@@ -115,10 +93,11 @@ class TritonRecommender:
             import tritonclient.grpc as module
         else:
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
-        self.protocol, self.model_name, self.timeout_s = protocol, model_name, timeout_s
-        self.retry_deadline_s = retry_deadline_s
+        self.protocol, self.model_name = protocol, model_name
+        self.timeout_s, self.retry_deadline_s = timeout_s, retry_deadline_s
         self._module = module
-        self.client = module.InferenceServerClient(url)
+        timeouts = {"connection_timeout": timeout_s, "network_timeout": timeout_s} if protocol == "http" else {}
+        self.client = module.InferenceServerClient(url, **timeouts)
 
     def infer_matrix(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Send a padded raw matrix (B, L) and return top-k raw ids (B, k) and scores (B, k)."""

@@ -1,16 +1,9 @@
 """The postprocess step as ONNX operators appended to the model's graph: top-k, encoded → raw ids, fallback.
 
-Why: on a CPU Triton every python-backend step costs a hand-off between the server and a Python stub
-(docs/history/serving.md). Running the postprocess *inside* the model's ONNX graph keeps
-the same three stages — ETL, model, postprocess — with one hop fewer, and the native onnxruntime backend of
-the GPU container runs the whole graph without Python at all.
-
-The appended operators compute exactly what :meth:`ServingState.top_k` computes in numpy
-(``tests/test_serving_transform.py`` checks them id for id):
-
-- drop padding (0) and OOV (1), take the ``k`` best scores (``TopK`` breaks ties towards the lower id);
-- map encoded ids to raw ids with a ``Gather`` on the workflow's table;
-- sessions without any known item (empty or OOV only) get the popular items and their click shares.
+Each python-backend step costs a hand-off between Triton and a Python stub; inside the model's graph the
+postprocess costs none (and the GPU container's native onnxruntime backend runs it without Python). The operators
+compute exactly what :meth:`ServingState.top_k` does in numpy, padding and OOV dropped, ties to the lower id,
+popular items for a session without a known item (``tests/test_serving_transform.py`` checks them id for id).
 """
 
 from __future__ import annotations
@@ -29,20 +22,14 @@ _PREFIX = "sessrec_post_"  # names of everything this module adds to a graph
 
 def append_top_k(onnx_model: str | Path, output_path: str | Path, state: ServingState, k: int,
                  input_name: str = "item_ids", output_name: str = "scores") -> Path:
-    """Write ``onnx_model`` + the postprocess operators to ``output_path`` and return that path.
-
-    The new graph takes the same ``input_name`` (int64 ``(B, L)`` encoded ids) and returns
-    ``item_id_topk`` int64 ``(B, k)`` raw ids and ``score_topk`` float32 ``(B, k)``.
-    """
+    """Write ``onnx_model`` + the operators to ``output_path``: same input, ``item_id_topk`` and ``score_topk`` out."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    model = onnx.load(str(onnx_model))
-    graph = model.graph
+    graph = (model := onnx.load(str(onnx_model))).graph
     if input_name not in {i.name for i in graph.input} or output_name not in {o.name for o in graph.output}:
         raise ValueError(f"{onnx_model}: expected input {input_name!r} and output {output_name!r}")
-    n_items = state.item_cardinality
-    k = int(k)
+    n_items, k = state.item_cardinality, int(k)
     if not 0 < k <= n_items - FIRST_ID:
         raise ValueError(f"k={k} must be between 1 and the {n_items - FIRST_ID} known items")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -86,9 +73,8 @@ def append_top_k(onnx_model: str | Path, output_path: str | Path, state: Serving
     graph.output.extend([helper.make_tensor_value_info(OUTPUT_IDS, TensorProto.INT64, [batch, k]),
                          helper.make_tensor_value_info(OUTPUT_SCORES, TensorProto.FLOAT, [batch, k])])
     onnx.checker.check_model(model)
-    output_path = Path(output_path)
     onnx.save(model, str(output_path))
-    return output_path
+    return Path(output_path)
 
 
 def _reduce_max(helper, opset: int, source: str, target: str, const) -> object:
@@ -110,6 +96,5 @@ def postprocess_operators(onnx_model: str | Path) -> list[str]:
     import onnx
 
     graph = onnx.load(str(onnx_model), load_external_data=False).graph
-    ours = (OUTPUT_IDS, OUTPUT_SCORES)
     return [node.op_type for node in graph.node
-            if any(name.startswith(_PREFIX) or name in ours for name in node.output)]
+            if any(name.startswith(_PREFIX) or name in (OUTPUT_IDS, OUTPUT_SCORES) for name in node.output)]

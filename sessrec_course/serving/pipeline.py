@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,10 @@ from sessrec_course.paths import build_dir
 from sessrec_course.serving.repository import ServingConfig, export_repository, popularity_scores
 from sessrec_course.serving.transform import ServingState
 
-log = logging.getLogger(__name__)
-
 
 def serving_state_from_workflow(workflow: Any) -> ServingState:
-    """Return the lookup tables the server needs from a fitted ``SessionWorkflow``.
-
-    Uses its public API only: ``decode_item_ids`` (encoded -> raw), ``popular_items`` (fallback) and
-    the training counts ``item_count`` when present (fallback scores: share of training clicks).
-    """
+    """Return the tables the server needs from a fitted ``SessionWorkflow`` (public API only; fallback scores: the
+    share of training clicks when ``item_count`` is there, else 1/rank)."""
     cardinality = int(workflow.item_cardinality)
     raw_of_encoded = np.asarray(workflow.decode_item_ids(np.arange(cardinality)), dtype=np.int64)
     popular = np.asarray(workflow.popular_items(cardinality), dtype=np.int64)
@@ -40,11 +34,8 @@ def serving_state_from_workflow(workflow: Any) -> ServingState:
 
 
 def raw_sessions(artifacts: Any, n: int | None = None, split: str = "test", seed: int = 0) -> list[list[int]]:
-    """Return up to ``n`` sessions of ``split`` as raw item-id lists (time order) from the raw event table.
-
-    ``artifacts`` is an ``etl.dataset.DatasetArtifacts`` (with ``events()`` and ``path(split)``). The
-    sessions keep every raw event, unseen items and over-long sessions included: what a live system sends.
-    """
+    """Return up to ``n`` sessions of ``split`` (``DatasetArtifacts``) as raw item-id lists: every raw event kept,
+    unseen items and over-long sessions included, as a live system sends them."""
     ids = pd.read_parquet(artifacts.path(split), columns=["session_id"])["session_id"].to_numpy()
     if n is not None and n < len(ids):
         ids = np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))
@@ -66,10 +57,7 @@ def check_against_schema(state: ServingState, schema: dict, source: str = "schem
 
 def export_course_model(model_name: str = "gru", artifacts: Any = None, output_dir: str | Path | None = None,
                         config: ServingConfig | None = None, **train_overrides) -> tuple[Path, ServingState, Path]:
-    """Train (or load the cached) course model, export it to ONNX and write the Triton repository.
-
-    Returns ``(repository, serving state, onnx path)``. Default data: the active profile's default dataset.
-    """
+    """Train (or load the cached) course model, export ONNX and its repository; return ``(repository, state, onnx)``."""
     from sessrec_course.etl.dataset import prepare_default_dataset
     from sessrec_course.models.torch_export import check_servable, export_onnx
     from sessrec_course.training import train_model
@@ -88,11 +76,3 @@ def export_course_model(model_name: str = "gru", artifacts: Any = None, output_d
     repository = export_repository(output_dir / "repository", onnx_path, state, config)
     return repository, state, onnx_path
 
-
-def course_repository(path: str | Path | None = None, n_sessions: int = 1000) -> tuple[Path, list[list[int]]]:
-    """Return an exported repository (``path`` or the course GRU's) and raw test sessions to send to it."""
-    from sessrec_course.etl.dataset import prepare_default_dataset
-
-    artifacts = prepare_default_dataset()
-    repository = Path(path) if path else export_course_model("gru", artifacts)[0]
-    return repository, raw_sessions(artifacts, n_sessions)

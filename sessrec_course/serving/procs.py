@@ -1,21 +1,17 @@
-"""Process facts read from ``/proc/<pid>/stat`` (Linux, no psutil): group members, names, command lines, CPU time."""
+"""Process facts read from ``/proc`` (Linux, no psutil): group members, states, command lines."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 PROC = Path("/proc")
 
 
 def stat_fields(pid: int | str) -> list[str] | None:
-    """Return the fields of ``/proc/<pid>/stat`` after the command name (state first); None once it is gone.
-
-    The command name is cut at the last ``)``, as it may itself hold spaces and parentheses.
-    """
+    """Return the fields of ``/proc/<pid>/stat`` after the command name (state first); None once it is gone."""
     try:
-        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()  # the name may hold ")"
     except OSError:
         return None
 
@@ -28,32 +24,14 @@ def _live_pids() -> Iterator[tuple[int, list[str]]]:
 
 
 def process_group_members(pgid: int) -> list[int]:
-    """Return the pids of live processes in process group ``pgid`` (read from /proc, no psutil)."""
+    """Return the pids of live processes in process group ``pgid``."""
     return [pid for pid, fields in _live_pids() if int(fields[2]) == pgid]
 
 
 def command_line(pid: int) -> list[str] | None:
-    """Return the ``argv`` of process ``pid`` from ``/proc/<pid>/cmdline``; None once it is gone."""
+    """Return the ``argv`` of process ``pid``; None once it is gone."""
     try:
-        raw = (PROC / str(pid) / "cmdline").read_bytes()
+        return [part.decode(errors="replace") for part in (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")[:-1]]
     except OSError:
         return None
-    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]] or None
 
-
-def processes_named(names: Sequence[str]) -> list[tuple[int, str]]:
-    """Return ``(pid, name)`` of live processes whose program (``argv[0]``'s file name) is one of ``names``."""
-    found = []
-    for pid, _ in _live_pids():
-        if (argv := command_line(pid)) is not None and (name := Path(argv[0]).name) in names:
-            found.append((pid, name))
-    return found
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU seconds used so far by ``pids`` (from /proc; vanished processes count 0)."""
-    total = 0
-    for pid in pids:
-        if (fields := stat_fields(pid)) is not None:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")

@@ -16,12 +16,9 @@ ScoreFn = Callable[[np.ndarray], np.ndarray]
 
 def recommend_in_process(score: ScoreFn, state: ServingState, sessions: Sequence[Sequence[int]], k: int = 20,
                          batch_size: int = 256) -> pd.DataFrame:
-    """Return ``session, rank, item_id, score`` as the server would, computed in this process.
+    """Return ``session, rank, item_id, score`` as the server would: ``state`` encodes and ranks around ``score``.
 
-    ``score`` follows the recommender protocol: int64 (B, max_length) right-padded encoded ids ->
-    float32 (B, item_cardinality). Raw sessions go through :meth:`ServingState.encode` and the scores
-    through :meth:`ServingState.top_k`, the very code the Triton python models run.
-    """
+    ``score`` maps int64 (B, max_length) encoded ids to float32 (B, item_cardinality) (the recommender protocol)."""
     frames = []
     for start in range(0, len(sessions), batch_size):
         chunk = sessions[start:start + batch_size]

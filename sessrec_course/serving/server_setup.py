@@ -1,9 +1,5 @@
-"""What ``tritonserver`` needs to start: its backend folder, its environment and its command line.
-
-For the copy bundled in the ``nvidia-pytriton`` wheel the python backend is assembled into a backend folder
-and the environment is fixed (``LD_LIBRARY_PATH`` with the interpreter's LIBDIR, the venv's ``bin`` first
-on ``PATH``) so that the stub finds this interpreter and its packages.
-"""
+"""What ``tritonserver`` needs to start: its backend folder, environment and command line (for the wheel's copy,
+a python backend folder, this interpreter's LIBDIR and the venv's ``bin`` first, so the stub finds our packages)."""
 
 from __future__ import annotations
 
@@ -14,13 +10,14 @@ from pathlib import Path
 
 from sessrec_course.environment import find_tritonserver
 
+# the APIs that change the server (load a model = run its model.py, write files, map memory): behind a header
+RESTRICTED_APIS = ("model-repository", "shared-memory", "logging", "trace")
+CONTROL_HEADER = "sessrec-control-key"
+GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # Triton reads a restricted gRPC header under this prefix
+
 
 def server_backend_dirs(binary: Path) -> tuple[Path, Path | None]:
-    """Return ``(backends folder, python stub)`` that belong to the ``tritonserver`` at ``binary``.
-
-    The NVIDIA image has ``<root>/backends/<name>/``; the nvidia-pytriton wheel keeps the python stub
-    apart, in ``python_backend_stubs/<major.minor>/``.
-    """
+    """Return ``(backends folder, python stub or None)`` of the ``tritonserver`` at ``binary``."""
     root = binary.resolve().parent.parent
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
@@ -37,29 +34,17 @@ def available_backends(binary: Path | None = None) -> list[str]:
 
 
 def prepare_backend_dir(binary: Path, target: Path) -> Path:
-    """Return a backend folder usable by ``binary``, building one under ``target`` for the wheel's copy.
-
-    With a stub beside the server (the wheel layout) ``target/python/`` gets links to
-    ``libtriton_python.so``, ``triton_python_backend_utils.py`` and the stub of this Python version;
-    other backends are linked as they are. Otherwise the server's own ``backends`` folder is returned.
-    """
+    """Return a backend folder for ``binary``: for the wheel's copy, ``target`` with links to its python backend."""
     backends, stub = server_backend_dirs(binary)
     if stub is None:
         return backends
-    target.mkdir(parents=True, exist_ok=True)
-    for backend in backends.iterdir() if backends.is_dir() else ():
-        if backend.name == "python":
-            continue
-        link = target / backend.name
+    (target / "python").mkdir(parents=True, exist_ok=True)
+    links = {target / b.name: b for b in (backends.iterdir() if backends.is_dir() else ()) if b.name != "python"}
+    links.update({target / "python" / s.name: s for s in (backends / "python" / "libtriton_python.so",
+                                                          backends / "python" / "triton_python_backend_utils.py", stub)})
+    for link, source in links.items():
         if not link.exists():
-            link.symlink_to(backend.resolve(), target_is_directory=True)
-    python_dir = target / "python"
-    python_dir.mkdir(exist_ok=True)
-    for source in (backends / "python" / "libtriton_python.so",
-                   backends / "python" / "triton_python_backend_utils.py", stub):
-        link = python_dir / source.name
-        if not link.exists():
-            link.symlink_to(source.resolve())
+            link.symlink_to(source.resolve(), target_is_directory=source.is_dir())
     return target
 
 
@@ -73,30 +58,22 @@ def server_environment(binary: Path) -> dict[str, str]:
     lib_dirs += [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
     env["LD_LIBRARY_PATH"] = os.pathsep.join(d for d in lib_dirs if d)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    # the python models must import this interpreter's packages (numpy, onnxruntime), never the user site
-    env.setdefault("PYTHONNOUSERSITE", "1")
+    env.setdefault("PYTHONNOUSERSITE", "1")  # the python models import this interpreter's packages only
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
 def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_port: int, grpc_port: int,
-                   metrics_port: int, exit_timeout: int, log_verbose: int = 0,
-                   extra_args: tuple[str, ...] = (), explicit_model_control: bool = False) -> list[str]:
-    """Return the ``tritonserver`` command line: every endpoint on 127.0.0.1, CPU-friendly memory settings.
-
-    ``explicit_model_control`` loads every model at start and lets a client unload / load one (the
-    supervisor's reload of a model whose stub died), unless ``extra_args`` choose a mode themselves.
-    """
-    control = []
-    if explicit_model_control and not any(arg.startswith("--model-control-mode") for arg in extra_args):
-        control = ["--model-control-mode=explicit", "--load-model=*"]
+                   metrics_port: int, control_key: str, extra_args: tuple[str, ...] = ()) -> list[str]:
+    """Return the command line: every endpoint on 127.0.0.1, the control APIs behind ``control_key``."""
+    restricted = f"{','.join(RESTRICTED_APIS)}:{CONTROL_HEADER}={control_key}"
     return [
-        str(binary), "--model-repository", str(repository),
-        "--backend-directory", str(backend_dir),
+        str(binary), "--model-repository", str(repository), "--backend-directory", str(backend_dir),
         "--http-address", "127.0.0.1", "--http-port", str(http_port),
         "--grpc-address", "127.0.0.1", "--grpc-port", str(grpc_port),
         "--metrics-address", "127.0.0.1", "--metrics-port", str(metrics_port),
+        f"--http-restricted-api={restricted}", f"--grpc-restricted-protocol={restricted}",
         "--allow-gpu-metrics", "false", "--pinned-memory-pool-byte-size=0",
-        "--strict-readiness", "true", "--exit-timeout-secs", str(exit_timeout), f"--log-verbose={log_verbose}",
-        *control, *extra_args,
+        "--strict-readiness", "true", "--exit-timeout-secs", "2",  # the wait for open connections when stopping
+        *extra_args,
     ]

@@ -1,49 +1,47 @@
-"""Keep a running ``tritonserver`` honest: reload a model whose python-backend stub died, notice the server's death.
+"""Opt-in supervision of a ``tritonserver``: bring back a dead or hung stub, report every fault truthfully.
 
-Triton 2.51's python backend does not bring back a stub that was killed (``kill -9``, the OOM killer): every
-request to that model then fails with "Stub process '<model>_0_0' is not healthy" while ``/v2/health/ready``
-still answers ready. :class:`~sessrec_course.serving.server.TritonServer` therefore starts the server with
-explicit model control and this supervisor thread watches the server's process group in ``/proc``:
-
-- a stub that vanished marks its model *recovering*; the model is unloaded at once (Triton's own readiness then
-  says not-ready and requests fail fast with an "unavailable" error instead of hanging a second each) and
-  loaded again, which starts a fresh stub; ensembles that lost the model are loaded again too;
-- once a model is reloaded, the admission slots of the server are freed
-  (:func:`~sessrec_course.serving.admission.clear_tables`): requests that died with the stub took theirs along;
-- a server process that exited is reported to the server object (:meth:`TritonServer._died`), which ends the
-  stubs it left behind and keeps the cause with the log tail.
-"""
+Triton 2.51 does not bring back a killed python-backend stub, and a stopped or hung one stays listed: requests fail
+while ``/v2/health/ready`` says ready. A :class:`Supervisor` thread watches the process group: a stub that vanished,
+or stayed stopped or without progress (requests pending) for ``liveness_s``, is killed and its model reloaded
+(*recovering* meanwhile, *failed* with Triton's reason after ``max_reloads``). A server death goes to the
+``on_server_death`` callback, a crash of the thread to :attr:`Supervisor.error`; readiness is then False and
+:meth:`SupervisedServer.problem` says why. Figures: docs/serving_faults.md."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
+import os
+import re
+import signal
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 import weakref
-from dataclasses import dataclass
+from collections import namedtuple
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from sessrec_course.serving.admission import clear_tables
-from sessrec_course.serving.procs import command_line, process_group_members
-
-if TYPE_CHECKING:
-    from sessrec_course.serving.server import TritonServer
+from sessrec_course.serving.admission import clear_tables, remove_tables
+from sessrec_course.serving.procs import command_line, process_group_members, stat_fields
+from sessrec_course.serving.server import TritonServer, kill_group
 
 log = logging.getLogger(__name__)
 
 STUB_NAME = "triton_python_backend_stub"
+_METRIC = re.compile(r'^nv_inference_(pending_request_count|exec_count)\{model="([^"]+)",version="[^"]*"\} (\S+)$',
+                     re.MULTILINE)
+
+
+class TritonServerDied(RuntimeError):
+    """The server process ended while it was serving; the message names how, then its log."""
 
 
 def stub_pids(pgid: int) -> dict[str, set[int]]:
-    """Return ``{model name: pids}`` of the live python-backend stubs in process group ``pgid``.
-
-    A stub's second argument is its ``<repository>/<model>/<version>/model.py``.
-    """
+    """Return ``{model: pids}`` of the live python-backend stubs of group ``pgid`` (argv[1] is the model.py)."""
     models: dict[str, set[int]] = {}
     for pid in process_group_members(pgid):
         argv = command_line(pid)
@@ -52,49 +50,47 @@ def stub_pids(pgid: int) -> dict[str, set[int]]:
     return models
 
 
-def repository_request(url: str, path: str, body: dict | None = None, timeout: float = 60.0) -> tuple[int, str]:
-    """POST ``body`` (JSON) to ``http://<url><path>`` and return ``(status, text)``; status -1 when unreachable."""
-    request = urllib.request.Request(f"http://{url}{path}", data=json.dumps(body or {}).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode(errors="replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(errors="replace")
-    except OSError as error:
-        return -1, str(error)
+def signal_stub(server: TritonServer, model: str, sig: int = signal.SIGKILL) -> int:
+    """Send ``sig`` (SIGKILL as the OOM killer, SIGSTOP for a hang) to one stub of ``model``; return its pid."""
+    pids = sorted(stub_pids(server.process.pid).get(model, ()))
+    if not pids:
+        raise LookupError(f"no python-backend stub of model {model!r} in {server}")
+    os.kill(pids[0], sig)
+    return pids[0]
 
 
-@dataclass(frozen=True)
-class SupervisorEvent:
-    """One thing the supervisor saw or did; ``at`` is ``time.monotonic()``."""
-
-    at: float
-    kind: str  # "stub_died", "unloaded", "reloaded", "reload_failed", "server_died"
-    model: str
-    detail: str = ""
+# one thing the supervisor saw or did, ``at`` from time.monotonic(); kind: stub_died, stub_hung, unloaded,
+# reloaded, reload_failed, failed, server_died or crashed
+SupervisorEvent = namedtuple("SupervisorEvent", "at kind model detail")
 
 
 class Supervisor:
-    """A daemon thread that watches one started :class:`TritonServer` every ``interval_s`` seconds."""
+    """A daemon thread that watches the process group of ``process`` every ``interval_s`` seconds."""
 
-    def __init__(self, server: TritonServer, interval_s: float = 0.1, reload_timeout_s: float = 60.0,
-                 max_reloads: int = 3):
-        # a weak reference: a server dropped without stop() is still stopped by its __del__
-        self._server, self.process = weakref.ref(server), server.process
-        self.url, self.log_path = server.http_url, server.log_path
-        self.interval_s, self.reload_timeout_s, self.max_reloads = interval_s, reload_timeout_s, max_reloads
+    def __init__(self, process: subprocess.Popen, http_url: str, metrics_url: str, headers: dict[str, str],
+                 on_server_death: Callable[[subprocess.Popen], object], *, interval_s: float = 0.1,
+                 liveness_s: float = 2.0, reload_timeout_s: float = 60.0, max_reloads: int = 3):
+        self.process, self.http_url, self.metrics_url, self.headers = process, http_url, metrics_url, headers
+        self.interval_s, self.liveness_s = interval_s, liveness_s
+        self.reload_timeout_s, self.max_reloads = reload_timeout_s, max_reloads
+        # a bound method, held weakly: a server dropped without stop() still ends in its __del__
+        self._on_death = weakref.WeakMethod(on_server_death)
         self.events: list[SupervisorEvent] = []
+        self.failed: dict[str, str] = {}  # model -> why it stays down
+        self.error: str | None = None  # why the thread stopped watching
         self._recovering: set[str] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"triton-supervisor-{self.process.pid}", daemon=True)
+        self._stopped_since: dict[str, float] = {}
+        self._progress: dict[str, tuple[float, float]] = {}  # model -> (batches executed, unchanged since)
+        self._next_metrics = 0.0
+        self._expected = stub_pids(process.pid)  # now, not in the thread: a stub lost right after start counts too
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"triton-supervisor-{process.pid}", daemon=True)
 
     @property
     def recovering(self) -> set[str]:
-        """Models that cannot serve right now (their stub died and the reload has not finished)."""
+        """Models that cannot serve right now: a stub stopped, or lost and the reload not finished."""
         with self._lock:
-            return set(self._recovering)
+            return self._recovering | set(self._stopped_since)
 
     def start(self) -> Supervisor:
         """Start watching."""
@@ -111,59 +107,167 @@ class Supervisor:
         self.events.append(SupervisorEvent(time.monotonic(), kind, model, detail))
 
     def _run(self) -> None:
-        pgid = self.process.pid
-        expected = stub_pids(pgid)
-        while not self._stop.wait(self.interval_s) and self._server() is not None:
+        try:
+            self._watch()
+        except Exception as exc:  # never die silently: readiness turns False with this reason
+            self.error = f"the supervisor thread crashed ({type(exc).__name__}: {exc}); nothing is watched any more"
+            self._event("crashed", "supervisor", repr(exc))
+            log.exception("%s", self.error)
+
+    def _watch(self) -> None:
+        pgid, expected = self.process.pid, self._expected
+        while not self._stop.wait(self.interval_s) and self._on_death() is not None:
             if self.process.poll() is not None:
                 self._event("server_died", "tritonserver", f"exit code {self.process.returncode}")
-                if (server := self._server()) is not None:
-                    server._died(self.process)
+                if (report := self._on_death()) is not None:
+                    report(self.process)
                 return
             live = stub_pids(pgid)
-            broken = sorted(model for model, pids in expected.items() if not pids <= live.get(model, set()))
+            for model, pids in self._hung(live).items():
+                self._event("stub_hung", model, f"pids {sorted(pids)}, no progress for {self.liveness_s:g} s")
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                live[model] -= pids
+            broken = sorted(m for m, pids in expected.items() if m not in self.failed and not pids <= live.get(m, set()))
             for model in broken:
                 self._recover(model, expected[model] - live.get(model, set()))
             if broken:
                 expected = stub_pids(pgid)  # the fresh stubs from now on
 
+    def _hung(self, live: dict[str, set[int]]) -> dict[str, set[int]]:
+        """Stubs stopped (state T), or without a batch done while requests wait, for longer than ``liveness_s``."""
+        now = time.monotonic()
+        if now >= self._next_metrics:  # Triton's counters per model: requests pending, batches executed
+            self._next_metrics = now + self.liveness_s / 4
+            try:
+                with urllib.request.urlopen(self.metrics_url, timeout=1.0) as response:
+                    counts = _METRIC.findall(response.read().decode())
+            except OSError:  # unread: no verdict on stale figures
+                counts, self._progress = [], {}
+            pending = {model for kind, model, value in counts if kind == "pending_request_count" and float(value)}
+            for model, executed in ((m, float(v)) for kind, m, v in counts if kind == "exec_count"):
+                if model not in pending or self._progress.get(model, (None,))[0] != executed:
+                    self._progress[model] = (executed, now)
+        stopped_since, hung = {}, {}
+        for model, pids in live.items():
+            stopped = {pid for pid in pids if (fields := stat_fields(pid)) is not None and fields[0] in "tT"}
+            if stopped:
+                stopped_since[model] = self._stopped_since.get(model, now)
+            if (stopped and now - stopped_since[model] > self.liveness_s) or \
+                    now - self._progress.get(model, (0, now))[1] > self.liveness_s:
+                hung[model] = stopped or pids
+        self._stopped_since = stopped_since  # replaced whole: other threads read it
+        return hung
+
+    def _request(self, path: str) -> tuple[int, str]:
+        """POST to a control API of the server; return ``(status, text)``, status -1 when unreachable."""
+        request = urllib.request.Request(f"http://{self.http_url}{path}", data=b"{}", method="POST",
+                                         headers={"Content-Type": "application/json", **self.headers})
+        try:
+            with urllib.request.urlopen(request, timeout=self.reload_timeout_s) as response:
+                return response.status, response.read().decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+        except OSError as error:
+            return -1, str(error)
+
     def _recover(self, model: str, gone: set[int]) -> None:
         began = time.monotonic()
         self._event("stub_died", model, f"pids {sorted(gone)}")
-        log.warning("python-backend stub of %r died (pids %s): reloading the model", model, sorted(gone))
+        log.warning("python-backend stub of %r is gone (pids %s): reloading the model", model, sorted(gone))
         with self._lock:
             self._recovering.add(model)
-        url = self.url
-        # unloading first makes Triton's own model-ready and server-ready say "not ready" during the outage
-        repository_request(url, f"/v2/repository/models/{model}/unload", timeout=self.reload_timeout_s)
+        self._request(f"/v2/repository/models/{model}/unload")  # Triton's own readiness says not-ready too
         self._event("unloaded", model)
+        status, reason = -1, "not tried"
         for attempt in range(1, self.max_reloads + 1):
             if self._stop.is_set() or self.process.poll() is not None:
                 return
-            status, text = repository_request(url, f"/v2/repository/models/{model}/load",
-                                              timeout=self.reload_timeout_s)
-            if status == 200 and self._reload_dependents(url):
-                seconds = time.monotonic() - began
-                cleared = clear_tables(self.process.pid)
-                self._event("reloaded", model, f"{seconds:.2f} s" + (", admission slots freed" if cleared else ""))
-                log.warning("model %r serves again, %.2f s after its stub died", model, seconds)
+            status, reason = self._request(f"/v2/repository/models/{model}/load")
+            if status == 200:
+                status, reason = self._reload_dependents()
+            if status == 200:
+                freed = ", slots freed" if clear_tables(self.process.pid) else ""
+                self._event("reloaded", model, f"{time.monotonic() - began:.2f} s{freed}")
+                self._progress.pop(model, None)
                 with self._lock:
                     self._recovering.discard(model)
                 return
-            self._event("reload_failed", model, f"attempt {attempt}: {status} {text[:200]}")
-            log.error("reloading %r failed (attempt %d): %s %s", model, attempt, status, text[:200])
-        log.error("model %r stays unavailable after %d reloads; see %s", model, self.max_reloads, self.log_path)
+            self._event("reload_failed", model, f"attempt {attempt}: {status} {reason[:200]}")
+        with self._lock:
+            self.failed[model] = f"{self.max_reloads} reloads failed, the last with {status}: {reason[:300]}"
+            self._recovering.discard(model)
+        self._event("failed", model, self.failed[model])
+        log.error("model %r stays down: %s", model, self.failed[model])
 
-    def _reload_dependents(self, url: str) -> bool:
-        """Load every model of the repository that is not ready (the ensembles that lost a step); True when all are."""
-        status, text = repository_request(url, "/v2/repository/index", timeout=self.reload_timeout_s)
-        if status != 200:
-            return False
-        with contextlib.suppress(ValueError):
-            for entry in json.loads(text):
-                if entry.get("state") != "READY":
-                    load_status, _ = repository_request(url, f"/v2/repository/models/{entry['name']}/load",
-                                                        timeout=self.reload_timeout_s)
-                    if load_status != 200:
-                        return False
-            return True
-        return False
+    def _reload_dependents(self) -> tuple[int, str]:
+        """Load every model of the repository that is not ready (the ensembles that lost a step)."""
+        status, text = self._request("/v2/repository/index")
+        try:
+            entries = json.loads(text) if status == 200 else []
+        except ValueError:
+            return -1, f"unreadable repository index: {text[:200]}"
+        for entry in entries:
+            if entry.get("state") != "READY" and entry["name"] not in self.failed:
+                status, text = self._request(f"/v2/repository/models/{entry['name']}/load")
+                if status != 200:
+                    break
+        return status, text
+
+
+class SupervisedServer(TritonServer):
+    """A :class:`TritonServer` with explicit model control under a :class:`Supervisor`."""
+
+    def __init__(self, repository: str | Path, *, interval_s: float = 0.1, liveness_s: float = 2.0,
+                 max_reloads: int = 3, extra_args: tuple[str, ...] = (), **kwargs):
+        super().__init__(repository, extra_args=("--model-control-mode=explicit", "--load-model=*", *extra_args),
+                         **kwargs)
+        self.watch = {"interval_s": interval_s, "liveness_s": liveness_s, "max_reloads": max_reloads}
+        self.supervisor: Supervisor | None = None
+        self.failure: TritonServerDied | None = None  # set when the server died while serving
+
+    def start(self, attempts: int = 3) -> SupervisedServer:
+        """Start the server, then its supervisor."""
+        if self.running and self.supervisor is not None:
+            return self
+        self.failure = None
+        super().start(attempts)
+        self.supervisor = Supervisor(self.process, self.http_url, self.metrics_url, self.control_headers(),
+                                     self._server_died, **self.watch).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the supervisor (a stop on purpose is no death), the server, and remove its admission tables."""
+        supervisor, self.supervisor = self.supervisor, None
+        if supervisor is not None:
+            supervisor.stop()
+        pgid = self.process.pid if self.process is not None else None
+        super().stop()
+        if pgid is not None:
+            remove_tables(pgid)
+
+    def _server_died(self, process: subprocess.Popen) -> None:
+        """The supervisor's report of a server that ended on its own: end its stubs, keep the cause."""
+        kill_group(process.pid, process)
+        code = process.returncode
+        cause = f"was killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exited with code {code}"
+        self.failure = TritonServerDied(f"tritonserver (pid {process.pid}) {cause} while serving {self.repository}; "
+                                        f"its stubs were ended (log {self.log_path}).\n{self.failure_report()}")
+        log.error("%s", self.failure)
+
+    def problem(self) -> str | None:
+        """Why the server cannot serve now (dead, unwatched, a model failed or recovering); None when it can."""
+        watcher = self.supervisor
+        if self.failure is not None:
+            return str(self.failure).split("\n", 1)[0]
+        if self.process is None or watcher is None:
+            return "stopped"
+        if watcher.error or watcher.failed:
+            return watcher.error or "; ".join(f"model {model!r} failed: {why}" for model, why in watcher.failed.items())
+        recovering = watcher.recovering
+        return f"recovering: {', '.join(sorted(recovering))}" if recovering else None
+
+    def is_ready(self, timeout: float = 1.0) -> bool:
+        """True when no fault is known (:meth:`problem` is None) and Triton's readiness answers 200."""
+        return self.problem() is None and super().is_ready(timeout)

@@ -1,18 +1,9 @@
-"""The pre- and post-processing that runs both in-process and inside Triton (numpy only).
+"""The pre- and post-processing that runs both in-process and inside Triton (numpy only: this file is copied
+verbatim beside the python-backend ``model.py`` files, so server and reference run the very same code).
 
-This file is copied verbatim next to the python-backend ``model.py`` files of the exported repository,
-so the server and :func:`sessrec_course.serving.reference.recommend_in_process` run the very same code.
-Keep it free of any import beyond numpy.
-
-Raw sessions travel as a right-padded ``int64`` matrix where :data:`RAW_PAD` (-1) marks padding; raw
-item ids are therefore expected to be ``>= 0``.
-
-Defined answers:
-
-- unseen raw ids become the OOV id (1);
-- a session longer than ``max_length`` keeps its last ``max_length`` events;
-- an empty session, or one with OOV ids only, gets the ``k`` most popular training items
-  (scores: their share of training clicks), as the model has nothing to condition on.
+Raw sessions are a right-padded int64 matrix, :data:`RAW_PAD` (-1) as padding. Defined answers: unseen raw ids
+become OOV (1); an over-long session keeps its last ``max_length`` events; an empty or OOV-only session gets the
+most popular training items (scores: their share of clicks), as the model has nothing to condition on.
 """
 
 from __future__ import annotations
@@ -27,11 +18,7 @@ FIRST_ITEM_ID = 2
 
 
 class ServingState:
-    """Lookup tables of a fitted ETL workflow, as the server needs them.
-
-    ``raw_of_encoded[e]`` is the raw id of encoded id ``e`` (entries 0 and 1 are unused);
-    ``popular`` holds encoded ids by decreasing training popularity with ``popular_scores`` beside them.
-    """
+    """The fitted workflow's tables: ``raw_of_encoded[e]`` (raw id of encoded ``e``), ``popular`` ids and scores."""
 
     def __init__(self, raw_of_encoded: np.ndarray, max_length: int, popular: np.ndarray,
                  popular_scores: np.ndarray):
@@ -87,12 +74,9 @@ class ServingState:
             encoded = np.where(self._sorted_raw[pos] == raw, self._encoded_of_sorted[pos], OOV_ID)
         if encoded.shape[1] == 0:
             return np.zeros((raw.shape[0], self.max_length), dtype=np.int64)
-        if not (valid[:, 1:] & ~valid[:, :-1]).any():  # usual case: padding only on the right
-            counts = valid.sum(axis=1)
-        else:  # move the valid events to the front, keeping their order
-            order = np.argsort(~valid, axis=1, kind="stable")
-            encoded = np.take_along_axis(encoded, order, axis=1)
-            counts = valid.sum(axis=1)
+        if (valid[:, 1:] & ~valid[:, :-1]).any():  # padding inside: move the events to the front, in order
+            encoded = np.take_along_axis(encoded, np.argsort(~valid, axis=1, kind="stable"), axis=1)
+        counts = valid.sum(axis=1)
         start = np.maximum(counts - self.max_length, 0)
         cols = start[:, None] + np.arange(self.max_length)[None, :]
         keep = cols < counts[:, None]
@@ -113,17 +97,12 @@ class ServingState:
         return out
 
     def top_k(self, scores: np.ndarray, encoded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return raw ids (B, k) int64 and scores (B, k) float32 of the best ``k`` items per session.
-
-        Padding and OOV are never recommended; ties go to the lower encoded id. Sessions without any
-        known item (empty or OOV only) get the popular items.
-        """
+        """Return raw ids (B, k) and scores (B, k) of the best ``k`` real items per session, ties to the lower id."""
         scores = np.asarray(scores, dtype=np.float32)
         encoded = np.asarray(encoded)
         n_rows, n_items = scores.shape
         k = min(int(k), n_items - FIRST_ITEM_ID)
-        ids = np.empty((n_rows, k), dtype=np.int64)
-        top = np.empty((n_rows, k), dtype=np.float32)
+        ids, top = np.empty((n_rows, k), dtype=np.int64), np.empty((n_rows, k), dtype=np.float32)
         has_known = (encoded >= FIRST_ITEM_ID).any(axis=1)
         for row in range(n_rows):
             if not has_known[row]:

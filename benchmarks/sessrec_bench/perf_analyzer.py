@@ -2,7 +2,7 @@
 
 ``perf_analyzer`` spends far less CPU per request than a Python client (docs/history/serving.md), so on a
 small machine it leaves more of the CPU to the server it measures. It is found on
-``PATH`` (the GPU container has it) or in the course's side venv ``.venv-perf`` (``make perf-analyzer``: the
+``PATH`` (the GPU container has it) or in the project's side venv ``.venv-perf`` (``make perf-analyzer``: the
 ``tritonclient==2.51.0`` wheel ships the binary). Each concurrency level is one run of the binary sending
 exactly ``requests`` one-session requests (``--request-count``), bounded by a timeout. Throughput is counted
 from the per-request timestamps of its profile export (first send to last answer): in this mode its own
@@ -56,7 +56,7 @@ class PerfAnalyzerError(RuntimeError):
 class PerfAnalyzerLevel:
     """One concurrency level measured by perf_analyzer (latencies in ms).
 
-    Same reading interface as ``loadtest.LoadLevel`` (``throughput``, ``percentile(q)``, ``mean_ms``,
+    Same reading interface as :class:`sessrec_bench.loadtest.LoadLevel` (``throughput``, ``percentile(q)``, ``mean_ms``,
     ``latencies_ms``), so ``LoadTestResult.summary()`` and the plots take either. perf_analyzer stops at the
     first failed request, so a level that comes back has ``errors == 0``. The percentiles and the mean are
     perf_analyzer's; ``seconds`` runs from the first send to the last answer; ``window_throughput_per_s`` is
