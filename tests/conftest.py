@@ -62,3 +62,4 @@ def exercises_in_lesson_mode(request, monkeypatch):
     if request.node.path.name.startswith("test_exercises_"):
         monkeypatch.delenv("SESSREC_EXERCISES_STRICT", raising=False)
         monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+

@@ -4,6 +4,7 @@ nbval executes every cell of ``notebooks/`` but throws the outputs away. This pl
 
 - fails a cell whose stderr shows a warning or a traceback (executed lessons must read clean);
 - gives the kernel's output stream a minute, not nbval's fixed 5 s, before a loaded 2-core box counts as a hang;
+- fails a cell of a lesson that starts servers (06, 06b, 07) when a process below pytest listens beyond loopback;
 - writes each fully passing lesson, with its outputs and per-cell timing, to ``build/notebooks/`` — exactly what
   ``make course`` writes there, so the website test builds from this run instead of executing the course again.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import copy
 import os
 import re
+import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,7 +64,8 @@ def pytest_runtest_call(item: pytest.Item):
     state = _executed.setdefault(item.path, {"cells": {}, "failed": False})
     start = _now()
     try:
-        result = yield
+        with loopback_only(item):
+            result = yield
     except BaseException:
         state["failed"] = True
         _executed_path(item.path).unlink(missing_ok=True)  # a stale copy must not pass for this run
@@ -95,3 +99,34 @@ def _save_when_complete(path: Path, state: dict) -> None:
     tmp = target.with_suffix(".ipynb.tmp")
     nbformat.write(nb, tmp)
     tmp.replace(target)
+
+
+
+# lessons that start servers (Triton, torchrun, Dask): their cells are watched for listeners beyond loopback
+WATCHED_LESSONS = ("06_", "06b_", "07_")
+
+
+@contextmanager
+def loopback_only(item: pytest.Item):
+    """While a cell of a serving or scaling lesson runs, every process below this one must listen on loopback only."""
+    if not item.path.name.startswith(WATCHED_LESSONS):
+        yield
+        return
+    from listeners import listening_sockets, process_tree
+
+    seen: set = set()
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            seen.update(x for x in listening_sockets(process_tree(os.getpid())) if not x.loopback)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        sampler.join()
+        seen.update(x for x in listening_sockets(process_tree(os.getpid())) if not x.loopback)
+    assert not seen, f"{item.path.name}: processes of the lesson listen beyond loopback: {sorted(seen)}"

@@ -41,3 +41,17 @@ def test_plugin_fails_a_warning_cell_and_saves_a_clean_lesson(pytester, tmp_path
     assert saved.cells[1].outputs[0]["text"] == "42\n"
     assert "iopub.execute_input" in saved.cells[1].metadata["execution"]
     assert not (executed / "noisy.ipynb").exists(), "a failing lesson is not saved"
+
+
+def test_a_serving_lesson_cell_fails_when_a_process_listens_beyond_loopback(pytester, tmp_path, monkeypatch):
+    monkeypatch.setenv("SESSREC_EXECUTED_DIR", str(tmp_path / "executed"))
+    pytester.makeconftest("pytest_plugins = ['nbval_record']")
+    listen = ("import subprocess, sys\n"
+              "code = 'import socket, time; s = socket.socket(); s.bind((\"%s\", 0)); s.listen(); time.sleep(1.5)'\n"
+              "subprocess.run([sys.executable, '-c', code], check=True)")
+    _write(pytester.path / "06_probe.ipynb", listen % "127.0.0.1", listen % "0.0.0.0")
+    _write(pytester.path / "05_probe.ipynb", listen % "0.0.0.0")  # not a serving lesson: not watched
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests"))
+    result = pytester.runpytest_subprocess("--nbval-lax", "-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*06_probe.ipynb: processes of the lesson listen beyond loopback*0.0.0.0*"])
