@@ -15,8 +15,13 @@ from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from sessrec_course.data.errors import DataError
+from sessrec_course.data.synthetic import generate_events, generate_log
+from sessrec_course.etl import learner_data
+from sessrec_course.etl.split import temporal_split
+from sessrec_course.etl.workflow import SessionWorkflow
 from sessrec_course.paths import generated_data_dir, write_directory_atomically
 from sessrec_course.profiles import Profile, get_profile
 
@@ -84,18 +89,14 @@ class DatasetArtifacts:
         """Read the raw generated event table."""
         return pd.read_parquet(self.events_path)
 
-    def workflow(self):
+    def workflow(self) -> SessionWorkflow:
         """Load the fitted workflow (numpy/pyarrow only)."""
-        from sessrec_course.etl.workflow import SessionWorkflow
-
         return SessionWorkflow.load(self.root / "workflow")
 
     def synthetic_log(self):
         """Re-generate the events with the generator's ground truth (deterministic, takes seconds)."""
         if not self.is_generated:
             raise ValueError(f"{self.source}: only the generated log has a ground truth (SESSREC_DATASET=generated)")
-        from sessrec_course.data.synthetic import generate_log
-
         p = self.profile
         return generate_log(p.n_events, p.n_items, p.n_categories, p.n_days, p.seed)
 
@@ -111,12 +112,6 @@ def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
 def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = None, days: float | None = None,
                   source: str = "events") -> dict[str, Any]:
     """Generate (or take ``events``), split, fit and write every artefact into the empty folder ``target``."""
-    from tqdm.auto import tqdm
-
-    from sessrec_course.data.synthetic import generate_events
-    from sessrec_course.etl.split import temporal_split
-    from sessrec_course.etl.workflow import SessionWorkflow
-
     info, clock = {}, [time.perf_counter()]
 
     def lap(step: str) -> None:
@@ -174,8 +169,6 @@ def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, 
 
 def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
     """The active dataset of ``profile``: generated (default) or the learner's ``$SESSREC_DATASET``, built once."""
-    from sessrec_course.etl import learner_data
-
     profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
     name = (os.environ.get(learner_data.DATASET_ENV) or learner_data.GENERATED).strip()
     if name == learner_data.GENERATED:
