@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
@@ -144,19 +143,31 @@ def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = 
     return info
 
 
-def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, force: bool,
-             write_data: Callable[[Path], dict[str, Any]]) -> DatasetArtifacts:
-    """Build the dataset into ``root`` atomically unless a complete one with this manifest is there."""
+def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
+    """The active dataset of ``profile``: generated (default) or the learner's ``$SESSREC_DATASET``, built once."""
+    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    name = (os.environ.get(learner_data.DATASET_ENV) or learner_data.GENERATED).strip()
+    if name == learner_data.GENERATED:
+        root, manifest = generated_data_dir(profile.name) / "sessions", _manifest(profile)
+    else:
+        path = learner_data.resolve_path(name)
+        manifest = learner_data.cache_key(name, path, profile.max_length, DATASET_VERSION)
+        root = learner_data.cache_dir(profile.name, manifest) / "sessions"
     if not force and _is_complete(root, manifest):
-        log.info("dataset (%s, %s) found in %s", artifacts.source, artifacts.profile.name, root)
-        return artifacts
+        log.info("dataset (%s, %s) found in %s", name, profile.name, root)
+        return DatasetArtifacts(root, profile, source=name)
 
     def write(tmp: Path) -> None:
         t0 = time.perf_counter()
-        info = write_data(tmp)
+        if name == learner_data.GENERATED:
+            info = build_dataset(profile, tmp)
+        else:
+            events = learner_data.load_learner_events(name, path)
+            days = learner_data.split_days_of(events)
+            info = {"split_days": round(days, 4), **build_dataset(profile, tmp, events, days, source=str(path))}
         info["total_s"] = round(time.perf_counter() - t0, 3)
         (tmp / "manifest.json").write_text(json.dumps({**manifest, **info}, indent=2), encoding="utf-8")
-        log.info("dataset (%s, %s) built in %.1f s", artifacts.source, artifacts.profile.name, info["total_s"])
+        log.info("dataset (%s, %s) built in %.1f s", name, profile.name, info["total_s"])
 
     try:  # keep: a concurrent run finished first
         write_directory_atomically(root, write, keep=lambda existing: not force and _is_complete(existing, manifest))
@@ -164,24 +175,4 @@ def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, 
         with suppress(OSError):
             root.parent.rmdir()  # the folder a failed first build created, when nothing else is in it
         raise
-    return artifacts
-
-
-def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
-    """The active dataset of ``profile``: generated (default) or the learner's ``$SESSREC_DATASET``, built once."""
-    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    name = (os.environ.get(learner_data.DATASET_ENV) or learner_data.GENERATED).strip()
-    if name == learner_data.GENERATED:
-        root = generated_data_dir(profile.name) / "sessions"
-        return _prepare(root, _manifest(profile), DatasetArtifacts(root, profile), force,
-                        lambda tmp: build_dataset(profile, tmp))
-    path = learner_data.resolve_path(name)
-    manifest = learner_data.cache_key(name, path, profile.max_length, DATASET_VERSION)
-    root = learner_data.cache_dir(profile.name, manifest) / "sessions"
-
-    def write_data(tmp: Path) -> dict[str, Any]:
-        events = learner_data.load_learner_events(name, path)
-        days = learner_data.split_days_of(events)
-        return {"split_days": round(days, 4), **build_dataset(profile, tmp, events, days, source=str(path))}
-
-    return _prepare(root, manifest, DatasetArtifacts(root, profile, source=name), force, write_data)
+    return DatasetArtifacts(root, profile, source=name)
