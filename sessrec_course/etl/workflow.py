@@ -112,11 +112,11 @@ class SessionWorkflow:
                      .groupby(["key", "key2"]).size().reset_index(name="count"))
             rows += [(COUNT_CATEGORY, *be.unique_counts(cols["cat"][cols["cat"] >= 0]), None),
                      (COUNT_PAIR, *(be.column(pairs, c, "int64") for c in ("key", "count", "key2")))]
+        key2 = [xp.zeros(len(key), np.int64) if k2 is None else k2 for _, key, _, k2 in rows]
         return be.df.DataFrame({
             "kind": xp.concatenate([xp.full(len(key), kind, dtype=np.int8) for kind, key, _, _ in rows]),
             "key": xp.concatenate([key for _, key, _, _ in rows]).astype(np.int64),
-            "key2": xp.concatenate([xp.zeros(len(key), np.int64) if k2 is None else k2 for _, key, _, k2 in rows])
-            .astype(np.int64),
+            "key2": xp.concatenate(key2).astype(np.int64),
             "count": xp.concatenate([n for _, _, n, _ in rows]).astype(np.int64),
         })
 
