@@ -134,8 +134,7 @@ q2 = Exercise(
            "each encoded id into its raw id.",
            "Exclude 0 and 1 with a score no item can have, and keep the positions equal to encoded ids.",
            "Equal scores keep their id order only with a stable sort."],
-    mistakes={"these are encoded ids; the shop knows raw ids only: look each one up in raw_of_encoded":
-                  like(_decoded, encoded=True),
+    mistakes={"these are encoded ids; the shop knows raw ids only (raw_of_encoded)": like(_decoded, encoded=True),
               "your ids are off by two: after dropping columns 0 and 1, position p of the rest is encoded id p + 2":
                   like(_decoded, shift=2),
               "your list holds the raw id of padding or OOV (-1): they are no products, whatever their scores":
@@ -228,7 +227,5 @@ q4 = Exercise(
            "'item_id_list', ask the model 'ensemble', and read the output 'item_id_topk'.",
            "InferInput needs the shape as a list and the data from numpy; the output is a (1, k) array.",
            "Return the raw ids of the only row, as a list."],
-    mistakes={"you returned the scores: the recommended raw ids are the output 'item_id_topk'":
-                  like(_ask, output=OUTPUT_SCORES),
-              "an empty session is one -1: 0 is a real raw id, so the server saw a click on item 0":
-                  like(_ask, empty=0)})
+    mistakes={"you returned the scores: the raw ids are the output 'item_id_topk'": like(_ask, output=OUTPUT_SCORES),
+              "an empty session is one -1: 0 is a real raw id (a click on item 0)": like(_ask, empty=0)})
