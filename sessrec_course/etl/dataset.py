@@ -35,12 +35,6 @@ def split_days(profile: Profile) -> float:
     return float(max(1, profile.n_days // 14))
 
 
-def _manifest(profile: Profile) -> dict[str, Any]:
-    keys = ("n_events", "n_items", "n_categories", "n_days", "seed", "max_length")
-    return {"version": DATASET_VERSION, "profile": profile.name, **{k: getattr(profile, k) for k in keys},
-            "split_days": split_days(profile)}
-
-
 @dataclass(frozen=True)
 class DatasetArtifacts:
     """Paths of a prepared dataset and small helpers to read it."""
@@ -148,7 +142,10 @@ def prepare_default_dataset(profile: Profile | str | None = None, force: bool = 
     profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
     name = (os.environ.get(learner_data.DATASET_ENV) or learner_data.GENERATED).strip()
     if name == learner_data.GENERATED:
-        root, manifest = generated_data_dir(profile.name) / "sessions", _manifest(profile)
+        root = generated_data_dir(profile.name) / "sessions"
+        keys = ("n_events", "n_items", "n_categories", "n_days", "seed", "max_length")
+        manifest = {"version": DATASET_VERSION, "profile": profile.name, **{k: getattr(profile, k) for k in keys},
+                    "split_days": split_days(profile)}
     else:
         path = learner_data.resolve_path(name)
         manifest = learner_data.cache_key(name, path, profile.max_length, DATASET_VERSION)
