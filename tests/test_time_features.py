@@ -13,13 +13,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sessrec_bench.time_features import (  # noqa: E402
+    N_TIME_FEATURES,
     FeatureBatch,
     TimeFeatures,
     make_feature_loader,
+    read_time_features,
+    time_feature_values,
     train_time_model,
 )
 
-from sessrec_course.etl.features import N_TIME_FEATURES, read_time_features, time_feature_values  # noqa: E402
 from sessrec_course.evaluation import all_prefixes, evaluate, last_item  # noqa: E402
 from sessrec_course.models import ModelConfig, build_model  # noqa: E402
 from sessrec_course.models.torch_base import SessionModel  # noqa: E402

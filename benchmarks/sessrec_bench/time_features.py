@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from sessrec_bench.recipe import latest_held_out
-from sessrec_course.etl.features import N_TIME_FEATURES, read_time_features, time_feature_values
-from sessrec_course.etl.workflow import ITEM_COLUMN
+from sessrec_course.arrays import Ragged, pad_ragged, to_ragged
+from sessrec_course.etl.workflow import ITEM_COLUMN, TIME_COLUMN, list_column
 from sessrec_course.evaluation import all_prefixes, evaluate
 from sessrec_course.ids import PAD_ID
 from sessrec_course.models.config import ModelConfig
@@ -39,6 +40,43 @@ from sessrec_course.training.torch_pipeline import new_model
 from sessrec_course.training.torch_trainer import fit
 
 logger = logging.getLogger(__name__)
+
+# per-click features known when the click happens: log1p(seconds since the previous click, 0 first), and the
+# session's start hour and weekday on circles (sin, cos), the same for every click of a session
+TIME_FEATURES = ("log_gap", "hour_sin", "hour_cos", "weekday_sin", "weekday_cos")
+N_TIME_FEATURES = len(TIME_FEATURES)
+SESSION_COLUMNS = ("start_hour", "start_weekday")
+
+
+def time_feature_values(table: pa.Table, source: str | Path = "table") -> Ragged:
+    """Per-click :data:`TIME_FEATURES` of an ETL table: ``(values (clicks, 5) float32, offsets)`` like its item lists."""
+    if missing := [c for c in (ITEM_COLUMN, TIME_COLUMN, *SESSION_COLUMNS) if c not in table.column_names]:
+        raise ValueError(f"{source}: time features need the columns {missing} (columns: {table.column_names}); "
+                         f"re-run the ETL (SessionWorkflow.transform writes them)")
+    _, offsets = to_ragged(list_column(table, source, ITEM_COLUMN))
+    gaps, gap_offsets = to_ragged(list_column(table, source, TIME_COLUMN), dtype=np.float64)
+    if not np.array_equal(offsets, gap_offsets):
+        raise ValueError(f"{source}: {TIME_COLUMN} and {ITEM_COLUMN} differ in length; expected one gap per click")
+    if (bad := gaps[~(gaps >= 0)]).size:  # negative or NaN
+        raise ValueError(f"{source}: {TIME_COLUMN} holds {bad[0]}; expected seconds >= 0 since the previous click")
+    per_session = {}
+    for column, period in zip(SESSION_COLUMNS, (24, 7), strict=True):
+        values = table.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+        if np.isnan(values).any() or (values < 0).any() or (values >= period).any():
+            raise ValueError(f"{source}: {column} must lie in 0..{period - 1}, found {values.min()}..{values.max()}")
+        per_session[column] = np.repeat(2 * np.pi * values / period, np.diff(offsets))
+    hour, weekday = per_session["start_hour"], per_session["start_weekday"]
+    values = np.stack([np.log1p(gaps), np.sin(hour), np.cos(hour), np.sin(weekday), np.cos(weekday)], axis=1)
+    return values.astype(np.float32), offsets
+
+
+def read_time_features(path: str | Path, max_length: int) -> np.ndarray:
+    """The time features of an ETL parquet file, right-padded like ``read_sessions``: ``(N, max_length, 5)`` float32."""
+    path = Path(path)
+    names = set(pq.read_schema(path).names)
+    table = pq.read_table(path, columns=[c for c in (ITEM_COLUMN, TIME_COLUMN, *SESSION_COLUMNS) if c in names])
+    values, offsets = time_feature_values(table, path)
+    return pad_ragged(values, offsets[:-1], offsets[1:], max_length, dtype=np.float32, pad=0)
 
 
 class TimeFeatures(SessionModel):
@@ -66,7 +104,7 @@ class TimeFeatures(SessionModel):
         """Embed the clicks of ``item_ids`` with their ``features`` in this block (a clear error if they differ)."""
         if features is None or features.shape != (*item_ids.shape, N_TIME_FEATURES):
             raise ValueError(f"this model was trained with time_features: pass features of shape "
-                             f"{(*item_ids.shape, N_TIME_FEATURES)} (one vector per item id, etl.features), got "
+                             f"{(*item_ids.shape, N_TIME_FEATURES)} (one vector per item id, time_feature_values), got "
                              f"{None if features is None else tuple(features.shape)}")
         self.features = features.float()
         try:
@@ -87,7 +125,7 @@ class TimeFeatures(SessionModel):
     def embed(self, item_ids: torch.Tensor) -> torch.Tensor:
         if self.features is None:
             raise ValueError("this model was trained with time_features: pass each click's features (B, L, "
-                             f"{N_TIME_FEATURES}) beside the item ids (sessrec_course.etl.features)")
+                             f"{N_TIME_FEATURES}) beside the item ids (time_feature_values)")
         features = F.pad(self.features, (0, 0, 0, item_ids.shape[1] - self.features.shape[1]))  # a [MASK] slot
         features = torch.where((item_ids == self.mask_id)[..., None], torch.zeros_like(features), features)
         x = self.item_embedding(item_ids)
@@ -235,10 +273,6 @@ def time_features_pay(hour_mrr: float, overall_mrr: float) -> bool:
 
 def time_features_auto(train_path: str | Path) -> bool:
     """``time_features = "auto"`` for an ETL training file: :func:`time_features_pay` on its sessions, in time order."""
-    from sessrec_course.arrays import to_ragged
-    from sessrec_course.etl.features import SESSION_COLUMNS
-    from sessrec_course.etl.workflow import list_column
-
     table = pq.read_table(train_path, columns=[ITEM_COLUMN, SESSION_COLUMNS[0], "start_time"])
     order = np.argsort(table.column("start_time").to_numpy(), kind="stable")
     values, offsets = to_ragged(list_column(table, train_path, ITEM_COLUMN))

@@ -117,13 +117,6 @@ def _ids(series: pd.Series, source: str, column: str, factorize: bool = False) -
     return pd.factorize(series, sort=False)[0].astype(np.int64) + 1
 
 
-def _prices(series: pd.Series, source: str, column: str) -> np.ndarray:
-    number = pd.to_numeric(series, errors="coerce")
-    _refuse(series, (number.isna() & series.notna()) | np.isinf(number), "is not a finite number", source, column,
-            "prices as numbers (or empty)")
-    return number.to_numpy(np.float32)
-
-
 def parse_timestamps(series: pd.Series, source: str, column: str, unit: str | None = None,
                      fmt: str | None = None) -> pd.Series:
     """Parse a time column into naive UTC ``datetime64[ns]``; raise DataError on nulls or unparsable values."""
@@ -160,7 +153,10 @@ def _canonical(raw: pd.DataFrame, source: str, columns: Mapping[str, str], facto
     if category is not None:
         data["category"] = np.asarray(category, dtype=np.int64)
     if "price" in name:
-        data["price"] = _prices(raw[name["price"]], source, name["price"])
+        price = pd.to_numeric(raw[name["price"]], errors="coerce")
+        _refuse(raw[name["price"]], (price.isna() & raw[name["price"]].notna()) | np.isinf(price),
+                "is not a finite number", source, name["price"], "prices as numbers (or empty)")
+        data["price"] = price.to_numpy(np.float32)
     if "event_type" in name:
         data["event_type"] = raw[name["event_type"]].astype("string").to_numpy()
     frame = pd.DataFrame(data)

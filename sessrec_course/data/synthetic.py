@@ -114,8 +114,8 @@ class SyntheticLog:
                 "cases": len(ranks)}
 
 
-def _category_sampler(item_category: np.ndarray, weight: np.ndarray, n_categories: int):
-    """Return ``sample(categories, rng) -> items``: draw items within each category proportionally to ``weight``."""
+def _category_sampler(item_category: np.ndarray, weight: np.ndarray, n_categories: int, rng: np.random.Generator):
+    """Return ``draw(categories) -> raw ids``: an item of each category, drawn proportionally to ``weight``."""
     order = np.argsort(item_category, kind="stable")
     cats_sorted = item_category[order]
     w = weight[order]
@@ -125,12 +125,12 @@ def _category_sampler(item_category: np.ndarray, weight: np.ndarray, n_categorie
     within = np.cumsum(w) - np.repeat(np.cumsum(seg_total) - seg_total, np.diff(np.r_[seg_start, len(w)]))
     cum = cats_sorted + within / np.repeat(seg_total, np.diff(np.r_[seg_start, len(w)]))
 
-    def sample(categories: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def draw(categories: np.ndarray) -> np.ndarray:
         u = categories + rng.random(len(categories))
         idx = np.minimum(np.searchsorted(cum, u, side="left"), len(cum) - 1)
-        return order[idx]
+        return order[idx] + 1  # raw ids start at 1
 
-    return sample
+    return draw
 
 
 def _successor_groups(item_cat: np.ndarray, size: int) -> np.ndarray:
@@ -284,17 +284,12 @@ def generate_log(n_events: int = 200_000, n_items: int = 2_000, n_categories: in
                          f"got {cfg}")
     rng = np.random.default_rng(seed)  # one stream, drawn from in a fixed order: the log is a function of the seed
     cat_p, item_cat, pop, price, related = _catalogue(cfg, rng)
-    sample_in = _category_sampler(item_cat[1:], pop[1:], n_categories)
-
-    def draw(categories: np.ndarray) -> np.ndarray:  # raw ids start at 1
-        return sample_in(categories, rng) + 1
-
+    draw = _category_sampler(item_cat[1:], pop[1:], n_categories, rng)
     succ, succ_w = _successor_lists(cfg, item_cat, related, draw, rng)
     lengths, first, second, switch_at = _sessions(cfg, cat_p, related, rng)
     items = _clicks(cfg, lengths, first, second, switch_at, item_cat, succ, succ_w, draw, rng)
     seconds, session_of_event, new_id = _timestamps(cfg, lengths, first[0], rng)
     event_order = np.argsort(new_id[session_of_event], kind="stable")
-
     items = items[event_order]
     etype = rng.choice(len(EVENT_TYPES), size=n_events, p=[0.95, 0.04, 0.01]).astype(np.int8)
     events = pd.DataFrame({

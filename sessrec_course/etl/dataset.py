@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,8 +14,13 @@ from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from sessrec_course.data.errors import DataError
+from sessrec_course.data.synthetic import generate_events, generate_log
+from sessrec_course.etl import learner_data
+from sessrec_course.etl.split import temporal_split
+from sessrec_course.etl.workflow import SessionWorkflow
 from sessrec_course.paths import generated_data_dir, write_directory_atomically
 from sessrec_course.profiles import Profile, get_profile
 
@@ -29,12 +33,6 @@ SPLITS = ("train", "valid", "test")
 def split_days(profile: Profile) -> float:
     """Days of validation and of test data for a profile (about a fourteenth of the log each)."""
     return float(max(1, profile.n_days // 14))
-
-
-def _manifest(profile: Profile) -> dict[str, Any]:
-    keys = ("n_events", "n_items", "n_categories", "n_days", "seed", "max_length")
-    return {"version": DATASET_VERSION, "profile": profile.name, **{k: getattr(profile, k) for k in keys},
-            "split_days": split_days(profile)}
 
 
 @dataclass(frozen=True)
@@ -84,18 +82,14 @@ class DatasetArtifacts:
         """Read the raw generated event table."""
         return pd.read_parquet(self.events_path)
 
-    def workflow(self):
+    def workflow(self) -> SessionWorkflow:
         """Load the fitted workflow (numpy/pyarrow only)."""
-        from sessrec_course.etl.workflow import SessionWorkflow
-
         return SessionWorkflow.load(self.root / "workflow")
 
     def synthetic_log(self):
         """Re-generate the events with the generator's ground truth (deterministic, takes seconds)."""
         if not self.is_generated:
             raise ValueError(f"{self.source}: only the generated log has a ground truth (SESSREC_DATASET=generated)")
-        from sessrec_course.data.synthetic import generate_log
-
         p = self.profile
         return generate_log(p.n_events, p.n_items, p.n_categories, p.n_days, p.seed)
 
@@ -111,12 +105,6 @@ def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
 def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = None, days: float | None = None,
                   source: str = "events") -> dict[str, Any]:
     """Generate (or take ``events``), split, fit and write every artefact into the empty folder ``target``."""
-    from tqdm.auto import tqdm
-
-    from sessrec_course.data.synthetic import generate_events
-    from sessrec_course.etl.split import temporal_split
-    from sessrec_course.etl.workflow import SessionWorkflow
-
     info, clock = {}, [time.perf_counter()]
 
     def lap(step: str) -> None:
@@ -149,19 +137,34 @@ def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = 
     return info
 
 
-def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, force: bool,
-             write_data: Callable[[Path], dict[str, Any]]) -> DatasetArtifacts:
-    """Build the dataset into ``root`` atomically unless a complete one with this manifest is there."""
+def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
+    """The active dataset of ``profile``: generated (default) or the learner's ``$SESSREC_DATASET``, built once."""
+    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
+    name = (os.environ.get(learner_data.DATASET_ENV) or learner_data.GENERATED).strip()
+    if name == learner_data.GENERATED:
+        root = generated_data_dir(profile.name) / "sessions"
+        keys = ("n_events", "n_items", "n_categories", "n_days", "seed", "max_length")
+        manifest = {"version": DATASET_VERSION, "profile": profile.name, **{k: getattr(profile, k) for k in keys},
+                    "split_days": split_days(profile)}
+    else:
+        path = learner_data.resolve_path(name)
+        manifest = learner_data.cache_key(name, path, profile.max_length, DATASET_VERSION)
+        root = learner_data.cache_dir(profile.name, manifest) / "sessions"
     if not force and _is_complete(root, manifest):
-        log.info("dataset (%s, %s) found in %s", artifacts.source, artifacts.profile.name, root)
-        return artifacts
+        log.info("dataset (%s, %s) found in %s", name, profile.name, root)
+        return DatasetArtifacts(root, profile, source=name)
 
     def write(tmp: Path) -> None:
         t0 = time.perf_counter()
-        info = write_data(tmp)
+        if name == learner_data.GENERATED:
+            info = build_dataset(profile, tmp)
+        else:
+            events = learner_data.load_learner_events(name, path)
+            days = learner_data.split_days_of(events)
+            info = {"split_days": round(days, 4), **build_dataset(profile, tmp, events, days, source=str(path))}
         info["total_s"] = round(time.perf_counter() - t0, 3)
         (tmp / "manifest.json").write_text(json.dumps({**manifest, **info}, indent=2), encoding="utf-8")
-        log.info("dataset (%s, %s) built in %.1f s", artifacts.source, artifacts.profile.name, info["total_s"])
+        log.info("dataset (%s, %s) built in %.1f s", name, profile.name, info["total_s"])
 
     try:  # keep: a concurrent run finished first
         write_directory_atomically(root, write, keep=lambda existing: not force and _is_complete(existing, manifest))
@@ -169,26 +172,4 @@ def _prepare(root: Path, manifest: dict[str, Any], artifacts: DatasetArtifacts, 
         with suppress(OSError):
             root.parent.rmdir()  # the folder a failed first build created, when nothing else is in it
         raise
-    return artifacts
-
-
-def prepare_default_dataset(profile: Profile | str | None = None, force: bool = False) -> DatasetArtifacts:
-    """The active dataset of ``profile``: generated (default) or the learner's ``$SESSREC_DATASET``, built once."""
-    from sessrec_course.etl import learner_data
-
-    profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    name = (os.environ.get(learner_data.DATASET_ENV) or learner_data.GENERATED).strip()
-    if name == learner_data.GENERATED:
-        root = generated_data_dir(profile.name) / "sessions"
-        return _prepare(root, _manifest(profile), DatasetArtifacts(root, profile), force,
-                        lambda tmp: build_dataset(profile, tmp))
-    path = learner_data.resolve_path(name)
-    manifest = learner_data.cache_key(name, path, profile.max_length, DATASET_VERSION)
-    root = learner_data.cache_dir(profile.name, manifest) / "sessions"
-
-    def write_data(tmp: Path) -> dict[str, Any]:
-        events = learner_data.load_learner_events(name, path)
-        days = learner_data.split_days_of(events)
-        return {"split_days": round(days, 4), **build_dataset(profile, tmp, events, days, source=str(path))}
-
-    return _prepare(root, manifest, DatasetArtifacts(root, profile, source=name), force, write_data)
+    return DatasetArtifacts(root, profile, source=name)

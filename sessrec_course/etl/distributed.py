@@ -69,20 +69,17 @@ def shuffle_sessions(events: Any, npartitions: int | None = None) -> Any:
     return events.shuffle("session_id", npartitions=npartitions or events.npartitions)
 
 
-def _partition_counts(part: Any, workflow: SessionWorkflow, source: str) -> Any:
-    if len(part) == 0:  # a hash partition may receive no session
-        return backend_of(part).from_pandas(_COUNTS_META)
-    return workflow.fit_counts(part, source)
-
-
 def fit_distributed(workflow: SessionWorkflow, events: Any, source: str = "train events",
                     shuffled: bool = False) -> SessionWorkflow:
     """Fit ``workflow`` on a Dask DataFrame of events: per-partition counts summed by a distributed group-by."""
     sessions = events if shuffled else shuffle_sessions(events)
     meta = backend_of(sessions._meta).from_pandas(_COUNTS_META)  # pandas or cuDF, as the partitions
-    counts = sessions.map_partitions(_partition_counts, workflow, source, meta=meta)
-    total = counts.groupby(["kind", "key", "key2"])["count"].sum().reset_index().compute()
-    return workflow.fit_from_counts(total, source)
+
+    def counts_of(part: Any) -> Any:
+        return workflow.fit_counts(part, source) if len(part) else meta  # a hash partition may receive no session
+
+    total = sessions.map_partitions(counts_of, meta=meta).groupby(["kind", "key", "key2"])["count"].sum()
+    return workflow.fit_from_counts(total.reset_index().compute(), source)
 
 
 def _write_partition(part: Any, index: int, workflow: SessionWorkflow, folder: str, source: str) -> int:

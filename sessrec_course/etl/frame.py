@@ -28,9 +28,7 @@ class Backend:
     def column(self, frame: Any, name: str, dtype: str | None = None) -> Any:
         """Return column ``name`` of ``frame`` as an array of this backend (optionally cast to ``dtype``)."""
         series = frame[name]
-        if dtype is not None and str(series.dtype) != dtype:
-            series = series.astype(dtype)
-        return self.values(series)
+        return self.values(series if dtype is None or str(series.dtype) == dtype else series.astype(dtype))
 
     def values(self, series: Any) -> Any:
         """Return the values of a Series as an array of this backend."""

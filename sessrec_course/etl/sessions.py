@@ -16,7 +16,7 @@ NS_PER_S = 1_000_000_000
 
 def validate_events(events: Any, source: str = "events", require_session: bool = True) -> None:
     """Raise :class:`DataError` unless ``events`` is a canonical event table (see docs/design.md)."""
-    if not (isinstance(events, pd.DataFrame) or hasattr(events, "columns")):
+    if not hasattr(events, "columns"):  # a pandas or cuDF frame
         raise DataError(f"expected a DataFrame, got {type(events).__name__}", source=source)
     if len(events) == 0:
         raise DataError("the event table is empty", source=source, expected="at least one event")

@@ -73,8 +73,8 @@ class SessionWorkflow:
         """Size of the category table: real categories + padding + unknown."""
         return FIRST_ID + len(self.category_raw)
 
-    def _prepare(self, events: Any, source: str) -> dict[str, Any]:
-        """Validate, sort, drop repeats and short sessions; return event arrays and session bounds."""
+    def _prepare(self, events: Any, source: str) -> tuple[Backend, dict[str, Any], Any, Any]:
+        """Validate, sort, drop repeats and short sessions; return the backend, event arrays and session bounds."""
         validate_events(events, source=source)
         be = backend_of(events)
         xp = be.xp
@@ -82,8 +82,7 @@ class SessionWorkflow:
                 "ts": be.timestamps_ns(events)}
         if "category" in events.columns:
             cols["cat"] = be.values(events["category"].fillna(-1).astype("int64"))
-        order = sort_order(xp, cols["session"], cols["ts"])
-        if order is not None:
+        if (order := sort_order(xp, cols["session"], cols["ts"])) is not None:
             cols = {k: v[order] for k, v in cols.items()}
         if self.config.remove_consecutive_repeats and len(cols["item"]) > 1:
             keep = xp.ones(len(cols["item"]), dtype=bool)
@@ -96,7 +95,7 @@ class SessionWorkflow:
             cols = {k: v[xp.repeat(ok, lengths)] for k, v in cols.items()}
             lengths = lengths[ok]
             starts = xp.cumsum(lengths) - lengths
-        return {"be": be, "xp": xp, "cols": cols, "starts": starts, "lengths": lengths}
+        return be, cols, starts, lengths
 
     def fit(self, events: Any, source: str = "train events") -> SessionWorkflow:
         """Learn the item and category vocabularies from the training events (after the session filters)."""
@@ -104,33 +103,30 @@ class SessionWorkflow:
 
     def fit_counts(self, events: Any, source: str = "train events") -> Any:
         """What :meth:`fit` learns from as (kind, key, key2, count) rows; the counts of whole sessions add up."""
-        p = self._prepare(events, source)
-        be, xp, cols = p["be"], p["xp"], p["cols"]
-        raw, counts = be.unique_counts(cols["item"])
-        parts = [(COUNT_ITEM, raw, xp.zeros(len(raw), dtype=np.int64), counts),
-                 (COUNT_TOTAL, xp.asarray([0, 1], dtype=np.int64), xp.zeros(2, dtype=np.int64),
-                  xp.asarray([len(cols["item"]), len(p["lengths"])], dtype=np.int64))]
+        be, cols, _, lengths = self._prepare(events, source)
+        xp = be.xp
+        rows = [(COUNT_ITEM, *be.unique_counts(cols["item"]), None),  # (kind, key, count, key2 or None: zeros)
+                (COUNT_TOTAL, xp.asarray([0, 1]), xp.asarray([len(cols["item"]), len(lengths)]), None)]
         if "cat" in cols:
-            cat_raw, cat_counts = be.unique_counts(cols["cat"][cols["cat"] >= 0])
-            parts.append((COUNT_CATEGORY, cat_raw, xp.zeros(len(cat_raw), dtype=np.int64), cat_counts))
             pairs = (be.df.DataFrame({"key": cols["item"], "key2": cols["cat"]})
                      .groupby(["key", "key2"]).size().reset_index(name="count"))
-            parts.append((COUNT_PAIR, be.column(pairs, "key", "int64"), be.column(pairs, "key2", "int64"),
-                          be.column(pairs, "count", "int64")))
+            rows += [(COUNT_CATEGORY, *be.unique_counts(cols["cat"][cols["cat"] >= 0]), None),
+                     (COUNT_PAIR, *(be.column(pairs, c, "int64") for c in ("key", "count", "key2")))]
+        key2 = [xp.zeros(len(key), np.int64) if k2 is None else k2 for _, key, _, k2 in rows]
         return be.df.DataFrame({
-            "kind": xp.concatenate([xp.full(len(k), kind, dtype=np.int8) for kind, k, _, _ in parts]),
-            "key": xp.concatenate([k for _, k, _, _ in parts]).astype(np.int64),
-            "key2": xp.concatenate([k2 for _, _, k2, _ in parts]).astype(np.int64),
-            "count": xp.concatenate([c for _, _, _, c in parts]).astype(np.int64),
+            "kind": xp.concatenate([xp.full(len(key), kind, dtype=np.int8) for kind, key, _, _ in rows]),
+            "key": xp.concatenate([key for _, key, _, _ in rows]).astype(np.int64),
+            "key2": xp.concatenate(key2).astype(np.int64),
+            "count": xp.concatenate([n for _, _, n, _ in rows]).astype(np.int64),
         })
 
     def fit_from_counts(self, counts: Any, source: str = "train events") -> SessionWorkflow:
         """Fit the vocabularies from :meth:`fit_counts` frames (rows with equal kind and keys are summed)."""
-        counts = backend_of(counts).to_pandas(counts)
-        counts = counts.groupby(["kind", "key", "key2"], sort=True)["count"].sum().reset_index()
+        counts = backend_of(counts).to_pandas(counts).groupby(["kind", "key", "key2"], sort=True)["count"].sum()
+        counts = counts.reset_index()
 
-        def kind(code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            rows = counts[counts["kind"] == code]
+        def kind(code: int, minimum: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            rows = counts[(counts["kind"] == code) & (counts["count"] >= minimum)]
             return tuple(rows[c].to_numpy(np.int64) for c in ("key", "key2", "count"))
 
         total_keys, _, total_counts = kind(COUNT_TOTAL)
@@ -138,20 +134,18 @@ class SessionWorkflow:
         if totals.get(0, 0) == 0:
             raise DataError("no session survives the filters", source=source, column="session_id",
                             expected=f"sessions with >= {self.config.min_length} events")
-        def ranked(code: int, minimum: int) -> tuple[np.ndarray, np.ndarray]:  # most frequent first, ties: lower id
-            raw, _, n = kind(code)
-            raw, n = raw[n >= minimum], n[n >= minimum]
-            order = np.lexsort((raw, -n))
-            return raw[order], n[order]
-
-        self.item_raw, self.item_count = ranked(COUNT_ITEM, self.config.min_item_frequency)
-        self.category_raw = ranked(COUNT_CATEGORY, self.config.min_category_frequency)[0]
+        raw, _, n = kind(COUNT_ITEM, self.config.min_item_frequency)
+        order = np.lexsort((raw, -n))  # most frequent first, ties: lower id
+        self.item_raw, self.item_count = raw[order], n[order]
+        raw, _, n = kind(COUNT_CATEGORY, self.config.min_category_frequency)
+        self.category_raw = raw[np.lexsort((raw, -n))]
         self._lookup = None
         self.item_category = np.ones(self.item_cardinality, np.int32)
         self.item_category[PAD_ID] = PAD_ID
         pair_item, pair_cat, pair_n = kind(COUNT_PAIR)
         if len(pair_item):  # every item gets its most frequent category, to serve raw item ids
-            enc_item, enc_cat = self._encode(_NUMPY, pair_item), self._encode_categories(_NUMPY, pair_cat)
+            enc_item = self._encode(_NUMPY, pair_item)
+            enc_cat = _map_sorted(_NUMPY, _sorted_codes(self.category_raw), pair_cat)
             known = enc_item >= FIRST_ID
             items, cats = most_frequent(enc_item[known], enc_cat[known], pair_n[known])
             self.item_category[items] = cats
@@ -166,39 +160,31 @@ class SessionWorkflow:
             raise RuntimeError("SessionWorkflow is not fitted: call fit(train_events) or SessionWorkflow.load(path)")
 
     def _encode(self, be: Backend, raw: Any) -> Any:
-        """Map raw item ids to encoded ids (unseen → OOV)."""
+        """Map raw item ids to encoded ids (unseen → OOV), with the sorted vocabulary kept between calls."""
         if self._lookup is None:
-            order = np.argsort(self.item_raw, kind="stable")
-            self._lookup = (self.item_raw[order], (order + FIRST_ID).astype(np.int32))
-        return _map_sorted(be, *self._lookup, raw)
-
-    def _encode_categories(self, be: Backend, raw: Any) -> Any:
-        order = np.argsort(self.category_raw, kind="stable")
-        return _map_sorted(be, self.category_raw[order], (order + FIRST_ID).astype(np.int32), raw)
+            self._lookup = _sorted_codes(self.item_raw)
+        return _map_sorted(be, self._lookup, raw)
 
     def transform_arrow(self, events: Any, source: str = "events") -> pa.Table:
         """Turn events into one row per session (see docs/design.md) as a pyarrow Table."""
         self._require_fitted()
-        p = self._prepare(events, source)
-        xp, be, cols, starts, lengths = p["xp"], p["be"], p["cols"], p["starts"], p["lengths"]
-        ends, ts = starts + lengths, cols["ts"]
+        be, cols, starts, lengths = self._prepare(events, source)
+        xp, ts, host = be.xp, cols["ts"], be.to_numpy
         enc = self._encode(be, cols["item"])
-        cat = self._encode_categories(be, cols["cat"]) if "cat" in cols else xp.asarray(self.item_category)[enc]
+        cat = (_map_sorted(be, _sorted_codes(self.category_raw), cols["cat"]) if "cat" in cols
+               else xp.asarray(self.item_category)[enc])
         delta = xp.zeros(len(ts), dtype=np.float32)
         delta[1:] = (ts[1:] - ts[:-1]).astype(np.float64) / NS_PER_S
-        kept = xp.minimum(lengths, self.config.max_length)
-        total = int(kept.sum())
-        within = xp.arange(total) - xp.repeat(xp.cumsum(kept) - kept, kept)
+        ends, kept = starts + lengths, xp.minimum(lengths, self.config.max_length)
+        within = xp.arange(int(kept.sum())) - xp.repeat(xp.cumsum(kept) - kept, kept)
         pos = xp.repeat(ends - kept, kept) + within
         delta = delta[pos]
         delta[within == 0] = 0.0
         start_ns = ts[starts]
-        offsets = np.zeros(len(kept) + 1, np.int32)
-        np.cumsum(be.to_numpy(kept), out=offsets[1:])
-        host = be.to_numpy
+        offsets = pa.array(np.r_[0, np.cumsum(host(kept))].astype(np.int32))
 
         def lists(values: Any, dtype: Any) -> pa.ListArray:
-            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(host(values).astype(dtype, copy=False)))
+            return pa.ListArray.from_arrays(offsets, pa.array(host(values).astype(dtype, copy=False)))
 
         return pa.Table.from_arrays([
             pa.array(host(cols["session"][starts])),
@@ -236,10 +222,7 @@ class SessionWorkflow:
     def decode_item_ids(self, encoded: Any) -> np.ndarray:
         """Map encoded ids back to raw item ids (padding, OOV and out-of-range ids → -1)."""
         self._require_fitted()
-        enc = np.asarray(encoded, dtype=np.int64)
-        table = np.concatenate([np.full(FIRST_ID, -1, np.int64), self.item_raw])
-        inside = (enc >= 0) & (enc < len(table))
-        return np.where(inside, table[np.clip(enc, 0, len(table) - 1)], -1)
+        return _gather(np.r_[np.full(FIRST_ID, -1, np.int64), self.item_raw], encoded, -1)
 
     def popular_items(self, k: int) -> np.ndarray:
         """Return the encoded ids of the ``k`` most frequent training items (fallback for empty sessions)."""
@@ -249,9 +232,7 @@ class SessionWorkflow:
     def item_categories(self, encoded: Any) -> np.ndarray:
         """Return the encoded category of encoded items (as learned on train; OOV → 1, padding → 0)."""
         self._require_fitted()
-        enc = np.asarray(encoded, dtype=np.int64)
-        inside = (enc >= 0) & (enc < self.item_cardinality)
-        return np.where(inside, self.item_category[np.clip(enc, 0, self.item_cardinality - 1)], OOV_ID).astype(np.int64)
+        return _gather(self.item_category, encoded, OOV_ID).astype(np.int64)
 
     def schema(self) -> dict[str, Any]:
         """Return the schema written beside the parquet files (docs/design.md)."""
@@ -336,9 +317,20 @@ def list_column(table: pa.Table, path: str | Path, column: str) -> pa.Array:
     return chunked.combine_chunks() if chunked.num_chunks else pa.array([], type=kind)
 
 
-def _map_sorted(be: Backend, keys: np.ndarray, codes: np.ndarray, raw: Any) -> Any:
-    """Look ``raw`` up in sorted unique ``keys``; return matching ``codes`` or OOV."""
-    xp = be.xp
-    pos = be.lookup(xp.asarray(keys), raw)
-    codes = xp.concatenate([xp.asarray(codes, dtype=np.int32), xp.asarray([OOV_ID], dtype=np.int32)])
-    return codes[pos]  # position -1 picks the trailing OOV
+def _sorted_codes(raw_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A vocabulary (the raw ids of encoded ids 2, 3, ...) as its raw ids sorted and their encoded ids."""
+    order = np.argsort(raw_ids, kind="stable")
+    return raw_ids[order], (order + FIRST_ID).astype(np.int32)
+
+
+def _map_sorted(be: Backend, vocabulary: tuple[np.ndarray, np.ndarray], raw: Any) -> Any:
+    """The encoded ids of ``raw`` in a :func:`_sorted_codes` vocabulary (unseen → OOV)."""
+    xp, (keys, codes) = be.xp, vocabulary
+    codes = xp.concatenate([xp.asarray(codes), xp.asarray([OOV_ID], dtype=np.int32)])
+    return codes[be.lookup(xp.asarray(keys), raw)]  # position -1 picks the trailing OOV
+
+
+def _gather(table: np.ndarray, encoded: Any, missing: int) -> np.ndarray:
+    """``table[encoded]``, with ``missing`` for ids outside the table."""
+    enc = np.asarray(encoded, dtype=np.int64)
+    return np.where((enc >= 0) & (enc < len(table)), table[np.clip(enc, 0, len(table) - 1)], missing)

@@ -173,7 +173,6 @@ class Exercise:
         self.title, self.reference, self._cases, self.hints = title, reference, cases, list(hints)
         self.compare = compare or functools.partial(same, atol=atol)
         self.mistakes = dict(mistakes or {})
-        self._prepared: list[tuple[Case, Any]] | None = None
         self._hints_shown = 0
 
     @property
@@ -183,13 +182,12 @@ class Exercise:
 
     def cases(self) -> list[Case]:
         """The hidden cases (built on first use: some need torch or data)."""
-        return [case for case, _ in self._expected()]
+        return [case for case, _ in self._expected]
 
+    @functools.cached_property
     def _expected(self) -> list[tuple[Case, Any]]:
-        if self._prepared is None:
-            cases = self._cases() if callable(self._cases) else self._cases
-            self._prepared = [(c, self.reference(*copy.deepcopy(c.args), **c.kwargs)) for c in cases]
-        return self._prepared
+        cases = self._cases() if callable(self._cases) else self._cases
+        return [(c, self.reference(*copy.deepcopy(c.args), **c.kwargs)) for c in cases]
 
     def diagnose(self, case: Case, expected: Any, got: Any) -> str | None:
         """The hint of the first known mistake that ``got`` makes on ``case``, if any."""
@@ -199,7 +197,7 @@ class Exercise:
         """Run ``fn`` on every case and report the first failure, naming the mistake if it is a known one."""
         if not callable(fn):
             return Outcome(False, f"not yet: pass your function, e.g. `check({self.function_name})`.")
-        for case, expected in self._expected():
+        for case, expected in self._expected:
             label = f"case '{case.label}'"
             try:
                 got = fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
@@ -216,7 +214,7 @@ class Exercise:
                 how = _quietly(difference, expected, got) or ""
                 return Outcome(False, f"{label}: expected {show(expected)}, got {_quietly(show, got) or type(got)}"
                                       f"{'; ' + how if how else ''}. Hint: {hint}", case.label, expected, got)
-        return Outcome(True, f"correct: {self.title} ({len(self._expected())} hidden cases pass)")
+        return Outcome(True, f"correct: {self.title} ({len(self._expected)} hidden cases pass)")
 
     def check(self, fn: Callable | None = None) -> Outcome:
         """Check the learner's function; returns the outcome, raises only in strict mode (tests, nbgrader)."""
@@ -254,5 +252,4 @@ class _Markdown(str):
     def _repr_markdown_(self) -> str:
         return self.markdown
 
-    def __repr__(self) -> str:
-        return str(self)
+    __repr__ = str.__str__

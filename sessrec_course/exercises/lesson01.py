@@ -91,8 +91,8 @@ q1 = Exercise(
            "Take each pause within one user's own events, in seconds, whatever its length in days.",
            "The ids go back in the input's row order."],
     compare=same_sessions,
-    mistakes={"`.dt.seconds` is only the seconds part of a pause (a day and 5 minutes gives 300): measure the "
-              "whole pause, in total seconds": like(_sessions, same_sessions, part="seconds"),
+    mistakes={"`.dt.seconds` is only the seconds part of a pause (a day and 5 minutes gives 300): use total seconds":
+                  like(_sessions, same_sessions, part="seconds"),
               "a pause of exactly gap_seconds stays in the session: only a longer pause starts a new one":
                   like(_sessions, same_sessions, longer=False),
               "compare each event with the same user's previous event, not with the previous row":
@@ -115,12 +115,9 @@ q2 = Exercise(
            "A session starting after the cutoff is test, every other one train; a session is never cut in two.",
            "test_days may be a fraction of a day."],
     mistakes={"measure the cutoff from the last session *start*, not from the last event": like(_split, from_end=True),
-              "test_days can be a fraction (0.25 is six hours): do not round it to whole days":
-                  like(_split, whole_days=True),
-              "a session that starts exactly at the cutoff is train: test starts *after* it":
-                  like(_split, inclusive=True),
-              "decide by each session's first event: a session that starts before the cutoff is train":
-                  like(_split, by="max"),
+              "test_days can be a fraction (0.25 is six hours): do not round it": like(_split, whole_days=True),
+              "a session that starts exactly at the cutoff is train, test is after it": like(_split, inclusive=True),
+              "decide by each session's first event, not by its last one": like(_split, by="max"),
               "a session is in train and in test: split whole sessions, by their start time":
                   lambda case, expected, got: bool(set(np.ravel(got[0])) & set(np.ravel(got[1])))})
 

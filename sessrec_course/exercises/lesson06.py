@@ -1,8 +1,6 @@
 """Lesson 06 exercises: encode a raw session, decode a top-k, build a request, ask a server (numpy, tritonclient).
 
-q4's check needs no server: an in-process stand-in client answers like the exported ensemble (the same
-``serving/transform.py`` code around a small scorer) and refuses what breaks the contract.
-"""
+q4 needs no server: an in-process stand-in answers and refuses like the exported ensemble (``serving/transform.py``)."""
 
 from __future__ import annotations
 
@@ -84,19 +82,16 @@ q1 = Exercise(
      Case("longer than max_length", ([501, 502, 503, 777, 502, 503], _VOCAB, 4),
           "training kept a fixed number of events of each long session: which ones?"),
      Case("an empty session", ([], _VOCAB, 3), "an empty session is a row of padding only")],
-    hints=["Map every raw id through the vocabulary (with a default for unseen ids), keep at most max_length "
-           "events, and fill the row up to max_length with the padding id.",
-           "Unseen items become 1 (OOV), padding is 0 and goes on the right, a long session keeps its most recent "
-           "events.",
+    hints=["Look every raw id up in the vocabulary, keep at most max_length events, pad the row up to max_length.",
+           "Unseen items become 1 (OOV), padding is 0 on the right, a long session keeps its most recent events.",
            "The row is a numpy int64 array, as the model's input."],
     compare=_int64_array,
-    mistakes={"your row keeps the OLDEST events of an over-long session; the model was trained on the last "
-              "max_length events (the recent clicks)": like(_encoded, keep="first"),
+    mistakes={"your row keeps the OLDEST events of a long session; the model was trained on the most recent ones":
+                  like(_encoded, keep="first"),
               "your padding is on the left; the model was trained on right-padded rows": like(_encoded, left=True),
-              "an unseen item became 0, the padding id, so the model treats it as no event at all; unseen items "
-              "get the OOV id 1": like(_encoded, unseen=0),
-              "you dropped the unseen item; it still happened, so it keeps its place as the OOV id 1":
-                  like(_encoded, drop=True),
+              "an unseen item became 0, the padding id (no event at all); unseen items get the OOV id 1":
+                  like(_encoded, unseen=0),
+              "you dropped the unseen item; it still happened, so it stays, as the OOV id 1": like(_encoded, drop=True),
               "your row holds the raw ids; the model knows encoded ids only: look each one up in the vocabulary":
                   like(_encoded, raw=True),
               _INT64: _not_int64})
@@ -139,14 +134,13 @@ q2 = Exercise(
            "each encoded id into its raw id.",
            "Exclude 0 and 1 with a score no item can have, and keep the positions equal to encoded ids.",
            "Equal scores keep their id order only with a stable sort."],
-    mistakes={"these are encoded ids; the shop knows raw ids only: look each one up in raw_of_encoded":
-                  like(_decoded, encoded=True),
+    mistakes={"these are encoded ids; the shop knows raw ids only (raw_of_encoded)": like(_decoded, encoded=True),
               "your ids are off by two: after dropping columns 0 and 1, position p of the rest is encoded id p + 2":
                   like(_decoded, shift=2),
-              "your list holds the raw id of padding or OOV (-1): they are no products, whatever the model scored "
-              "them": lambda case, expected, got: (np.asarray(got) == RAW_PAD).any(),
-              "equal scores go to the lower encoded id first (the course's one tie rule); a default (unstable) "
-              "sort puts them in any order": _tie_misplaced})
+              "your list holds the raw id of padding or OOV (-1): they are no products, whatever their scores":
+                  lambda case, expected, got: (np.asarray(got) == RAW_PAD).any(),
+              "equal scores go to the lower encoded id first; a default (unstable) sort puts them in any order":
+                  _tie_misplaced})
 
 
 q3 = Exercise(
@@ -155,8 +149,7 @@ q3 = Exercise(
      Case("raw id 0 is a product", ([[0, 5], [0]],), "which value can never be a raw item id?"),
      Case("an empty session in the batch", ([[11, 12], []],), "an empty session is a row of padding"),
      Case("one empty session", ([[]],), "the server needs at least one column")],
-    hints=["One row per session, as wide as the longest session (at least 1), int64, events first and the padding "
-           "value -1 after them.",
+    hints=["One int64 row per session, as wide as the longest one (at least 1): its events, then -1 as padding.",
            "A matrix full of -1 of the right shape, then each session written into its row."],
     compare=_int64_array,
     mistakes={_INT64: _not_int64,
@@ -234,7 +227,5 @@ q4 = Exercise(
            "'item_id_list', ask the model 'ensemble', and read the output 'item_id_topk'.",
            "InferInput needs the shape as a list and the data from numpy; the output is a (1, k) array.",
            "Return the raw ids of the only row, as a list."],
-    mistakes={"you returned the scores: the recommended raw ids are the output 'item_id_topk'":
-                  like(_ask, output=OUTPUT_SCORES),
-              "an empty session is one -1: 0 is a real raw id, so the server saw a click on item 0":
-                  like(_ask, empty=0)})
+    mistakes={"you returned the scores: the raw ids are the output 'item_id_topk'": like(_ask, output=OUTPUT_SCORES),
+              "an empty session is one -1: 0 is a real raw id (a click on item 0)": like(_ask, empty=0)})

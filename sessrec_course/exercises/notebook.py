@@ -1,9 +1,8 @@
 """Exercise cells in notebooks: their metadata (nbgrader-compatible), and a copy with the solutions filled in.
 
-A lesson's exercises come last. The cell tagged ``exercises-setup`` starts the section (it imports the lesson's
-exercise module); each stub cell is tagged ``exercise-stub`` and names its exercise (``"exercise": "lesson01.q1"``);
-each check cell is tagged ``exercise-check``. The section runs on its own, so no earlier cell is needed to check it.
-"""
+A lesson's last section runs on its own from the cell tagged ``exercises-setup`` (it imports the exercise module);
+stub cells are tagged ``exercise-stub`` and name their exercise (``"exercise": "lesson01.q1"``), check cells
+``exercise-check``."""
 
 from __future__ import annotations
 

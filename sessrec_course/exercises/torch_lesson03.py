@@ -61,12 +61,9 @@ q1 = Exercise(
     hints=["Pair the state at position t with the item at t + 1, keep the pairs whose target is a real item, score "
            "every catalogue item with a dot product, and take the mean cross-entropy.",
            "Targets 0 (padding) and 1 (OOV) carry no loss."],
-    mistakes={"your loss asks each position for its own item: the state at t predicts the item at t + 1":
-                  like(_loss, shift=0),
-              "your loss also scores padding targets (id 0): keep only targets that are real items":
-                  like(_loss, lowest=0),
-              "padding is dropped, but OOV targets (id 1) still count: an unknown item cannot be named":
-                  like(_loss, lowest=1),
+    mistakes={"your loss asks each position for its own item: the state at t predicts the next": like(_loss, shift=0),
+              "your loss also scores padding targets (id 0): keep real items only": like(_loss, lowest=0),
+              "OOV targets (id 1) still count: an unknown item cannot be named": like(_loss, lowest=1),
               "the scores need the output bias too": like(_loss, bias_scale=0)})
 
 
@@ -111,10 +108,8 @@ q2 = Exercise(
            "backward, one optimizer step, and keep the loss as a number.",
            "The model's own loss method already shifts, drops padding and takes the full-catalogue cross-entropy.",
            "Gradients add up in .grad until something clears them."],
-    mistakes={"the loss never changes: the weights are never updated (the optimizer's step)":
-                  like(_loop, _same_losses, step=False),
-              "clear the gradients before each backward (zero_grad), or they add up across steps":
-                  like(_loop, _same_losses, clear=False),
+    mistakes={"the weights are never updated (the optimizer's step)": like(_loop, _same_losses, step=False),
+              "clear the gradients (zero_grad) before each backward": like(_loop, _same_losses, clear=False),
               "the first loss is already off: record the loss of each batch before its update":
                   lambda case, expected, got: abs(_floats(got)[0] - expected[0]) > 1e-5,
               "the first loss matches and later ones differ: the update is not plain SGD with learning_rate":
@@ -139,7 +134,6 @@ q3 = Exercise(
            "A few columns of zeros in front of the batch make every window fit."],
     mistakes={"the last columns are padding for a short session: the window ends at its last real click":
                   lambda case, expected, got: torch.equal(torch.as_tensor(got), case.args[0][:, -case.args[1]:]),
-              "right items, wrong side: the newest item sits in the last slot, zeros go in front":
-                  like(_window, left=True),
+              "right items, wrong side: zeros go in front, the newest item last": like(_window, left=True),
               "one position off: the window must end at, and include, the last real item": like(_window, end=-1),
               "an OOV click (id 1) is still a click: only padding (0) ends a session": like(_window, lowest=2)})

@@ -53,8 +53,7 @@ q1 = Exercise(
            "Only padding (0) is no click; an empty row gives no case, never a negative count."],
     mistakes={"that is one case per session (last-item training); every position with a next item is a case":
                   lambda case, expected, got: got == len(case.args[0]) != expected,
-              "the last click of a session has no next click: a session of n clicks gives n - 1 cases":
-                  like(_count, per=0),
+              "the last click of a session has no next click: n clicks give n - 1 cases": like(_count, per=0),
               "padding positions are no cases: count real clicks only":
                   lambda case, expected, got: got == case.args[0].shape[0] * (case.args[0].shape[1] - 1) != expected,
               "an OOV click (id 1) is a click too: only padding (0) is none": like(_count, lowest=2),
@@ -83,8 +82,7 @@ q2 = Exercise(
                   lambda case, expected, got: torch.equal(torch.as_tensor(got), case.args[0][:, -1]),
               "one position too far: with n clicks the last one is at index n - 1": like(_state, offset=0),
               "an OOV click (id 1) is a click too: only padding (0) is none": like(_state, lowest=2),
-              "an empty session has no last click: read position 0, not -1 (the last column)":
-                  like(_state, clamp=False)})
+              "an empty session reads position 0, not -1 (the last column)": like(_state, clamp=False)})
 
 
 def _repeat_cases() -> list[Case]:
@@ -108,8 +106,7 @@ q3 = Exercise(
     hints=["Mark which catalogue ids each session contains, then add the bonus where the mark is set.",
            "A (B, N) boolean matrix marks each id once, however often it was clicked."],
     mistakes={"padding got the bonus: id 0 fills empty positions, it was never clicked": like(_boost, pad=True),
-              "an item clicked twice got the bonus twice: add it once per item in the session":
-                  like(_boost, per_click=True),
+              "an item clicked twice got the bonus twice: add it once per item": like(_boost, per_click=True),
               "the bonus is added to the score, not multiplied with it": like(_boost, times=True)})
 
 
@@ -137,9 +134,7 @@ q4 = Exercise(
     hints=["Count each item's clicks in the session (padding is no click) and divide by the number of clicks: "
            "that is q, S-POP's distribution.",
            "Then mix: the gate weighs q, one minus the gate weighs probs."],
-    mistakes={"q counts clicks: an item clicked twice gets twice the share of an item clicked once":
-                  like(_mixture, counts=False),
+    mistakes={"q counts clicks: an item clicked twice gets twice the share": like(_mixture, counts=False),
               "an OOV click (id 1) is a click of the session too: only padding (0) is none": like(_mixture, lowest=2),
               "an empty session has no clicks to repeat: its row is probs alone": like(_mixture, empty_gate=True),
-              "each row must still sum to 1: mix the two distributions, gate·q + (1 − gate)·probs":
-                  like(_mixture, explore=False)})
+              "each row must still sum to 1: mix gate·q + (1 − gate)·probs": like(_mixture, explore=False)})

@@ -58,8 +58,7 @@ q1 = Exercise(
                   like(_mask, same_mask, keys=False),
               "padding columns are looked at: a position only attends real items": like(_mask, same_mask, lowest=0),
               "a position sees the future: nothing above the diagonal is True": like(_mask, same_mask, causal=False),
-              "each position must also see itself (the diagonal), or the first one sees nothing":
-                  like(_mask, same_mask, diagonal=-1),
+              "each position must also see itself (the diagonal)": like(_mask, same_mask, diagonal=-1),
               "an OOV click (id 1) is a real item: only padding (0) is masked": like(_mask, same_mask, lowest=2)})
 
 
@@ -86,10 +85,8 @@ q2 = Exercise(
            "original id where masked and 0 elsewhere.",
            "The last real item sits at index length - 1; one boolean 'masked' matrix drives both outputs."],
     mistakes={"padding became [MASK]: only real items may be masked": like(_masked, pad=True),
-              "targets hold every item: only masked positions carry a loss, the rest are 0":
-                  like(_masked, every_target=True),
-              "the last real item of every session must be masked: it is the case closest to inference":
-                  like(_masked, last=False),
+              "targets hold every item: only masked positions carry a loss": like(_masked, every_target=True),
+              "the last real item of every session must be masked (as at inference)": like(_masked, last=False),
               "an OOV click (id 1) is a real item: it can be the last one": like(_masked, lowest=2)})
 
 
@@ -111,7 +108,6 @@ q3 = Exercise(
     mistakes={"the [MASK] goes right after the last real item, not after the padding":
                   lambda case, expected, got: (torch.as_tensor(got)[:, -1] == case.args[1]).all() and not (
                       expected[:, -1] == case.args[1]).all(),
-              "the [MASK] replaced the last item: keep every item and put it in the next position":
-                  like(_appended, end=-1),
+              "the [MASK] replaced the last item: put it in the next position": like(_appended, end=-1),
               "one column wider than the batch, so that a full session has room": like(_appended, wider=False),
               "an OOV click (id 1) is a click: only padding (0) ends a session": like(_appended, lowest=2)})
