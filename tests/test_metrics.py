@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -12,9 +13,7 @@ from sessrec_course.evaluation import (
     MISS_RANK,
     compute_ranks,
     evaluate,
-    metrics_from_lists,
     metrics_from_ranks,
-    ranks_from_lists,
     ranks_from_scores,
     results_table,
     top_k_from_scores,
@@ -30,6 +29,24 @@ SCORES = np.array(
     ],
     dtype=np.float32,
 )
+
+
+def ranks_from_lists(lists: Sequence[Sequence[int]], targets: Sequence[int]) -> np.ndarray:
+    """1-based rank of each target in a list made elsewhere (the golden session-rec files; MISS_RANK if absent)."""
+    if len(lists) != len(targets):
+        raise ValueError(f"{len(lists)} recommendation lists but {len(targets)} targets")
+    ranks = np.full(len(targets), MISS_RANK, dtype=np.int64)
+    for i, (recs, target) in enumerate(zip(lists, targets, strict=True)):
+        for position, item in enumerate(recs):
+            if item == target:
+                ranks[i] = position + 1
+                break
+    return ranks
+
+
+def metrics_from_lists(lists: Sequence[Sequence[int]], targets: Sequence[int], ks=(20,)) -> dict[str, float]:
+    """Recall/MRR/NDCG@K of given top-k lists against their targets, through the course's metrics_from_ranks."""
+    return metrics_from_ranks(ranks_from_lists(lists, targets), ks)
 
 
 def test_ranks_break_ties_by_smaller_id_and_ignore_pad_and_oov():

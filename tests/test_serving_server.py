@@ -160,9 +160,8 @@ def test_missing_repository_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_load_generator_counts_every_request(served, protocol):
+    from sessrec_bench.figures import latency_histogram, throughput_latency
     from sessrec_bench.loadtest import run_load_test
-
-    from sessrec_course.plots.serving import latency_histogram, throughput_latency
 
     server = served["server"]
     url = server.http_url if protocol == "http" else server.grpc_url

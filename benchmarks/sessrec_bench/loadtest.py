@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"repository {repository}")
     print(markdown_table(table))
     if args.figure:
-        from sessrec_course.plots.serving import latency_histogram
+        from sessrec_bench.figures import latency_histogram
 
         latency_histogram(result).savefig(args.figure, dpi=110, bbox_inches="tight")
     return 0

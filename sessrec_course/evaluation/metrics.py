@@ -10,7 +10,7 @@ ties go to the lower item id: ``rank = 1 + #{higher score} + #{equal score, smal
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -105,27 +105,6 @@ def metrics_from_ranks(ranks: np.ndarray, ks: Iterable[int] | int = (10, 20)) ->
         out[f"MRR@{k}"] = float(np.where(hit, 1.0 / ranks_f, 0.0).mean())
         out[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(np.minimum(ranks_f, 2**52) + 1.0), 0.0).mean())
     return out
-
-
-def ranks_from_lists(lists: Sequence[Sequence[int]], targets: Sequence[int]) -> np.ndarray:
-    """1-based rank of each target in a given list (first occurrence; MISS_RANK if absent): lists made elsewhere."""
-    if len(lists) != len(targets):
-        raise ValueError(f"{len(lists)} recommendation lists but {len(targets)} targets")
-    ranks = np.full(len(targets), MISS_RANK, dtype=np.int64)
-    for i, (recs, target) in enumerate(zip(lists, targets, strict=True)):
-        for position, item in enumerate(recs):
-            if item == target:
-                ranks[i] = position + 1
-                break
-    return ranks
-
-
-def metrics_from_lists(
-    lists: Sequence[Sequence[int]], targets: Sequence[int], ks: Iterable[int] | int = (20,)
-) -> dict[str, float]:
-    """Return Recall/MRR/NDCG@K of given top-k recommendation lists against their targets."""
-    ks = _check_ks(ks)
-    return metrics_from_ranks(ranks_from_lists(lists, targets), ks)
 
 
 def as_score_fn(recommender) -> ScoreFn:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-_MODULES = ("course", "data", "evaluation", "training", "serving")
+_MODULES = ("course", "data", "evaluation", "training")
 
 
 def enable_notebook_figures() -> bool:

@@ -1,4 +1,4 @@
-"""Figures for the serving lessons."""
+"""Figures of the serving load test (`python -m sessrec_bench loadtest --figure`)."""
 
 from __future__ import annotations
 
