@@ -19,8 +19,8 @@ from importlib import import_module
 _EXPORTS = {
     "fit": "torch_trainer", "standard_callbacks": "torch_callbacks", "TrainConfig": "common", "History": "common",
     "TorchRecommender": "torch_recommender", "make_loader": "torch_data", "read_sessions": "torch_data",
-    "read_schema": "common", "train_model": "torch_pipeline", "MODEL_PRESETS": "common", "TRAIN_PRESETS": "common",
-    "KERAS_PRESETS": "common", "DatasetPaths": "common", "resolve_artifacts": "common", "model_config": "common",
+    "read_schema": "artifacts", "train_model": "torch_pipeline", "MODEL_PRESETS": "common", "TRAIN_PRESETS": "common",
+    "KERAS_PRESETS": "common", "DatasetPaths": "artifacts", "resolve_artifacts": "artifacts", "model_config": "common",
     "training_setup": "common", "test_cases": "validation",
     "baseline_results": "validation", "run_baselines": "validation", "fit_model": "torch_pipeline",
 }

@@ -12,7 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sessrec_course.models import ModelConfig
-from sessrec_course.training.common import DatasetPaths, History, TrainConfig
+from sessrec_course.training.artifacts import DatasetPaths
+from sessrec_course.training.common import History, TrainConfig
 
 PACKAGE = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("torch", "keras")

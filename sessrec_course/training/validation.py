@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from sessrec_course.etl.workflow import ITEM_COLUMN
 from sessrec_course.profiles import Profile
-from sessrec_course.training.common import read_schema, resolve_artifacts
+from sessrec_course.training.artifacts import read_schema, resolve_artifacts
 
 
 class BatchScorer:
