@@ -1,20 +1,15 @@
 """Data-parallel training (lesson 07): ``torchrun`` launched from Python, the DDP callback, the script ranks run.
 
-:func:`launch_torchrun` runs torchrun for this machine with its store listening on 127.0.0.1 only (torch's
-TCPStore binds every interface and unpickles what it receives, pytorch issue 173909) and gloo/NCCL on the loopback
-interface. torchrun and each rank die with the process that launched them (Linux ``PR_SET_PDEATHSIG``), and a
-timeout, an error or an interrupt stops every rank. :func:`train_distributed` runs this module under it.
-
-Each rank trains on its share of every global batch (:func:`distributed_loader`) with the :class:`DataParallel`
-callback; rank 0 alone writes ``OUT/history.json`` and the best weights (``model.pt`` + ``config.json``). With the
-same ``--batch-size`` (the global batch) one process and N processes see the same sessions in each step. From a
-shell: ``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on
-every interface).
+:func:`launch_torchrun` runs torchrun with its store on 127.0.0.1 only (torch's TCPStore binds every interface and
+unpickles what it receives) and gloo/NCCL on loopback; torchrun and its ranks die with the launching process. Rank 0
+alone writes ``OUT/history.json`` and the best weights. From a shell: ``python -m sessrec_course.training.torch_ddp
+OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on every interface).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import functools
 import json
@@ -39,18 +34,13 @@ logger = logging.getLogger(__name__)
 MODULE = "sessrec_course.training.torch_ddp"
 AGENT = "import sys; from sessrec_course.training.torch_ddp import torchrun_agent; sys.exit(torchrun_agent(sys.argv[1:]))"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-@functools.cache
-def _prctl():
-    return ctypes.CDLL(None, use_errno=True).prctl  # loaded before any fork: the child only calls it
+PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None  # loaded before forks
 
 
 def die_with_parent(parent: int | None = None) -> None:
-    """Have the kernel SIGKILL this process when its parent ends (Linux; elsewhere nothing); ``parent``: the pid
-    the parent must have, else the process ends now (its parent died before the request)."""
-    if sys.platform.startswith("linux"):
-        _prctl()(PR_SET_PDEATHSIG, signal.SIGKILL)
+    """Have Linux SIGKILL this process when its parent ends; end it now if its parent is no longer ``parent``."""
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
         if parent is not None and os.getppid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -83,65 +73,47 @@ def torchrun_agent(argv: list[str]) -> int:
     return 0
 
 
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
-
-
 def launch_torchrun(args: list[str], nproc: int, timeout: float = 600, env: dict[str, str] | None = None,
                     cwd: str | Path | None = None) -> subprocess.CompletedProcess:
-    """Run torchrun with ``nproc`` ranks of ``args`` on this machine to its end; stop it and every rank if it fails.
+    """Run torchrun with ``nproc`` ranks of ``args`` (a script or ``-m module`` and arguments), one CPU thread each.
 
-    ``args`` is a script and its arguments, or ``["-m", module, ...]``. Each rank gets one CPU thread
-    (``OMP_NUM_THREADS`` / ``SESSREC_TORCH_THREADS``, unless ``env`` sets them). Raises ``RuntimeError`` with
-    the tail of stderr on a non-zero exit and ``subprocess.TimeoutExpired`` after ``timeout`` seconds.
+    Raises ``RuntimeError`` with the tail of stderr on a non-zero exit, ``subprocess.TimeoutExpired`` after
+    ``timeout`` seconds; either way, as on an interrupt, torchrun and every rank are stopped.
     """
     if nproc < 1:
         raise ValueError(f"nproc must be at least 1, got {nproc}")
     child_env = {**os.environ, "OMP_NUM_THREADS": "1", "SESSREC_TORCH_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo",
                  "NCCL_SOCKET_IFNAME": "lo", "SESSREC_LAUNCHER_PID": str(os.getpid()), **(env or {})}
-    cmd = [sys.executable, "-c", AGENT, "--nnodes", "1", "--master-addr", "127.0.0.1", "--master-port",
-           str(_free_port()), "--nproc-per-node", str(nproc), *args]
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # a free port for the store
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-c", AGENT, "--nnodes", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),
+           "--nproc-per-node", str(nproc), *args]
     logger.info("launching %s", " ".join(cmd))
     proc = subprocess.Popen(cmd, env=child_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
-    except BaseException:  # a timeout, or an interrupted cell: no rank may survive
+    finally:  # after a timeout or an interrupted cell no rank may survive, after an exit nothing may linger
         stop_torchrun(proc)
-        raise
-    stop_torchrun(proc)  # torchrun has exited: this only ends what may linger in its process group
     if proc.returncode != 0:
         raise RuntimeError(f"torchrun ({nproc} processes) exited with {proc.returncode}:\n{stderr[-3000:]}")
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
-def _children(pid: int) -> list[int]:
-    """The pids of ``pid``'s child processes (Linux ``/proc``; empty once it has ended)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:  # the process ended meanwhile
-            pass
-    return found
-
-
 def stop_torchrun(proc: subprocess.Popen, grace: float = 15) -> None:
-    """End a torchrun started in a session of its own, and every rank it started (each in a session of its own):
-    SIGTERM first, on which torchrun stops its ranks; after ``grace`` seconds SIGKILL to every group."""
-    ranks = _children(proc.pid)  # each leads its own process group
+    """End a torchrun started in a session of its own and its ranks (each in a session of its own): SIGTERM, on which
+    torchrun stops its ranks, then after ``grace`` seconds SIGKILL to every one of those process groups."""
+    ranks = []
+    for children in Path(f"/proc/{proc.pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):  # torchrun ended meanwhile
+            ranks += [int(pid) for pid in children.read_text().split()]
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     for group in (proc.pid, *ranks):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # that group has ended already
             os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):  # that group has ended already
-            pass
     proc.wait()
 
 
@@ -150,10 +122,9 @@ def distributed_world() -> tuple[int, int]:
     if not dist.is_available() or ("RANK" not in os.environ and not dist.is_initialized()):
         return 0, 1
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
+        if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
 
@@ -223,18 +194,13 @@ class DataParallel(Callback):
 def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifacts: str | Path | None = None,
                       epochs: int = 3, batch_size: int = 64, max_steps: int | None = None, dropout: float = 0.0,
                       gpus: bool = False, timeout: float = 600) -> History:
-    """Train preset ``model`` on ``nproc`` processes under torchrun; return rank 0's :class:`History` from ``out``.
+    """Train preset ``model`` on ``nproc`` ranks under torchrun (``gpus``: one GPU each, else the CPU); rank 0's history.
 
-    ``batch_size`` is the global batch (each rank takes ``batch_size / nproc`` sessions of it); ``dropout`` 0
-    by default, so that one process and N draw no different random masks and their curves can be compared.
-    ``gpus``: one GPU per rank (NCCL); otherwise the ranks see no GPU and train on the CPU (gloo).
+    ``batch_size`` is the global batch; ``dropout`` is 0 so that one process and N draw the same random masks.
     """
-    env = {}
-    if gpus:
-        if torch.cuda.device_count() < nproc:
-            raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
-    else:
-        env["CUDA_VISIBLE_DEVICES"] = ""  # the trainer picks the CPU and gloo
+    if gpus and torch.cuda.device_count() < nproc:
+        raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
+    env = {} if gpus else {"CUDA_VISIBLE_DEVICES": ""}  # no GPU: the trainer picks the CPU and gloo
     args = ["-m", MODULE, str(out), "--model", model, "--epochs", str(epochs), "--batch-size", str(batch_size),
             "--dropout", str(dropout)]
     if artifacts is not None:
