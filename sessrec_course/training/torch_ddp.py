@@ -101,19 +101,14 @@ def launch_torchrun(args: list[str], nproc: int, timeout: float = 600, env: dict
 
 
 def stop_torchrun(proc: subprocess.Popen, grace: float = 15) -> None:
-    """End a torchrun started in a session of its own and its ranks (each in a session of its own): SIGTERM, on which
-    torchrun stops its ranks, then after ``grace`` seconds SIGKILL to every one of those process groups."""
-    ranks = []
-    for children in Path(f"/proc/{proc.pid}/task").glob("*/children"):
-        with contextlib.suppress(OSError):  # torchrun ended meanwhile
-            ranks += [int(pid) for pid in children.read_text().split()]
+    """End a torchrun started in a session of its own: SIGTERM, on which it stops its ranks, then after ``grace``
+    seconds SIGKILL to its process group; its ranks die with it (:func:`die_with_parent`)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-    for group in (proc.pid, *ranks):
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # that group has ended already
-            os.killpg(group, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has ended already
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
@@ -130,8 +125,7 @@ def distributed_world() -> tuple[int, int]:
 
 def distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: int, seed: int = 0,
                        min_length: int = 2) -> DataLoader:
-    """This rank's share of every global batch of ``batch_size``: rank ``r`` takes positions ``r, r + world, ...`` of
-    one shuffle all ranks share, so the ranks' k-th batches together are that shuffle's k-th ``batch_size``."""
+    """This rank's share of every global batch: positions ``rank, rank + world, ...`` of one shuffle all ranks share."""
     from torch.utils.data.distributed import DistributedSampler
 
     from sessrec_course.training.torch_data import SessionBatches, batch_loader
@@ -157,8 +151,8 @@ class _Loss(torch.nn.Module):
 
 
 class DataParallel(Callback):
-    """Under torchrun: gradients averaged across ranks (``DistributedDataParallel``), a new shared shuffle each epoch,
-    each epoch's figures and step losses averaged over the ranks (sessions/s summed), so every rank decides alike."""
+    """Under torchrun: gradients, step losses and epoch figures averaged over the ranks (sessions/s summed), so every
+    rank decides alike, and a new shuffle shared by all ranks each epoch."""
 
     order = 20  # after validation, before early stopping and checkpoints
 
@@ -203,10 +197,8 @@ def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifa
     env = {} if gpus else {"CUDA_VISIBLE_DEVICES": ""}  # no GPU: the trainer picks the CPU and gloo
     args = ["-m", MODULE, str(out), "--model", model, "--epochs", str(epochs), "--batch-size", str(batch_size),
             "--dropout", str(dropout)]
-    if artifacts is not None:
-        args += ["--artifacts", str(artifacts)]
-    if max_steps is not None:
-        args += ["--max-steps", str(max_steps)]
+    for flag, value in (("--artifacts", artifacts), ("--max-steps", max_steps)):
+        args += [] if value is None else [flag, str(value)]
     launch_torchrun(args, nproc, timeout=timeout, env=env)
     return read_history(out)
 
