@@ -13,11 +13,7 @@ from sessrec_course.training.validation import BatchScorer
 
 
 class TorchRecommender(BatchScorer):
-    """``score(item_ids (B, L) int64 numpy) -> (B, item_cardinality) float32 numpy`` for a torch model.
-
-    Scores in batches of ``batch_size`` on the model's device, in eval mode, without gradients.
-    Unseen ids map to OOV, longer sessions keep their last ``max_length`` items (done by the model).
-    """
+    """A torch model as a numpy Recommender: scores in batches on its device, in eval mode, without gradients."""
 
     def __init__(self, model: torch.nn.Module, device: str | None = None, batch_size: int = 1024) -> None:
         super().__init__(model, batch_size)
