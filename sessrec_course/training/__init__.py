@@ -1,6 +1,7 @@
 """Training the session models of both frameworks: data → tensors, the trainers, the numpy Recommender adapters.
 
-- :mod:`.common`            presets, :func:`model_config`, :class:`TrainConfig`, :class:`History`, data paths
+- :mod:`.common`            presets, :func:`model_config`, :class:`TrainConfig`, :class:`History`
+- :mod:`.artifacts`         the ETL output's files (:class:`DatasetPaths`) and schema
 - :mod:`.validation`        validation cases, the validator, the baselines, the numpy scoring adapter base
 - :mod:`.cache`             the checkpoint key (data, configs and model code) of both frameworks
 - :mod:`.torch_data`        ETL parquet → padded int64 matrix → batches

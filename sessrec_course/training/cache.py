@@ -1,8 +1,5 @@
-"""The on-disk checkpoint cache of both frameworks: one key for data, configs and model code, one history reader.
-
-A checkpoint is reused only while its key is unchanged, and the key hashes the source of the framework's
-model and training code, so editing a model retrains it instead of loading stale weights.
-"""
+"""The on-disk checkpoint cache of both frameworks: a key hashing the data, both configs and the source of the model
+and training code (editing a model retrains it instead of loading stale weights), and the history reader."""
 
 from __future__ import annotations
 
