@@ -6,7 +6,6 @@ learner's own log the comparison is reported and explained instead.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -15,8 +14,6 @@ import numpy as np
 
 from sessrec_course.ids import FIRST_ID
 from sessrec_course.profiles import Profile, get_profile
-
-logger = logging.getLogger(__name__)
 
 COLUMNS = ("Recall@20", "MRR@20")
 OWN_DATA_NOTE = ("This is not the generated log, so nothing is asserted: on a small log, after one epoch, or where "

@@ -33,8 +33,8 @@ def save_model(model: torch.nn.Module, directory: str | Path, extra: dict | None
     return write_directory_atomically(directory, write)
 
 
-def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild a model saved by :func:`save_model` (state dict loaded with ``weights_only=True``), in eval mode."""
+def load_model(directory: str | Path) -> torch.nn.Module:
+    """Rebuild a model saved by :func:`save_model` on the CPU (state dict loaded ``weights_only``), in eval mode."""
     directory = Path(directory)
     config_path, weights_path = directory / "config.json", directory / "model.pt"
     for path in (config_path, weights_path):
@@ -43,17 +43,16 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
     meta = json.loads(config_path.read_text(encoding="utf-8"))
     if "config" not in meta:
         raise ValueError(f"{config_path}: no 'config' entry")
-    state = torch.load(weights_path, map_location=map_location, weights_only=True)
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)
     model = build_model(ModelConfig.from_dict(meta["config"]), item_category=state.get("item_category"))
     model.load_state_dict(state)
     return model.eval()
 
 
-def example_input(max_length: int, batch: int = 2, item: int = 2) -> torch.Tensor:
-    """A small valid ``item_ids`` batch for tracing (varying lengths, right-padded)."""
-    ids = torch.zeros(batch, max_length, dtype=torch.long)
-    for row in range(batch):
-        ids[row, : max(1, max_length - row)] = item
+def example_input(max_length: int) -> torch.Tensor:
+    """A small valid ``item_ids`` batch for tracing: two right-padded rows, of ``max_length`` items and one less."""
+    ids = torch.full((2, max_length), 2, dtype=torch.long)
+    ids[1, max(1, max_length - 1) :] = 0
     return ids
 
 

@@ -17,13 +17,12 @@ FRAMEWORKS = ("torch", "keras")
 SHARED_CODE = ("models/__init__.py", "training/common.py", "training/validation.py", "training/cache.py")
 
 
-def model_code(framework: str, package: Path | None = None) -> list[Path]:
+def model_code(framework: str) -> list[Path]:
     """The source files whose edits invalidate ``framework``'s checkpoints: its model and training files + shared ones."""
-    package = PACKAGE if package is None else package
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
-    files = sorted(package.glob(f"models/{framework}_*.py")) + sorted(package.glob(f"training/{framework}_*.py"))
-    return files + [package / name for name in SHARED_CODE if (package / name).exists()]
+    files = sorted(PACKAGE.glob(f"models/{framework}_*.py")) + sorted(PACKAGE.glob(f"training/{framework}_*.py"))
+    return files + [PACKAGE / name for name in SHARED_CODE if (PACKAGE / name).exists()]
 
 
 def checkpoint_key(paths: DatasetPaths, config: ModelConfig, train: TrainConfig, code: list[Path]) -> str:

@@ -43,12 +43,11 @@ def batch_loader(dataset: Dataset, sampler: Sampler, batch_size: int) -> DataLoa
                       num_workers=0)
 
 
-def make_loader(item_ids: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
-                min_length: int = 2) -> DataLoader:
-    """DataLoader of padded batches (sessions shorter than ``min_length`` are dropped; no worker processes)."""
-    dataset = SessionBatches(item_ids, min_length=min_length)
+def make_loader(item_ids: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0) -> DataLoader:
+    """DataLoader of padded batches (single clicks, which predict nothing, are dropped; no worker processes)."""
+    dataset = SessionBatches(item_ids)
     if len(dataset) == 0:
-        raise ValueError(f"no session with at least {min_length} items to train on")
+        raise ValueError("no session with at least 2 items to train on")
     generator = torch.Generator().manual_seed(seed)
     sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     return batch_loader(dataset, sampler, batch_size)

@@ -73,8 +73,8 @@ def torchrun_agent(argv: list[str]) -> int:
     return 0
 
 
-def launch_torchrun(args: list[str], nproc: int, timeout: float = 600, env: dict[str, str] | None = None,
-                    cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+def launch_torchrun(args: list[str], nproc: int, timeout: float = 600,
+                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run torchrun with ``nproc`` ranks of ``args`` (a script or ``-m module`` and arguments), one CPU thread each.
 
     Raises ``RuntimeError`` with the tail of stderr on a non-zero exit, ``subprocess.TimeoutExpired`` after
@@ -89,7 +89,7 @@ def launch_torchrun(args: list[str], nproc: int, timeout: float = 600, env: dict
     cmd = [sys.executable, "-c", AGENT, "--nnodes", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),
            "--nproc-per-node", str(nproc), *args]
     logger.info("launching %s", " ".join(cmd))
-    proc = subprocess.Popen(cmd, env=child_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
@@ -123,8 +123,7 @@ def distributed_world() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: int, seed: int = 0,
-                       min_length: int = 2) -> DataLoader:
+def distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: int, seed: int = 0) -> DataLoader:
     """This rank's share of every global batch: positions ``rank, rank + world, ...`` of one shuffle all ranks share."""
     from torch.utils.data.distributed import DistributedSampler
 
@@ -132,7 +131,7 @@ def distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: 
 
     if batch_size % world:
         raise ValueError(f"batch_size {batch_size} is not a multiple of the {world} processes")
-    dataset = SessionBatches(item_ids, min_length=min_length)
+    dataset = SessionBatches(item_ids)
     if len(dataset) < world:
         raise ValueError(f"{len(dataset)} sessions cannot be shared by {world} processes")
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)

@@ -72,11 +72,10 @@ def validation_cases(path: Path, max_length: int, max_sessions: int | None) -> t
     return all_prefixes(column, max_length=max_length)
 
 
-def test_cases(artifacts, profile: Profile, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """All-prefix (prefix → next item) cases of a split, capped at ``profile.eval_max_sessions`` sessions."""
+def test_cases(artifacts, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """All-prefix (prefix → next item) cases of the test split, capped at ``profile.eval_max_sessions`` sessions."""
     paths = resolve_artifacts(artifacts)
-    max_length = int(read_schema(paths.schema)["max_length"])
-    return validation_cases(getattr(paths, split), max_length, profile.eval_max_sessions)
+    return validation_cases(paths.test, int(read_schema(paths.schema)["max_length"]), profile.eval_max_sessions)
 
 
 def run_baselines(train_sessions, n_items: int, prefixes: np.ndarray, targets: np.ndarray,
