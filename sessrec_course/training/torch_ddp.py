@@ -45,28 +45,21 @@ def die_with_parent(parent: int | None = None) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _loopback_stores() -> None:
-    """Make each TCPStore server this process starts listen on 127.0.0.1, through a socket bound here."""
+def torchrun_agent(argv: list[str]) -> int:
+    """torchrun's ``main(argv)`` in this process, its TCPStore on 127.0.0.1, dying with its parent as each rank will."""
+    from torch.distributed.elastic.multiprocessing.subprocess_handler import subprocess_handler
     from torch.distributed.elastic.rendezvous import static_tcp_rendezvous
+    from torch.distributed.run import main
 
-    class LoopbackTCPStore(dist.TCPStore):
+    class LoopbackTCPStore(dist.TCPStore):  # a store server listens through a socket bound to 127.0.0.1 here
         def __init__(self, host_name, port, world_size=None, is_master=False, *args, **kwargs):
             if is_master and kwargs.get("master_listen_fd") is None:
                 server = socket.create_server(("127.0.0.1", port))
                 port, kwargs["master_listen_fd"] = server.getsockname()[1], server.detach()
             super().__init__(host_name, port, world_size, is_master, *args, **kwargs)
 
-    for module in (dist, static_tcp_rendezvous):
-        module.TCPStore = LoopbackTCPStore
-
-
-def torchrun_agent(argv: list[str]) -> int:
-    """torchrun's ``main(argv)`` in this process, which dies with its parent, as each rank it starts will."""
-    from torch.distributed.elastic.multiprocessing.subprocess_handler import subprocess_handler
-    from torch.distributed.run import main
-
     die_with_parent(int(os.environ.get("SESSREC_LAUNCHER_PID", os.getppid())))
-    _loopback_stores()
+    dist.TCPStore = static_tcp_rendezvous.TCPStore = LoopbackTCPStore
     subprocess_handler.Popen = functools.partial(subprocess.Popen, preexec_fn=functools.partial(
         die_with_parent, os.getpid()))
     main(argv)
