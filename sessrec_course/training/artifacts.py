@@ -1,4 +1,4 @@
-"""The ETL output a model trains on: its four files, from whatever names them, checked, and its schema."""
+"""The ETL output a model trains on: its four files, checked, and its schema."""
 
 from __future__ import annotations
 
@@ -20,20 +20,13 @@ class DatasetPaths:
 
 
 def resolve_artifacts(artifacts) -> DatasetPaths:
-    """The ETL output as a folder, ``prepare_default_dataset()``'s result or a mapping (or object) of its paths."""
+    """The ETL output given as a folder, its :class:`DatasetPaths` or ``prepare_default_dataset()``'s result."""
     if isinstance(artifacts, DatasetPaths):
         return artifacts
-    if isinstance(artifacts, str | Path) or hasattr(artifacts, "schema_path"):  # a folder, etl's DatasetArtifacts
-        folder = Path(artifacts.root if hasattr(artifacts, "schema_path") else artifacts)
-        return DatasetPaths(*(folder / f"{k}.parquet" for k in ("train", "valid", "test")), folder / "schema.json")
-    get = artifacts.get if isinstance(artifacts, dict) else lambda key: getattr(artifacts, key, None)
-    values = {k: get(k) for k in ("train", "valid", "test", "schema")}
-    if values["schema"] is None and values["train"] is not None:
-        values["schema"] = Path(values["train"]).parent / "schema.json"
-    missing = [k for k, v in values.items() if v is None]
-    if missing:
-        raise ValueError(f"dataset artefacts lack {missing}; expected train/valid/test parquet and schema.json")
-    return DatasetPaths(**{k: Path(v) for k, v in values.items()})
+    if not isinstance(artifacts, str | Path) and not hasattr(artifacts, "schema_path"):
+        raise TypeError(f"expected the ETL output as a folder or prepare_default_dataset()'s result, not {artifacts!r}")
+    folder = Path(artifacts.root if hasattr(artifacts, "schema_path") else artifacts)  # a folder or DatasetArtifacts
+    return DatasetPaths(*(folder / f"{k}.parquet" for k in ("train", "valid", "test")), folder / "schema.json")
 
 
 def training_paths(artifacts, profile: Profile) -> DatasetPaths:
