@@ -1,9 +1,9 @@
 """Data-parallel training (lesson 07): ``torchrun`` launched from Python, the DDP callback, the script ranks run.
 
 :func:`launch_torchrun` runs torchrun with its store on 127.0.0.1 only (torch's TCPStore binds every interface and
-unpickles what it receives) and gloo/NCCL on loopback; torchrun and its ranks die with the launching process. Rank 0
-alone writes ``OUT/history.json`` and the best weights. From a shell: ``python -m sessrec_course.training.torch_ddp
-OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on every interface).
+unpickles what it receives) and gloo/NCCL on loopback; torchrun and its ranks die with the launching process. From a
+shell: ``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on
+every interface).
 """
 
 from __future__ import annotations
@@ -25,9 +25,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
 
-from sessrec_course.training.common import History
-from sessrec_course.training.torch_trainer import Callback, Run
+from sessrec_course.models.torch_export import save_model
+from sessrec_course.training.common import History, training_setup
+from sessrec_course.training.torch_callbacks import standard_callbacks
+from sessrec_course.training.torch_data import SessionBatches, batch_loader
+from sessrec_course.training.torch_pipeline import new_model, torch_validator, training_data
+from sessrec_course.training.torch_trainer import Callback, Run, fit
 
 logger = logging.getLogger(__name__)
 
@@ -118,10 +123,6 @@ def distributed_world() -> tuple[int, int]:
 
 def distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: int, seed: int = 0) -> DataLoader:
     """This rank's share of every global batch: positions ``rank, rank + world, ...`` of one shuffle all ranks share."""
-    from torch.utils.data.distributed import DistributedSampler
-
-    from sessrec_course.training.torch_data import SessionBatches, batch_loader
-
     if batch_size % world:
         raise ValueError(f"batch_size {batch_size} is not a multiple of the {world} processes")
     dataset = SessionBatches(item_ids)
@@ -221,13 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         train_distributed(args.out, args.nproc, args.model, artifacts=args.artifacts, epochs=args.epochs,
                           batch_size=args.batch_size, max_steps=args.max_steps, dropout=args.dropout)
         return 0
-
-    from sessrec_course.models.torch_export import save_model
-    from sessrec_course.training.common import training_setup
-    from sessrec_course.training.torch_callbacks import standard_callbacks
-    from sessrec_course.training.torch_pipeline import new_model, torch_validator, training_data
-    from sessrec_course.training.torch_trainer import fit
-
     rank, world = distributed_world()
     setup = training_setup(args.model, args.artifacts, model_overrides={"dropout": args.dropout}, epochs=args.epochs,
                            batch_size=args.batch_size, max_steps_per_epoch=args.max_steps, progress=False)
