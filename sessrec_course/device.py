@@ -38,29 +38,22 @@ def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str]:
     """The CPU feature flags the kernel reports (empty where ``path`` is absent, e.g. not Linux)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+            lines = handle.read().splitlines()
     except OSError:
         return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags") and ":" in line:
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+    return next((frozenset(line.split(":", 1)[1].split()) for line in lines
+                 if line.startswith("flags") and ":" in line), frozenset())
 
 
 def use_bf16(setting: bool | str | None, device_type: str, cpu_capability: str = "", flags=()) -> bool:
-    """Whether to train in bf16 autocast: ``setting`` True/False wins; None or ``"auto"``: only where bf16 is native.
-
-    Native means CUDA, or a CPU with AVX-512-BF16 or AMX (``flags`` from :func:`cpu_flags`, ``cpu_capability`` from
-    ``torch.backends.cpu.get_cpu_capability()``); elsewhere bf16 is emulated, several times slower than fp32.
-    """
+    """Whether to train in bf16 autocast: ``setting`` True/False wins; None or ``"auto"``: only where bf16 is native,
+    on CUDA or a CPU with AVX-512-BF16 or AMX (elsewhere it is emulated, several times slower than fp32)."""
     if isinstance(setting, bool):
         return setting
     if setting not in (None, "auto"):
         raise ValueError(f"bf16 must be true, false or 'auto', got {setting!r}")
-    if device_type == "cuda":
-        return True
     if device_type != "cpu":
-        return False
+        return device_type == "cuda"
     return cpu_capability.upper() in BF16_CPU_CAPABILITIES or bool(BF16_CPU_FLAGS & set(flags))
 
 
@@ -82,8 +75,7 @@ def _threads() -> int:
 
 
 def configure_threads() -> int:
-    """Set torch's CPU threads, decided once per process, and return them: ``$SESSREC_TORCH_THREADS``, else every
-    core this process may use, but 1 on a busy machine (1-minute load ≥ cores)."""
+    """Set torch's CPU threads once per process: ``$SESSREC_TORCH_THREADS``, else every core, but 1 on a busy machine."""
     import torch
 
     if torch.get_num_threads() != _threads():

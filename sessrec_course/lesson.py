@@ -1,26 +1,19 @@
 """The cells every model lesson repeats, one call each: set-up, baselines, training, "beats Markov", nearest items.
 
-A lesson reads as lesson text: ``profile, data, schema = lesson.start()``, ``prefixes, targets, results =
-lesson.baselines(data, profile)``, ``model, history = lesson.train("gru", data, profile)``,
-``lesson.compare_with_markov(results, "GRU", data)``, ``lesson.nearest_items(*lesson.item_vectors(model), targets,
-data)``. Claims that rest on the generated log's known structure are asserted only on that log
-(``data.is_generated``); on a learner's own log the comparison is reported and explained instead.
+Claims that rest on the generated log's known structure are asserted on that log only (``data.is_generated``); on a
+learner's own log the comparison is reported and explained instead.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from sessrec_course.ids import FIRST_ID
 from sessrec_course.profiles import Profile, get_profile
-
-logger = logging.getLogger(__name__)
 
 COLUMNS = ("Recall@20", "MRR@20")
 OWN_DATA_NOTE = ("This is not the generated log, so nothing is asserted: on a small log, after one epoch, or where "
@@ -30,24 +23,17 @@ OWN_DATA_NOTE = ("This is not the generated log, so nothing is asserted: on a sm
 
 def _display(obj: Any) -> None:
     """Show ``obj`` as a notebook output (rich display in Jupyter, its text elsewhere)."""
-    try:
-        from IPython.display import display
-    except ImportError:  # pragma: no cover - IPython ships with the course env
-        print(obj)
-        return
+    from IPython.display import display
+
     display(obj)
 
 
-@dataclass(frozen=True)
-class LessonStart:
+class LessonStart(NamedTuple):
     """What a lesson's set-up cell gives: the profile, the prepared dataset and its schema."""
 
     profile: Profile
     data: Any  # etl.dataset.DatasetArtifacts
     schema: dict
-
-    def __iter__(self):
-        return iter((self.profile, self.data, self.schema))
 
 
 def start(profile: Profile | str | None = None) -> LessonStart:
@@ -118,11 +104,8 @@ def show_training(histories, results: Mapping[str, Mapping[str, float]], metric:
 
 def compare_with_markov(results: dict[str, dict[str, float]], name: str, data, metric: str = "MRR@20",
                         baseline: str = "Markov") -> float:
-    """Show the results table, record ``name``'s figures, and check that it beats Markov (asserted on generated data).
-
-    Returns ``name``'s ``metric`` minus the baseline's. On a learner's own log (``data.is_generated`` false) a loss
-    against Markov is reported and explained instead of failing the lesson.
-    """
+    """Show the results table, record ``name``'s figures and return its ``metric`` minus Markov's, asserted positive
+    on the generated log (on a learner's own log a loss is reported and explained)."""
     from sessrec_course.evaluation import results_table
     from sessrec_course.report import record
 
@@ -144,10 +127,8 @@ def compare_with_markov(results: dict[str, dict[str, float]], name: str, data, m
 
 def item_vectors(model) -> tuple[np.ndarray, np.ndarray]:
     """``(embeddings, category)`` of a session model's catalogue rows (its item embedding and item → category table)."""
-    weight = model.item_embedding.weight
-    weight = weight.detach().cpu() if hasattr(weight, "detach") else weight  # a torch parameter
-    category = model.item_category
-    category = category.cpu() if hasattr(category, "cpu") else category
+    weight, category = (x.detach().cpu() if hasattr(x, "detach") else x  # torch tensors
+                        for x in (model.item_embedding.weight, model.item_category))
     return np.asarray(weight)[: model.n_items], np.asarray(category)[: model.n_items]
 
 
@@ -176,11 +157,8 @@ def category_agreement(embeddings: np.ndarray, category: np.ndarray, queries: Se
 
 def nearest_items(embeddings: np.ndarray, category: np.ndarray, targets: np.ndarray, data, n_queries: int = 6,
                   k: int = 8) -> tuple[float, float]:
-    """The nearest-items figure for the most clicked items and their category agreement against chance.
-
-    On the generated log (categories drive its clicks) the agreement must beat chance; on a learner's own log it is
-    reported. Returns ``(agreement, chance)``.
-    """
+    """The nearest-items figure of the most clicked items; ``(category agreement, chance)``, asserted better than
+    chance on the generated log (categories drive its clicks), reported on a learner's own."""
     from sessrec_course import plots
 
     queries = popular_items(targets, len(embeddings), n_queries)

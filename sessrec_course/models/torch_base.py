@@ -1,7 +1,7 @@
 """What every session model shares: the item embeddings, the scores over the catalogue and the next-item loss.
 
 A subclass implements :meth:`SessionModel.sequence_hidden`: ids ``(B, L)`` → one hidden vector per position
-``(B, L, H)`` summarising the session up to it. Padding, unseen ids, long and empty sessions are handled here, once.
+``(B, L, H)``. Padding, unseen ids, long and empty sessions are handled here, once.
 """
 
 from __future__ import annotations
@@ -60,9 +60,8 @@ class SessionModel(nn.Module):
         """Keep the last ``width`` items of each right-padded row: ``(ids (B, width), lengths (B,))``."""
         lengths = (item_ids != PAD_ID).sum(dim=1)
         index = (lengths - width).clamp(min=0)[:, None] + torch.arange(width, device=item_ids.device)[None, :]
-        valid = index < lengths[:, None]
         ids = item_ids.gather(1, index.clamp(max=item_ids.shape[1] - 1))
-        return torch.where(valid, ids, torch.zeros_like(ids)), lengths.clamp(max=width)
+        return torch.where(index < lengths[:, None], ids, torch.zeros_like(ids)), lengths.clamp(max=width)
 
     def embed(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Item embedding (+ category embedding) → ``(B, L, H)``; padding is 0."""
@@ -85,8 +84,7 @@ class SessionModel(nn.Module):
         return self.logits(hidden).float()
 
     def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Scores of each session's next item ``(B, item_cardinality)``: long sessions keep their last items, an
-        empty one gets the learnt popularity (the output bias), padding and OOV a very low score."""
+        """Next-item scores ``(B, item_cardinality)``; long sessions keep their last items, empty ones get the bias."""
         causal = self.config.causal
         ids, lengths = self.last_items(self.sanitize(item_ids), self.max_length if causal else self.max_length - 1)
         if causal:  # the state after the last item
@@ -101,8 +99,7 @@ class SessionModel(nn.Module):
         return torch.cat([torch.full_like(scores[:, :2], MASKED_SCORE), scores[:, 2:]], dim=1)
 
     def loss(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Full-catalogue cross-entropy of a batch of right-padded sessions ``(B, L)``: every next item (causal
-        models) or every masked item (masked models)."""
+        """Cross-entropy over the catalogue of every next item (causal) or every masked item (masked models)."""
         item_ids = self.sanitize(item_ids)
         if item_ids.shape[1] > self.max_length:  # wider batches keep each session's last items
             item_ids = self.last_items(item_ids, self.max_length)[0]
@@ -118,8 +115,7 @@ class SessionModel(nn.Module):
 
     def catalogue_loss(self, hidden: torch.Tensor, targets: torch.Tensor,
                        extra: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """``F.cross_entropy`` of the logits of ``hidden`` ``(N, H)``; ``extra`` = ``(ids, values)`` ``(N, K)`` are
-        added to the logits at those ids first (the repeat bias does)."""
+        """Cross-entropy of the logits of ``hidden`` ``(N, H)``, ``extra = (ids, values) (N, K)`` added at ids."""
         logits = self.logits(hidden)
         if extra is not None:
             logits = logits.scatter_add(1, extra[0], extra[1].to(logits.dtype))

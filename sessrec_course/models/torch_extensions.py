@@ -1,10 +1,7 @@
 """Research extensions of the session models, mixins that compose: ``extend(GRUSessionModel, config)``.
 
-Each subclasses :class:`SessionModel` and overrides only what it changes, calling the next with ``super()``;
-:func:`extend` puts them between a model and the base, so several apply at once (the benchmark's recipe: mixture +
-score scale). ``build_model`` applies those a :class:`ModelConfig` switches on: :class:`ScoreScale` (NISER, Gupta et
-al. 2019), :class:`RepeatBias` and :class:`RepeatMixture` (RepeatNet, Ren et al. 2019). The benchmark tree adds its
-own: the chunked loss, time features (``time_features``: built there only).
+Each overrides only what it changes and calls the next with ``super()``: :class:`ScoreScale` (NISER, Gupta et al.
+2019), :class:`RepeatBias` and :class:`RepeatMixture` (RepeatNet, Ren et al. 2019); the benchmark tree adds its own.
 """
 
 from __future__ import annotations
@@ -53,10 +50,8 @@ class RepeatWeights(SessionModel):
         return self.repeat_bias[distance.clamp(0, self.repeat_bias.shape[0] - 1)], valid
 
 
-
 class RepeatBias(RepeatWeights):
-    """+ ``r[d]`` on the score of every item the session clicked ``d`` steps before (RepeatNet's repeat mode in its
-    simplest form); re-clicks add up."""
+    """+ ``r[d]`` on the score of each item clicked ``d`` steps before (re-clicks add up): RepeatNet's repeat mode."""
 
     def repeat_scores(self, item_ids: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """The bonus of each click of ``item_ids`` ``(..., L)`` when scoring at ``position``: ``r[position − k]`` or 0."""
@@ -74,9 +69,8 @@ class RepeatBias(RepeatWeights):
 
 
 class RepeatMixture(RepeatWeights):
-    """RepeatNet: ``log p(i) = log(g·q(i) + (1 − g)·softmax(s)_i)``, gate ``g = σ(w·h + b)``, repeat mode
-    ``q(i) ∝ Σ_{k: x_k = i} exp r[d_k]``. Each part learns from its own loss: the softmax from every next item,
-    the gate from "is it one of the session's clicks", ``q`` from the re-clicks."""
+    """RepeatNet: ``log p(i) = log(g·q(i) + (1 − g)·softmax(s)_i)``, ``g = σ(w·h + b)``, ``q(i) ∝ Σ_{k: x_k = i}
+    exp r[d_k]``; each part has its own loss: softmax on every next item, gate on "a re-click?", q on re-clicks."""
 
     def __init__(self, config: ModelConfig, item_category: torch.Tensor | None = None) -> None:
         super().__init__(config, item_category)
@@ -122,8 +116,8 @@ def _composed(cls: type, mixins: tuple[type, ...]) -> type:
 def extend(cls: type, config: ModelConfig, extra: tuple[type, ...] = ()) -> type:
     """``cls`` with the ``extra`` mixins and the extensions ``config`` switches on (``cls`` itself when none)."""
     if config.time_features and not any(getattr(m, "reads_time_features", False) for m in extra):
-        raise ValueError("time_features is a research switch of the benchmark tree (benchmarks/, its time_features "
-                         "module builds such models): the course's models read item ids only")
+        raise ValueError("time_features is a research switch of the benchmark tree (its TimeFeatures extension): "
+                         "the course's models read item ids only")
     switches = ((config.repeat_mixture, RepeatMixture), (config.repeat_bias and not config.repeat_mixture, RepeatBias),
                 (config.score_scale > 0, ScoreScale))
     mixins = (*extra, *(mixin for on, mixin in switches if on))

@@ -1,7 +1,5 @@
-"""GRU session model in the GRU4Rec spirit (Hidasi et al., ICLR 2016).
-
-A recurrent network reads the session item by item; its state after item ``t`` scores item ``t + 1``, at every
-position at once, with a full-catalogue softmax instead of GRU4Rec's sampled ranking losses."""
+"""GRU session model in the GRU4Rec spirit (Hidasi et al., ICLR 2016): the state after item ``t`` scores item
+``t + 1``, at every position at once, with a full-catalogue softmax instead of GRU4Rec's sampled ranking losses."""
 
 from __future__ import annotations
 
@@ -17,11 +15,9 @@ class GRUSessionModel(SessionModel):
 
     def __init__(self, config: ModelConfig, item_category: torch.Tensor | None = None) -> None:
         super().__init__(config, item_category)
-        hidden = config.hidden_size
-        self.gru = nn.GRU(
-            hidden, hidden, num_layers=config.num_layers, batch_first=True,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-        )
+        hidden, layers = config.hidden_size, config.num_layers
+        self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True,
+                          dropout=config.dropout if layers > 1 else 0.0)
         self.output_dropout = nn.Dropout(config.dropout)
 
     def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,6 @@
-"""MLP session model: the embeddings of the last N items, concatenated, through a small MLP.
+"""MLP session model, a neural n-gram: the embeddings of the last N items, concatenated, through a small MLP.
 
-The simplest neural next-item model (a neural n-gram): it sees a fixed window and no order beyond it; the window
-ending at item ``t`` predicts item ``t + 1``, at every position."""
+It sees a fixed window and no order beyond it; the window ending at item ``t`` predicts item ``t + 1``."""
 
 from __future__ import annotations
 
@@ -18,12 +17,8 @@ class MLPSessionModel(SessionModel):
     def __init__(self, config: ModelConfig, item_category: torch.Tensor | None = None) -> None:
         super().__init__(config, item_category)
         hidden = config.hidden_size
-        self.mlp = nn.Sequential(
-            nn.Linear(config.window * hidden, 2 * hidden),
-            nn.GELU(),
-            nn.Dropout(config.dropout),
-            nn.Linear(2 * hidden, hidden),
-        )
+        self.mlp = nn.Sequential(nn.Linear(config.window * hidden, 2 * hidden), nn.GELU(), nn.Dropout(config.dropout),
+                                 nn.Linear(2 * hidden, hidden))
         self.norm = nn.LayerNorm(hidden)
 
     def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:

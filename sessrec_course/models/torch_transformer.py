@@ -1,10 +1,7 @@
-"""Transformer session models on Hugging Face backbones built from configs (no hub download); the base embeds
-items (+ category) as ``inputs_embeds`` and the attention mask hides padding.
+"""Transformer session models on Hugging Face backbones built from configs (no hub download):
 
-- ``gpt2``: causal (SASRec): position ``t`` sees items ``≤ t`` and predicts ``t + 1``, trained on every position;
-  ``item_skip`` adds item ``t``'s embedding to output ``t`` (SR-GNN's "local" term);
-- ``bert``: bidirectional, trained by masking items (BERT4Rec): it fills in a [MASK] after the last item;
-- ``xlnet``: XLNet blocks (relative positions) with the same masked objective, as Transformers4Rec does.
+- ``gpt2``, causal (SASRec): position ``t`` sees items ``≤ t`` and predicts ``t + 1``;
+- ``bert``, bidirectional (BERT4Rec), and ``xlnet`` (as Transformers4Rec): fill in a [MASK] after the session.
 """
 
 from __future__ import annotations
@@ -52,12 +49,10 @@ class TransformerSessionModel(SessionModel):
     def attention_mask(self, item_ids: torch.Tensor) -> torch.Tensor:
         """1 for real items (and [MASK]), 0 for padding; an empty row keeps position 0 to avoid NaNs."""
         mask = (item_ids != PAD_ID).long()
-        first = torch.zeros_like(mask)
-        first[:, 0] = 1
-        return torch.maximum(mask, first)
+        return torch.cat([torch.ones_like(mask[:, :1]), mask[:, 1:]], dim=1)
 
     def sequence_hidden(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Transformer output at each position → ``(B, L, H)`` (+ that position's item embedding with ``item_skip``)."""
+        """Transformer output at each position → ``(B, L, H)``."""
         out = self.backbone(inputs_embeds=self.embed(item_ids), attention_mask=self.attention_mask(item_ids))
         if self.config.item_skip:  # the current item straight to the output layer, as SR-GNN's "local" interest
             return out.last_hidden_state + self.item_embedding(item_ids)

@@ -1,6 +1,7 @@
 """Training the session models of both frameworks: data → tensors, the trainers, the numpy Recommender adapters.
 
-- :mod:`.common`            presets, :func:`model_config`, :class:`TrainConfig`, :class:`History`, data paths
+- :mod:`.common`            presets, :func:`model_config`, :class:`TrainConfig`, :class:`History`
+- :mod:`.artifacts`         the ETL output's files (:class:`DatasetPaths`) and schema
 - :mod:`.validation`        validation cases, the validator, the baselines, the numpy scoring adapter base
 - :mod:`.cache`             the checkpoint key (data, configs and model code) of both frameworks
 - :mod:`.torch_data`        ETL parquet → padded int64 matrix → batches
@@ -19,8 +20,8 @@ from importlib import import_module
 _EXPORTS = {
     "fit": "torch_trainer", "standard_callbacks": "torch_callbacks", "TrainConfig": "common", "History": "common",
     "TorchRecommender": "torch_recommender", "make_loader": "torch_data", "read_sessions": "torch_data",
-    "read_schema": "common", "train_model": "torch_pipeline", "MODEL_PRESETS": "common", "TRAIN_PRESETS": "common",
-    "KERAS_PRESETS": "common", "DatasetPaths": "common", "resolve_artifacts": "common", "model_config": "common",
+    "read_schema": "artifacts", "train_model": "torch_pipeline", "MODEL_PRESETS": "common", "TRAIN_PRESETS": "common",
+    "KERAS_PRESETS": "common", "DatasetPaths": "artifacts", "resolve_artifacts": "artifacts", "model_config": "common",
     "training_setup": "common", "test_cases": "validation",
     "baseline_results": "validation", "run_baselines": "validation", "fit_model": "torch_pipeline",
 }

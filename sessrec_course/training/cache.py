@@ -1,8 +1,5 @@
-"""The on-disk checkpoint cache of both frameworks: one key for data, configs and model code, one history reader.
-
-A checkpoint is reused only while its key is unchanged, and the key hashes the source of the framework's
-model and training code, so editing a model retrains it instead of loading stale weights.
-"""
+"""The on-disk checkpoint cache of both frameworks: a key hashing the data, both configs and the source of the model
+and training code (editing a model retrains it instead of loading stale weights), and the history reader."""
 
 from __future__ import annotations
 
@@ -12,20 +9,20 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sessrec_course.models import ModelConfig
-from sessrec_course.training.common import DatasetPaths, History, TrainConfig
+from sessrec_course.training.artifacts import DatasetPaths
+from sessrec_course.training.common import History, TrainConfig
 
 PACKAGE = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("torch", "keras")
 SHARED_CODE = ("models/__init__.py", "training/common.py", "training/validation.py", "training/cache.py")
 
 
-def model_code(framework: str, package: Path | None = None) -> list[Path]:
+def model_code(framework: str) -> list[Path]:
     """The source files whose edits invalidate ``framework``'s checkpoints: its model and training files + shared ones."""
-    package = PACKAGE if package is None else package
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
-    files = sorted(package.glob(f"models/{framework}_*.py")) + sorted(package.glob(f"training/{framework}_*.py"))
-    return files + [package / name for name in SHARED_CODE if (package / name).exists()]
+    files = sorted(PACKAGE.glob(f"models/{framework}_*.py")) + sorted(PACKAGE.glob(f"training/{framework}_*.py"))
+    return files + [PACKAGE / name for name in SHARED_CODE if (PACKAGE / name).exists()]
 
 
 def checkpoint_key(paths: DatasetPaths, config: ModelConfig, train: TrainConfig, code: list[Path]) -> str:

@@ -1,15 +1,14 @@
-"""What both training tracks share, framework free: presets, the train config, the history, data paths (a model
-and its Keras twin differ in the framework code only)."""
+"""What both training tracks share, framework free: the presets, the two configs, the history (a model and its
+Keras twin differ in the framework code only)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
 from sessrec_course.models import ModelConfig
 from sessrec_course.profiles import Profile, get_profile
+from sessrec_course.training.artifacts import DatasetPaths, read_schema, training_paths
 
 # Architecture per model name; sizes (hidden, max_length, catalogue) come from the profile and schema.
 MODEL_PRESETS: dict[str, dict] = {
@@ -33,8 +32,7 @@ TRAIN_PRESETS: dict[str, dict] = {
 
 def model_config(name: str, schema: dict, profile: Profile | None = None, presets: dict[str, dict] = MODEL_PRESETS,
                  **overrides) -> ModelConfig:
-    """Preset ``name`` on the data ``schema`` describes (its item and category cardinality, max length), the hidden
-    size from ``profile`` (else the default), and ``overrides``."""
+    """Preset ``name`` sized by ``schema`` (catalogue, categories, max length) and ``profile`` (hidden), + overrides."""
     if name not in presets:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(presets)}")
     sizes = {"item_cardinality": int(schema["item_cardinality"]),
@@ -94,58 +92,6 @@ class History:
     def best_postfix(self) -> dict[str, str]:
         """``{"best_<monitor>": "0.1234"}`` for a progress bar, empty before the first validation."""
         return {} if self.best_score is None else {f"best_{self.monitor}": f"{self.best_score:.4f}"}
-
-
-@dataclass(frozen=True)
-class DatasetPaths:
-    """The ETL output files a model trains on."""
-
-    train: Path
-    valid: Path
-    test: Path
-    schema: Path
-
-
-def resolve_artifacts(artifacts) -> DatasetPaths:
-    """The ETL output as a folder, ``prepare_default_dataset()``'s result or a mapping (or object) of its paths."""
-    if isinstance(artifacts, DatasetPaths):
-        return artifacts
-    if isinstance(artifacts, str | Path) or hasattr(artifacts, "schema_path"):  # a folder, etl's DatasetArtifacts
-        folder = Path(artifacts.root if hasattr(artifacts, "schema_path") else artifacts)
-        return DatasetPaths(*(folder / f"{k}.parquet" for k in ("train", "valid", "test")), folder / "schema.json")
-    get = artifacts.get if isinstance(artifacts, dict) else lambda key: getattr(artifacts, key, None)
-    values = {k: get(k) for k in ("train", "valid", "test", "schema")}
-    if values["schema"] is None and values["train"] is not None:
-        values["schema"] = Path(values["train"]).parent / "schema.json"
-    missing = [k for k, v in values.items() if v is None]
-    if missing:
-        raise ValueError(f"dataset artefacts lack {missing}; expected train/valid/test parquet and schema.json")
-    return DatasetPaths(**{k: Path(v) for k, v in values.items()})
-
-
-def training_paths(artifacts, profile: Profile) -> DatasetPaths:
-    """The ETL output to train on (None: the profile's default data, prepared if needed), its files checked."""
-    if artifacts is None:
-        from sessrec_course.etl.dataset import prepare_default_dataset
-
-        artifacts = prepare_default_dataset(profile)
-    paths = resolve_artifacts(artifacts)
-    for path in (paths.train, paths.valid, paths.schema):
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
-    return paths
-
-
-def read_schema(path: str | Path) -> dict:
-    """Read the ETL ``schema.json`` and check the keys the models need."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("item_cardinality", "max_length"):
-        if key not in schema:
-            raise ValueError(f"{path}: schema has no {key!r} (keys: {sorted(schema)})")
-    return schema
 
 
 class TrainingSetup(NamedTuple):

@@ -1,6 +1,5 @@
-"""The course's callbacks for :func:`~sessrec_course.training.torch_trainer.fit`, each small: precision, learning-rate
-schedule, progress bar, validation, early stopping with the best weights, checkpoints; :func:`standard_callbacks`
-gives those a :class:`TrainConfig` describes."""
+"""The course's callbacks for :func:`~.torch_trainer.fit`: precision, learning-rate schedule, progress bar, validation,
+early stopping with the best weights, checkpoints; :func:`standard_callbacks` gives those a :class:`TrainConfig` asks."""
 
 from __future__ import annotations
 
@@ -98,8 +97,7 @@ class Validation(Callback):
 
 
 class EarlyStopping(Callback):
-    """Keep the weights of the best epoch by ``monitor`` (without it: the last), stop after ``patience`` epochs
-    without a better one, restore the best weights at the end."""
+    """Keep the best epoch's weights by ``monitor`` (else the last), stop after ``patience`` epochs without progress."""
 
     order = 50
 

@@ -1,13 +1,7 @@
 """Data-parallel training (lesson 07): ``torchrun`` launched from Python, the DDP callback, the script ranks run.
 
-:func:`launch_torchrun` runs torchrun for this machine with its store listening on 127.0.0.1 only (torch's
-TCPStore binds every interface and unpickles what it receives, pytorch issue 173909) and gloo/NCCL on the loopback
-interface. torchrun and each rank die with the process that launched them (Linux ``PR_SET_PDEATHSIG``), and a
-timeout, an error or an interrupt stops every rank. :func:`train_distributed` runs this module under it.
-
-Each rank trains on its share of every global batch (:func:`distributed_loader`) with the :class:`DataParallel`
-callback; rank 0 alone writes ``OUT/history.json`` and the best weights (``model.pt`` + ``config.json``). With the
-same ``--batch-size`` (the global batch) one process and N processes see the same sessions in each step. From a
+:func:`launch_torchrun` runs torchrun with its store on 127.0.0.1 only (torch's TCPStore binds every interface and
+unpickles what it receives) and gloo/NCCL on loopback; torchrun and its ranks die with the launching process. From a
 shell: ``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on
 every interface).
 """
@@ -15,6 +9,7 @@ every interface).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import functools
 import json
@@ -30,118 +25,88 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
 
-from sessrec_course.training.common import History
-from sessrec_course.training.torch_trainer import Callback, Run
+from sessrec_course.models.torch_export import save_model
+from sessrec_course.training.common import History, training_setup
+from sessrec_course.training.torch_callbacks import standard_callbacks
+from sessrec_course.training.torch_data import SessionBatches, batch_loader
+from sessrec_course.training.torch_pipeline import new_model, torch_validator, training_data
+from sessrec_course.training.torch_trainer import Callback, Run, fit
 
 logger = logging.getLogger(__name__)
 
 MODULE = "sessrec_course.training.torch_ddp"
 AGENT = "import sys; from sessrec_course.training.torch_ddp import torchrun_agent; sys.exit(torchrun_agent(sys.argv[1:]))"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-@functools.cache
-def _prctl():
-    return ctypes.CDLL(None, use_errno=True).prctl  # loaded before any fork: the child only calls it
+PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None  # loaded before forks
 
 
 def die_with_parent(parent: int | None = None) -> None:
-    """Have the kernel SIGKILL this process when its parent ends (Linux; elsewhere nothing); ``parent``: the pid
-    the parent must have, else the process ends now (its parent died before the request)."""
-    if sys.platform.startswith("linux"):
-        _prctl()(PR_SET_PDEATHSIG, signal.SIGKILL)
+    """Have Linux SIGKILL this process when its parent ends; end it now if its parent is no longer ``parent``."""
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
         if parent is not None and os.getppid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _loopback_stores() -> None:
-    """Make each TCPStore server this process starts listen on 127.0.0.1, through a socket bound here."""
+def torchrun_agent(argv: list[str]) -> int:
+    """torchrun's ``main(argv)`` in this process, its TCPStore on 127.0.0.1, dying with its parent as each rank will."""
+    from torch.distributed.elastic.multiprocessing.subprocess_handler import subprocess_handler
     from torch.distributed.elastic.rendezvous import static_tcp_rendezvous
+    from torch.distributed.run import main
 
-    class LoopbackTCPStore(dist.TCPStore):
+    class LoopbackTCPStore(dist.TCPStore):  # a store server listens through a socket bound to 127.0.0.1 here
         def __init__(self, host_name, port, world_size=None, is_master=False, *args, **kwargs):
             if is_master and kwargs.get("master_listen_fd") is None:
                 server = socket.create_server(("127.0.0.1", port))
                 port, kwargs["master_listen_fd"] = server.getsockname()[1], server.detach()
             super().__init__(host_name, port, world_size, is_master, *args, **kwargs)
 
-    for module in (dist, static_tcp_rendezvous):
-        module.TCPStore = LoopbackTCPStore
-
-
-def torchrun_agent(argv: list[str]) -> int:
-    """torchrun's ``main(argv)`` in this process, which dies with its parent, as each rank it starts will."""
-    from torch.distributed.elastic.multiprocessing.subprocess_handler import subprocess_handler
-    from torch.distributed.run import main
-
     die_with_parent(int(os.environ.get("SESSREC_LAUNCHER_PID", os.getppid())))
-    _loopback_stores()
+    dist.TCPStore = static_tcp_rendezvous.TCPStore = LoopbackTCPStore
     subprocess_handler.Popen = functools.partial(subprocess.Popen, preexec_fn=functools.partial(
         die_with_parent, os.getpid()))
     main(argv)
     return 0
 
 
-def _free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
+def launch_torchrun(args: list[str], nproc: int, timeout: float = 600,
+                    env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run torchrun with ``nproc`` ranks of ``args`` (a script or ``-m module`` and arguments), one CPU thread each.
 
-
-def launch_torchrun(args: list[str], nproc: int, timeout: float = 600, env: dict[str, str] | None = None,
-                    cwd: str | Path | None = None) -> subprocess.CompletedProcess:
-    """Run torchrun with ``nproc`` ranks of ``args`` on this machine to its end; stop it and every rank if it fails.
-
-    ``args`` is a script and its arguments, or ``["-m", module, ...]``. Each rank gets one CPU thread
-    (``OMP_NUM_THREADS`` / ``SESSREC_TORCH_THREADS``, unless ``env`` sets them). Raises ``RuntimeError`` with
-    the tail of stderr on a non-zero exit and ``subprocess.TimeoutExpired`` after ``timeout`` seconds.
+    Raises ``RuntimeError`` with the tail of stderr on a non-zero exit, ``subprocess.TimeoutExpired`` after
+    ``timeout`` seconds; either way, as on an interrupt, torchrun and every rank are stopped.
     """
     if nproc < 1:
         raise ValueError(f"nproc must be at least 1, got {nproc}")
     child_env = {**os.environ, "OMP_NUM_THREADS": "1", "SESSREC_TORCH_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo",
                  "NCCL_SOCKET_IFNAME": "lo", "SESSREC_LAUNCHER_PID": str(os.getpid()), **(env or {})}
-    cmd = [sys.executable, "-c", AGENT, "--nnodes", "1", "--master-addr", "127.0.0.1", "--master-port",
-           str(_free_port()), "--nproc-per-node", str(nproc), *args]
+    with socket.create_server(("127.0.0.1", 0)) as probe:  # a free port for the store
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-c", AGENT, "--nnodes", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),
+           "--nproc-per-node", str(nproc), *args]
     logger.info("launching %s", " ".join(cmd))
-    proc = subprocess.Popen(cmd, env=child_env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
-    except BaseException:  # a timeout, or an interrupted cell: no rank may survive
+    finally:  # after a timeout or an interrupted cell no rank may survive, after an exit nothing may linger
         stop_torchrun(proc)
-        raise
-    stop_torchrun(proc)  # torchrun has exited: this only ends what may linger in its process group
     if proc.returncode != 0:
         raise RuntimeError(f"torchrun ({nproc} processes) exited with {proc.returncode}:\n{stderr[-3000:]}")
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
-def _children(pid: int) -> list[int]:
-    """The pids of ``pid``'s child processes (Linux ``/proc``; empty once it has ended)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:  # the process ended meanwhile
-            pass
-    return found
-
-
 def stop_torchrun(proc: subprocess.Popen, grace: float = 15) -> None:
-    """End a torchrun started in a session of its own, and every rank it started (each in a session of its own):
-    SIGTERM first, on which torchrun stops its ranks; after ``grace`` seconds SIGKILL to every group."""
-    ranks = _children(proc.pid)  # each leads its own process group
+    """End a torchrun started in a session of its own: SIGTERM, on which it stops its ranks, then after ``grace``
+    seconds SIGKILL to its process group; its ranks die with it (:func:`die_with_parent`)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    for group in (proc.pid, *ranks):
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):  # that group has ended already
-            pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has ended already
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
@@ -150,24 +115,17 @@ def distributed_world() -> tuple[int, int]:
     if not dist.is_available() or ("RANK" not in os.environ and not dist.is_initialized()):
         return 0, 1
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
+        if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
 
-def distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: int, seed: int = 0,
-                       min_length: int = 2) -> DataLoader:
-    """This rank's share of every global batch of ``batch_size``: rank ``r`` takes positions ``r, r + world, ...`` of
-    one shuffle all ranks share, so the ranks' k-th batches together are that shuffle's k-th ``batch_size``."""
-    from torch.utils.data.distributed import DistributedSampler
-
-    from sessrec_course.training.torch_data import SessionBatches, batch_loader
-
+def distributed_loader(item_ids: np.ndarray, batch_size: int, rank: int, world: int, seed: int = 0) -> DataLoader:
+    """This rank's share of every global batch: positions ``rank, rank + world, ...`` of one shuffle all ranks share."""
     if batch_size % world:
         raise ValueError(f"batch_size {batch_size} is not a multiple of the {world} processes")
-    dataset = SessionBatches(item_ids, min_length=min_length)
+    dataset = SessionBatches(item_ids)
     if len(dataset) < world:
         raise ValueError(f"{len(dataset)} sessions cannot be shared by {world} processes")
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
@@ -186,8 +144,8 @@ class _Loss(torch.nn.Module):
 
 
 class DataParallel(Callback):
-    """Under torchrun: gradients averaged across ranks (``DistributedDataParallel``), a new shared shuffle each epoch,
-    each epoch's figures and step losses averaged over the ranks (sessions/s summed), so every rank decides alike."""
+    """Under torchrun: gradients, step losses and epoch figures averaged over the ranks (sessions/s summed), so every
+    rank decides alike, and a new shuffle shared by all ranks each epoch."""
 
     order = 20  # after validation, before early stopping and checkpoints
 
@@ -223,24 +181,17 @@ class DataParallel(Callback):
 def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifacts: str | Path | None = None,
                       epochs: int = 3, batch_size: int = 64, max_steps: int | None = None, dropout: float = 0.0,
                       gpus: bool = False, timeout: float = 600) -> History:
-    """Train preset ``model`` on ``nproc`` processes under torchrun; return rank 0's :class:`History` from ``out``.
+    """Train preset ``model`` on ``nproc`` ranks under torchrun (``gpus``: one GPU each, else the CPU); rank 0's history.
 
-    ``batch_size`` is the global batch (each rank takes ``batch_size / nproc`` sessions of it); ``dropout`` 0
-    by default, so that one process and N draw no different random masks and their curves can be compared.
-    ``gpus``: one GPU per rank (NCCL); otherwise the ranks see no GPU and train on the CPU (gloo).
+    ``batch_size`` is the global batch; ``dropout`` is 0 so that one process and N draw the same random masks.
     """
-    env = {}
-    if gpus:
-        if torch.cuda.device_count() < nproc:
-            raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
-    else:
-        env["CUDA_VISIBLE_DEVICES"] = ""  # the trainer picks the CPU and gloo
+    if gpus and torch.cuda.device_count() < nproc:
+        raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
+    env = {} if gpus else {"CUDA_VISIBLE_DEVICES": ""}  # no GPU: the trainer picks the CPU and gloo
     args = ["-m", MODULE, str(out), "--model", model, "--epochs", str(epochs), "--batch-size", str(batch_size),
             "--dropout", str(dropout)]
-    if artifacts is not None:
-        args += ["--artifacts", str(artifacts)]
-    if max_steps is not None:
-        args += ["--max-steps", str(max_steps)]
+    for flag, value in (("--artifacts", artifacts), ("--max-steps", max_steps)):
+        args += [] if value is None else [flag, str(value)]
     launch_torchrun(args, nproc, timeout=timeout, env=env)
     return read_history(out)
 
@@ -271,13 +222,6 @@ def main(argv: list[str] | None = None) -> int:
         train_distributed(args.out, args.nproc, args.model, artifacts=args.artifacts, epochs=args.epochs,
                           batch_size=args.batch_size, max_steps=args.max_steps, dropout=args.dropout)
         return 0
-
-    from sessrec_course.models.torch_export import save_model
-    from sessrec_course.training.common import training_setup
-    from sessrec_course.training.torch_callbacks import standard_callbacks
-    from sessrec_course.training.torch_pipeline import new_model, torch_validator, training_data
-    from sessrec_course.training.torch_trainer import fit
-
     rank, world = distributed_world()
     setup = training_setup(args.model, args.artifacts, model_overrides={"dropout": args.dropout}, epochs=args.epochs,
                            batch_size=args.batch_size, max_steps_per_epoch=args.max_steps, progress=False)

@@ -1,9 +1,6 @@
-"""From the ETL output to a trained model in one call, cached under ``build_dir()/models``.
-
-``model, history = train_model("gru")`` prepares (or reuses) the default data of the active profile,
-trains with validation MRR@20 early stopping, and saves ``model.pt`` + ``config.json`` + the history.
-A second call with the same data, model, settings and model code loads the checkpoint instead of training.
-"""
+"""From the ETL output to a trained model in one call: ``model, history = train_model("gru")`` trains with validation
+MRR@20 early stopping and caches the best checkpoint under ``build_dir()/models``, reused while data, settings and
+model code are unchanged."""
 
 from __future__ import annotations
 
@@ -74,12 +71,8 @@ def checkpoint_path(name: str, artifacts=None, profile: Profile | None = None, *
 def train_model(name: str, artifacts=None, profile: Profile | None = None, *, cache: bool = True,
                 progress: bool = True, model_overrides: dict | None = None,
                 **train_overrides) -> tuple[torch.nn.Module, History]:
-    """Train preset ``name`` (mlp, gru, transformer, bert, xlnet) on the ETL output; return ``(model, history)``.
-
-    ``artifacts``: ETL output (folder, mapping or object with train/valid/test/schema); None prepares the
-    default data of ``profile`` (default: :func:`get_profile`). The best checkpoint is cached under
-    ``build_dir()/models/<profile>/<name>-<key>`` and reused when ``cache`` is true.
-    """
+    """Train preset ``name`` (mlp, gru, transformer, bert, xlnet) on the ETL output ``artifacts`` (None: the profile's
+    default data); ``(model, history)``, the best checkpoint cached at :func:`checkpoint_path` and reused if ``cache``."""
     setup = training_setup(name, artifacts, profile, model_overrides=model_overrides, progress=progress,
                            **train_overrides)
     folder = _checkpoint_folder(name, *setup)

@@ -8,20 +8,11 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from sessrec_course.device import select_device
 from sessrec_course.training.validation import BatchScorer
 
 
 class TorchRecommender(BatchScorer):
-    """``score(item_ids (B, L) int64 numpy) -> (B, item_cardinality) float32 numpy`` for a torch model.
-
-    Scores in batches of ``batch_size`` on the model's device, in eval mode, without gradients.
-    Unseen ids map to OOV, longer sessions keep their last ``max_length`` items (done by the model).
-    """
-
-    def __init__(self, model: torch.nn.Module, device: str | None = None, batch_size: int = 1024) -> None:
-        super().__init__(model, batch_size)
-        self.device = select_device(device) if device else next(model.parameters()).device
+    """A torch model as a numpy Recommender: scores in batches on its device, in eval mode, without gradients."""
 
     @contextlib.contextmanager
     def scoring(self) -> Iterator[None]:
@@ -36,4 +27,5 @@ class TorchRecommender(BatchScorer):
 
     def score_batch(self, item_ids: np.ndarray) -> np.ndarray:
         """Scores of one batch on the model's device."""
-        return self.model(torch.as_tensor(item_ids, dtype=torch.long).to(self.device)).float().cpu().numpy()
+        device = next(self.model.parameters()).device
+        return self.model(torch.as_tensor(item_ids, dtype=torch.long).to(device)).float().cpu().numpy()

@@ -1,9 +1,7 @@
 """The PyTorch training loop: lesson 03's loop in :func:`fit`, everything around it in callbacks (fastai's miniai).
 
-A :class:`Callback` hooks in before and after the fit, each epoch and each step; it reads and may change the
-:class:`Run`, whose plan (``epochs``, ``steps_per_epoch``) the loop follows. The course's callbacks (precision,
-schedule, bar, validation, early stopping, checkpoints) are in :mod:`.torch_callbacks`, data parallelism in
-:mod:`.torch_ddp`.
+A :class:`Callback` reads and may change the :class:`Run`, whose plan the loop follows; the course's callbacks are in
+:mod:`.torch_callbacks`, data parallelism in :mod:`.torch_ddp`.
 """
 
 from __future__ import annotations
@@ -26,15 +24,10 @@ Validator = Callable[[torch.nn.Module], dict[str, float]]
 
 
 class Callback:
-    """Hooks into :func:`fit`, each called with the :class:`Run`; at every event lower ``order`` runs first."""
+    """Hooks into :func:`fit`: any of ``before_fit``, ``before_epoch``, ``after_step``, ``after_epoch``, ``after_fit``
+    it defines is called with the :class:`Run`, at every event in ``order`` (lower first)."""
 
     order = 0
-
-    def before_fit(self, run: Run) -> None: ...
-    def before_epoch(self, run: Run) -> None: ...
-    def after_step(self, run: Run) -> None: ...
-    def after_epoch(self, run: Run) -> None: ...
-    def after_fit(self, run: Run) -> None: ...
 
 
 @dataclass
@@ -61,7 +54,8 @@ class Run:
 
     def emit(self, event: str) -> None:
         for callback in self.callbacks:
-            getattr(callback, event)(self)
+            if hasattr(callback, event):
+                getattr(callback, event)(self)
 
     def planned_steps(self) -> int:
         """Steps done plus those the plan has left (during an epoch): what the schedule and the bar run over."""
@@ -114,16 +108,16 @@ def fit(model: torch.nn.Module, loader: Iterable, config: TrainConfig, callbacks
         run.epoch += 1
         model.train()
         run.emit("before_epoch")
-        start, sessions, losses = time.perf_counter(), 0, []
+        start, sessions, first = time.perf_counter(), 0, len(run.history.losses)
         for batch in itertools.islice(run.loader, run.steps_per_epoch):
             batch = batch.to(run.device, non_blocking=True)
             run.loss = train_step(run, batch)
             run.step += 1
             run.history.steps.append(run.step)
             run.history.losses.append(run.loss)
-            sessions, losses = sessions + len(batch), losses + [run.loss]
+            sessions += len(batch)
             run.emit("after_step")
-        seconds = time.perf_counter() - start
+        seconds, losses = time.perf_counter() - start, run.history.losses[first:]
         run.record = {"epoch": run.epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
                       "seconds": seconds, "sessions_per_s": sessions / seconds if seconds else math.nan}
         run.history.epochs.append(run.record)

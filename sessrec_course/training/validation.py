@@ -1,9 +1,5 @@
-"""Validation and scoring shared by both frameworks: held-out cases, the validator, the baselines, the numpy adapter.
-
-A framework model becomes a numpy Recommender (``score(item_ids) -> scores``, the protocol of
-:mod:`sessrec_course.evaluation`) through a :class:`BatchScorer` subclass that only says how to score one
-batch (``torch_recommender.TorchRecommender``, ``keras_trainer.KerasRecommender``).
-"""
+"""Validation and scoring shared by both frameworks: held-out cases, the validator, the baselines, and
+:class:`BatchScorer`, the numpy Recommender a framework model becomes by saying how it scores one batch."""
 
 from __future__ import annotations
 
@@ -17,14 +13,11 @@ import pyarrow.parquet as pq
 
 from sessrec_course.etl.workflow import ITEM_COLUMN
 from sessrec_course.profiles import Profile
-from sessrec_course.training.common import read_schema, resolve_artifacts
+from sessrec_course.training.artifacts import read_schema, resolve_artifacts
 
 
 class BatchScorer:
-    """``score(item_ids (B, L) int64 numpy) -> (B, item_cardinality) float32 numpy`` in batches of ``batch_size``.
-
-    Subclasses implement :meth:`score_batch` (and may wrap the loop in :meth:`scoring`, e.g. eval mode).
-    """
+    """``score(item_ids (B, L) int64) -> (B, item_cardinality) float32`` (numpy), by :meth:`score_batch` of batches."""
 
     def __init__(self, model, batch_size: int = 1024, name: str | None = None) -> None:
         self.model, self.batch_size = model, batch_size
@@ -55,10 +48,7 @@ class BatchScorer:
 
 def make_validator(prefixes: np.ndarray, targets: np.ndarray, recommender: Callable[[object], BatchScorer],
                    ks=(20,)) -> Callable[[object], dict[str, float]]:
-    """Validator for a trainer: Recall/MRR@K of ``recommender(model)`` on fixed cases (``evaluation.evaluate``).
-
-    The adapter of the last model is reused between epochs (a Keras adapter traces its graph once).
-    """
+    """Validator for a trainer: Recall/MRR@K of ``recommender(model)`` on fixed cases, one adapter per model."""
     from sessrec_course.evaluation import evaluate
 
     last: list[BatchScorer] = []
@@ -82,20 +72,16 @@ def validation_cases(path: Path, max_length: int, max_sessions: int | None) -> t
     return all_prefixes(column, max_length=max_length)
 
 
-def test_cases(artifacts, profile: Profile, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """All-prefix (prefix → next item) cases of a split, capped at ``profile.eval_max_sessions`` sessions."""
+def test_cases(artifacts, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """All-prefix (prefix → next item) cases of the test split, capped at ``profile.eval_max_sessions`` sessions."""
     paths = resolve_artifacts(artifacts)
-    max_length = int(read_schema(paths.schema)["max_length"])
-    return validation_cases(getattr(paths, split), max_length, profile.eval_max_sessions)
+    return validation_cases(paths.test, int(read_schema(paths.schema)["max_length"]), profile.eval_max_sessions)
 
 
 def run_baselines(train_sessions, n_items: int, prefixes: np.ndarray, targets: np.ndarray,
                   names: Sequence[str] | None = None, ks=(20,), progress: bool = False,
                   seconds: dict[str, tuple[float, float]] | None = None) -> dict[str, dict[str, float]]:
-    """Fit each baseline of notebook 02 (``names``, default all) on ``train_sessions`` and evaluate it on the cases.
-
-    ``seconds``, when given, receives each baseline's ``(fit, evaluation)`` seconds.
-    """
+    """Fit notebook 02's baselines (``names``, default all) and evaluate them; ``seconds`` gets their (fit, eval) s."""
     from sessrec_course.baselines import default_baselines
     from sessrec_course.evaluation import evaluate
 
