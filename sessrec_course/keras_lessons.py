@@ -1,18 +1,14 @@
 """The TensorFlow lessons' shared steps, one call each, so that a Keras notebook keeps only what differs.
 
-``lesson = start_lesson("gru", "Keras GRU")`` seeds, prepares the data and the ``tf.data`` pipeline;
-``lesson.build_model()``, ``lesson.check_padding(model)``, ``lesson.train_model()`` (says whether the weights come
-from the cache and how to retrain), ``lesson.test_against_baselines(model)`` (table, ``record``, "beats Markov" on
-the generated data, an explanation otherwise), ``lesson.export_check(model)`` (save, reload, ONNX parity).
-The framework-neutral steps (baselines table, "beats Markov", the cache notice) are :mod:`sessrec_course.lesson`'s,
-shared with the PyTorch lessons. Imports TensorFlow.
+``lesson = start_lesson("gru", "Keras GRU")``, then ``lesson.build_model()``, ``check_padding``,
+``train_model``, ``test_against_baselines`` and ``export_check``; the framework-neutral parts are in
+:mod:`sessrec_course.lesson`.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -40,9 +36,7 @@ from sessrec_course.training.keras_trainer import (
     train_keras_model,
 )
 
-logger = logging.getLogger(__name__)
 
-# ---- the Keras lesson -------------------------------------------------------------------------------------------
 @dataclass
 class KerasLesson:
     """What a TensorFlow lesson works on: the preset, its display label, the profile, the data and the pipeline."""
@@ -53,16 +47,10 @@ class KerasLesson:
     data: Any
     train: dict[str, np.ndarray]
     dataset: Any
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def schema(self) -> dict:
-        """The ETL schema (cardinalities, ``max_length``)."""
-        return self.data.schema
 
     def build_model(self, summary: bool = True) -> KerasSessionModel:
         """The untrained model of this lesson's preset, with its parameter count (and Keras' summary)."""
-        config = model_config(self.name, self.schema, self.profile)
+        config = model_config(self.name, self.data.schema, self.profile)
         lookup = item_category_lookup(self.data.path("train"), config.item_cardinality)
         model = build_keras_model(config, item_category=lookup)
         print(config)
@@ -93,7 +81,7 @@ class KerasLesson:
         t0 = time.perf_counter()
         model, history = train_keras_model(self.name, self.data, self.profile, **overrides)
         print(lesson.cache_note(folder, cached, time.perf_counter() - t0,
-                         f'train_keras_model("{self.name}", cache=False)'))
+                                f'train_keras_model("{self.name}", cache=False)'))
         print(f"best {history.monitor} {history.best_score:.4f} at epoch {history.best_epoch}")
         epochs = pd.DataFrame(history.epochs).set_index("epoch")
         display(epochs.round(4))

@@ -10,9 +10,8 @@ from sessrec_course.models.keras_gru import KerasGRUSessionModel
 from sessrec_course.models.keras_mlp import KerasMLPSessionModel
 from sessrec_course.models.keras_transformer import KerasTransformerSessionModel
 
-KERAS_MODELS: dict[str, type[KerasSessionModel]] = {
-    "mlp": KerasMLPSessionModel, "gru": KerasGRUSessionModel, "transformer": KerasTransformerSessionModel,
-}
+KERAS_MODELS = {"mlp": KerasMLPSessionModel, "gru": KerasGRUSessionModel,
+                "transformer": KerasTransformerSessionModel}
 
 
 def build_keras_model(config: ModelConfig, item_category: np.ndarray | None = None) -> KerasSessionModel:

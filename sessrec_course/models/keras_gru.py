@@ -1,8 +1,7 @@
-"""GRU session model in Keras, in the GRU4Rec spirit (Hidasi et al., ICLR 2016).
+"""GRU session model in Keras in the GRU4Rec spirit (Hidasi et al., ICLR 2016), the twin of :mod:`.torch_gru`.
 
-The twin of :mod:`sessrec_course.models.torch_gru`: a recurrent network reads the session item by
-item; its state after item ``t`` scores item ``t + 1``. Trained on every position at once, with a
-full-catalogue softmax. Keras GRUs default to ``reset_after=True``, the PyTorch/cuDNN formulation.
+The GRU reads the session item by item; its state after item ``t`` scores item ``t + 1``. Keras GRUs default
+to ``reset_after=True``, the PyTorch/cuDNN formulation.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""Causal Transformer session model built from Keras layers (SASRec / GPT-2 style).
-
-The twin of the ``gpt2`` backbone of :mod:`sessrec_course.models.torch_transformer` (transformers 5 has
-no TensorFlow models, so the blocks are written here): learnt positional embeddings, pre-norm blocks of
-causal multi-head self-attention and a GELU feed-forward, a final layer norm. Position ``t`` sees items
-``≤ t`` (causal mask) and never padding (padding mask); it predicts item ``t + 1``. Items and their
-category (the side feature) are embedded by the shared base; the output layer is tied to the item embeddings.
-With ``item_skip`` each position's own item embedding is added to its output, as in the PyTorch model.
+"""Causal Transformer session model from Keras layers (SASRec / GPT-2 style), twin of the ``gpt2`` backbone of
+:mod:`.torch_transformer` (transformers 5 has no TensorFlow models): learnt positions, pre-norm blocks of
+causal self-attention and a GELU feed-forward, a final layer norm. Position ``t`` sees items ``≤ t`` only.
 """
 
 from __future__ import annotations
@@ -57,12 +52,8 @@ class KerasTransformerSessionModel(KerasSessionModel):
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
 
     def attention_mask(self, item_ids):
-        """``(B, L, L)`` bool: query ``t`` may attend key ``s`` when ``s ≤ t`` and ``s`` is an item.
-
-        An empty row keeps key 0 so that no query is left with nothing to attend to.
-        """
-        length = ops.shape(item_ids)[1]
-        positions = ops.arange(length)
+        """``(B, L, L)`` bool: query ``t`` sees keys ``s ≤ t`` holding an item, and key 0 (no empty row)."""
+        positions = ops.arange(ops.shape(item_ids)[1])
         causal = positions[None, :] <= positions[:, None]
         keys = ops.logical_or(item_ids != PAD_ID, (positions == 0)[None, :])
         return ops.logical_and(causal[None, :, :], keys[:, None, :])

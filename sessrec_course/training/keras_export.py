@@ -1,12 +1,8 @@
 """Saving, loading and exporting Keras session models for serving.
 
-- :func:`save_keras_model` / :func:`load_keras_model`: ``config.json`` + ``item_category.npy`` +
-  ``model.weights.h5`` in one folder, written atomically (a temporary folder renamed into place).
-- :func:`export_onnx`: the serving graph ``item_ids`` int64 (B, L) → ``scores`` float32
-  (B, item_cardinality) as ONNX (through ``tf2onnx``), the very contract of the Triton ensemble's model
-  step, so a Keras model is served exactly like a PyTorch one (:func:`sessrec_course.serving.repository.export_repository`).
-- :func:`export_saved_model`: the same signature as a TensorFlow SavedModel (for TF-native serving).
-- :func:`onnx_parity`: largest score difference between ONNX Runtime and the Keras model.
+A saved model: ``config.json``, ``item_category.npy``, ``model.weights.h5`` in one folder, written atomically.
+The ONNX export has the Triton ensemble's model contract, ``item_ids`` int64 (B, L) → ``scores`` float32
+(B, item_cardinality), so a Keras model is served exactly like a PyTorch one (``serving.export_repository``).
 """
 
 from __future__ import annotations
@@ -15,14 +11,13 @@ import json
 import logging
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from sessrec_course.models import ModelConfig
 from sessrec_course.models.keras_base import KerasSessionModel
 from sessrec_course.models.keras_build import build_keras_model
-from sessrec_course.paths import write_directory_atomically
+from sessrec_course.paths import write_directory_atomically, write_file_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +48,16 @@ def load_keras_model(directory: str | Path) -> KerasSessionModel:
             raise FileNotFoundError(f"{directory / name} not found: not a folder written by save_keras_model()")
     payload = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
     if payload.get("framework") != "keras" or "model" not in payload:
-        raise ValueError(f"{directory / CONFIG_FILE}: not a Keras model config (framework={payload.get('framework')!r})")
+        raise ValueError(f"{directory / CONFIG_FILE}: not a Keras model config "
+                         f"(framework={payload.get('framework')!r})")
     config = ModelConfig.from_dict(payload["model"])
     model = build_keras_model(config, item_category=np.load(directory / CATEGORY_FILE))
     model.load_weights(directory / WEIGHTS_FILE)
     return model
 
 
-def serving_function(model: keras.Model):
-    """The ``tf.function`` served: ``item_ids`` int64 (B, L) → ``{"scores": float32 (B, item_cardinality)}``."""
+def serving_function(model: KerasSessionModel):
+    """The traced inference graph: ``item_ids`` int64 (B, L) → ``{"scores": float32 (B, n_items)}``."""
     spec = tf.TensorSpec((None, None), tf.int64, name=INPUT_NAME)
     return tf.function(lambda item_ids: {OUTPUT_NAME: model(item_ids, training=False)}, input_signature=[spec])
 
@@ -70,41 +66,19 @@ def export_onnx(model: KerasSessionModel, path: str | Path, opset: int = DEFAULT
     """Export the serving graph as ONNX (dynamic batch and length) to ``path``; needs ``tf2onnx``."""
     try:
         import tf2onnx
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("ONNX export of Keras models needs tf2onnx (pip install tf2onnx==1.17.0); "
-                          "or use export_saved_model()") from error
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    except ImportError as error:  # pragma: no cover
+        raise ImportError("the ONNX export needs tf2onnx (pip install tf2onnx==1.17.0)") from error
     function = serving_function(model)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=opset,
-                                      output_path=str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_file_atomically(path, lambda tmp: tf2onnx.convert.from_function(
+        function, input_signature=function.input_signature, opset=opset, output_path=str(tmp)))
     logger.info("exported %s to %s (opset %d)", model.name, path, opset)
-    return path
-
-
-def export_saved_model(model: KerasSessionModel, directory: str | Path) -> Path:
-    """Export the serving signature ``serving_default(item_ids) -> scores`` as a TensorFlow SavedModel."""
-    function = serving_function(model)
-
-    def write(tmp: Path) -> None:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serving_default", function, input_signature=function.input_signature)
-        archive.write_out(str(tmp / "saved_model"), verbose=False)
-
-    return write_directory_atomically(directory, write)
+    return Path(path)
 
 
 def onnx_parity(model: KerasSessionModel, path: str | Path, item_ids: np.ndarray) -> float:
     """Return the largest absolute score difference between ONNX Runtime and the Keras model on ``item_ids``."""
     from sessrec_course.onnx_session import onnx_session
 
-    session = onnx_session(path)
     ids = np.asarray(item_ids, dtype=np.int64)
-    served = session.run([OUTPUT_NAME], {INPUT_NAME: ids})[0]
+    served = onnx_session(path).run([OUTPUT_NAME], {INPUT_NAME: ids})[0]
     return float(np.abs(served - model(ids, training=False).numpy()).max())

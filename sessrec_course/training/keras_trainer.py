@@ -1,15 +1,13 @@
 """Training the Keras session models with ``model.fit`` and callbacks; the twin of :mod:`.torch_trainer`.
 
-AdamW with linear warm-up then cosine decay, early stopping on validation MRR@20 computed by the shared
-:func:`sessrec_course.evaluation.evaluate` (best weights restored), a tqdm bar, and the shared
-:class:`~sessrec_course.training.common.History`, so the same learning-curve plots draw both frameworks. TensorFlow uses a GPU by itself when one is visible.
+AdamW with warm-up then cosine decay, early stopping on the shared validation MRR@20 (best weights restored),
+a tqdm bar and the shared :class:`~.common.History`, so the same plots draw both frameworks.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,9 +24,11 @@ from sessrec_course.profiles import Profile
 from sessrec_course.training.cache import cached_history, checkpoint_folder
 from sessrec_course.training.common import KERAS_PRESETS, History, TrainConfig, training_setup
 from sessrec_course.training.keras_data import make_dataset, read_split
+from sessrec_course.training.keras_export import OUTPUT_NAME, serving_function
 from sessrec_course.training.validation import BatchScorer, make_validator, validation_cases
 
 logger = logging.getLogger(__name__)
+
 
 def set_seed(seed: int, deterministic: bool | None = None) -> None:
     """Seed Python, numpy and TensorFlow; with ``deterministic`` (default: when no GPU), deterministic TF kernels."""
@@ -44,21 +44,15 @@ class KerasRecommender(BatchScorer):
 
     def __init__(self, model: keras.Model, batch_size: int = 1024) -> None:
         super().__init__(model, batch_size, model.name)
-        spec = tf.TensorSpec((None, None), tf.int64, name="item_ids")
-        self._score = tf.function(lambda ids: model(ids, training=False), input_signature=[spec])
+        self._score = serving_function(model)
 
     def score_batch(self, item_ids: np.ndarray) -> np.ndarray:
         """Scores of one batch through the traced inference graph."""
-        return self._score(tf.constant(item_ids, tf.int64)).numpy()
-
-
-def keras_validator(prefixes: np.ndarray, targets: np.ndarray, ks=(20,)) -> Callable[[keras.Model], dict]:
-    """Validator for :func:`fit`: Recall/MRR@K of the model on fixed cases, scored by :class:`KerasRecommender`."""
-    return make_validator(prefixes, targets, KerasRecommender, ks=ks)
+        return self._score(tf.constant(item_ids, tf.int64))[OUTPUT_NAME].numpy()
 
 
 class HistoryCallback(keras.callbacks.Callback):
-    """Validate after each epoch (the metrics go into ``logs`` for early stopping) and fill a :class:`History`."""
+    """Fill a :class:`History`; validate after each epoch (metrics go into ``logs`` for early stopping)."""
 
     def __init__(self, validate, history: History, sessions_per_epoch: int, checkpoint=None) -> None:
         super().__init__()
@@ -66,20 +60,16 @@ class HistoryCallback(keras.callbacks.Callback):
         self.sessions_per_epoch = sessions_per_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.epoch_losses = time.perf_counter(), []
+        self.start, self.first_step = time.perf_counter(), len(self.history.losses)
 
     def on_train_batch_end(self, batch, logs=None):
-        # Keras reports the running mean over the epoch; store the batch's own loss like the torch loop.
-        mean = float(logs["loss"])
-        n = len(self.epoch_losses)
-        self.epoch_losses.append(mean)
-        value = mean * (n + 1) - (self.epoch_losses[-2] * n if n else 0.0)
         self.history.steps.append(len(self.history.steps) + 1)
-        self.history.losses.append(value)
+        self.history.losses.append(float(logs["loss"]))
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.start
-        record = {"epoch": epoch + 1, "train_loss": float(logs["loss"]), "seconds": seconds,
+        logs["loss"] = float(np.mean(self.history.losses[self.first_step:]))  # the epoch's mean loss
+        record = {"epoch": epoch + 1, "train_loss": logs["loss"], "seconds": seconds,
                   "sessions_per_s": self.sessions_per_epoch / seconds if seconds else float("nan")}
         if self.validate is not None:
             record.update(self.validate(self.model))
@@ -98,8 +88,7 @@ class TqdmCallback(keras.callbacks.Callback):
 
     def __init__(self, total: int, history: History, desc: str) -> None:
         super().__init__()
-        self.bar = tqdm(total=total, desc=desc, unit="batch")
-        self.history = history
+        self.bar, self.history = tqdm(total=total, desc=desc, unit="batch"), history
 
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update(1)
@@ -111,7 +100,6 @@ class TqdmCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.bar.close()
-
 
 
 def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
@@ -163,10 +151,8 @@ def train_keras_model(name: str, artifacts=None, profile: Profile | None = None,
                       **train_overrides) -> tuple[KerasSessionModel, History]:
     """Train Keras preset ``name`` (mlp, gru, transformer) on the ETL output; return ``(model, history)``.
 
-    ``artifacts``: the ETL output (folder, ``prepare_default_dataset()``'s result, mapping), as for the
-    PyTorch ``train_model``; None prepares the default data of ``profile``. The best weights are cached
-    under ``build_dir()/models/<profile>/keras-…`` and reused by a second call with the same data, model,
-    settings and model code.
+    ``artifacts`` as for the PyTorch ``train_model`` (None: the profile's default data). The best weights are
+    cached under :func:`keras_checkpoint` and reused while the data, configs and model code are unchanged.
     """
     from sessrec_course.training.keras_export import load_keras_model, save_keras_model
 
@@ -183,7 +169,7 @@ def train_keras_model(name: str, artifacts=None, profile: Profile | None = None,
     prefixes, targets = validation_cases(paths.valid, config.max_length, profile.eval_max_sessions)
     model = build_keras_model(config, item_category=lookup)
     dataset = make_dataset(split, train.batch_size, shuffle=True, seed=train.seed)
-    history = fit(model, dataset, keras_validator(prefixes, targets), train)
+    history = fit(model, dataset, make_validator(prefixes, targets, KerasRecommender), train)
     if cache:
         save_keras_model(model, target, extra={"history": history.to_dict(), "train": asdict(train)})
     return model, history
