@@ -48,24 +48,21 @@ class KerasLesson:
     train: dict[str, np.ndarray]
     dataset: Any
 
-    def build_model(self, summary: bool = True) -> KerasSessionModel:
-        """The untrained model of this lesson's preset, with its parameter count (and Keras' summary)."""
+    def build_model(self) -> KerasSessionModel:
+        """The untrained model of this lesson's preset, with its parameter count and Keras' summary."""
         config = model_config(self.name, self.data.schema, self.profile)
         lookup = item_category_lookup(self.data.path("train"), config.item_cardinality)
         model = build_keras_model(config, item_category=lookup)
         print(config)
         print(f"{model.count_params():,} parameters, of which the item embedding: "
               f"{tuple(model.item_embedding.embeddings.shape)}")
-        if summary:
-            model.summary(line_length=100)
+        model.summary(line_length=100)
         return model
 
     def check_padding(self, model: KerasSessionModel) -> float:
         """Extra padding changes no score, pad/OOV are never recommended, an empty session gets popularity."""
         session = self.train["item_ids"][0][self.train["mask"][0]][:4]
-        short = np.r_[session, np.zeros(2, np.int64)][None]
-        long = np.r_[session, np.zeros(30, np.int64)][None]
-        a, b = model(short).numpy(), model(long).numpy()
+        a, b = (model(np.r_[session, np.zeros(pad, np.int64)][None]).numpy() for pad in (2, 30))
         gap = float(np.abs(a - b).max())
         print(f"session {session.tolist()}: largest score change from 28 more padding positions {gap:.1e}")
         assert np.allclose(a, b, atol=1e-5), "padding changed the scores"

@@ -26,8 +26,7 @@ def next_item_loss(hidden, item_ids, embeddings, bias):
     return tf.reduce_mean(losses)
 
 
-def _ids(rows: list[list[int]]) -> np.ndarray:
-    return np.asarray(rows, dtype=np.int64)
+_ids = functools.partial(np.asarray, dtype=np.int64)  # hand-written rows of encoded ids
 
 
 def _loss(hidden, item_ids, embeddings, bias, shift=1, lowest=2):

@@ -28,9 +28,7 @@ class TiedOutput(keras.layers.Layer):
     def __init__(self, embedding: keras.layers.Embedding, n_items: int, score_scale: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.embedding, self.n_items, self.score_scale = embedding, n_items, score_scale
-
-    def build(self, input_shape) -> None:
-        self.bias = self.add_weight(shape=(self.n_items,), initializer="zeros", name="output_bias")
+        self.bias = self.add_weight(shape=(n_items,), initializer="zeros", name="output_bias")
 
     def call(self, hidden):
         weight = self.embedding.embeddings[: self.n_items]
@@ -70,9 +68,8 @@ class KerasSessionModel(keras.Model):
                 embeddings_initializer=keras.initializers.RandomNormal(stddev=0.5 * hidden**-0.5))
         self.input_dropout = keras.layers.Dropout(config.dropout)
         self.output_layer = TiedOutput(self.item_embedding, n_items, config.score_scale, name="tied_output")
-        self.repeat_bias = None
-        if config.repeat_bias:
-            self.repeat_bias = self.add_weight(shape=(config.max_length,), initializer="zeros", name="repeat_bias")
+        self.repeat_bias = None if not config.repeat_bias else self.add_weight(
+            shape=(config.max_length,), initializer="zeros", name="repeat_bias")
 
     def sanitize(self, item_ids):
         """Map negative ids to padding and ids outside the catalogue to OOV (defined answers, no crash)."""
@@ -136,10 +133,9 @@ class KerasSessionModel(keras.Model):
         keep = targets > OOV_ID
         logits = self.output_layer(tf.boolean_mask(hidden, keep))
         if self.repeat_bias is not None:  # position t may re-click any item 0..t
-            shape = ops.shape(targets)
-            rows = ops.broadcast_to(item_ids[:, None, :], (shape[0], shape[1], ops.shape(item_ids)[1]))
-            positions = ops.broadcast_to(ops.arange(shape[1], dtype="int64")[None, :], shape)
-            bonus = self.repeat_scores(rows, positions)
+            (batch, length), width = ops.shape(targets), ops.shape(item_ids)[1]
+            rows = ops.broadcast_to(item_ids[:, None, :], (batch, length, width))
+            bonus = self.repeat_scores(rows, ops.arange(length, dtype="int64"))
             logits = self.add_at(logits, tf.boolean_mask(rows, keep), tf.boolean_mask(bonus, keep))
         losses = keras.losses.sparse_categorical_crossentropy(tf.boolean_mask(targets, keep), logits,
                                                               from_logits=True)

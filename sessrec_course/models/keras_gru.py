@@ -21,7 +21,7 @@ class KerasGRUSessionModel(KerasSessionModel):
         super().__init__(config, item_category, **kwargs)
         self.grus = [keras.layers.GRU(config.hidden_size, return_sequences=True, name=f"gru_{i}")
                      for i in range(config.num_layers)]
-        self.between_dropout = keras.layers.Dropout(config.dropout if config.num_layers > 1 else 0.0)
+        self.between_dropout = keras.layers.Dropout(config.dropout)
         self.output_dropout = keras.layers.Dropout(config.dropout)
 
     def sequence_hidden(self, item_ids, training=None):

@@ -15,7 +15,7 @@ from sessrec_course.models.keras_base import KerasSessionModel, gelu
 
 
 class Block(keras.layers.Layer):
-    """One pre-norm transformer block: ``x + attn(LN(x))`` then ``x + FFN(LN(x))``."""
+    """One pre-norm transformer block: ``x + attn(LN(x))`` then ``x + FFN(LN(x))``, and its attention maps."""
 
     def __init__(self, hidden: int, heads: int, dropout: float, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -28,13 +28,13 @@ class Block(keras.layers.Layer):
         self.ffn_out = keras.layers.Dense(hidden, kernel_initializer=init)
         self.dropout = keras.layers.Dropout(dropout)
 
-    def call(self, x, mask, training=None, return_scores=False):
+    def call(self, x, mask, training=None):
         h = self.norm1(x)
         attended, scores = self.attention(h, h, attention_mask=mask, training=training,
                                           return_attention_scores=True)
         x = x + self.dropout(attended, training=training)
         x = x + self.dropout(self.ffn_out(self.ffn_in(self.norm2(x))), training=training)
-        return (x, scores) if return_scores else x
+        return x, scores
 
 
 class KerasTransformerSessionModel(KerasSessionModel):
@@ -65,7 +65,7 @@ class KerasTransformerSessionModel(KerasSessionModel):
         x = self.embed_dropout(x, training=training)
         mask, maps = self.attention_mask(item_ids), []
         for block in self.blocks:
-            x, scores = block(x, mask, training=training, return_scores=True)
+            x, scores = block(x, mask, training=training)
             maps.append(scores)
         x = self.final_norm(x)
         if self.config.item_skip:  # the current item straight to the output layer (SR-GNN's "local" interest)

@@ -20,9 +20,6 @@ SIDE_FEATURES = (("category_ids", CATEGORY_COLUMN, np.int64), ("time_deltas", TI
 def read_split(path: str | Path, max_length: int, side_features: bool = True) -> dict[str, np.ndarray]:
     """An ETL parquet split as ``(N, max_length)`` matrices: ``item_ids``, ``mask`` (True on items) and, with
     ``side_features`` and when present, ``category_ids`` and ``time_deltas`` (float32 seconds)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
     table = pq.read_table(path)
     items = pad_right(list_column(table, path, ITEM_COLUMN), max_length)
     if items.size and items.min() < 0:
@@ -37,23 +34,18 @@ def read_split(path: str | Path, max_length: int, side_features: bool = True) ->
 
 
 def make_dataset(split: dict[str, np.ndarray], batch_size: int, shuffle: bool = True, seed: int = 0,
-                 min_length: int = 2, keys: tuple[str, ...] | None = None):
-    """A seeded ``tf.data.Dataset`` of dict batches (features ``keys``, default all) from :func:`read_split`.
-
-    Sessions shorter than ``min_length`` are dropped (nothing to predict); each batch is trimmed to its
-    longest session and the next batch is prepared while the current one trains (prefetch).
-    """
+                 min_length: int = 2):
+    """A seeded ``tf.data.Dataset`` of dict batches from :func:`read_split` output; sessions shorter than
+    ``min_length`` are dropped (nothing to predict)."""
     import tensorflow as tf
 
-    keys = tuple(split) if keys is None else keys
-    missing = [k for k in ("item_ids", *keys) if k not in split]
-    if missing:
-        raise ValueError(f"features {missing} are not in the split (it has {sorted(split)}): see read_split")
+    if "item_ids" not in split:
+        raise ValueError(f"the split has no 'item_ids' (keys: {sorted(split)}); read it with read_split()")
     lengths = (split["item_ids"] != 0).sum(axis=1)
     keep = np.flatnonzero(lengths >= min_length)
     if len(keep) == 0:
         raise ValueError(f"no session with at least {min_length} items to train on")
-    tensors = {k: tf.constant(split[k][keep]) for k in keys}
+    tensors = {k: tf.constant(v[keep]) for k, v in split.items()}
     longest = tf.constant(lengths[keep].astype(np.int32))
 
     def gather(index):

@@ -21,9 +21,7 @@ from sessrec_course.paths import write_directory_atomically, write_file_atomical
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_FILE = "model.weights.h5"
-CONFIG_FILE = "config.json"
-CATEGORY_FILE = "item_category.npy"
+WEIGHTS_FILE, CONFIG_FILE, CATEGORY_FILE = "model.weights.h5", "config.json", "item_category.npy"
 INPUT_NAME, OUTPUT_NAME = "item_ids", "scores"
 DEFAULT_OPSET = 17
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
+from tqdm.keras import TqdmCallback
 
 from sessrec_course.etl.workflow import item_category_lookup
 from sessrec_course.models.keras_base import KerasSessionModel
@@ -31,11 +31,9 @@ logger = logging.getLogger(__name__)
 
 
 def set_seed(seed: int, deterministic: bool | None = None) -> None:
-    """Seed Python, numpy and TensorFlow; with ``deterministic`` (default: when no GPU), deterministic TF kernels."""
+    """Seed Python, numpy and TensorFlow; deterministic TF kernels if ``deterministic`` (None: if no GPU)."""
     keras.utils.set_random_seed(seed)
-    if deterministic is None:
-        deterministic = not tf.config.list_physical_devices("GPU")
-    if deterministic:
+    if deterministic or (deterministic is None and not tf.config.list_physical_devices("GPU")):
         tf.config.experimental.enable_op_determinism()
 
 
@@ -54,10 +52,9 @@ class KerasRecommender(BatchScorer):
 class HistoryCallback(keras.callbacks.Callback):
     """Fill a :class:`History`; validate after each epoch (metrics go into ``logs`` for early stopping)."""
 
-    def __init__(self, validate, history: History, sessions_per_epoch: int, checkpoint=None) -> None:
+    def __init__(self, validate, history: History, sessions_per_epoch: int) -> None:
         super().__init__()
-        self.validate, self.history, self.checkpoint = validate, history, checkpoint
-        self.sessions_per_epoch = sessions_per_epoch
+        self.validate, self.history, self.sessions_per_epoch = validate, history, sessions_per_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start, self.first_step = time.perf_counter(), len(self.history.losses)
@@ -78,28 +75,7 @@ class HistoryCallback(keras.callbacks.Callback):
         score = record.get(self.history.monitor)
         if score is not None and (self.history.best_score is None or score > self.history.best_score):
             self.history.best_epoch, self.history.best_score = epoch + 1, score
-            if self.checkpoint is not None:
-                self.checkpoint(self.model, self.history)
         logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
-
-
-class TqdmCallback(keras.callbacks.Callback):
-    """One tqdm bar over all training steps with the live loss and the best validation score."""
-
-    def __init__(self, total: int, history: History, desc: str) -> None:
-        super().__init__()
-        self.bar, self.history = tqdm(total=total, desc=desc, unit="batch"), history
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(1)
-        if batch % 10 == 0:
-            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", **self.history.best_postfix())
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.bar.set_postfix(epoch=epoch + 1, loss=f"{float(logs['loss']):.3f}", **self.history.best_postfix())
-
-    def on_train_end(self, logs=None):
-        self.bar.close()
 
 
 def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
@@ -114,12 +90,9 @@ def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Op
     return optimizer
 
 
-def fit(model: keras.Model, dataset, validate, config: TrainConfig, checkpoint=None) -> History:
-    """Train ``model`` on a :func:`~.keras_data.make_dataset` dataset with ``model.fit``; return the history.
-
-    ``validate(model)`` returns metrics (e.g. ``{"MRR@20": 0.2}``); training stops after ``patience``
-    epochs without improvement of ``config.monitor`` and the best weights are restored.
-    """
+def fit(model: keras.Model, dataset, validate, config: TrainConfig) -> History:
+    """Train ``model`` on a :func:`~.keras_data.make_dataset` dataset; return the history. ``validate(model)``
+    gives metrics per epoch: ``patience`` epochs without a better ``config.monitor`` stop it (best kept)."""
     steps = int(dataset.cardinality())
     sessions = getattr(dataset, "n_sessions", steps * config.batch_size)
     if config.max_steps_per_epoch is not None and config.max_steps_per_epoch < steps:
@@ -127,12 +100,12 @@ def fit(model: keras.Model, dataset, validate, config: TrainConfig, checkpoint=N
         steps, dataset = config.max_steps_per_epoch, dataset.take(config.max_steps_per_epoch)
     history = History(monitor=config.monitor)
     model.compile(optimizer=make_optimizer(config, steps * config.epochs), jit_compile=False)
-    callbacks: list[keras.callbacks.Callback] = [HistoryCallback(validate, history, sessions, checkpoint)]
+    callbacks: list[keras.callbacks.Callback] = [HistoryCallback(validate, history, sessions)]
     if validate is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=config.monitor, mode="max", patience=config.patience,
                                                        restore_best_weights=True))
-    if config.progress:
-        callbacks.append(TqdmCallback(steps * config.epochs, history, f"training {model.name}"))
+    if config.progress:  # after HistoryCallback: the epoch bar shows the mean loss and the validation metrics
+        callbacks.append(TqdmCallback(config.epochs, desc=f"training {model.name}"))
     logger.info("training %s on %s", model.name, "GPU" if tf.config.list_physical_devices("GPU") else "CPU")
     model.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     return history
@@ -149,11 +122,8 @@ def keras_checkpoint(name: str, artifacts=None, profile: Profile | None = None, 
 def train_keras_model(name: str, artifacts=None, profile: Profile | None = None, *, cache: bool = True,
                       progress: bool = True, model_overrides: dict | None = None,
                       **train_overrides) -> tuple[KerasSessionModel, History]:
-    """Train Keras preset ``name`` (mlp, gru, transformer) on the ETL output; return ``(model, history)``.
-
-    ``artifacts`` as for the PyTorch ``train_model`` (None: the profile's default data). The best weights are
-    cached under :func:`keras_checkpoint` and reused while the data, configs and model code are unchanged.
-    """
+    """Train Keras preset ``name`` (mlp, gru, transformer) on the ETL output (as ``train_model``): ``(model,
+    history)``, cached under :func:`keras_checkpoint`, reused while data, configs and code are unchanged."""
     from sessrec_course.training.keras_export import load_keras_model, save_keras_model
 
     profile, paths, config, train = training_setup(name, artifacts, profile, KERAS_PRESETS, model_overrides,
