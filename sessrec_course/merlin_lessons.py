@@ -1,15 +1,12 @@
-"""Helpers of the Merlin track's lessons (``notebooks/merlin/``, kernel ``sessrec-merlin``) that reach the course venv.
+"""Helpers of the Merlin lessons (kernel ``sessrec-merlin``: transformers 4.30) that reach the course venv.
 
-The course's own models need the course venv (torch 2.13 with transformers 5, pandas 2); the Merlin kernel has
-transformers 4.30 and pandas 1.5. :func:`course_transformer` therefore trains the course's Transformer in a child
-process of the course venv, on the course's ETL output for the same sessions (:func:`course_sessions_like`),
-and returns its figures as JSON: the lesson puts them in one table with Transformers4Rec's.
+:func:`course_transformer` trains a course preset in a child process of the course venv (transformers 5),
+on the course's ETL output for the same sessions (:func:`course_sessions_like`); its figures come as JSON.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import time
@@ -17,18 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from sessrec_course.paths import project_root
-
-log = logging.getLogger(__name__)
-
-COURSE_PYTHON_ENV = "SESSREC_COURSE_PYTHON"  # the course venv's python, when not <checkout>/.venv/bin/python
-
-
-def course_python() -> Path:
-    """The course venv's interpreter (``$SESSREC_COURSE_PYTHON`` or ``.venv/bin/python`` of this checkout)."""
-    python = Path(os.environ.get(COURSE_PYTHON_ENV) or project_root() / ".venv" / "bin" / "python")
-    if not python.exists():
-        raise FileNotFoundError(f"no course venv at {python}: run `make setup` (or set {COURSE_PYTHON_ENV})")
-    return python
 
 
 def course_sessions_like(course_root: str | Path, nvt_dir: str | Path, out: str | Path) -> Path:
@@ -86,8 +71,7 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     sessions = timing["sessions"] * len(history.epochs)
     kind = "causal" if config.causal else "masked"
     return {"model": f"course {preset} ({config.backbone if config.name == 'transformer' else config.name}, {kind})",
-            "preset": preset,
-            "train_s": train_s,
+            "preset": preset, "train_s": train_s,
             "sessions": sessions, "sessions_per_s": sessions / train_s, "Recall@20": 100 * metrics["Recall@20"],
             "MRR@20": 100 * metrics["MRR@20"], "test_cases": int(len(targets)), "threads": torch.get_num_threads(),
             "parameters": int(sum(p.numel() for p in model.parameters())), "epochs": len(history.epochs),
@@ -96,19 +80,20 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
 
 
 def course_transformer(folder: str | Path, n_items: int, timeout: float = 1800, **settings: Any) -> dict[str, Any]:
-    """Train the course's Transformer (or ``preset="mlp"``, ``"gru"``...) on ``folder/course/`` in the course venv.
-
-    Returns its figures (JSON, metrics in %), from :func:`course_training`.
-    """
+    """Train the course's Transformer (or ``preset="mlp"``...) on ``folder/course/`` in the course venv
+    (``$SESSREC_COURSE_PYTHON``, else ``.venv``); its :func:`course_training` figures (metrics in %)."""
+    python = Path(os.environ.get("SESSREC_COURSE_PYTHON") or project_root() / ".venv" / "bin" / "python")
+    if not python.exists():
+        raise FileNotFoundError(f"no course venv at {python}: run `make setup` or set SESSREC_COURSE_PYTHON")
     code = ("import json, sys; from sessrec_course.merlin_lessons import course_training; "
             "print(json.dumps(course_training(**json.loads(sys.argv[1]))))")
     arguments = json.dumps({"folder": str(folder), "n_items": int(n_items), "preset": "transformer", **settings})
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "JUPYTER_PATH")}
     env["PYTHONPATH"] = str(project_root())
-    done = subprocess.run([str(course_python()), "-c", code, arguments], capture_output=True, text=True,
+    done = subprocess.run([str(python), "-c", code, arguments], capture_output=True, text=True,
                           timeout=timeout, cwd=project_root(), env=env, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"the course Transformer failed in {course_python()} (exit {done.returncode}):\n"
+        raise RuntimeError(f"the course Transformer failed in {python} (exit {done.returncode}):\n"
                            f"{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 

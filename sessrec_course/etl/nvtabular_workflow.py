@@ -1,6 +1,8 @@
-"""The course's session ETL redone with NVTabular 23.8 on CPU (``.venv-merlin``), decoded and compared to the course's.
+"""The course's session ETL redone with NVTabular 23.8 on CPU (the Merlin kernel), decoded and compared.
 
-Only :func:`session_workflow`, :func:`import_nvtabular` and :func:`main` (``--train T --test T --out DIR``) need it."""
+Ids: NVTabular numbers 0 padding, 1 null, 2 out-of-vocabulary, real values from 3 (most frequent first); the
+course 0 padding, 1 OOV, items from 2 (:func:`to_course_ids`). CLI: ``--train T --test T --out DIR``.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +17,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# NVTabular's encoding: 0 padding, 1 null, 2 out-of-vocabulary, real values from 3 (most frequent first)
-NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3
+NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3  # NVTabular's encoding
 UNKNOWN = -1  # raw id of padding / null / out-of-vocabulary after decoding (both sides)
 ITEMS, CATEGORIES, COUNT, FIRST_TIME = "item_id-list", "category-list", "item_id-count", "timestamp-first"
-# what Merlin prints on every run on a CPU, and its import-time notes about the absent tritonclient and TensorFlow
-_MERLIN_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "Triton dtype mappings did not load",
-                 "Tensorflow dtype mappings did not load")
+# what Merlin prints on every CPU run, and its import-time notes about an absent tritonclient or TensorFlow
+MERLIN_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did not load")
+
+
+def quiet(*extra: str) -> None:
+    """Silence Merlin's notices of every CPU run (``MERLIN_NOISE``) and the ``extra`` warning messages."""
+    for text in MERLIN_NOISE + extra:
+        warnings.filterwarnings("ignore", message=f".*{text}.*")
 
 
 def skip_tensorflow() -> bool:
@@ -38,8 +44,7 @@ def skip_tensorflow() -> bool:
 def import_nvtabular() -> Any:
     """Import NVTabular (without TensorFlow: :func:`skip_tensorflow`) with its CPU-mode notices silenced."""
     skip_tensorflow()
-    for text in _MERLIN_NOISE:
-        warnings.filterwarnings("ignore", message=f".*{text}.*")
+    quiet()
     import nvtabular
 
     return nvtabular
@@ -236,18 +241,17 @@ def raw_splits(profile: Any = None) -> dict[str, pd.DataFrame]:
 
 
 def prepare_merlin_sessions(profile: Any = None, freq_threshold: int = 0, force: bool = False) -> Path:
-    """The default dataset through NVTabular, once per profile: ``<data dir>/merlin/`` (reused when complete)."""
+    """The default dataset through NVTabular into :func:`merlin_sessions_dir`, once (reused when complete)."""
     from sessrec_course.etl.dataset import prepare_default_dataset
     from sessrec_course.paths import write_directory_atomically
 
-    data = prepare_default_dataset(profile)
-    root = merlin_sessions_dir(data.profile, freq_threshold)
-    if not force and (root / "etl.json").is_file():
-        return root
-    frames = raw_splits(data.profile)
-
-    return write_directory_atomically(root, lambda tmp: run_etl(frames, tmp, data.profile.max_length,
-                                                                freq_threshold=freq_threshold))
+    profile = prepare_default_dataset(profile).profile
+    root = merlin_sessions_dir(profile, freq_threshold)
+    if force or not (root / "etl.json").is_file():
+        frames = raw_splits(profile)
+        write_directory_atomically(root, lambda tmp: run_etl(frames, tmp, profile.max_length,
+                                                             freq_threshold=freq_threshold))
+    return root
 
 
 def main(argv: list[str] | None = None) -> None:

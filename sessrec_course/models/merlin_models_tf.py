@@ -1,10 +1,6 @@
-"""Merlin Models 23.12 (TensorFlow) on NVTabular's output: the GTC'23 tutorial's MLP, RNN and Transformer.
-
-Runs in the Merlin kernel (``.venv-merlin``, tensorflow-cpu 2.12). :func:`mlp_model`, :func:`rnn_model` and
-:func:`transformer_model` are the tutorial's model-building code on the course's one input column (the item-id
-list), :func:`train_and_evaluate` compiles, fits and evaluates a model the tutorial's way (``pre=`` a sequence
-transform), and :class:`MerlinModelsRecommender` scores prefixes for the course's
-:func:`~sessrec_course.evaluation.evaluate`. Ids: see :func:`sessrec_course.etl.nvtabular_workflow.to_course_ids`.
+"""Merlin Models 23.12 (TensorFlow 2.12) on NVTabular's output, in the Merlin kernel: the GTC'23 tutorial's
+MLP, RNN and Transformer on the item-id list, trained and evaluated the tutorial's way, and
+:class:`MerlinModelsRecommender` for the course's ``evaluate`` (ids: ``nvtabular_workflow.to_course_ids``).
 """
 
 from __future__ import annotations
@@ -12,19 +8,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sessrec_course.etl.nvtabular_workflow import ITEMS, course_layout, from_course_ids
-
-log = logging.getLogger(__name__)
-
-# printed on every CPU run; Keras's note on the initializers transformers' TF XLNet reuses
-_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did not load",
-          "The initializer TruncatedNormal is unseeded")
+from sessrec_course.etl.nvtabular_workflow import ITEMS, course_layout, from_course_ids, quiet
 
 
 def import_merlin_models() -> Any:
@@ -37,8 +26,7 @@ def import_merlin_models() -> Any:
                            "Transformers4Rec (in a notebook: restart the kernel and run the imports first)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # oneDNN / CUDA-not-found lines on every import
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # merlin-models' import notes on moved TF modules
-    for text in _NOISE:
-        warnings.filterwarnings("ignore", message=f".*{text}.*")
+    quiet("The initializer TruncatedNormal is unseeded")  # Keras, on the initializers of the TF XLNet
     import merlin.models.tf as mm
 
     return mm
@@ -55,11 +43,8 @@ def fresh_keras(seed: int) -> Any:
 
 
 def dataset(data_dir: str | Path, split: str, columns: tuple[str, ...] = (ITEMS,)) -> Any:
-    """NVTabular's ``data_dir/split`` as a Merlin ``Dataset``: its schema narrowed to ``columns``, lists tagged SEQUENCE.
-
-    Merlin Models' sequence transforms select the columns tagged ``Tags.SEQUENCE``; the tutorial's ETL adds that
-    tag (``AddMetadata(tags=[Tags.SEQUENCE])``), the blog's workflow (lesson Merlin 01) does not, so it is added here.
-    """
+    """NVTabular's ``data_dir/split`` as a Merlin ``Dataset``, its schema narrowed to ``columns`` and its
+    lists tagged ``Tags.SEQUENCE`` for the sequence transforms (as the tutorial's ETL, unlike Merlin 01)."""
     import_merlin_models()
     from merlin.io import Dataset
     from merlin.schema import Schema, Tags
@@ -104,9 +89,8 @@ def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int 
                       seed: int = 42) -> tuple[Any, Any]:
     """The tutorial's Transformer: embeddings → MLP → XLNetBlock → MLP → output tied to the item embeddings.
 
-    Returns the model and its XLNet block (the sequence transforms of :func:`train_and_evaluate` need it).
-    ``attn_type="uni"``: causal attention (each click sees only earlier ones); XLNet's default, ``"bi"``, lets a
-    position read the next click, which is its target under ``SequencePredictNext``.
+    Returns the model and its XLNet block (for :func:`train_and_evaluate`). ``attn_type="uni"`` is causal;
+    XLNet's default ``"bi"`` lets a position read the next click, its target under ``SequencePredictNext``.
     """
     mm = fresh_keras(seed)
     from merlin.schema import Tags
@@ -129,10 +113,8 @@ def train_and_evaluate(model: Any, train: Any, test: Any, transformer: Any = Non
                        run_eagerly: bool = False) -> dict[str, Any]:
     """``model.compile/fit/evaluate`` as the tutorial does; the training seconds and Merlin's own metrics.
 
-    Without ``transformer`` the model learns the last click of each session from the ones before
-    (``SequencePredictLast``); with it, every next click (``SequencePredictNext``, the transformer block
-    configured for it). Both are evaluated on the last click of each test session (``SequencePredictLast``).
-    Merlin's metrics come back as fractions, named like the course's (``"Recall@20"``, ``"MRR@20"``).
+    Trained on each session's last click (``SequencePredictLast``), or with a ``transformer`` on every next
+    click (``SequencePredictNext``); evaluated on each test session's last click; metrics named as ours.
     """
     mm = import_merlin_models()
     import tensorflow as tf
@@ -151,11 +133,9 @@ def train_and_evaluate(model: Any, train: Any, test: Any, transformer: Any = Non
     train_s = time.perf_counter() - start
     predict_last = mm.SequencePredictLast(schema=seq_schema, target=ITEMS, transformer=transformer)
     raw = model.evaluate(test, batch_size=batch_size, pre=predict_last, return_dict=True, verbose=0)
-    metrics = {}
-    for key, value in raw.items():  # "recall_at_20" → "Recall@20"
-        for prefix, label in (("recall_at_", "Recall@"), ("mrr_at_", "MRR@")):
-            if key.startswith(prefix):
-                metrics[label + key[len(prefix):]] = float(value)
+    metrics = {label + key[len(prefix):]: float(value) for key, value in raw.items()  # Recall@20...
+               for prefix, label in (("recall_at_", "Recall@"), ("mrr_at_", "MRR@"))
+               if key.startswith(prefix)}
     return {"train_s": train_s, "merlin": metrics, "raw": {k: float(v) for k, v in raw.items()},
             "loss": [float(v) for v in history.history.get("loss", [])]}
 
@@ -164,8 +144,7 @@ class MerlinModelsRecommender:
     """A trained Merlin Models model behind the course's ``score(prefixes) -> (B, n_items)`` protocol (course ids)."""
 
     def __init__(self, model: Any, max_length: int = 20) -> None:
-        self.model = model
-        self.max_length = max_length
+        self.model, self.max_length = model, max_length
 
     def nvt_scores(self, prefixes: np.ndarray) -> np.ndarray:
         """Scores of every NVTabular id (0 padding, 1 null, 2 OOV, items from 3) after each course-id prefix."""
