@@ -1,9 +1,5 @@
-"""The TensorFlow lessons' shared steps, one call each, so that a Keras notebook keeps only what differs.
-
-``lesson = start_lesson("gru", "Keras GRU")``, then ``lesson.build_model()``, ``check_padding``,
-``train_model``, ``test_against_baselines`` and ``export_check``; the framework-neutral parts are in
-:mod:`sessrec_course.lesson`.
-"""
+"""The TensorFlow lessons' steps, one call each (``lesson = start_lesson("gru", "Keras GRU")``, then its
+methods), so a Keras notebook keeps only what differs; the framework-neutral ones are :mod:`.lesson`'s."""
 
 from __future__ import annotations
 
@@ -26,15 +22,10 @@ from sessrec_course.models.keras_base import MASKED_SCORE, KerasSessionModel
 from sessrec_course.models.keras_build import build_keras_model
 from sessrec_course.profiles import Profile, get_profile
 from sessrec_course.report import record
+from sessrec_course.training import keras_trainer
 from sessrec_course.training.common import History, model_config
 from sessrec_course.training.keras_data import make_dataset, read_split
 from sessrec_course.training.keras_export import export_onnx, load_keras_model, onnx_parity, save_keras_model
-from sessrec_course.training.keras_trainer import (
-    KerasRecommender,
-    keras_checkpoint,
-    set_seed,
-    train_keras_model,
-)
 
 
 @dataclass
@@ -73,10 +64,10 @@ class KerasLesson:
 
     def train_model(self, **overrides) -> tuple[KerasSessionModel, History]:
         """``train_keras_model`` for this preset, saying whether the weights were trained now or loaded from cache."""
-        folder = keras_checkpoint(self.name, self.data, self.profile, **overrides)
+        folder = keras_trainer.keras_checkpoint(self.name, self.data, self.profile, **overrides)
         cached = (folder / "config.json").exists()
         t0 = time.perf_counter()
-        model, history = train_keras_model(self.name, self.data, self.profile, **overrides)
+        model, history = keras_trainer.train_keras_model(self.name, self.data, self.profile, **overrides)
         print(lesson.cache_note(folder, cached, time.perf_counter() - t0,
                                 f'train_keras_model("{self.name}", cache=False)'))
         print(f"best {history.monitor} {history.best_score:.4f} at epoch {history.best_epoch}")
@@ -89,7 +80,8 @@ class KerasLesson:
     def test_against_baselines(self, model: KerasSessionModel, history: History | None = None) -> dict:
         """The shared evaluation next to POP and Markov; records the figures; asserts "beats Markov" when generated."""
         prefixes, targets, results = lesson.baselines(self.data, self.profile, names=("POP", "Markov"))
-        results[self.label] = evaluate(KerasRecommender(model), prefixes, targets, ks=(20,), desc=self.label)
+        recommender = keras_trainer.KerasRecommender(model)
+        results[self.label] = evaluate(recommender, prefixes, targets, ks=(20,), desc=self.label)
         if history is not None and history.epochs:
             record("seconds/epoch", float(np.mean([e["seconds"] for e in history.epochs])), model=self.label)
         lesson.compare_with_markov(results, self.label, self.data)
@@ -113,7 +105,7 @@ class KerasLesson:
 def start_lesson(name: str, label: str, profile: Profile | None = None) -> KerasLesson:
     """Seed, print the set-up, prepare the profile's dataset and its ``tf.data`` pipeline for preset ``name``."""
     profile = profile or get_profile()
-    set_seed(profile.seed)
+    keras_trainer.set_seed(profile.seed)
     gpus = tf.config.list_physical_devices("GPU")
     data = prepare_default_dataset(profile)
     train = read_split(data.path("train"), data.schema["max_length"])

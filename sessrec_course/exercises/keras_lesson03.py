@@ -53,8 +53,7 @@ q1 = Exercise(
     hints=["Padding is the id 0 the batch was filled with; everything else is a click.",
            "One element-wise comparison of the ids with a constant gives the whole (B, L) mask."],
     compare=same_mask,
-    mistakes={"you also masked OOV (id 1): an unknown item is still a real click, only padding (0) is masked":
-                  like(lambda i: i > 1, same_mask),
+    mistakes={"you also masked OOV (id 1): an unknown item is a click": like(lambda i: i > 1, same_mask),
               "your mask is inverted: True marks real clicks, False the padding": like(lambda i: i == 0, same_mask)})
 close_enough = functools.partial(same, atol=1e-4)  # a mistake's numpy twin agrees to 1e-4
 q2 = Exercise(
@@ -67,9 +66,6 @@ q2 = Exercise(
            "whose target is a real item (id > 1), then average the cross-entropy.",
            "Keras' sparse categorical cross-entropy takes integer targets and, from logits, raw scores."],
     atol=1e-5,
-    mistakes={"your targets are not shifted: the state after click t predicts click t + 1, not click t":
-                  like(_loss, close_enough, shift=0),
-              "positions whose target is padding (0) must not count, neither in the sum nor the mean":
-                  like(_loss, close_enough, lowest=0),
-              "positions whose target is OOV (1) must not count: the model cannot name an unknown item":
-                  like(_loss, close_enough, lowest=1)})
+    mistakes={"targets not shifted: state t predicts click t + 1": like(_loss, close_enough, shift=0),
+              "padding (0) must not count, in the sum or the mean": like(_loss, close_enough, lowest=0),
+              "OOV (1) must not count: the model cannot name it": like(_loss, close_enough, lowest=1)})

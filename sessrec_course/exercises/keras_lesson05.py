@@ -51,11 +51,10 @@ q1 = Exercise(
     hints=["Two masks ANDed: a (L, L) lower triangle (keys not after the query) and a (B, 1, L) 'key is a click'.",
            "tf.linalg.band_part of a ones matrix gives a triangle; broadcasting makes it (B, L, L)."],
     compare=same_mask,
-    mistakes={"a position can see the future: query t may only attend keys s <= t":
+    mistakes={"a position can see the future: query t only attends keys s <= t":
                   like(_mask, same_mask, causal=False),
-              "each position may attend to itself (s = t): the diagonal is allowed":
-                  like(_mask, same_mask, diagonal=-1),
-              "padding is masked on the wrong axis: it is the KEY position s that must hold a click":
+              "each position may attend to itself (s = t)": like(_mask, same_mask, diagonal=-1),
+              "padding is masked on the wrong axis: the KEY position s must hold a click":
                   like(_mask, same_mask, keys=False),
               "OOV keys (id 1) are clicks too: only padding keys are masked": like(_mask, same_mask, lowest=2)})
 q2 = Exercise(
@@ -67,5 +66,5 @@ q2 = Exercise(
            "Setting weights to 0 after the softmax leaves rows that no longer sum to 1."],
     atol=1e-5,
     mistakes={"scale the scores by 1/sqrt(d) before the softmax": like(_attention, close_enough, scaled=False),
-              "the weights no longer sum to 1: mask the scores before the softmax, not the weights after it":
+              "the weights no longer sum to 1: mask the scores before the softmax":
                   like(_attention, close_enough, after=True)})

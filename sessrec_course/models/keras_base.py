@@ -1,8 +1,5 @@
-"""What every Keras session model shares: input embeddings, the tied output layer and the training loss.
-
-The Keras 3 twin of :mod:`.torch_base`: same config, padding rules, full-catalogue softmax, ``repeat_bias``.
-A subclass implements :meth:`KerasSessionModel.sequence_hidden`: ids ``(B, L)`` → hidden ``(B, L, H)``.
-"""
+"""What every Keras session model shares (the Keras 3 twin of :mod:`.torch_base`): embeddings, output, loss;
+a subclass implements :meth:`KerasSessionModel.sequence_hidden`: ids ``(B, L)`` → hidden ``(B, L, H)``."""
 
 from __future__ import annotations
 
@@ -73,8 +70,7 @@ class KerasSessionModel(keras.Model):
 
     def sanitize(self, item_ids):
         """Map negative ids to padding and ids outside the catalogue to OOV (defined answers, no crash)."""
-        item_ids = ops.cast(item_ids, "int64")
-        item_ids = ops.where(item_ids < 0, ops.zeros_like(item_ids), item_ids)
+        item_ids = ops.maximum(ops.cast(item_ids, "int64"), PAD_ID)
         return ops.where(item_ids >= self.n_items, ops.full_like(item_ids, OOV_ID), item_ids)
 
     def last_items(self, item_ids, width: int):
@@ -137,9 +133,8 @@ class KerasSessionModel(keras.Model):
             rows = ops.broadcast_to(item_ids[:, None, :], (batch, length, width))
             bonus = self.repeat_scores(rows, ops.arange(length, dtype="int64"))
             logits = self.add_at(logits, tf.boolean_mask(rows, keep), tf.boolean_mask(bonus, keep))
-        losses = keras.losses.sparse_categorical_crossentropy(tf.boolean_mask(targets, keep), logits,
-                                                              from_logits=True)
-        return ops.mean(losses)
+        targets = tf.boolean_mask(targets, keep)
+        return ops.mean(keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True))
 
     def train_step(self, data):
         """One optimisation step on a batch of right-padded sessions; returns the batch's loss."""

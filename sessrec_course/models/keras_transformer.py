@@ -1,7 +1,5 @@
-"""Causal Transformer session model from Keras layers (SASRec / GPT-2 style), twin of the ``gpt2`` backbone of
-:mod:`.torch_transformer` (transformers 5 has no TensorFlow models): learnt positions, pre-norm blocks of
-causal self-attention and a GELU feed-forward, a final layer norm. Position ``t`` sees items ``≤ t`` only.
-"""
+"""Causal Transformer (SASRec / GPT-2 style) from Keras layers, since transformers 5 has no TensorFlow models:
+the twin of the ``gpt2`` backbone of :mod:`.torch_transformer`. Position ``t`` sees items ``≤ t`` only."""
 
 from __future__ import annotations
 

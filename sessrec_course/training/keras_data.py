@@ -1,8 +1,5 @@
-"""From the ETL parquet to a ``tf.data`` pipeline: padded sequences, masks and side features, prefetched.
-
-Each split is read once into right-padded numpy matrices (vectorised); ``tf.data`` shuffles row indices,
-gathers a batch trimmed to its longest session and prefetches the next one while the model trains.
-"""
+"""From the ETL parquet to ``tf.data``: each split read once into right-padded numpy matrices, then batches
+of shuffled rows trimmed to their longest session, the next one prefetched while the model trains."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Saving, loading and exporting Keras session models for serving.
-
-A saved model: ``config.json``, ``item_category.npy``, ``model.weights.h5`` in one folder, written atomically.
-The ONNX export has the Triton ensemble's model contract, ``item_ids`` int64 (B, L) → ``scores`` float32
-(B, item_cardinality), so a Keras model is served exactly like a PyTorch one (``serving.export_repository``).
-"""
+"""Saving and loading Keras session models (one folder, written atomically), and their ONNX export with the
+Triton ensemble's model contract (``item_ids`` → ``scores``): served exactly like a PyTorch model."""
 
 from __future__ import annotations
 
@@ -44,11 +40,7 @@ def load_keras_model(directory: str | Path) -> KerasSessionModel:
     for name in (WEIGHTS_FILE, CONFIG_FILE, CATEGORY_FILE):
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory / name} not found: not a folder written by save_keras_model()")
-    payload = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-    if payload.get("framework") != "keras" or "model" not in payload:
-        raise ValueError(f"{directory / CONFIG_FILE}: not a Keras model config "
-                         f"(framework={payload.get('framework')!r})")
-    config = ModelConfig.from_dict(payload["model"])
+    config = ModelConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))["model"])
     model = build_keras_model(config, item_category=np.load(directory / CATEGORY_FILE))
     model.load_weights(directory / WEIGHTS_FILE)
     return model
@@ -62,10 +54,8 @@ def serving_function(model: KerasSessionModel):
 
 def export_onnx(model: KerasSessionModel, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
     """Export the serving graph as ONNX (dynamic batch and length) to ``path``; needs ``tf2onnx``."""
-    try:
-        import tf2onnx
-    except ImportError as error:  # pragma: no cover
-        raise ImportError("the ONNX export needs tf2onnx (pip install tf2onnx==1.17.0)") from error
+    import tf2onnx
+
     function = serving_function(model)
     write_file_atomically(path, lambda tmp: tf2onnx.convert.from_function(
         function, input_signature=function.input_signature, opset=opset, output_path=str(tmp)))

@@ -1,8 +1,5 @@
-"""Training the Keras session models with ``model.fit`` and callbacks; the twin of :mod:`.torch_trainer`.
-
-AdamW with warm-up then cosine decay, early stopping on the shared validation MRR@20 (best weights restored),
-a tqdm bar and the shared :class:`~.common.History`, so the same plots draw both frameworks.
-"""
+"""Training the Keras models with ``model.fit`` and callbacks, the twin of :mod:`.torch_trainer`: AdamW with
+warm-up and cosine decay, early stopping on the shared validation MRR@20, the shared ``History``."""
 
 from __future__ import annotations
 
