@@ -92,8 +92,8 @@ class KerasLesson:
         sample = self.train["item_ids"][:n]
         with TemporaryDirectory() as tmp:
             folder = save_keras_model(model, Path(tmp) / self.name)
-            reloaded = load_keras_model(folder)
-            assert np.array_equal(reloaded(sample).numpy(), model(sample).numpy()), "the reloaded model differs"
+            same = np.array_equal(load_keras_model(folder)(sample).numpy(), model(sample).numpy())
+            assert same, "the reloaded model differs"
             print("saved and reloaded:", sorted(p.name for p in folder.iterdir()))
             path = export_onnx(model, Path(tmp) / f"{self.name}.onnx")
             gap = onnx_parity(model, path, sample)

@@ -62,8 +62,7 @@ q2 = Exercise(
              _loss_case("padded sessions", [[2, 6, 0, 0, 0], [5, 3, 4, 6, 0]], 8, 3, 2),
              _loss_case("an OOV target", [[4, 1, 5, 0], [3, 7, 2, 1]], 9, 5, 3, "an unknown item has no name")],
     hints=["The state after click t (hidden[:, t]) is trained to score click t + 1: shift one against the other.",
-           "Scores over the catalogue are the states times the item embeddings, plus the bias; keep only positions "
-           "whose target is a real item (id > 1), then average the cross-entropy.",
+           "Scores: the states times the item embeddings plus the bias, where the target is an item.",
            "Keras' sparse categorical cross-entropy takes integer targets and, from logits, raw scores."],
     atol=1e-5,
     mistakes={"targets not shifted: state t predicts click t + 1": like(_loss, close_enough, shift=0),

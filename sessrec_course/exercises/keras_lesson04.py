@@ -67,13 +67,9 @@ q1 = Exercise(
 q2 = Exercise(
     "one step of Keras' GRU", gru_step,
     lambda: [_gru_case("batch of two, 3 units", 2, 3, 4, 6), _gru_case("one row, 2 units", 1, 2, 2, 7)],
-    hints=["Compute x·kernel + bias[0] and h·recurrent_kernel + bias[1], then split each into (z, r, candidate) "
-           "thirds.",
-           "z and r are sigmoids of the sums; the candidate is tanh of the input part plus r times the recurrent "
-           "part (reset after the matmul).",
+    hints=["x·kernel + bias[0] and h·recurrent_kernel + bias[1], each split in (z, r, candidate) thirds.",
+           "z and r: sigmoids of the sums; candidate: tanh of the input part + r times the recurrent part.",
            "The new state mixes the old state and the candidate with z: check which one z weighs in Keras."],
     atol=1e-5,
-    mistakes={"the update gate is the other way round: Keras keeps z of the old state, 1 - z of the new":
-                  like(_gru, close_enough, swapped=True),
-              "that is reset_after=False: Keras resets after the recurrent matmul":
-                  like(_gru, close_enough, reset_before=True)})
+    mistakes={"gate z the other way round: z keeps the old state": like(_gru, close_enough, swapped=True),
+              "that is reset_after=False, not Keras' default": like(_gru, close_enough, reset_before=True)})

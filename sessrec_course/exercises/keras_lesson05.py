@@ -51,18 +51,15 @@ q1 = Exercise(
     hints=["Two masks ANDed: a (L, L) lower triangle (keys not after the query) and a (B, 1, L) 'key is a click'.",
            "tf.linalg.band_part of a ones matrix gives a triangle; broadcasting makes it (B, L, L)."],
     compare=same_mask,
-    mistakes={"a position can see the future: query t only attends keys s <= t":
-                  like(_mask, same_mask, causal=False),
+    mistakes={"query t can see the future: only keys s <= t": like(_mask, same_mask, causal=False),
               "each position may attend to itself (s = t)": like(_mask, same_mask, diagonal=-1),
-              "padding is masked on the wrong axis: the KEY position s must hold a click":
-                  like(_mask, same_mask, keys=False),
+              "the KEY position s must hold a click, not the query": like(_mask, same_mask, keys=False),
               "OOV keys (id 1) are clicks too: only padding keys are masked": like(_mask, same_mask, lowest=2)})
 q2 = Exercise(
     "masked scaled dot-product attention", masked_attention,
     lambda: [_attention_case("one padded session, d=4", [[3, 5, 6, 0]], 4, 8),
              _attention_case("two sessions, d=8", [[2, 4, 0], [7, 3, 5]], 8, 9, "masked keys get no weight")],
-    hints=["Scores are q·kᵀ divided by the square root of the key width; masked scores become very negative; the "
-           "softmax over keys gives the weights that average v.",
+    hints=["Scores are q·kᵀ / √(key width), masked ones very negative; their softmax over keys weighs v.",
            "Setting weights to 0 after the softmax leaves rows that no longer sum to 1."],
     atol=1e-5,
     mistakes={"scale the scores by 1/sqrt(d) before the softmax": like(_attention, close_enough, scaled=False),

@@ -109,8 +109,7 @@ class KerasSessionModel(keras.Model):
         return tf.tensor_scatter_nd_add(scores, ops.stack([rows, item_ids], axis=-1), ops.cast(values, scores.dtype))
 
     def call(self, item_ids, training=None):
-        """Scores of each session's next item ``(B, item_cardinality)``: long sessions keep their last items,
-        an empty one gets the learnt popularity (the output bias), padding and OOV a very low score."""
+        """Next-item scores ``(B, item_cardinality)``; an empty session gets the output bias (popularity)."""
         ids, lengths = self.last_items(self.sanitize(item_ids), self.max_length)
         last = ops.maximum(lengths - 1, 0)
         hidden = tf.gather(self.sequence_hidden(ids, training=training), last, batch_dims=1)

@@ -16,11 +16,10 @@ class KerasMLPSessionModel(KerasSessionModel):
 
     def __init__(self, config: ModelConfig, item_category: np.ndarray | None = None, **kwargs) -> None:
         super().__init__(config, item_category, **kwargs)
-        hidden = config.hidden_size
         self.mlp = keras.Sequential([
-            keras.layers.Dense(2 * hidden, activation=gelu),
+            keras.layers.Dense(2 * config.hidden_size, activation=gelu),
             keras.layers.Dropout(config.dropout),
-            keras.layers.Dense(hidden),
+            keras.layers.Dense(config.hidden_size),
         ], name="mlp")
         self.norm = keras.layers.LayerNormalization(epsilon=1e-5)
 

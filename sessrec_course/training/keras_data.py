@@ -15,8 +15,7 @@ SIDE_FEATURES = (("category_ids", CATEGORY_COLUMN, np.int64), ("time_deltas", TI
 
 
 def read_split(path: str | Path, max_length: int, side_features: bool = True) -> dict[str, np.ndarray]:
-    """An ETL parquet split as ``(N, max_length)`` matrices: ``item_ids``, ``mask`` (True on items) and, with
-    ``side_features`` and when present, ``category_ids`` and ``time_deltas`` (float32 seconds)."""
+    """An ETL split as ``(N, max_length)`` matrices: ``item_ids``, ``mask``, side features if present."""
     table = pq.read_table(path)
     items = pad_right(list_column(table, path, ITEM_COLUMN), max_length)
     if items.size and items.min() < 0:
@@ -32,8 +31,7 @@ def read_split(path: str | Path, max_length: int, side_features: bool = True) ->
 
 def make_dataset(split: dict[str, np.ndarray], batch_size: int, shuffle: bool = True, seed: int = 0,
                  min_length: int = 2):
-    """A seeded ``tf.data.Dataset`` of dict batches from :func:`read_split` output; sessions shorter than
-    ``min_length`` are dropped (nothing to predict)."""
+    """A seeded ``tf.data.Dataset`` of dict batches of :func:`read_split` rows of ``min_length`` items."""
     import tensorflow as tf
 
     if "item_ids" not in split:

@@ -4,7 +4,6 @@ Triton ensemble's model contract (``item_ids`` → ``scores``): served exactly l
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,8 @@ from sessrec_course.models.keras_base import KerasSessionModel
 from sessrec_course.models.keras_build import build_keras_model
 from sessrec_course.paths import write_directory_atomically, write_file_atomically
 
-logger = logging.getLogger(__name__)
-
 WEIGHTS_FILE, CONFIG_FILE, CATEGORY_FILE = "model.weights.h5", "config.json", "item_category.npy"
 INPUT_NAME, OUTPUT_NAME = "item_ids", "scores"
-DEFAULT_OPSET = 17
 
 
 def save_keras_model(model: KerasSessionModel, directory: str | Path, extra: dict | None = None) -> Path:
@@ -52,14 +48,13 @@ def serving_function(model: KerasSessionModel):
     return tf.function(lambda item_ids: {OUTPUT_NAME: model(item_ids, training=False)}, input_signature=[spec])
 
 
-def export_onnx(model: KerasSessionModel, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+def export_onnx(model: KerasSessionModel, path: str | Path, opset: int = 17) -> Path:
     """Export the serving graph as ONNX (dynamic batch and length) to ``path``; needs ``tf2onnx``."""
     import tf2onnx
 
     function = serving_function(model)
     write_file_atomically(path, lambda tmp: tf2onnx.convert.from_function(
         function, input_signature=function.input_signature, opset=opset, output_path=str(tmp)))
-    logger.info("exported %s to %s (opset %d)", model.name, path, opset)
     return Path(path)
 
 

@@ -88,8 +88,7 @@ def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Op
 
 
 def fit(model: keras.Model, dataset, validate, config: TrainConfig) -> History:
-    """Train ``model`` on a :func:`~.keras_data.make_dataset` dataset; return the history. ``validate(model)``
-    gives metrics per epoch: ``patience`` epochs without a better ``config.monitor`` stop it (best kept)."""
+    """Train on a :func:`~.keras_data.make_dataset` dataset, stopped early on ``validate(model)``."""
     steps = int(dataset.cardinality())
     sessions = getattr(dataset, "n_sessions", steps * config.batch_size)
     if config.max_steps_per_epoch is not None and config.max_steps_per_epoch < steps:
@@ -119,8 +118,7 @@ def keras_checkpoint(name: str, artifacts=None, profile: Profile | None = None, 
 def train_keras_model(name: str, artifacts=None, profile: Profile | None = None, *, cache: bool = True,
                       progress: bool = True, model_overrides: dict | None = None,
                       **train_overrides) -> tuple[KerasSessionModel, History]:
-    """Train Keras preset ``name`` (mlp, gru, transformer) on the ETL output (as ``train_model``): ``(model,
-    history)``, cached under :func:`keras_checkpoint`, reused while data, configs and code are unchanged."""
+    """``(model, history)`` of Keras preset ``name`` on the ETL output, cached (:func:`keras_checkpoint`)."""
     from sessrec_course.training.keras_export import load_keras_model, save_keras_model
 
     profile, paths, config, train = training_setup(name, artifacts, profile, KERAS_PRESETS, model_overrides,
@@ -129,7 +127,6 @@ def train_keras_model(name: str, artifacts=None, profile: Profile | None = None,
     if cache and (target / "config.json").exists():
         logger.info("loading cached Keras %s from %s", name, target)
         return load_keras_model(target), cached_history(target)
-
     set_seed(train.seed, train.deterministic)
     split = read_split(paths.train, config.max_length, side_features=False)
     lookup = item_category_lookup(paths.train, config.item_cardinality) if config.category_cardinality else None
