@@ -1,8 +1,5 @@
-"""Helpers of the Merlin lessons (kernel ``sessrec-merlin``: transformers 4.30) that reach the course venv.
-
-:func:`course_transformer` trains a course preset in a child process of the course venv (transformers 5),
-on the course's ETL output for the same sessions (:func:`course_sessions_like`); its figures come as JSON.
-"""
+"""Helpers of the Merlin lessons (transformers 4.30) that reach the course venv (transformers 5): a course
+preset trained in a child process on the course's ETL output for the same sessions, figures back as JSON."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """The course's session ETL redone with NVTabular 23.8 on CPU (the Merlin kernel), decoded and compared.
 
-Ids: NVTabular numbers 0 padding, 1 null, 2 out-of-vocabulary, real values from 3 (most frequent first); the
-course 0 padding, 1 OOV, items from 2 (:func:`to_course_ids`). CLI: ``--train T --test T --out DIR``.
-"""
+NVTabular numbers 0 padding, 1 null, 2 OOV, values from 3; the course 0 padding, 1 OOV, items from 2."""
 
 from __future__ import annotations
 
@@ -51,8 +49,8 @@ def import_nvtabular() -> Any:
 
 
 def session_workflow(max_length: int = 20, min_length: int = 2, freq_threshold: int = 0,
-                     out_path: str | Path = ".", time_features: bool = False) -> Any:
-    """The blog's graph: Categorify → Groupby session by time → ListSlice → Filter (+ the course's time features)."""
+                     out_path: str | Path = ".") -> Any:
+    """The blog's graph: Categorify → Groupby session by time → ListSlice → Filter."""
     nvt = import_nvtabular()
     from merlin.schema import Tags
     from nvtabular import ops
@@ -61,22 +59,10 @@ def session_workflow(max_length: int = 20, min_length: int = 2, freq_threshold: 
     items = ["item_id"] >> ops.Categorify(freq_threshold=freq_threshold, out_path=out) >> ops.TagAsItemID()
     cats = ["category"] >> ops.Categorify(out_path=out) >> ops.AddTags([Tags.CATEGORICAL, Tags.ITEM])
     features = ["session_id", "timestamp"] + items + cats
-    aggs: dict[str, list[str]] = {"item_id": ["list", "count"], "category": ["list"], "timestamp": ["first"]}
-    list_columns = [ITEMS, CATEGORIES]
-    if time_features:
-        ts = ["timestamp"] >> ops.LambdaOp(lambda col: col.astype("int64") // 10**9) >> ops.Rename(name="ts")
-        lagged = ts >> ops.DifferenceLag(partition_cols=["session_id"], shift=1)
-        delta = (lagged["ts_difference_lag_1"] >> ops.FillMissing(0) >> ops.Rename(name="delta")
-                 >> ops.AddTags([Tags.CONTINUOUS]))
-        weekday = ["timestamp"] >> ops.LambdaOp(lambda col: col.dt.weekday) >> ops.Rename(name="weekday")
-        hour = ["timestamp"] >> ops.LambdaOp(lambda col: col.dt.hour) >> ops.Rename(name="hour")
-        features = features + ts + delta + weekday + hour
-        aggs.update({"delta": ["list"], "ts": ["last"], "weekday": ["first"], "hour": ["first"]})
-        list_columns.append("delta-list")
+    aggs = {"item_id": ["list", "count"], "category": ["list"], "timestamp": ["first"]}
     grouped = features >> ops.Groupby(groupby_cols=["session_id"], sort_cols=["timestamp"], aggs=aggs, name_sep="-")
-    lists = grouped[list_columns] >> ops.ListSlice(-max_length) >> ops.ValueCount()
-    scalars = ["session_id", COUNT, FIRST_TIME] + (["ts-last", "weekday-first", "hour-first"] if time_features else [])
-    kept = grouped[scalars] + lists
+    lists = grouped[[ITEMS, CATEGORIES]] >> ops.ListSlice(-max_length) >> ops.ValueCount()
+    kept = grouped[["session_id", COUNT, FIRST_TIME]] + lists
     return nvt.Workflow(kept >> ops.Filter(f=lambda df: df[COUNT] >= min_length))
 
 
@@ -145,8 +131,7 @@ def course_layout(scores: np.ndarray) -> np.ndarray:
 
 
 def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -> dict[str, Any]:
-    """Sessions whose decoded outputs differ, by kind: ``vocabulary`` (only where one side is unknown), ``order``,
-    ``other``, ``categories``, ``count`` (NVTabular's count before ListSlice) and ``start_time``."""
+    """Sessions whose decoded outputs differ, by kind (``vocabulary``: only where a side is unknown...)."""
     only_course = sorted(set(course["session_id"]) - set(nvt["session_id"]))
     only_nvt = sorted(set(nvt["session_id"]) - set(course["session_id"]))
     both = course.merge(nvt, on="session_id", suffixes=("_course", "_nvt"))
@@ -164,16 +149,11 @@ def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -
     return result
 
 
-def run_etl(frames: dict[str, pd.DataFrame], out: str | Path, max_length: int = 20, min_length: int = 2,
-            freq_threshold: int = 0, time_features: bool = False) -> dict[str, Any]:
-    """Fit on ``frames["train"]``, transform all; write parquet, workflow, decoded copies; return timings and counts."""
+def run_etl(frames: dict[str, pd.DataFrame], out: str | Path, workflow: Any) -> dict[str, Any]:
+    """Fit ``workflow`` on ``frames["train"]``, transform all; write parquet, workflow, decoded copies."""
     nvt = import_nvtabular()
     out = Path(out)
-    workflow = session_workflow(max_length, min_length, freq_threshold, out, time_features)
     start = time.perf_counter()
-    if time_features:  # DifferenceLag needs rows ordered by session and time (timed: part of the work)
-        frames = {k: f.sort_values(["session_id", "timestamp"], kind="stable", ignore_index=True)
-                  for k, f in frames.items()}
     data = {k: nvt.Dataset(f, cpu=True) for k, f in frames.items()}
     workflow.fit(data["train"])
     fit_s = time.perf_counter() - start
@@ -249,8 +229,8 @@ def prepare_merlin_sessions(profile: Any = None, freq_threshold: int = 0, force:
     root = merlin_sessions_dir(profile, freq_threshold)
     if force or not (root / "etl.json").is_file():
         frames = raw_splits(profile)
-        write_directory_atomically(root, lambda tmp: run_etl(frames, tmp, profile.max_length,
-                                                             freq_threshold=freq_threshold))
+        write_directory_atomically(root, lambda tmp: run_etl(frames, tmp, session_workflow(
+            profile.max_length, freq_threshold=freq_threshold, out_path=tmp)))
     return root
 
 
@@ -261,11 +241,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(name, required=True)
     for name, default in (("--max-length", 20), ("--min-length", 2), ("--freq-threshold", 0)):
         parser.add_argument(name, type=int, default=default)
-    parser.add_argument("--time-features", action="store_true", help="the peers benchmark's extra features")
     args = parser.parse_args(argv)
     frames = {"train": pd.read_parquet(args.train), "test": pd.read_parquet(args.test)}
-    print(json.dumps(run_etl(frames, args.out, args.max_length, args.min_length, args.freq_threshold,
-                             args.time_features)))
+    workflow = session_workflow(args.max_length, args.min_length, args.freq_threshold, args.out)
+    print(json.dumps(run_etl(frames, args.out, workflow)))
 
 
 if __name__ == "__main__":

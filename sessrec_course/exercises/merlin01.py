@@ -1,8 +1,5 @@
-"""Merlin lesson 01 exercises: decode NVTabular's Categorify ids, and re-encode them in the course's ids.
-
-NVTabular 23.8 numbers a column as 0 padding, 1 null, 2 out-of-vocabulary, real values from 3; the course as
-0 padding, 1 out-of-vocabulary, real items from 2. numpy only (runs in the course and the Merlin kernel).
-"""
+"""Merlin lesson 01 exercises: decode NVTabular's Categorify ids (0 padding, 1 null, 2 OOV, values from 3)
+and re-encode them in the course's ids (0 padding, 1 OOV, items from 2). numpy only (both kernels)."""
 
 from __future__ import annotations
 

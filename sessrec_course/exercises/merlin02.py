@@ -1,7 +1,5 @@
-"""Merlin lesson 02 exercises: probe an evaluation for a label leak, and XLNet's causal vs masked attention mask.
-
-Sessions are right-padded id matrices (0 is padding, 1 an OOV click). numpy only (course and Merlin kernel).
-"""
+"""Merlin lesson 02 exercises: probe an evaluation for a label leak, XLNet's causal vs masked attention mask;
+on right-padded id matrices (0 padding, 1 an OOV click). numpy only (course and Merlin kernel)."""
 
 from __future__ import annotations
 

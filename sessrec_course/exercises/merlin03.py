@@ -1,9 +1,5 @@
-"""Merlin lesson 03 exercises: what Merlin Models' blocks compute, redone in numpy.
-
-``mean_pool`` is ``InputBlockV2`` with ``Embeddings(sequence_combiner="mean")`` (the MLP's input), ``predict_last``
-is ``SequencePredictLast`` and ``predict_next`` is ``SequencePredictNext`` (the training targets of the models).
-Sessions are right-padded id matrices (0 is padding, 1 an OOV click). numpy only (course and Merlin kernel).
-"""
+"""Merlin lesson 03 exercises: Merlin Models' mean-pooled ``InputBlockV2``, ``SequencePredictLast`` and
+``SequencePredictNext`` redone in numpy on right-padded id matrices (0 padding, 1 an OOV click)."""
 
 from __future__ import annotations
 

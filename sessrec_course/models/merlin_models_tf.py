@@ -1,7 +1,5 @@
 """Merlin Models 23.12 (TensorFlow 2.12) on NVTabular's output, in the Merlin kernel: the GTC'23 tutorial's
-MLP, RNN and Transformer on the item-id list, trained and evaluated the tutorial's way, and
-:class:`MerlinModelsRecommender` for the course's ``evaluate`` (ids: ``nvtabular_workflow.to_course_ids``).
-"""
+MLP, RNN and Transformer, trained its way, and :class:`MerlinModelsRecommender` for the course's evaluate."""
 
 from __future__ import annotations
 
@@ -87,11 +85,8 @@ def rnn_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
 
 def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int = 2, attn_type: str = "uni",
                       seed: int = 42) -> tuple[Any, Any]:
-    """The tutorial's Transformer: embeddings → MLP → XLNetBlock → MLP → output tied to the item embeddings.
-
-    Returns the model and its XLNet block (for :func:`train_and_evaluate`). ``attn_type="uni"`` is causal;
-    XLNet's default ``"bi"`` lets a position read the next click, its target under ``SequencePredictNext``.
-    """
+    """The tutorial's Transformer (embeddings → MLP → XLNetBlock → MLP → tied output) and its XLNet block;
+    ``attn_type="uni"`` is causal (XLNet's default ``"bi"`` would read the next click, the target)."""
     mm = fresh_keras(seed)
     from merlin.schema import Tags
 
@@ -111,11 +106,8 @@ def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int 
 def train_and_evaluate(model: Any, train: Any, test: Any, transformer: Any = None, epochs: int = 1,
                        batch_size: int = 256, learning_rate: float = 5e-3, ks: tuple[int, ...] = (10, 20),
                        run_eagerly: bool = False) -> dict[str, Any]:
-    """``model.compile/fit/evaluate`` as the tutorial does; the training seconds and Merlin's own metrics.
-
-    Trained on each session's last click (``SequencePredictLast``), or with a ``transformer`` on every next
-    click (``SequencePredictNext``); evaluated on each test session's last click; metrics named as ours.
-    """
+    """``model.compile/fit/evaluate`` as the tutorial does (every next click with a ``transformer``, else
+    the last one); the training seconds and Merlin's metrics, named as the course's."""
     mm = import_merlin_models()
     import tensorflow as tf
     from merlin.schema import Tags

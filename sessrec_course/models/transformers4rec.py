@@ -1,7 +1,5 @@
 """Transformers4Rec 23.12 (PyTorch) on NVTabular's output, in the Merlin kernel: the blog's XLNet, T4Rec's
-``Trainer`` and metrics, and :class:`T4RecRecommender` for the course's ``evaluate`` (ids relabelled by
-``nvtabular_workflow.to_course_ids``, the null column of the scores dropped).
-"""
+``Trainer`` and metrics, and :class:`T4RecRecommender` for the course's ``evaluate``."""
 
 from __future__ import annotations
 
@@ -45,11 +43,8 @@ def read_schema(data_dir: str | Path, columns: tuple[str, ...] = (ITEMS,)) -> An
 
 def xlnet_model(schema: Any, masking: str = "clm", d_model: int = 64, n_head: int = 2, n_layer: int = 2,
                 max_length: int = 20, metrics_ks: tuple[int, ...] = (10, 20), seed: int = 42) -> Any:
-    """The blog's model: sequence features from the schema → XLNet → next-item task with weight tying.
-
-    ``masking``: ``"clm"`` (causal: predict each next item from the ones before) or ``"mlm"`` (masked, as BERT).
-    T4Rec's metrics are Recall@K and MRR@K for ``metrics_ks``. ``seed`` seeds the initial weights.
-    """
+    """The blog's model: schema features → XLNet → next-item task with weight tying; ``masking`` is ``"clm"``
+    (causal: each next item from the ones before) or ``"mlm"`` (masked, as BERT)."""
     import torch
 
     tr = import_t4rec()
@@ -121,11 +116,7 @@ def t4rec_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def evaluate_path_scores(model: Any, sessions: list[np.ndarray], max_length: int = 20,
                          batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """What ``trainer.evaluate`` scores: whole sessions (NVTabular ids) with ``testing=True``; scores and labels.
-
-    T4Rec hides the last click itself (masked, or shifted out for causal models); the inference path gets the
-    session without it and fills the padding with the trainable mask embedding: their scores differ slightly.
-    """
+    """What ``trainer.evaluate`` scores, whole sessions (NVTabular ids) with ``testing=True``, and labels."""
     import torch
 
     scores, labels = [], []
@@ -156,11 +147,8 @@ def label_leak(model: Any, sessions: list[np.ndarray], max_length: int = 20, see
 
 def rank_both_ways(recommender: T4RecRecommender, prefixes: np.ndarray, targets: np.ndarray,
                    batch_size: int = 512) -> Any:
-    """Per case: the target's rank by the course's rules and by T4Rec's, and what makes them differ.
-
-    The course never recommends padding or OOV, counts an OOV target as a miss and gives ties to the lower id;
-    T4Rec ranks every column (padding, null, OOV), an OOV target like an item, ties at the best place.
-    """
+    """Per case: the target's rank by the course's rules and by T4Rec's (every column, ties at the best
+    place), and what makes them differ (an OOV target, padding/null/OOV above it, ties)."""
     import pandas as pd
 
     from sessrec_course.evaluation import MISS_RANK, ranks_from_scores
