@@ -10,17 +10,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sessrec_course.etl.nvtabular_workflow import read_split
 from sessrec_course.paths import project_root
 
 
 def course_sessions_like(course_root: str | Path, nvt_dir: str | Path, out: str | Path) -> Path:
     """``out/course/{train,test}.parquet``: the course's sessions with the ids of NVTabular's ``nvt_dir`` splits."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from sessrec_course.etl.nvtabular_workflow import read_split
-
     target = Path(out) / "course"
     target.mkdir(parents=True, exist_ok=True)
     for split in ("train", "test"):
@@ -38,22 +38,19 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     import numpy as np
     import torch
 
+    from sessrec_course import training
     from sessrec_course.evaluation import evaluate, last_item
-    from sessrec_course.training.common import MODEL_PRESETS, TrainConfig, model_config
-    from sessrec_course.training.torch_callbacks import standard_callbacks
-    from sessrec_course.training.torch_data import read_sessions
-    from sessrec_course.training.torch_pipeline import fit_model
-    from sessrec_course.training.torch_recommender import TorchRecommender
     from sessrec_course.training.torch_trainer import Callback
 
     folder = Path(folder) / "course"
-    train_ids = read_sessions(folder / "train.parquet", max_length)
-    test_ids = read_sessions(folder / "test.parquet", max_length)
+    train_ids = training.read_sessions(folder / "train.parquet", max_length)
+    test_ids = training.read_sessions(folder / "test.parquet", max_length)
     n_items = max(int(n_items), int(train_ids.max()) + 1, int(test_ids.max()) + 1)
-    shape = {"num_layers": num_layers, "num_heads": num_heads} if MODEL_PRESETS[preset]["name"] == "transformer" else {}
-    config = model_config(preset, {"item_cardinality": n_items, "max_length": max_length}, hidden_size=hidden_size,
+    transformer = training.MODEL_PRESETS[preset]["name"] == "transformer"
+    shape = {"num_layers": num_layers, "num_heads": num_heads} if transformer else {}
+    config = training.model_config(preset, {"item_cardinality": n_items, "max_length": max_length}, hidden_size=hidden_size,
                           **shape)  # the preset's dropout, as the course trains it
-    tconfig = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed, progress=False,
+    tconfig = training.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed, progress=False,
                           patience=epochs + 1)
     timing: dict[str, float] = {}
 
@@ -61,10 +58,11 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
         def before_fit(self, run):
             timing["start"], timing["sessions"] = time.perf_counter(), len(run.loader.dataset)
 
-    model, history = fit_model(config, train_ids, tconfig, [*standard_callbacks(tconfig), Clock()])
+    callbacks = [*training.standard_callbacks(tconfig), Clock()]
+    model, history = training.fit_model(config, train_ids, tconfig, callbacks)
     train_s = time.perf_counter() - timing["start"]
     prefixes, targets = last_item([row[row != 0] for row in test_ids], max_length=max_length)
-    metrics = evaluate(TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)
+    metrics = evaluate(training.TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)
     sessions = timing["sessions"] * len(history.epochs)
     kind = "causal" if config.causal else "masked"
     return {"model": f"course {preset} ({config.backbone if config.name == 'transformer' else config.name}, {kind})",
@@ -97,8 +95,6 @@ def course_transformer(folder: str | Path, n_items: int, timeout: float = 1800, 
 
 def markdown_table(frame: Any, digits: int = 2) -> str:
     """A DataFrame as a markdown table (index first; empty cells for NaN), without the tabulate package."""
-    import pandas as pd
-
     head = ["", *map(str, frame.columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in frame.iterrows():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 import warnings
@@ -14,6 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from sessrec_course.etl.dataset import prepare_default_dataset
+from sessrec_course.etl.distributed import read_sessions_folder
+from sessrec_course.etl.split import temporal_split
+from sessrec_course.ids import FIRST_ID
+from sessrec_course.paths import write_directory_atomically
 
 NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3  # NVTabular's encoding
 UNKNOWN = -1  # raw id of padding / null / out-of-vocabulary after decoding (both sides)
@@ -68,8 +75,7 @@ def session_workflow(max_length: int = 20, min_length: int = 2, freq_threshold: 
 
 def vocabulary(workflow: Any, column: str) -> np.ndarray:
     """Raw value of every encoded id of a Categorify output column (``-1`` for padding, null and OOV)."""
-    path = workflow.output_schema[column].properties["cat_path"]
-    unique = pd.read_parquet(path)
+    unique = pd.read_parquet(workflow.output_schema[column].properties["cat_path"])
     raw_column = [c for c in unique.columns if not c.endswith("_size")][0]
     table = np.full(NVT_FIRST + len(unique), UNKNOWN, np.int64)
     table[unique.index.to_numpy()] = unique[raw_column].to_numpy(np.int64)
@@ -96,8 +102,6 @@ def decoded_nvtabular(sessions: pd.DataFrame, items: np.ndarray, categories: np.
 
 def decoded_course(sessions: pd.DataFrame, workflow: Any) -> pd.DataFrame:
     """The course ``SessionWorkflow``'s sessions in raw ids, in the columns of :func:`decoded_nvtabular`."""
-    from sessrec_course.ids import FIRST_ID
-
     cat_table = np.concatenate([np.full(FIRST_ID, UNKNOWN, np.int64), workflow.category_raw.astype(np.int64)])
     return _decoded(sessions, [workflow.decode_item_ids(v) for v in sessions["item_id_list"]],
                     _lookup(cat_table, sessions["category_list"]), "length", "start_time")  # length: after truncation
@@ -152,20 +156,17 @@ def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -
 def run_etl(frames: dict[str, pd.DataFrame], out: str | Path, workflow: Any) -> dict[str, Any]:
     """Fit ``workflow`` on ``frames["train"]``, transform all; write parquet, workflow, decoded copies."""
     nvt = import_nvtabular()
-    out = Path(out)
-    start = time.perf_counter()
+    out, started = Path(out), time.perf_counter()
     data = {k: nvt.Dataset(f, cpu=True) for k, f in frames.items()}
     workflow.fit(data["train"])
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
+    fitted = time.perf_counter()
     sessions = {k: workflow.transform(d).to_ddf().compute() for k, d in data.items()}
-    transform_s = time.perf_counter() - start
-    start = time.perf_counter()
+    transformed = time.perf_counter()
     for split, dataset in data.items():
         workflow.transform(dataset).to_parquet(str(out / split), out_files_per_proc=1)
-    parquet_s = time.perf_counter() - start
-    return finish(out, workflow, sessions, {"fit_s": fit_s, "transform_s": transform_s, "parquet_s": parquet_s,
-                                            "events": int(sum(len(f) for f in frames.values()))})
+    timings = {"fit_s": fitted - started, "transform_s": transformed - fitted,
+               "parquet_s": time.perf_counter() - transformed, "events": sum(len(f) for f in frames.values())}
+    return finish(out, workflow, sessions, timings)
 
 
 def finish(out: str | Path, workflow: Any, sessions: dict[str, pd.DataFrame], timings: dict[str, Any]) -> dict[str, Any]:
@@ -184,16 +185,12 @@ def finish(out: str | Path, workflow: Any, sessions: dict[str, pd.DataFrame], ti
 
 def read_split(root: str | Path, split: str) -> pd.DataFrame:
     """The sessions NVTabular's ``to_parquet`` wrote to ``root/split/`` (its part files, in session order)."""
-    from sessrec_course.etl.distributed import read_sessions_folder
-
     return read_sessions_folder(Path(root) / split, "*.parquet")
 
 
 def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | None,
                 max_test_sessions: int | None = None) -> Path:
     """``out/{train,test}/``: the first sessions (by id) of each split, with the schema fitted on all of train."""
-    import shutil
-
     root, out = Path(root), Path(out)
     for split in ("train", "test"):
         frame = read_split(root, split).iloc[:max_train_sessions if split == "train" else max_test_sessions]
@@ -205,16 +202,11 @@ def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | Non
 
 def merlin_sessions_dir(profile: Any = None, freq_threshold: int = 0) -> Path:
     """Where the NVTabular output of the default dataset lives (beside the course's own, per profile)."""
-    from sessrec_course.etl.dataset import prepare_default_dataset
-
     return prepare_default_dataset(profile).root.parent / f"merlin-f{freq_threshold}"
 
 
 def raw_splits(profile: Any = None) -> dict[str, pd.DataFrame]:
     """The raw train / valid / test events of the course's default dataset (the rows lesson 01 splits)."""
-    from sessrec_course.etl.dataset import prepare_default_dataset
-    from sessrec_course.etl.split import temporal_split
-
     data = prepare_default_dataset(profile)
     days = float(data.manifest["split_days"])
     return temporal_split(data.events(), valid_days=days, test_days=days, source=str(data.events_path))
@@ -222,9 +214,6 @@ def raw_splits(profile: Any = None) -> dict[str, pd.DataFrame]:
 
 def prepare_merlin_sessions(profile: Any = None, freq_threshold: int = 0, force: bool = False) -> Path:
     """The default dataset through NVTabular into :func:`merlin_sessions_dir`, once (reused when complete)."""
-    from sessrec_course.etl.dataset import prepare_default_dataset
-    from sessrec_course.paths import write_directory_atomically
-
     profile = prepare_default_dataset(profile).profile
     root = merlin_sessions_dir(profile, freq_threshold)
     if force or not (root / "etl.json").is_file():

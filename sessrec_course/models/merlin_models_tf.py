@@ -58,10 +58,8 @@ def mlp_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
     mm = fresh_keras(seed)
     from merlin.schema import Tags
 
-    input_block = mm.InputBlockV2(
-        schema,
-        categorical=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner="mean", dim=dim),
-    )
+    embeddings = mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner="mean", dim=dim)
+    input_block = mm.InputBlockV2(schema, categorical=embeddings)
     mlp_block = mm.MLPBlock([128, dim], no_activation_last_layer=True)
     prediction_task = mm.CategoricalOutput(schema.select_by_name(ITEMS), default_loss="categorical_crossentropy")
     return mm.Model(input_block, mlp_block, prediction_task)
@@ -73,10 +71,8 @@ def rnn_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
     import tensorflow as tf
     from merlin.schema import Tags
 
-    input_block = mm.InputBlockV2(
-        schema,
-        embeddings=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim),
-    )
+    embeddings = mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim)
+    input_block = mm.InputBlockV2(schema, embeddings=embeddings)
     rnn_layer = tf.keras.layers.GRU(dim, return_sequences=False)
     mlp_block = mm.MLPBlock([128, dim], activation="relu", no_activation_last_layer=True)
     prediction_task = mm.CategoricalOutput(schema.select_by_name(ITEMS), default_loss="categorical_crossentropy")
@@ -90,10 +86,8 @@ def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int 
     mm = fresh_keras(seed)
     from merlin.schema import Tags
 
-    input_block = mm.InputBlockV2(
-        schema,
-        embeddings=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim),
-    )
+    embeddings = mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim)
+    input_block = mm.InputBlockV2(schema, embeddings=embeddings)
     mlp_block = mm.MLPBlock([128, dim], activation="relu", no_activation_last_layer=True)
     xlnet_block = mm.XLNetBlock(d_model=dim, n_head=n_head, n_layer=n_layer, attn_type=attn_type)
     dense_block = mm.SequentialBlock(input_block, mlp_block, xlnet_block)
@@ -113,10 +107,8 @@ def train_and_evaluate(model: Any, train: Any, test: Any, transformer: Any = Non
     from merlin.schema import Tags
 
     seq_schema = train.schema.select_by_tag(Tags.SEQUENCE)
-    if transformer is None:
-        fit_pre = mm.SequencePredictLast(schema=seq_schema, target=ITEMS)
-    else:
-        fit_pre = mm.SequencePredictNext(schema=seq_schema, target=ITEMS, transformer=transformer)
+    fit_pre = (mm.SequencePredictLast(schema=seq_schema, target=ITEMS) if transformer is None
+               else mm.SequencePredictNext(schema=seq_schema, target=ITEMS, transformer=transformer))
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate), run_eagerly=run_eagerly,
                   loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True),
                   metrics=mm.TopKMetricsAggregator.default_metrics(top_ks=list(ks)))

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 
 from sessrec_course.arrays import pad_right
 from sessrec_course.etl.nvtabular_workflow import (
@@ -18,6 +20,7 @@ from sessrec_course.etl.nvtabular_workflow import (
     quiet,
     skip_tensorflow,
 )
+from sessrec_course.evaluation import MISS_RANK, ranks_from_scores
 
 # deprecations of APIs that Transformers4Rec 23.12 itself calls
 _NOISE = ("The `device` argument is deprecated", "`resume_download` is deprecated", "torch.utils._pytree",
@@ -45,8 +48,6 @@ def xlnet_model(schema: Any, masking: str = "clm", d_model: int = 64, n_head: in
                 max_length: int = 20, metrics_ks: tuple[int, ...] = (10, 20), seed: int = 42) -> Any:
     """The blog's model: schema features → XLNet → next-item task with weight tying; ``masking`` is ``"clm"``
     (causal: each next item from the ones before) or ``"mlm"`` (masked, as BERT)."""
-    import torch
-
     tr = import_t4rec()
     torch.manual_seed(seed)
     from transformers4rec.torch.ranking_metric import MeanReciprocalRankAt, RecallAt
@@ -94,8 +95,6 @@ class T4RecRecommender:
 
     def nvt_scores(self, prefixes: np.ndarray) -> np.ndarray:
         """Scores of every NVTabular id (0 padding, 1 null, 2 OOV, items from 3) after each course-id prefix."""
-        import torch
-
         ids = pad_right(from_course_ids(prefixes), self.max_length)  # the model takes max_length columns
         with torch.no_grad():
             scores = self.model({ITEMS: torch.as_tensor(ids)}, training=False, testing=False)
@@ -117,8 +116,6 @@ def t4rec_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def evaluate_path_scores(model: Any, sessions: list[np.ndarray], max_length: int = 20,
                          batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """What ``trainer.evaluate`` scores, whole sessions (NVTabular ids) with ``testing=True``, and labels."""
-    import torch
-
     scores, labels = [], []
     for start in range(0, len(sessions), batch_size):
         ids = pad_right(sessions[start:start + batch_size], max_length)
@@ -134,12 +131,9 @@ def label_leak(model: Any, sessions: list[np.ndarray], max_length: int = 20, see
     for another real item: an honest evaluation cannot see it, only 0 (up to float noise) is right."""
     rng = np.random.default_rng(seed)
     n_items = int(max(int(np.max(s)) for s in sessions)) + 1
-    swapped = []
-    for session in sessions:
-        other = np.asarray(session, dtype=np.int64).copy()
-        other[-1] = NVT_FIRST + (other[-1] - NVT_FIRST + 1 + rng.integers(n_items - NVT_FIRST - 1)) % (
-            n_items - NVT_FIRST)
-        swapped.append(other)
+    span = n_items - NVT_FIRST  # the real items: each label moves 1..span-1 places among them
+    moved = [NVT_FIRST + (int(s[-1]) - NVT_FIRST + 1 + rng.integers(span - 1)) % span for s in sessions]
+    swapped = [np.append(np.asarray(s[:-1], np.int64), m) for s, m in zip(sessions, moved, strict=True)]
     before, _ = evaluate_path_scores(model, sessions, max_length)
     after, _ = evaluate_path_scores(model, swapped, max_length)
     return float(np.abs(before - after).max())
@@ -149,10 +143,6 @@ def rank_both_ways(recommender: T4RecRecommender, prefixes: np.ndarray, targets:
                    batch_size: int = 512) -> Any:
     """Per case: the target's rank by the course's rules and by T4Rec's (every column, ties at the best
     place), and what makes them differ (an OOV target, padding/null/OOV above it, ties)."""
-    import pandas as pd
-
-    from sessrec_course.evaluation import MISS_RANK, ranks_from_scores
-
     rows = []
     for start in range(0, len(targets), batch_size):
         p, t = prefixes[start:start + batch_size], targets[start:start + batch_size]
