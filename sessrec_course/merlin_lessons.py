@@ -1,5 +1,4 @@
-"""Helpers of the Merlin lessons (transformers 4.30) that reach the course venv (transformers 5): a course
-preset trained in a child process on the course's ETL output for the same sessions, figures back as JSON."""
+"""Helpers of the Merlin lessons that reach the course venv: a course preset trained in a child process."""
 
 from __future__ import annotations
 
@@ -31,10 +30,10 @@ def course_sessions_like(course_root: str | Path, nvt_dir: str | Path, out: str 
     return Path(out)
 
 
-def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hidden_size: int = 64, max_length: int = 20,
-                    epochs: int = 1, batch_size: int = 256, seed: int = 42, num_layers: int = 2,
-                    num_heads: int = 2) -> dict:
-    """Train course preset ``preset`` on ``folder/course/train.parquet``; sessions/s and last-item test metrics."""
+def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hidden_size: int = 64,
+                    max_length: int = 20, epochs: int = 1, batch_size: int = 256, seed: int = 42,
+                    num_layers: int = 2, num_heads: int = 2) -> dict:
+    """Train course preset ``preset`` on ``folder/course/``: training sessions/s, last-item test metrics."""
     import numpy as np
     import torch
 
@@ -48,10 +47,10 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     n_items = max(int(n_items), int(train_ids.max()) + 1, int(test_ids.max()) + 1)
     transformer = training.MODEL_PRESETS[preset]["name"] == "transformer"
     shape = {"num_layers": num_layers, "num_heads": num_heads} if transformer else {}
-    config = training.model_config(preset, {"item_cardinality": n_items, "max_length": max_length}, hidden_size=hidden_size,
-                          **shape)  # the preset's dropout, as the course trains it
-    tconfig = training.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed, progress=False,
-                          patience=epochs + 1)
+    config = training.model_config(preset, {"item_cardinality": n_items, "max_length": max_length},
+                                   hidden_size=hidden_size, **shape)  # the preset's dropout, as trained
+    tconfig = training.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed,
+                                   progress=False, patience=epochs + 1)
     timing: dict[str, float] = {}
 
     class Clock(Callback):  # training time from the start of the fit, as the Merlin side counts it
@@ -63,20 +62,18 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     train_s = time.perf_counter() - timing["start"]
     prefixes, targets = last_item([row[row != 0] for row in test_ids], max_length=max_length)
     metrics = evaluate(training.TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)
-    sessions = timing["sessions"] * len(history.epochs)
-    kind = "causal" if config.causal else "masked"
-    return {"model": f"course {preset} ({config.backbone if config.name == 'transformer' else config.name}, {kind})",
-            "preset": preset, "train_s": train_s,
-            "sessions": sessions, "sessions_per_s": sessions / train_s, "Recall@20": 100 * metrics["Recall@20"],
-            "MRR@20": 100 * metrics["MRR@20"], "test_cases": int(len(targets)), "threads": torch.get_num_threads(),
-            "parameters": int(sum(p.numel() for p in model.parameters())), "epochs": len(history.epochs),
-            "hidden_size": hidden_size, "num_layers": num_layers, "num_heads": num_heads, "max_length": max_length,
-            "batch_size": batch_size, "n_items": n_items, "test_lengths": np.bincount((test_ids != 0).sum(1)).tolist()}
+    sessions, name = timing["sessions"] * len(history.epochs), config.backbone if transformer else config.name
+    return {"model": f"course {preset} ({name}, {'causal' if config.causal else 'masked'})", "preset": preset,
+            "train_s": train_s, "sessions": sessions, "sessions_per_s": sessions / train_s,
+            "Recall@20": 100 * metrics["Recall@20"], "MRR@20": 100 * metrics["MRR@20"],
+            "test_cases": len(targets), "threads": torch.get_num_threads(), "epochs": len(history.epochs),
+            "parameters": sum(p.numel() for p in model.parameters()), "hidden_size": hidden_size,
+            "num_layers": num_layers, "num_heads": num_heads, "max_length": max_length, "n_items": n_items,
+            "batch_size": batch_size, "test_lengths": np.bincount((test_ids != 0).sum(1)).tolist()}
 
 
 def course_transformer(folder: str | Path, n_items: int, timeout: float = 1800, **settings: Any) -> dict[str, Any]:
-    """Train the course's Transformer (or ``preset="mlp"``...) on ``folder/course/`` in the course venv
-    (``$SESSREC_COURSE_PYTHON``, else ``.venv``); its :func:`course_training` figures (metrics in %)."""
+    """:func:`course_training` (the Transformer, or ``preset=``) in the course venv, as a child process."""
     python = Path(os.environ.get("SESSREC_COURSE_PYTHON") or project_root() / ".venv" / "bin" / "python")
     if not python.exists():
         raise FileNotFoundError(f"no course venv at {python}: run `make setup` or set SESSREC_COURSE_PYTHON")

@@ -1,6 +1,4 @@
-"""The course's session ETL redone with NVTabular 23.8 on CPU (the Merlin kernel), decoded and compared.
-
-NVTabular numbers 0 padding, 1 null, 2 OOV, values from 3; the course 0 padding, 1 OOV, items from 2."""
+"""The course's session ETL redone with NVTabular 23.8 on CPU (the Merlin kernel), decoded and compared."""
 
 from __future__ import annotations
 
@@ -22,7 +20,7 @@ from sessrec_course.etl.split import temporal_split
 from sessrec_course.ids import FIRST_ID
 from sessrec_course.paths import write_directory_atomically
 
-NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3  # NVTabular's encoding
+NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3  # NVTabular's encoding (the course's: 0 pad, 1 OOV, items)
 UNKNOWN = -1  # raw id of padding / null / out-of-vocabulary after decoding (both sides)
 ITEMS, CATEGORIES, COUNT, FIRST_TIME = "item_id-list", "category-list", "item_id-count", "timestamp-first"
 # what Merlin prints on every CPU run, and its import-time notes about an absent tritonclient or TensorFlow

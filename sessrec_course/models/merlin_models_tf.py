@@ -1,5 +1,4 @@
-"""Merlin Models 23.12 (TensorFlow 2.12) on NVTabular's output, in the Merlin kernel: the GTC'23 tutorial's
-MLP, RNN and Transformer, trained its way, and :class:`MerlinModelsRecommender` for the course's evaluate."""
+"""The GTC'23 tutorial's Merlin Models 23.12 MLP, RNN and Transformer (TensorFlow 2.12, the Merlin kernel)."""
 
 from __future__ import annotations
 
@@ -41,8 +40,7 @@ def fresh_keras(seed: int) -> Any:
 
 
 def dataset(data_dir: str | Path, split: str, columns: tuple[str, ...] = (ITEMS,)) -> Any:
-    """NVTabular's ``data_dir/split`` as a Merlin ``Dataset``, its schema narrowed to ``columns`` and its
-    lists tagged ``Tags.SEQUENCE`` for the sequence transforms (as the tutorial's ETL, unlike Merlin 01)."""
+    """NVTabular's ``data_dir/split`` as a ``Dataset`` of ``columns``, its lists tagged SEQUENCE."""
     import_merlin_models()
     from merlin.io import Dataset
     from merlin.schema import Schema, Tags
@@ -100,8 +98,7 @@ def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int 
 def train_and_evaluate(model: Any, train: Any, test: Any, transformer: Any = None, epochs: int = 1,
                        batch_size: int = 256, learning_rate: float = 5e-3, ks: tuple[int, ...] = (10, 20),
                        run_eagerly: bool = False) -> dict[str, Any]:
-    """``model.compile/fit/evaluate`` as the tutorial does (every next click with a ``transformer``, else
-    the last one); the training seconds and Merlin's metrics, named as the course's."""
+    """``model.compile/fit/evaluate`` as the tutorial does; the training seconds and Merlin's own metrics."""
     mm = import_merlin_models()
     import tensorflow as tf
     from merlin.schema import Tags

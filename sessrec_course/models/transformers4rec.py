@@ -1,5 +1,4 @@
-"""Transformers4Rec 23.12 (PyTorch) on NVTabular's output, in the Merlin kernel: the blog's XLNet, T4Rec's
-``Trainer`` and metrics, and :class:`T4RecRecommender` for the course's ``evaluate``."""
+"""Transformers4Rec 23.12's XLNet as the blog builds it (PyTorch, Merlin kernel), trained and evaluated."""
 
 from __future__ import annotations
 
@@ -12,14 +11,8 @@ import pandas as pd
 import torch
 
 from sessrec_course.arrays import pad_right
-from sessrec_course.etl.nvtabular_workflow import (
-    ITEMS,
-    NVT_FIRST,
-    course_layout,
-    from_course_ids,
-    quiet,
-    skip_tensorflow,
-)
+from sessrec_course.etl import nvtabular_workflow as nw
+from sessrec_course.etl.nvtabular_workflow import ITEMS, NVT_FIRST, course_layout, from_course_ids
 from sessrec_course.evaluation import MISS_RANK, ranks_from_scores
 
 # deprecations of APIs that Transformers4Rec 23.12 itself calls
@@ -29,8 +22,8 @@ _NOISE = ("The `device` argument is deprecated", "`resume_download` is deprecate
 
 def import_t4rec() -> Any:
     """Import ``transformers4rec.torch`` without TensorFlow (``skip_tensorflow``) and its CPU-run notices."""
-    skip_tensorflow()
-    quiet(*_NOISE)
+    nw.skip_tensorflow()
+    nw.quiet(*_NOISE)
     import transformers4rec.torch as tr
 
     return tr
@@ -46,8 +39,7 @@ def read_schema(data_dir: str | Path, columns: tuple[str, ...] = (ITEMS,)) -> An
 
 def xlnet_model(schema: Any, masking: str = "clm", d_model: int = 64, n_head: int = 2, n_layer: int = 2,
                 max_length: int = 20, metrics_ks: tuple[int, ...] = (10, 20), seed: int = 42) -> Any:
-    """The blog's model: schema features → XLNet → next-item task with weight tying; ``masking`` is ``"clm"``
-    (causal: each next item from the ones before) or ``"mlm"`` (masked, as BERT)."""
+    """The blog's model: schema features → XLNet → tied next-item task; ``"clm"`` causal, ``"mlm"`` masked."""
     tr = import_t4rec()
     torch.manual_seed(seed)
     from transformers4rec.torch.ranking_metric import MeanReciprocalRankAt, RecallAt
@@ -64,8 +56,7 @@ def xlnet_model(schema: Any, masking: str = "clm", d_model: int = 64, n_head: in
 def train_and_evaluate(model: Any, schema: Any, data_dir: str | Path, out_dir: str | Path, epochs: int = 1,
                        batch_size: int = 128, learning_rate: float = 2e-3, max_length: int = 20,
                        seed: int = 42) -> dict[str, Any]:
-    """Train with T4Rec's ``Trainer`` on ``data_dir/train``, evaluate on ``data_dir/test`` its own way; return
-    the training seconds and T4Rec's metrics, named as the course's (``"Recall@20"``... as fractions)."""
+    """T4Rec's ``Trainer`` on ``data_dir/train``, its evaluation on ``data_dir/test``: seconds and metrics."""
     tr = import_t4rec()
     args = tr.T4RecTrainingArguments(
         output_dir=str(out_dir), max_sequence_length=max_length, data_loader_engine="merlin",
@@ -127,8 +118,7 @@ def evaluate_path_scores(model: Any, sessions: list[np.ndarray], max_length: int
 
 
 def label_leak(model: Any, sessions: list[np.ndarray], max_length: int = 20, seed: int = 0) -> float:
-    """Largest change of ``trainer.evaluate``'s scores when each session's last click (the label) is swapped
-    for another real item: an honest evaluation cannot see it, only 0 (up to float noise) is right."""
+    """Largest change of ``trainer.evaluate``'s scores when each label (last click) changes: 0 if honest."""
     rng = np.random.default_rng(seed)
     n_items = int(max(int(np.max(s)) for s in sessions)) + 1
     span = n_items - NVT_FIRST  # the real items: each label moves 1..span-1 places among them
@@ -141,14 +131,12 @@ def label_leak(model: Any, sessions: list[np.ndarray], max_length: int = 20, see
 
 def rank_both_ways(recommender: T4RecRecommender, prefixes: np.ndarray, targets: np.ndarray,
                    batch_size: int = 512) -> Any:
-    """Per case: the target's rank by the course's rules and by T4Rec's (every column, ties at the best
-    place), and what makes them differ (an OOV target, padding/null/OOV above it, ties)."""
+    """Per case: the target's rank by the course's rules and by T4Rec's, and what makes them differ."""
     rows = []
     for start in range(0, len(targets), batch_size):
         p, t = prefixes[start:start + batch_size], targets[start:start + batch_size]
         scores = recommender.nvt_scores(p)
-        course = ranks_from_scores(recommender.course_layout(scores), t)
-        nvt_t = from_course_ids(t)
+        course, nvt_t = ranks_from_scores(recommender.course_layout(scores), t), from_course_ids(t)
         target_score = scores[np.arange(len(t)), nvt_t][:, None]
         t4rec = t4rec_ranks(scores, nvt_t)
         above = (scores[:, :NVT_FIRST] > target_score).sum(1)
