@@ -34,7 +34,6 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
                     max_length: int = 20, epochs: int = 1, batch_size: int = 256, seed: int = 42,
                     num_layers: int = 2, num_heads: int = 2) -> dict:
     """Train course preset ``preset`` on ``folder/course/``: training sessions/s, last-item test metrics."""
-    import numpy as np
     import torch
 
     from sessrec_course import training
@@ -69,7 +68,7 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
             "test_cases": len(targets), "threads": torch.get_num_threads(), "epochs": len(history.epochs),
             "parameters": sum(p.numel() for p in model.parameters()), "hidden_size": hidden_size,
             "num_layers": num_layers, "num_heads": num_heads, "max_length": max_length, "n_items": n_items,
-            "batch_size": batch_size, "test_lengths": np.bincount((test_ids != 0).sum(1)).tolist()}
+            "batch_size": batch_size}
 
 
 def course_transformer(folder: str | Path, n_items: int, timeout: float = 1800, **settings: Any) -> dict[str, Any]:

@@ -85,11 +85,10 @@ def _lookup(table: np.ndarray, lists: pd.Series) -> list[np.ndarray]:
 
 
 def _decoded(sessions: pd.DataFrame, items: list, categories: list, count: str, start: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "session_id": sessions["session_id"].to_numpy(np.int64), "items": items, "categories": categories,
-        "count": sessions[count].to_numpy(np.int64),
-        "start_time": pd.to_datetime(sessions[start]).to_numpy("datetime64[ns]"),
-    }).sort_values("session_id", ignore_index=True)
+    frame = pd.DataFrame({"session_id": sessions["session_id"].to_numpy(np.int64), "items": items,
+                          "categories": categories, "count": sessions[count].to_numpy(np.int64),
+                          "start_time": pd.to_datetime(sessions[start]).to_numpy("datetime64[ns]")})
+    return frame.sort_values("session_id", ignore_index=True)
 
 
 def decoded_nvtabular(sessions: pd.DataFrame, items: np.ndarray, categories: np.ndarray) -> pd.DataFrame:

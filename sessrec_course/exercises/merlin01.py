@@ -1,7 +1,5 @@
 """Merlin lesson 01 exercises: decode NVTabular's Categorify ids, re-encode them in the course's ids."""
 
-from __future__ import annotations
-
 from sessrec_course.exercises.core import Case, Exercise, like
 
 

@@ -1,7 +1,5 @@
 """Merlin lesson 02 exercises: probe an evaluation for a label leak, XLNet's clm vs mlm mask (numpy only)."""
 
-from __future__ import annotations
-
 import functools
 
 import numpy as np

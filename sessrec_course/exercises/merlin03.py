@@ -1,7 +1,5 @@
 """Merlin lesson 03 exercises: Merlin Models' mean-pooled input and sequence targets, redone in numpy."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from sessrec_course.exercises.core import Case, Exercise, like

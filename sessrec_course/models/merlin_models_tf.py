@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,9 @@ from sessrec_course.etl.nvtabular_workflow import ITEMS, course_layout, from_cou
 
 def import_merlin_models() -> Any:
     """Import ``merlin.models.tf`` with TensorFlow's C++ log and Merlin's CPU notices silenced."""
-    import sys
-
     if "tensorflow" in sys.modules and sys.modules["tensorflow"] is None:
-        raise RuntimeError("TensorFlow is switched off in this process (nvtabular_workflow.skip_tensorflow, called "
-                           "by import_nvtabular / import_t4rec): import merlin.models.tf before NVTabular or "
-                           "Transformers4Rec (in a notebook: restart the kernel and run the imports first)")
+        raise RuntimeError("TensorFlow is off in this process (nvtabular_workflow.skip_tensorflow): "
+                           "import merlin.models.tf before NVTabular or Transformers4Rec: restart the kernel")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # oneDNN / CUDA-not-found lines on every import
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # merlin-models' import notes on moved TF modules
     quiet("The initializer TruncatedNormal is unseeded")  # Keras, on the initializers of the TF XLNet
@@ -110,15 +108,14 @@ def train_and_evaluate(model: Any, train: Any, test: Any, transformer: Any = Non
                   loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True),
                   metrics=mm.TopKMetricsAggregator.default_metrics(top_ks=list(ks)))
     start = time.perf_counter()
-    history = model.fit(train, epochs=epochs, batch_size=batch_size, pre=fit_pre, verbose=0)
+    model.fit(train, epochs=epochs, batch_size=batch_size, pre=fit_pre, verbose=0)
     train_s = time.perf_counter() - start
     predict_last = mm.SequencePredictLast(schema=seq_schema, target=ITEMS, transformer=transformer)
     raw = model.evaluate(test, batch_size=batch_size, pre=predict_last, return_dict=True, verbose=0)
     metrics = {label + key[len(prefix):]: float(value) for key, value in raw.items()  # Recall@20...
                for prefix, label in (("recall_at_", "Recall@"), ("mrr_at_", "MRR@"))
                if key.startswith(prefix)}
-    return {"train_s": train_s, "merlin": metrics, "raw": {k: float(v) for k, v in raw.items()},
-            "loss": [float(v) for v in history.history.get("loss", [])]}
+    return {"train_s": train_s, "merlin": metrics, "raw": {k: float(v) for k, v in raw.items()}}
 
 
 class MerlinModelsRecommender:
@@ -132,8 +129,7 @@ class MerlinModelsRecommender:
         import tensorflow as tf
 
         ids = from_course_ids(prefixes)[:, -self.max_length:]
-        lengths = (ids != 0).sum(1)
-        ragged = tf.RaggedTensor.from_row_lengths(ids[ids != 0].astype(np.int64)[:, None], lengths)
+        ragged = tf.RaggedTensor.from_row_lengths(ids[ids != 0].astype(np.int64)[:, None], (ids != 0).sum(1))
         return self.model({ITEMS: ragged}, training=False).numpy()
 
     def score(self, prefixes: np.ndarray) -> np.ndarray:

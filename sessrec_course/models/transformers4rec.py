@@ -120,8 +120,7 @@ def evaluate_path_scores(model: Any, sessions: list[np.ndarray], max_length: int
 def label_leak(model: Any, sessions: list[np.ndarray], max_length: int = 20, seed: int = 0) -> float:
     """Largest change of ``trainer.evaluate``'s scores when each label (last click) changes: 0 if honest."""
     rng = np.random.default_rng(seed)
-    n_items = int(max(int(np.max(s)) for s in sessions)) + 1
-    span = n_items - NVT_FIRST  # the real items: each label moves 1..span-1 places among them
+    span = max(int(np.max(s)) for s in sessions) + 1 - NVT_FIRST  # real items: a label moves 1..span-1 places
     moved = [NVT_FIRST + (int(s[-1]) - NVT_FIRST + 1 + rng.integers(span - 1)) % span for s in sessions]
     swapped = [np.append(np.asarray(s[:-1], np.int64), m) for s, m in zip(sessions, moved, strict=True)]
     before, _ = evaluate_path_scores(model, sessions, max_length)
