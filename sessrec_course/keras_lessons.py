@@ -1,18 +1,10 @@
-"""The TensorFlow lessons' shared steps, one call each, so that a Keras notebook keeps only what differs.
-
-``lesson = start_lesson("gru", "Keras GRU")`` seeds, prepares the data and the ``tf.data`` pipeline;
-``lesson.build_model()``, ``lesson.check_padding(model)``, ``lesson.train_model()`` (says whether the weights come
-from the cache and how to retrain), ``lesson.test_against_baselines(model)`` (table, ``record``, "beats Markov" on
-the generated data, an explanation otherwise), ``lesson.export_check(model)`` (save, reload, ONNX parity).
-The framework-neutral steps (baselines table, "beats Markov", the cache notice) are :mod:`sessrec_course.lesson`'s,
-shared with the PyTorch lessons. Imports TensorFlow.
-"""
+"""The TensorFlow lessons' steps, one call each (``lesson = start_lesson("gru", "Keras GRU")``, then its
+methods), so a Keras notebook keeps only what differs; the framework-neutral ones are :mod:`.lesson`'s."""
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -30,19 +22,12 @@ from sessrec_course.models.keras_base import MASKED_SCORE, KerasSessionModel
 from sessrec_course.models.keras_build import build_keras_model
 from sessrec_course.profiles import Profile, get_profile
 from sessrec_course.report import record
+from sessrec_course.training import keras_trainer
 from sessrec_course.training.common import History, model_config
 from sessrec_course.training.keras_data import make_dataset, read_split
 from sessrec_course.training.keras_export import export_onnx, load_keras_model, onnx_parity, save_keras_model
-from sessrec_course.training.keras_trainer import (
-    KerasRecommender,
-    keras_checkpoint,
-    set_seed,
-    train_keras_model,
-)
 
-logger = logging.getLogger(__name__)
 
-# ---- the Keras lesson -------------------------------------------------------------------------------------------
 @dataclass
 class KerasLesson:
     """What a TensorFlow lesson works on: the preset, its display label, the profile, the data and the pipeline."""
@@ -53,31 +38,22 @@ class KerasLesson:
     data: Any
     train: dict[str, np.ndarray]
     dataset: Any
-    notes: list[str] = field(default_factory=list)
 
-    @property
-    def schema(self) -> dict:
-        """The ETL schema (cardinalities, ``max_length``)."""
-        return self.data.schema
-
-    def build_model(self, summary: bool = True) -> KerasSessionModel:
-        """The untrained model of this lesson's preset, with its parameter count (and Keras' summary)."""
-        config = model_config(self.name, self.schema, self.profile)
+    def build_model(self) -> KerasSessionModel:
+        """The untrained model of this lesson's preset, with its parameter count and Keras' summary."""
+        config = model_config(self.name, self.data.schema, self.profile)
         lookup = item_category_lookup(self.data.path("train"), config.item_cardinality)
         model = build_keras_model(config, item_category=lookup)
         print(config)
         print(f"{model.count_params():,} parameters, of which the item embedding: "
               f"{tuple(model.item_embedding.embeddings.shape)}")
-        if summary:
-            model.summary(line_length=100)
+        model.summary(line_length=100)
         return model
 
     def check_padding(self, model: KerasSessionModel) -> float:
         """Extra padding changes no score, pad/OOV are never recommended, an empty session gets popularity."""
         session = self.train["item_ids"][0][self.train["mask"][0]][:4]
-        short = np.r_[session, np.zeros(2, np.int64)][None]
-        long = np.r_[session, np.zeros(30, np.int64)][None]
-        a, b = model(short).numpy(), model(long).numpy()
+        a, b = (model(np.r_[session, np.zeros(pad, np.int64)][None]).numpy() for pad in (2, 30))
         gap = float(np.abs(a - b).max())
         print(f"session {session.tolist()}: largest score change from 28 more padding positions {gap:.1e}")
         assert np.allclose(a, b, atol=1e-5), "padding changed the scores"
@@ -88,12 +64,12 @@ class KerasLesson:
 
     def train_model(self, **overrides) -> tuple[KerasSessionModel, History]:
         """``train_keras_model`` for this preset, saying whether the weights were trained now or loaded from cache."""
-        folder = keras_checkpoint(self.name, self.data, self.profile, **overrides)
+        folder = keras_trainer.keras_checkpoint(self.name, self.data, self.profile, **overrides)
         cached = (folder / "config.json").exists()
         t0 = time.perf_counter()
-        model, history = train_keras_model(self.name, self.data, self.profile, **overrides)
+        model, history = keras_trainer.train_keras_model(self.name, self.data, self.profile, **overrides)
         print(lesson.cache_note(folder, cached, time.perf_counter() - t0,
-                         f'train_keras_model("{self.name}", cache=False)'))
+                                f'train_keras_model("{self.name}", cache=False)'))
         print(f"best {history.monitor} {history.best_score:.4f} at epoch {history.best_epoch}")
         epochs = pd.DataFrame(history.epochs).set_index("epoch")
         display(epochs.round(4))
@@ -104,7 +80,8 @@ class KerasLesson:
     def test_against_baselines(self, model: KerasSessionModel, history: History | None = None) -> dict:
         """The shared evaluation next to POP and Markov; records the figures; asserts "beats Markov" when generated."""
         prefixes, targets, results = lesson.baselines(self.data, self.profile, names=("POP", "Markov"))
-        results[self.label] = evaluate(KerasRecommender(model), prefixes, targets, ks=(20,), desc=self.label)
+        recommender = keras_trainer.KerasRecommender(model)
+        results[self.label] = evaluate(recommender, prefixes, targets, ks=(20,), desc=self.label)
         if history is not None and history.epochs:
             record("seconds/epoch", float(np.mean([e["seconds"] for e in history.epochs])), model=self.label)
         lesson.compare_with_markov(results, self.label, self.data)
@@ -115,8 +92,8 @@ class KerasLesson:
         sample = self.train["item_ids"][:n]
         with TemporaryDirectory() as tmp:
             folder = save_keras_model(model, Path(tmp) / self.name)
-            reloaded = load_keras_model(folder)
-            assert np.array_equal(reloaded(sample).numpy(), model(sample).numpy()), "the reloaded model differs"
+            same = np.array_equal(load_keras_model(folder)(sample).numpy(), model(sample).numpy())
+            assert same, "the reloaded model differs"
             print("saved and reloaded:", sorted(p.name for p in folder.iterdir()))
             path = export_onnx(model, Path(tmp) / f"{self.name}.onnx")
             gap = onnx_parity(model, path, sample)
@@ -128,7 +105,7 @@ class KerasLesson:
 def start_lesson(name: str, label: str, profile: Profile | None = None) -> KerasLesson:
     """Seed, print the set-up, prepare the profile's dataset and its ``tf.data`` pipeline for preset ``name``."""
     profile = profile or get_profile()
-    set_seed(profile.seed)
+    keras_trainer.set_seed(profile.seed)
     gpus = tf.config.list_physical_devices("GPU")
     data = prepare_default_dataset(profile)
     train = read_split(data.path("train"), data.schema["max_length"])

@@ -1,44 +1,25 @@
-"""Helpers of the Merlin track's lessons (``notebooks/merlin/``, kernel ``sessrec-merlin``) that reach the course venv.
-
-The course's own models need the course venv (torch 2.13 with transformers 5, pandas 2); the Merlin kernel has
-transformers 4.30 and pandas 1.5. :func:`course_transformer` therefore trains the course's Transformer in a child
-process of the course venv, on the course's ETL output for the same sessions (:func:`course_sessions_like`),
-and returns its figures as JSON: the lesson puts them in one table with Transformers4Rec's.
-"""
+"""Helpers of the Merlin lessons that reach the course venv: a course preset trained in a child process."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sessrec_course.etl.nvtabular_workflow import read_split
 from sessrec_course.paths import project_root
-
-log = logging.getLogger(__name__)
-
-COURSE_PYTHON_ENV = "SESSREC_COURSE_PYTHON"  # the course venv's python, when not <checkout>/.venv/bin/python
-
-
-def course_python() -> Path:
-    """The course venv's interpreter (``$SESSREC_COURSE_PYTHON`` or ``.venv/bin/python`` of this checkout)."""
-    python = Path(os.environ.get(COURSE_PYTHON_ENV) or project_root() / ".venv" / "bin" / "python")
-    if not python.exists():
-        raise FileNotFoundError(f"no course venv at {python}: run `make setup` (or set {COURSE_PYTHON_ENV})")
-    return python
 
 
 def course_sessions_like(course_root: str | Path, nvt_dir: str | Path, out: str | Path) -> Path:
     """``out/course/{train,test}.parquet``: the course's sessions with the ids of NVTabular's ``nvt_dir`` splits."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from sessrec_course.etl.nvtabular_workflow import read_split
-
     target = Path(out) / "course"
     target.mkdir(parents=True, exist_ok=True)
     for split in ("train", "test"):
@@ -49,74 +30,67 @@ def course_sessions_like(course_root: str | Path, nvt_dir: str | Path, out: str 
     return Path(out)
 
 
-def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hidden_size: int = 64, max_length: int = 20,
-                    epochs: int = 1, batch_size: int = 256, seed: int = 42, num_layers: int = 2,
-                    num_heads: int = 2) -> dict:
-    """Train course preset ``preset`` on ``folder/course/train.parquet``; sessions/s and last-item test metrics."""
-    import numpy as np
+def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hidden_size: int = 64,
+                    max_length: int = 20, epochs: int = 1, batch_size: int = 256, seed: int = 42,
+                    num_layers: int = 2, num_heads: int = 2) -> dict:
+    """Train course preset ``preset`` on ``folder/course/``: training sessions/s, last-item test metrics."""
     import torch
 
+    from sessrec_course import training
     from sessrec_course.evaluation import evaluate, last_item
-    from sessrec_course.training.common import MODEL_PRESETS, TrainConfig, model_config
-    from sessrec_course.training.torch_callbacks import standard_callbacks
-    from sessrec_course.training.torch_data import read_sessions
-    from sessrec_course.training.torch_pipeline import fit_model
-    from sessrec_course.training.torch_recommender import TorchRecommender
     from sessrec_course.training.torch_trainer import Callback
 
     folder = Path(folder) / "course"
-    train_ids = read_sessions(folder / "train.parquet", max_length)
-    test_ids = read_sessions(folder / "test.parquet", max_length)
+    train_ids = training.read_sessions(folder / "train.parquet", max_length)
+    test_ids = training.read_sessions(folder / "test.parquet", max_length)
     n_items = max(int(n_items), int(train_ids.max()) + 1, int(test_ids.max()) + 1)
-    shape = {"num_layers": num_layers, "num_heads": num_heads} if MODEL_PRESETS[preset]["name"] == "transformer" else {}
-    config = model_config(preset, {"item_cardinality": n_items, "max_length": max_length}, hidden_size=hidden_size,
-                          **shape)  # the preset's dropout, as the course trains it
-    tconfig = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed, progress=False,
-                          patience=epochs + 1)
+    transformer = training.MODEL_PRESETS[preset]["name"] == "transformer"
+    shape = {"num_layers": num_layers, "num_heads": num_heads} if transformer else {}
+    config = training.model_config(preset, {"item_cardinality": n_items, "max_length": max_length},
+                                   hidden_size=hidden_size, **shape)  # the preset's dropout, as trained
+    tconfig = training.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed,
+                                   progress=False, patience=epochs + 1)
     timing: dict[str, float] = {}
 
     class Clock(Callback):  # training time from the start of the fit, as the Merlin side counts it
         def before_fit(self, run):
             timing["start"], timing["sessions"] = time.perf_counter(), len(run.loader.dataset)
 
-    model, history = fit_model(config, train_ids, tconfig, [*standard_callbacks(tconfig), Clock()])
+    callbacks = [*training.standard_callbacks(tconfig), Clock()]
+    model, history = training.fit_model(config, train_ids, tconfig, callbacks)
     train_s = time.perf_counter() - timing["start"]
     prefixes, targets = last_item([row[row != 0] for row in test_ids], max_length=max_length)
-    metrics = evaluate(TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)
-    sessions = timing["sessions"] * len(history.epochs)
-    kind = "causal" if config.causal else "masked"
-    return {"model": f"course {preset} ({config.backbone if config.name == 'transformer' else config.name}, {kind})",
-            "preset": preset,
-            "train_s": train_s,
-            "sessions": sessions, "sessions_per_s": sessions / train_s, "Recall@20": 100 * metrics["Recall@20"],
-            "MRR@20": 100 * metrics["MRR@20"], "test_cases": int(len(targets)), "threads": torch.get_num_threads(),
-            "parameters": int(sum(p.numel() for p in model.parameters())), "epochs": len(history.epochs),
-            "hidden_size": hidden_size, "num_layers": num_layers, "num_heads": num_heads, "max_length": max_length,
-            "batch_size": batch_size, "n_items": n_items, "test_lengths": np.bincount((test_ids != 0).sum(1)).tolist()}
+    metrics = evaluate(training.TorchRecommender(model), prefixes, targets, ks=(20,), progress=False)
+    sessions, name = timing["sessions"] * len(history.epochs), config.backbone if transformer else config.name
+    return {"model": f"course {preset} ({name}, {'causal' if config.causal else 'masked'})", "preset": preset,
+            "train_s": train_s, "sessions": sessions, "sessions_per_s": sessions / train_s,
+            "Recall@20": 100 * metrics["Recall@20"], "MRR@20": 100 * metrics["MRR@20"],
+            "test_cases": len(targets), "threads": torch.get_num_threads(), "epochs": len(history.epochs),
+            "parameters": sum(p.numel() for p in model.parameters()), "hidden_size": hidden_size,
+            "num_layers": num_layers, "num_heads": num_heads, "max_length": max_length, "n_items": n_items,
+            "batch_size": batch_size}
 
 
 def course_transformer(folder: str | Path, n_items: int, timeout: float = 1800, **settings: Any) -> dict[str, Any]:
-    """Train the course's Transformer (or ``preset="mlp"``, ``"gru"``...) on ``folder/course/`` in the course venv.
-
-    Returns its figures (JSON, metrics in %), from :func:`course_training`.
-    """
+    """:func:`course_training` (the Transformer, or ``preset=``) in the course venv, as a child process."""
+    python = Path(os.environ.get("SESSREC_COURSE_PYTHON") or project_root() / ".venv" / "bin" / "python")
+    if not python.exists():
+        raise FileNotFoundError(f"no course venv at {python}: run `make setup` or set SESSREC_COURSE_PYTHON")
     code = ("import json, sys; from sessrec_course.merlin_lessons import course_training; "
             "print(json.dumps(course_training(**json.loads(sys.argv[1]))))")
     arguments = json.dumps({"folder": str(folder), "n_items": int(n_items), "preset": "transformer", **settings})
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "JUPYTER_PATH")}
     env["PYTHONPATH"] = str(project_root())
-    done = subprocess.run([str(course_python()), "-c", code, arguments], capture_output=True, text=True,
+    done = subprocess.run([str(python), "-c", code, arguments], capture_output=True, text=True,
                           timeout=timeout, cwd=project_root(), env=env, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"the course Transformer failed in {course_python()} (exit {done.returncode}):\n"
+        raise RuntimeError(f"the course Transformer failed in {python} (exit {done.returncode}):\n"
                            f"{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def markdown_table(frame: Any, digits: int = 2) -> str:
     """A DataFrame as a markdown table (index first; empty cells for NaN), without the tabulate package."""
-    import pandas as pd
-
     head = ["", *map(str, frame.columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in frame.iterrows():

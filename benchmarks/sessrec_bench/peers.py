@@ -2,7 +2,7 @@
 
 Both sides read the same ``train_events.parquet`` / ``test_events.parquet`` (:func:`.speed.write_events`):
 
-- ETL: the course's ``SessionWorkflow`` (pandas backend) vs :mod:`sessrec_course.etl.nvtabular_workflow`
+- ETL: the course's ``SessionWorkflow`` (pandas backend) vs ``benchmarks/peers/nvt_time_features.py``
   (NVTabular 23.8, CPU mode, with the same time features) — same sessions out (both report their session counts).
 - training: the course's transformers (GPT-2 causal; XLNet backbone masked) vs Transformers4Rec 23.12's XLNet
   (``benchmarks/peers/t4r_xlnet.py``) of the same width, depth, heads and sequence length, one epoch on the
@@ -78,9 +78,8 @@ def run_peers(n_events: int = 300_000, venv: Path | None = None, workdir: Path |
     if skip_merlin:
         return result
     merlin_dir = workdir / "merlin"
-    merlin_etl = _run_merlin(venv, "-m sessrec_course.etl.nvtabular_workflow", "--train", data["paths"]["train"],
-                             "--test", data["paths"]["test"], "--out", str(merlin_dir), "--max-length",
-                             str(max_length), "--time-features")
+    merlin_etl = _run_merlin(venv, "nvt_time_features.py", "--train", data["paths"]["train"], "--test",
+                             data["paths"]["test"], "--out", str(merlin_dir), "--max-length", str(max_length))
     merlin_train = _run_merlin(venv, "t4r_xlnet.py", "--data", str(merlin_dir), "--hidden-size", str(hidden_size),
                                "--layers", str(num_layers), "--heads", str(num_heads), "--max-length",
                                str(max_length), "--epochs", str(epochs), "--batch-size", str(batch_size),

@@ -1,11 +1,10 @@
-"""The course's session ETL redone with NVTabular 23.8 on CPU (``.venv-merlin``), decoded and compared to the course's.
-
-Only :func:`session_workflow`, :func:`import_nvtabular` and :func:`main` (``--train T --test T --out DIR``) need it."""
+"""The course's session ETL redone with NVTabular 23.8 on CPU (the Merlin kernel), decoded and compared."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 import warnings
@@ -15,13 +14,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# NVTabular's encoding: 0 padding, 1 null, 2 out-of-vocabulary, real values from 3 (most frequent first)
-NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3
+from sessrec_course.etl.dataset import prepare_default_dataset
+from sessrec_course.etl.distributed import read_sessions_folder
+from sessrec_course.etl.split import temporal_split
+from sessrec_course.ids import FIRST_ID
+from sessrec_course.paths import write_directory_atomically
+
+NVT_PAD, NVT_NULL, NVT_OOV, NVT_FIRST = 0, 1, 2, 3  # NVTabular's encoding (the course's: 0 pad, 1 OOV, items)
 UNKNOWN = -1  # raw id of padding / null / out-of-vocabulary after decoding (both sides)
 ITEMS, CATEGORIES, COUNT, FIRST_TIME = "item_id-list", "category-list", "item_id-count", "timestamp-first"
-# what Merlin prints on every run on a CPU, and its import-time notes about the absent tritonclient and TensorFlow
-_MERLIN_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "Triton dtype mappings did not load",
-                 "Tensorflow dtype mappings did not load")
+# what Merlin prints on every CPU run, and its import-time notes about an absent tritonclient or TensorFlow
+MERLIN_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did not load")
+
+
+def quiet(*extra: str) -> None:
+    """Silence Merlin's notices of every CPU run (``MERLIN_NOISE``) and the ``extra`` warning messages."""
+    for text in MERLIN_NOISE + extra:
+        warnings.filterwarnings("ignore", message=f".*{text}.*")
 
 
 def skip_tensorflow() -> bool:
@@ -38,16 +47,15 @@ def skip_tensorflow() -> bool:
 def import_nvtabular() -> Any:
     """Import NVTabular (without TensorFlow: :func:`skip_tensorflow`) with its CPU-mode notices silenced."""
     skip_tensorflow()
-    for text in _MERLIN_NOISE:
-        warnings.filterwarnings("ignore", message=f".*{text}.*")
+    quiet()
     import nvtabular
 
     return nvtabular
 
 
 def session_workflow(max_length: int = 20, min_length: int = 2, freq_threshold: int = 0,
-                     out_path: str | Path = ".", time_features: bool = False) -> Any:
-    """The blog's graph: Categorify → Groupby session by time → ListSlice → Filter (+ the course's time features)."""
+                     out_path: str | Path = ".") -> Any:
+    """The blog's graph: Categorify → Groupby session by time → ListSlice → Filter."""
     nvt = import_nvtabular()
     from merlin.schema import Tags
     from nvtabular import ops
@@ -56,29 +64,16 @@ def session_workflow(max_length: int = 20, min_length: int = 2, freq_threshold: 
     items = ["item_id"] >> ops.Categorify(freq_threshold=freq_threshold, out_path=out) >> ops.TagAsItemID()
     cats = ["category"] >> ops.Categorify(out_path=out) >> ops.AddTags([Tags.CATEGORICAL, Tags.ITEM])
     features = ["session_id", "timestamp"] + items + cats
-    aggs: dict[str, list[str]] = {"item_id": ["list", "count"], "category": ["list"], "timestamp": ["first"]}
-    list_columns = [ITEMS, CATEGORIES]
-    if time_features:
-        ts = ["timestamp"] >> ops.LambdaOp(lambda col: col.astype("int64") // 10**9) >> ops.Rename(name="ts")
-        lagged = ts >> ops.DifferenceLag(partition_cols=["session_id"], shift=1)
-        delta = (lagged["ts_difference_lag_1"] >> ops.FillMissing(0) >> ops.Rename(name="delta")
-                 >> ops.AddTags([Tags.CONTINUOUS]))
-        weekday = ["timestamp"] >> ops.LambdaOp(lambda col: col.dt.weekday) >> ops.Rename(name="weekday")
-        hour = ["timestamp"] >> ops.LambdaOp(lambda col: col.dt.hour) >> ops.Rename(name="hour")
-        features = features + ts + delta + weekday + hour
-        aggs.update({"delta": ["list"], "ts": ["last"], "weekday": ["first"], "hour": ["first"]})
-        list_columns.append("delta-list")
+    aggs = {"item_id": ["list", "count"], "category": ["list"], "timestamp": ["first"]}
     grouped = features >> ops.Groupby(groupby_cols=["session_id"], sort_cols=["timestamp"], aggs=aggs, name_sep="-")
-    lists = grouped[list_columns] >> ops.ListSlice(-max_length) >> ops.ValueCount()
-    scalars = ["session_id", COUNT, FIRST_TIME] + (["ts-last", "weekday-first", "hour-first"] if time_features else [])
-    kept = grouped[scalars] + lists
+    lists = grouped[[ITEMS, CATEGORIES]] >> ops.ListSlice(-max_length) >> ops.ValueCount()
+    kept = grouped[["session_id", COUNT, FIRST_TIME]] + lists
     return nvt.Workflow(kept >> ops.Filter(f=lambda df: df[COUNT] >= min_length))
 
 
 def vocabulary(workflow: Any, column: str) -> np.ndarray:
     """Raw value of every encoded id of a Categorify output column (``-1`` for padding, null and OOV)."""
-    path = workflow.output_schema[column].properties["cat_path"]
-    unique = pd.read_parquet(path)
+    unique = pd.read_parquet(workflow.output_schema[column].properties["cat_path"])
     raw_column = [c for c in unique.columns if not c.endswith("_size")][0]
     table = np.full(NVT_FIRST + len(unique), UNKNOWN, np.int64)
     table[unique.index.to_numpy()] = unique[raw_column].to_numpy(np.int64)
@@ -90,11 +85,10 @@ def _lookup(table: np.ndarray, lists: pd.Series) -> list[np.ndarray]:
 
 
 def _decoded(sessions: pd.DataFrame, items: list, categories: list, count: str, start: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "session_id": sessions["session_id"].to_numpy(np.int64), "items": items, "categories": categories,
-        "count": sessions[count].to_numpy(np.int64),
-        "start_time": pd.to_datetime(sessions[start]).to_numpy("datetime64[ns]"),
-    }).sort_values("session_id", ignore_index=True)
+    frame = pd.DataFrame({"session_id": sessions["session_id"].to_numpy(np.int64), "items": items,
+                          "categories": categories, "count": sessions[count].to_numpy(np.int64),
+                          "start_time": pd.to_datetime(sessions[start]).to_numpy("datetime64[ns]")})
+    return frame.sort_values("session_id", ignore_index=True)
 
 
 def decoded_nvtabular(sessions: pd.DataFrame, items: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
@@ -105,8 +99,6 @@ def decoded_nvtabular(sessions: pd.DataFrame, items: np.ndarray, categories: np.
 
 def decoded_course(sessions: pd.DataFrame, workflow: Any) -> pd.DataFrame:
     """The course ``SessionWorkflow``'s sessions in raw ids, in the columns of :func:`decoded_nvtabular`."""
-    from sessrec_course.ids import FIRST_ID
-
     cat_table = np.concatenate([np.full(FIRST_ID, UNKNOWN, np.int64), workflow.category_raw.astype(np.int64)])
     return _decoded(sessions, [workflow.decode_item_ids(v) for v in sessions["item_id_list"]],
                     _lookup(cat_table, sessions["category_list"]), "length", "start_time")  # length: after truncation
@@ -140,8 +132,7 @@ def course_layout(scores: np.ndarray) -> np.ndarray:
 
 
 def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -> dict[str, Any]:
-    """Sessions whose decoded outputs differ, by kind: ``vocabulary`` (only where one side is unknown), ``order``,
-    ``other``, ``categories``, ``count`` (NVTabular's count before ListSlice) and ``start_time``."""
+    """Sessions whose decoded outputs differ, by kind (``vocabulary``: only where a side is unknown...)."""
     only_course = sorted(set(course["session_id"]) - set(nvt["session_id"]))
     only_nvt = sorted(set(nvt["session_id"]) - set(course["session_id"]))
     both = course.merge(nvt, on="session_id", suffixes=("_course", "_nvt"))
@@ -159,28 +150,20 @@ def compare_sessions(course: pd.DataFrame, nvt: pd.DataFrame, max_length: int) -
     return result
 
 
-def run_etl(frames: dict[str, pd.DataFrame], out: str | Path, max_length: int = 20, min_length: int = 2,
-            freq_threshold: int = 0, time_features: bool = False) -> dict[str, Any]:
-    """Fit on ``frames["train"]``, transform all; write parquet, workflow, decoded copies; return timings and counts."""
+def run_etl(frames: dict[str, pd.DataFrame], out: str | Path, workflow: Any) -> dict[str, Any]:
+    """Fit ``workflow`` on ``frames["train"]``, transform all; write parquet, workflow, decoded copies."""
     nvt = import_nvtabular()
-    out = Path(out)
-    workflow = session_workflow(max_length, min_length, freq_threshold, out, time_features)
-    start = time.perf_counter()
-    if time_features:  # DifferenceLag needs rows ordered by session and time (timed: part of the work)
-        frames = {k: f.sort_values(["session_id", "timestamp"], kind="stable", ignore_index=True)
-                  for k, f in frames.items()}
+    out, started = Path(out), time.perf_counter()
     data = {k: nvt.Dataset(f, cpu=True) for k, f in frames.items()}
     workflow.fit(data["train"])
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
+    fitted = time.perf_counter()
     sessions = {k: workflow.transform(d).to_ddf().compute() for k, d in data.items()}
-    transform_s = time.perf_counter() - start
-    start = time.perf_counter()
+    transformed = time.perf_counter()
     for split, dataset in data.items():
         workflow.transform(dataset).to_parquet(str(out / split), out_files_per_proc=1)
-    parquet_s = time.perf_counter() - start
-    return finish(out, workflow, sessions, {"fit_s": fit_s, "transform_s": transform_s, "parquet_s": parquet_s,
-                                            "events": int(sum(len(f) for f in frames.values()))})
+    timings = {"fit_s": fitted - started, "transform_s": transformed - fitted,
+               "parquet_s": time.perf_counter() - transformed, "events": sum(len(f) for f in frames.values())}
+    return finish(out, workflow, sessions, timings)
 
 
 def finish(out: str | Path, workflow: Any, sessions: dict[str, pd.DataFrame], timings: dict[str, Any]) -> dict[str, Any]:
@@ -199,16 +182,12 @@ def finish(out: str | Path, workflow: Any, sessions: dict[str, pd.DataFrame], ti
 
 def read_split(root: str | Path, split: str) -> pd.DataFrame:
     """The sessions NVTabular's ``to_parquet`` wrote to ``root/split/`` (its part files, in session order)."""
-    from sessrec_course.etl.distributed import read_sessions_folder
-
     return read_sessions_folder(Path(root) / split, "*.parquet")
 
 
 def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | None,
                 max_test_sessions: int | None = None) -> Path:
     """``out/{train,test}/``: the first sessions (by id) of each split, with the schema fitted on all of train."""
-    import shutil
-
     root, out = Path(root), Path(out)
     for split in ("train", "test"):
         frame = read_split(root, split).iloc[:max_train_sessions if split == "train" else max_test_sessions]
@@ -220,34 +199,25 @@ def capped_copy(root: str | Path, out: str | Path, max_train_sessions: int | Non
 
 def merlin_sessions_dir(profile: Any = None, freq_threshold: int = 0) -> Path:
     """Where the NVTabular output of the default dataset lives (beside the course's own, per profile)."""
-    from sessrec_course.etl.dataset import prepare_default_dataset
-
     return prepare_default_dataset(profile).root.parent / f"merlin-f{freq_threshold}"
 
 
 def raw_splits(profile: Any = None) -> dict[str, pd.DataFrame]:
     """The raw train / valid / test events of the course's default dataset (the rows lesson 01 splits)."""
-    from sessrec_course.etl.dataset import prepare_default_dataset
-    from sessrec_course.etl.split import temporal_split
-
     data = prepare_default_dataset(profile)
     days = float(data.manifest["split_days"])
     return temporal_split(data.events(), valid_days=days, test_days=days, source=str(data.events_path))
 
 
 def prepare_merlin_sessions(profile: Any = None, freq_threshold: int = 0, force: bool = False) -> Path:
-    """The default dataset through NVTabular, once per profile: ``<data dir>/merlin/`` (reused when complete)."""
-    from sessrec_course.etl.dataset import prepare_default_dataset
-    from sessrec_course.paths import write_directory_atomically
-
-    data = prepare_default_dataset(profile)
-    root = merlin_sessions_dir(data.profile, freq_threshold)
-    if not force and (root / "etl.json").is_file():
-        return root
-    frames = raw_splits(data.profile)
-
-    return write_directory_atomically(root, lambda tmp: run_etl(frames, tmp, data.profile.max_length,
-                                                                freq_threshold=freq_threshold))
+    """The default dataset through NVTabular into :func:`merlin_sessions_dir`, once (reused when complete)."""
+    profile = prepare_default_dataset(profile).profile
+    root = merlin_sessions_dir(profile, freq_threshold)
+    if force or not (root / "etl.json").is_file():
+        frames = raw_splits(profile)
+        write_directory_atomically(root, lambda tmp: run_etl(frames, tmp, session_workflow(
+            profile.max_length, freq_threshold=freq_threshold, out_path=tmp)))
+    return root
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,11 +227,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(name, required=True)
     for name, default in (("--max-length", 20), ("--min-length", 2), ("--freq-threshold", 0)):
         parser.add_argument(name, type=int, default=default)
-    parser.add_argument("--time-features", action="store_true", help="the peers benchmark's extra features")
     args = parser.parse_args(argv)
     frames = {"train": pd.read_parquet(args.train), "test": pd.read_parquet(args.test)}
-    print(json.dumps(run_etl(frames, args.out, args.max_length, args.min_length, args.freq_threshold,
-                             args.time_features)))
+    workflow = session_workflow(args.max_length, args.min_length, args.freq_threshold, args.out)
+    print(json.dumps(run_etl(frames, args.out, workflow)))
 
 
 if __name__ == "__main__":

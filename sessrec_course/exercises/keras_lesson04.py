@@ -60,22 +60,16 @@ q1 = Exercise(
              Case("an empty session", _states(5, [[0, 0, 0], [4, 5, 0]]), "an empty session takes position 0")],
     hints=["Count each session's clicks (the padding mask summed); the last click sits one before that count.",
            "tf.gather with batch_dims=1 picks one position per row."],
-    mistakes={"you took the last column, which is padding for every session shorter than the batch":
-                  like(lambda h, i: h[:, -1]),
+    mistakes={"you took the last column, which is padding in a short session": like(lambda h, i: h[:, -1]),
               "off by one: a session of n clicks has its last click at position n - 1": like(_state, offset=0),
               "an OOV click (id 1) is a click too: only padding (0) is none": like(_state, lowest=2),
-              "an empty session has no last click: take position 0, not -1 (the last column)":
-                  like(_state, clamp=False)})
+              "an empty session has no last click: take position 0, not -1": like(_state, clamp=False)})
 q2 = Exercise(
     "one step of Keras' GRU", gru_step,
     lambda: [_gru_case("batch of two, 3 units", 2, 3, 4, 6), _gru_case("one row, 2 units", 1, 2, 2, 7)],
-    hints=["Compute x·kernel + bias[0] and h·recurrent_kernel + bias[1], then split each into (z, r, candidate) "
-           "thirds.",
-           "z and r are sigmoids of the sums; the candidate is tanh of the input part plus r times the recurrent "
-           "part (reset after the matmul).",
+    hints=["x·kernel + bias[0] and h·recurrent_kernel + bias[1], each split in (z, r, candidate) thirds.",
+           "z and r: sigmoids of the sums; candidate: tanh of the input part + r times the recurrent part.",
            "The new state mixes the old state and the candidate with z: check which one z weighs in Keras."],
     atol=1e-5,
-    mistakes={"the update gate is the other way round: Keras keeps z of the old state and takes 1 - z of the "
-              "candidate": like(_gru, close_enough, swapped=True),
-              "that is reset_after=False: Keras' default applies the reset gate after the recurrent matmul":
-                  like(_gru, close_enough, reset_before=True)})
+    mistakes={"gate z the other way round: z keeps the old state": like(_gru, close_enough, swapped=True),
+              "that is reset_after=False, not Keras' default": like(_gru, close_enough, reset_before=True)})

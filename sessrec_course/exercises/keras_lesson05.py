@@ -51,21 +51,17 @@ q1 = Exercise(
     hints=["Two masks ANDed: a (L, L) lower triangle (keys not after the query) and a (B, 1, L) 'key is a click'.",
            "tf.linalg.band_part of a ones matrix gives a triangle; broadcasting makes it (B, L, L)."],
     compare=same_mask,
-    mistakes={"a position can see the future: query t may only attend keys s <= t":
-                  like(_mask, same_mask, causal=False),
-              "each position may attend to itself (s = t): the diagonal is allowed":
-                  like(_mask, same_mask, diagonal=-1),
-              "padding is masked on the wrong axis: it is the KEY position s that must hold a click":
-                  like(_mask, same_mask, keys=False),
+    mistakes={"query t can see the future: only keys s <= t": like(_mask, same_mask, causal=False),
+              "each position may attend to itself (s = t)": like(_mask, same_mask, diagonal=-1),
+              "the KEY position s must hold a click, not the query": like(_mask, same_mask, keys=False),
               "OOV keys (id 1) are clicks too: only padding keys are masked": like(_mask, same_mask, lowest=2)})
 q2 = Exercise(
     "masked scaled dot-product attention", masked_attention,
     lambda: [_attention_case("one padded session, d=4", [[3, 5, 6, 0]], 4, 8),
              _attention_case("two sessions, d=8", [[2, 4, 0], [7, 3, 5]], 8, 9, "masked keys get no weight")],
-    hints=["Scores are q·kᵀ divided by the square root of the key width; masked scores become very negative; the "
-           "softmax over keys gives the weights that average v.",
+    hints=["Scores are q·kᵀ / √(key width), masked ones very negative; their softmax over keys weighs v.",
            "Setting weights to 0 after the softmax leaves rows that no longer sum to 1."],
     atol=1e-5,
     mistakes={"scale the scores by 1/sqrt(d) before the softmax": like(_attention, close_enough, scaled=False),
-              "the weights no longer sum to 1: mask the scores before the softmax, not the weights after it":
+              "the weights no longer sum to 1: mask the scores before the softmax":
                   like(_attention, close_enough, after=True)})

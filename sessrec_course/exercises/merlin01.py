@@ -1,10 +1,4 @@
-"""Merlin lesson 01 exercises: decode NVTabular's Categorify ids, and re-encode them in the course's ids.
-
-NVTabular 23.8 numbers a column as 0 padding, 1 null, 2 out-of-vocabulary, real values from 3; the course as
-0 padding, 1 out-of-vocabulary, real items from 2. numpy only (runs in the course and the Merlin kernel).
-"""
-
-from __future__ import annotations
+"""Merlin lesson 01 exercises: decode NVTabular's Categorify ids, re-encode them in the course's ids."""
 
 from sessrec_course.exercises.core import Case, Exercise, like
 
@@ -39,11 +33,9 @@ q1 = Exercise(
      Case("padding, null and OOV", ([7, 8], [[3, 0, 0], [1, 4, 2]]), "0, 1 and 2 are not items"),
      Case("raw id 0 is an item", ([0, 5], [[4, 3, 2]]), "raw ids are values, 0 included"),
      Case("an empty session", ([5], [[], [3]]), "keep one (possibly empty) list per session")],
-    hints=["Build a lookup from NVTabular id to raw id: id 3 is unique[0], id 4 unique[1], ...; ids below 3 are "
-           "not items.",
+    hints=["Look raw ids up by NVTabular id: id 3 is unique[0], id 4 unique[1]...; ids below 3 are no items.",
            "Padding (0), null (1) and out-of-vocabulary (2) all decode to -1."],
-    mistakes={"NVTabular's first real id is 3 (0 padding, 1 null, 2 OOV): unique[0] is the raw id of 3, not of 2":
-                  like(_decoded, first=2),
+    mistakes={"unique[0] is the raw id of NVTabular's first real id, 3, not of 2": like(_decoded, first=2),
               "ids 0, 1 and 2 are padding, null and OOV in NVTabular: they decode to -1":
                   lambda case, expected, got: any(e == -1 != g for es, gs in zip(expected, got, strict=True)
                                                   for e, g in zip(es, gs, strict=True))})
@@ -51,8 +43,7 @@ q2 = Exercise(
     "NVTabular ids to course ids", nvt_to_course,
     [Case("same items, other order", ([40, 10, 30], [10, 30, 40], [[3, 4, 5]]), "go through the raw id"),
      Case("padding stays padding", ([9], [9], [[3, 0]]), "padding (0) is 0 in both encodings"),
-     Case("unknown on either side", ([6, 7], [7, 8], [[3, 4, 2, 1]]),
-          "an item the course does not know, and NVTabular's null and OOV, become the course's OOV")],
+     Case("unknown on either side", ([6, 7], [7, 8], [[3, 4, 2, 1]]), "unknowns become the course OOV")],
     hints=["Decode to raw ids first (exercise 1), then look each raw id up in the course's vocabulary.",
            "The course's first item is 2; padding stays 0 and every other unknown becomes 1."],
     mistakes={"go through the raw id: NVTabular id → raw id → course id; the two vocabularies order items "

@@ -1,9 +1,4 @@
-"""Merlin lesson 02 exercises: probe an evaluation for a label leak, and XLNet's causal vs masked attention mask.
-
-Sessions are right-padded id matrices (0 is padding, 1 an OOV click). numpy only (course and Merlin kernel).
-"""
-
-from __future__ import annotations
+"""Merlin lesson 02 exercises: probe an evaluation for a label leak, XLNet's clm vs mlm mask (numpy only)."""
 
 import functools
 
@@ -48,11 +43,10 @@ honest = functools.partial(_bag, drop_last=True)  # scores from the clicks befor
 
 def _leak(score, sessions, replacement, where="last", how="max", lowest=1):
     sessions = np.asarray(sessions)
-    rows = np.arange(len(sessions))
     at = {"last": (sessions >= lowest).sum(1) - 1, "column": np.full(len(sessions), sessions.shape[1] - 1),
           "first": np.zeros(len(sessions), int)}[where]
     changed = sessions.copy()
-    changed[rows, at] = replacement
+    changed[np.arange(len(sessions)), at] = replacement
     change = score(changed) - score(sessions)
     return float(np.abs(change).max() if how == "max" else change.max() if how == "signed" else np.abs(change).mean())
 
@@ -69,8 +63,7 @@ q1 = Exercise(
     hints=["Copy the sessions, put `replacement` where each session's last click is, score both and compare.",
            "The last click sits at index length - 1; only padding (0) is no click.",
            "The leak is the largest change in size, whichever direction it goes."],
-    mistakes={"you replaced the last column, which is padding in a short session: replace the last click":
-                  like(_leak, where="column"),
+    mistakes={"you replaced the last column (padding in a short session)": like(_leak, where="column"),
               "you replaced the first click: the label is the last one": like(_leak, where="first"),
               "a score can also go down: take the size of each change": like(_leak, how="signed"),
               "one changed score is enough to leak: the largest change, not the mean": like(_leak, how="mean"),
@@ -95,8 +88,6 @@ q2 = Exercise(
            "A lower triangle for clm, all ones for mlm, combined with a 'column is a click' mask by broadcasting."],
     compare=same_mask,
     mistakes={"clm is causal: position i never attends a later click": like(_mask, same_mask, causal=False),
-              "mlm is bidirectional: the masked clicks hide the labels, so every click may be attended":
-                  like(_mask, same_mask, causal=True),
-              "padding is masked on the wrong axis: the column (the position looked at) must be a click":
-                  like(_mask, same_mask, keys=False),
+              "mlm is bidirectional: every click may be attended": like(_mask, same_mask, causal=True),
+              "wrong axis: the column looked at must be a click": like(_mask, same_mask, keys=False),
               "an OOV click (id 1) is a click: only padding (0) is masked": like(_mask, same_mask, lowest=2)})

@@ -1,11 +1,4 @@
-"""Merlin lesson 03 exercises: what Merlin Models' blocks compute, redone in numpy.
-
-``mean_pool`` is ``InputBlockV2`` with ``Embeddings(sequence_combiner="mean")`` (the MLP's input), ``predict_last``
-is ``SequencePredictLast`` and ``predict_next`` is ``SequencePredictNext`` (the training targets of the models).
-Sessions are right-padded id matrices (0 is padding, 1 an OOV click). numpy only (course and Merlin kernel).
-"""
-
-from __future__ import annotations
+"""Merlin lesson 03 exercises: Merlin Models' mean-pooled input and sequence targets, redone in numpy."""
 
 import numpy as np
 
@@ -74,10 +67,8 @@ q2 = Exercise(
      Case("two clicks", ([[2, 3]],), "a session of two clicks keeps one input click")],
     hints=["Each session's length gives the position of its last click: that click is the target.",
            "Blank the target in a copy of the sessions, then drop the last column (it is padding now)."],
-    mistakes={"the last column of a padded session is padding: take the last non-zero id of each row":
-                  like(lambda s: np.asarray(s)[:, -1], element=1),
-              "the inputs still hold the target: blank the last click before dropping the last column":
-                  like(_last, blank=False),
+    mistakes={"the last non-zero id, not the last column": like(lambda s: np.asarray(s)[:, -1], element=1),
+              "the inputs still hold the target: blank it first": like(_last, blank=False),
               "an OOV click (id 1) is a click: it can be the last one": like(_last, lowest=2)})
 q3 = Exercise(
     "SequencePredictNext: every next click is a target", predict_next,
@@ -86,8 +77,7 @@ q3 = Exercise(
      Case("OOV clicks", ([[1, 5, 1, 0], [3, 1, 0, 0]],), "an OOV click is a click, as input and as target")],
     hints=["The targets are the sessions shifted by one click; the inputs are the clicks before them.",
            "A last click has no next one: where the target is padding, the input is padding too."],
-    mistakes={"where the target is padding the input must be padding too: a last click has no next one":
-                  like(lambda s: np.asarray(s)[:, :-1], element=0),
+    mistakes={"the input must be padding too": like(lambda s: np.asarray(s)[:, :-1], element=0),
               "a position's target is the *next* click, not its own": like(lambda s: np.asarray(s)[:, :-1], element=1),
               "an OOV click (id 1) is a click: only padding (0) has no next click":
                   like(lambda s: (np.where(np.asarray(s)[:, 1:] > 1, np.asarray(s)[:, :-1], 0), np.asarray(s)[:, 1:]))})

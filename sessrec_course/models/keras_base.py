@@ -1,11 +1,5 @@
-"""What every Keras session model shares: input embeddings, the tied output layer and the training loss.
-
-The Keras twin of :mod:`sessrec_course.models.torch_base`: same config (:class:`~sessrec_course.models.ModelConfig`),
-same padding rules, same full-catalogue softmax. A subclass only implements
-:meth:`KerasSessionModel.sequence_hidden`: item ids ``(B, L)`` → one hidden vector per position ``(B, L, H)``.
-Keras 3 with the TensorFlow backend; this module imports TensorFlow, so import it only when needed.
-``repeat_bias`` works as in PyTorch: + ``r[d]`` on the score of each item clicked ``d`` steps before.
-"""
+"""What every Keras session model shares (the Keras 3 twin of :mod:`.torch_base`): embeddings, output, loss;
+a subclass implements :meth:`KerasSessionModel.sequence_hidden`: ids ``(B, L)`` → hidden ``(B, L, H)``."""
 
 from __future__ import annotations
 
@@ -26,23 +20,16 @@ def gelu(x):
 
 
 class TiedOutput(keras.layers.Layer):
-    """Scores over the catalogue: ``hidden @ E[:n_items].T + bias`` with ``E`` the item embedding matrix.
-
-    With ``score_scale > 0`` both sides are L2-normalised and the score is ``scale · cos(hidden, item)`` (NISER).
-    """
+    """Scores ``hidden @ E[:n_items].T + bias`` (``E``: item embeddings), or ``score_scale · cos`` (NISER)."""
 
     def __init__(self, embedding: keras.layers.Embedding, n_items: int, score_scale: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.embedding = embedding
-        self.n_items = n_items
-        self.score_scale = score_scale
-
-    def build(self, input_shape) -> None:
-        self.bias = self.add_weight(shape=(self.n_items,), initializer="zeros", name="output_bias")
+        self.embedding, self.n_items, self.score_scale = embedding, n_items, score_scale
+        self.bias = self.add_weight(shape=(n_items,), initializer="zeros", name="output_bias")
 
     def call(self, hidden):
         weight = self.embedding.embeddings[: self.n_items]
-        if self.score_scale > 0:
+        if self.score_scale > 0:  # NISER: both sides L2-normalised
             hidden = self.score_scale * ops.normalize(hidden, axis=-1, epsilon=1e-12)
             weight = ops.normalize(weight, axis=-1, epsilon=1e-12)
         return ops.matmul(hidden, ops.transpose(weight)) + self.bias
@@ -55,48 +42,41 @@ class KerasSessionModel(keras.Model):
         super().__init__(**kwargs)
         if not config.causal:
             raise ValueError("the Keras track has causal models only (transformer backbone 'gpt2')")
-        self.config = config
+        if not config.tie_weights:
+            raise ValueError("the Keras models always tie the output layer to the item embeddings")
+        self.config, self.n_items, self.max_length = config, config.item_cardinality, config.max_length
         n_items, hidden = config.item_cardinality, config.hidden_size
-        self.n_items, self.max_length = n_items, config.max_length
         self.item_embedding = keras.layers.Embedding(
             n_items + 1, hidden, embeddings_initializer=keras.initializers.RandomNormal(stddev=hidden**-0.5),
             name="item_embedding")
-        lookup = np.zeros(n_items + 1, dtype=np.int64)
+        self.item_category = np.zeros(n_items + 1, dtype=np.int64)  # item id → category id (0: none)
         if item_category is not None:
             item_category = np.asarray(item_category, dtype=np.int64)
             if item_category.shape[0] > n_items:
                 raise ValueError(f"item_category has {item_category.shape[0]} rows, more than {n_items} items")
-            lookup[: item_category.shape[0]] = np.clip(item_category, 0, None)
-        self.item_category = lookup
+            self.item_category[: item_category.shape[0]] = np.clip(item_category, 0, None)
         self.category_embedding = None
         if config.category_cardinality > 0:
-            if int(lookup.max()) >= config.category_cardinality:
-                raise ValueError(f"item_category holds category {int(lookup.max())} but category_cardinality "
-                                 f"is {config.category_cardinality}")
+            if int(self.item_category.max()) >= config.category_cardinality:
+                raise ValueError(f"item_category holds category {int(self.item_category.max())} but "
+                                 f"category_cardinality is {config.category_cardinality}")
             self.category_embedding = keras.layers.Embedding(
                 config.category_cardinality, hidden, name="category_embedding",
                 embeddings_initializer=keras.initializers.RandomNormal(stddev=0.5 * hidden**-0.5))
         self.input_dropout = keras.layers.Dropout(config.dropout)
         self.output_layer = TiedOutput(self.item_embedding, n_items, config.score_scale, name="tied_output")
-        if not config.tie_weights:
-            raise ValueError("the Keras models always tie the output layer to the item embeddings")
-        self.repeat_bias = None
-        if config.repeat_bias:
-            self.repeat_bias = self.add_weight(shape=(config.max_length,), initializer="zeros", name="repeat_bias")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.repeat_bias = None if not config.repeat_bias else self.add_weight(
+            shape=(config.max_length,), initializer="zeros", name="repeat_bias")
 
-    # ---- inputs -------------------------------------------------------------------------------
     def sanitize(self, item_ids):
         """Map negative ids to padding and ids outside the catalogue to OOV (defined answers, no crash)."""
-        item_ids = ops.cast(item_ids, "int64")
-        item_ids = ops.where(item_ids < 0, ops.zeros_like(item_ids), item_ids)
+        item_ids = ops.maximum(ops.cast(item_ids, "int64"), PAD_ID)
         return ops.where(item_ids >= self.n_items, ops.full_like(item_ids, OOV_ID), item_ids)
 
     def last_items(self, item_ids, width: int):
         """Keep the last ``width`` items of each right-padded row: ``(ids (B, width), lengths (B,))``."""
         lengths = ops.sum(ops.cast(item_ids != PAD_ID, "int64"), axis=1)
-        start = ops.maximum(lengths - width, 0)
-        index = start[:, None] + ops.arange(width, dtype="int64")[None, :]
+        index = ops.maximum(lengths - width, 0)[:, None] + ops.arange(width, dtype="int64")[None, :]
         valid = index < lengths[:, None]
         index = ops.minimum(index, ops.cast(ops.shape(item_ids)[1] - 1, "int64"))
         ids = ops.where(valid, ops.take_along_axis(item_ids, index, axis=1), ops.zeros_like(index))
@@ -107,17 +87,14 @@ class KerasSessionModel(keras.Model):
         x = self.item_embedding(item_ids)
         if self.category_embedding is not None:
             categories = ops.take(ops.convert_to_tensor(self.item_category), item_ids, axis=0)
-            cat = self.category_embedding(categories)
-            x = x + cat * ops.cast(categories != PAD_ID, x.dtype)[..., None]
+            x = x + self.category_embedding(categories) * ops.cast(categories != PAD_ID, x.dtype)[..., None]
         x = x * ops.cast(item_ids != PAD_ID, x.dtype)[..., None]
         return self.input_dropout(x, training=training)
 
-    # ---- to implement -------------------------------------------------------------------------
     def sequence_hidden(self, item_ids, training=None):
         """Return one hidden vector per position ``(B, L, H)`` for right-padded ``item_ids``."""
         raise NotImplementedError
 
-    # ---- outputs ------------------------------------------------------------------------------
     def repeat_scores(self, item_ids, position):
         """Repeat bonus ``r[position - k]`` of each item ``k ≤ position`` of ``item_ids`` ``(..., L)``; 0 elsewhere."""
         distance = position[..., None] - ops.arange(ops.shape(item_ids)[-1], dtype="int64")
@@ -132,21 +109,16 @@ class KerasSessionModel(keras.Model):
         return tf.tensor_scatter_nd_add(scores, ops.stack([rows, item_ids], axis=-1), ops.cast(values, scores.dtype))
 
     def call(self, item_ids, training=None):
-        """Score the next item of each session: ``(B, L)`` right-padded ids → ``(B, item_cardinality)``.
-
-        Longer sessions keep their last ``max_length`` items, extra padding changes nothing, an empty
-        session gets the learnt popularity (the output bias), padding and OOV get a very low score.
-        """
+        """Next-item scores ``(B, item_cardinality)``; an empty session gets the output bias (popularity)."""
         ids, lengths = self.last_items(self.sanitize(item_ids), self.max_length)
-        hidden = self.sequence_hidden(ids, training=training)
         last = ops.maximum(lengths - 1, 0)
-        scores = ops.cast(self.output_layer(tf.gather(hidden, last, batch_dims=1)), "float32")
+        hidden = tf.gather(self.sequence_hidden(ids, training=training), last, batch_dims=1)
+        scores = ops.cast(self.output_layer(hidden), "float32")
         if self.repeat_bias is not None:
             scores = self.add_at(scores, ids, self.repeat_scores(ids, last))
         bias = ops.cast(self.output_layer.bias, "float32")[None, :]
         scores = ops.where((lengths == 0)[:, None], bias + ops.zeros_like(scores), scores)
-        masked = ops.full_like(scores[:, :2], MASKED_SCORE)
-        return ops.concatenate([masked, scores[:, 2:]], axis=1)
+        return ops.concatenate([ops.full_like(scores[:, :2], MASKED_SCORE), scores[:, 2:]], axis=1)
 
     def sequence_loss(self, item_ids, training=None):
         """Full-catalogue cross-entropy of the next item at every position (no loss on padding or OOV)."""
@@ -156,32 +128,18 @@ class KerasSessionModel(keras.Model):
         keep = targets > OOV_ID
         logits = self.output_layer(tf.boolean_mask(hidden, keep))
         if self.repeat_bias is not None:  # position t may re-click any item 0..t
-            positions = ops.arange(ops.shape(targets)[1], dtype="int64")
-            rows = ops.broadcast_to(item_ids[:, None, :], (ops.shape(targets)[0], ops.shape(targets)[1],
-                                                           ops.shape(item_ids)[1]))
-            bonus = self.repeat_scores(rows, ops.broadcast_to(positions[None, :], ops.shape(targets)))
+            (batch, length), width = ops.shape(targets), ops.shape(item_ids)[1]
+            rows = ops.broadcast_to(item_ids[:, None, :], (batch, length, width))
+            bonus = self.repeat_scores(rows, ops.arange(length, dtype="int64"))
             logits = self.add_at(logits, tf.boolean_mask(rows, keep), tf.boolean_mask(bonus, keep))
-        losses = keras.losses.sparse_categorical_crossentropy(tf.boolean_mask(targets, keep), logits,
-                                                              from_logits=True)
-        return ops.mean(losses)
-
-    # ---- model.fit hooks ----------------------------------------------------------------------
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
+        targets = tf.boolean_mask(targets, keep)
+        return ops.mean(keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True))
 
     def train_step(self, data):
-        """One optimisation step on a batch of right-padded sessions (the model computes its own loss)."""
+        """One optimisation step on a batch of right-padded sessions; returns the batch's loss."""
         item_ids = data["item_ids"] if isinstance(data, dict) else data
         with tf.GradientTape() as tape:
             loss = self.sequence_loss(item_ids, training=True)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        """Validation loss of a batch (ranking metrics come from the shared evaluation, not from here)."""
-        item_ids = data["item_ids"] if isinstance(data, dict) else data
-        self.loss_tracker.update_state(self.sequence_loss(item_ids, training=False))
-        return {"loss": self.loss_tracker.result()}
+        return {"loss": loss}

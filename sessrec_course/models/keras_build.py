@@ -10,19 +10,16 @@ from sessrec_course.models.keras_gru import KerasGRUSessionModel
 from sessrec_course.models.keras_mlp import KerasMLPSessionModel
 from sessrec_course.models.keras_transformer import KerasTransformerSessionModel
 
-KERAS_MODELS: dict[str, type[KerasSessionModel]] = {
-    "mlp": KerasMLPSessionModel, "gru": KerasGRUSessionModel, "transformer": KerasTransformerSessionModel,
-}
+KERAS_MODELS = {"mlp": KerasMLPSessionModel, "gru": KerasGRUSessionModel,
+                "transformer": KerasTransformerSessionModel}
 
 
 def build_keras_model(config: ModelConfig, item_category: np.ndarray | None = None) -> KerasSessionModel:
     """Return the untrained Keras model for ``config``, its weights created (called once on padding)."""
     if config.time_features:
-        raise ValueError("time_features exist in the PyTorch models only; build the Keras twin with "
-                         "time_features=False")
+        raise ValueError("time_features exist in the PyTorch models only: build the Keras twin without them")
     if config.repeat_mixture:
-        raise ValueError("repeat_mixture exists in the PyTorch models only; build the Keras twin with "
-                         "repeat_mixture=False (the additive repeat_bias works in both)")
+        raise ValueError("repeat_mixture exists in the PyTorch models only (use the additive repeat_bias)")
     model = KERAS_MODELS[config.name](config, item_category=item_category, name=f"keras_{config.name}")
     model(np.zeros((1, config.max_length), dtype=np.int64))
     return model

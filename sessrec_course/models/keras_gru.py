@@ -1,9 +1,5 @@
-"""GRU session model in Keras, in the GRU4Rec spirit (Hidasi et al., ICLR 2016).
-
-The twin of :mod:`sessrec_course.models.torch_gru`: a recurrent network reads the session item by
-item; its state after item ``t`` scores item ``t + 1``. Trained on every position at once, with a
-full-catalogue softmax. Keras GRUs default to ``reset_after=True``, the PyTorch/cuDNN formulation.
-"""
+"""GRU session model in Keras (GRU4Rec, Hidasi et al. 2016), the twin of :mod:`.torch_gru`: the state after
+item ``t`` scores item ``t + 1``; Keras' default ``reset_after=True`` is the PyTorch/cuDNN formulation."""
 
 from __future__ import annotations
 
@@ -22,15 +18,13 @@ class KerasGRUSessionModel(KerasSessionModel):
         super().__init__(config, item_category, **kwargs)
         self.grus = [keras.layers.GRU(config.hidden_size, return_sequences=True, name=f"gru_{i}")
                      for i in range(config.num_layers)]
-        self.between_dropout = keras.layers.Dropout(config.dropout if config.num_layers > 1 else 0.0)
-        self.output_dropout = keras.layers.Dropout(config.dropout)
+        self.dropout = keras.layers.Dropout(config.dropout)  # between GRU layers and on the output
 
     def sequence_hidden(self, item_ids, training=None):
         """GRU state after each item → ``(B, L, H)``."""
-        mask = item_ids != PAD_ID
         x = self.embed(item_ids, training=training)
         for i, gru in enumerate(self.grus):
             if i:
-                x = self.between_dropout(x, training=training)
-            x = gru(x, mask=mask, training=training)
-        return self.output_dropout(x, training=training)
+                x = self.dropout(x, training=training)
+            x = gru(x, mask=item_ids != PAD_ID, training=training)
+        return self.dropout(x, training=training)

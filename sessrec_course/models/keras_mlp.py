@@ -1,8 +1,5 @@
-"""MLP session model in Keras: the embeddings of the last N items, concatenated, through a small MLP.
-
-The twin of :mod:`sessrec_course.models.torch_mlp` (a neural n-gram): it sees a fixed window and no
-order beyond it. Trained on every position: the window ending at item ``t`` predicts item ``t + 1``.
-"""
+"""MLP session model in Keras (a neural n-gram, the twin of :mod:`.torch_mlp`): the last N item embeddings,
+concatenated, through a small MLP; the window ending at item ``t`` predicts item ``t + 1``."""
 
 from __future__ import annotations
 
@@ -19,11 +16,10 @@ class KerasMLPSessionModel(KerasSessionModel):
 
     def __init__(self, config: ModelConfig, item_category: np.ndarray | None = None, **kwargs) -> None:
         super().__init__(config, item_category, **kwargs)
-        hidden = config.hidden_size
         self.mlp = keras.Sequential([
-            keras.layers.Dense(2 * hidden, activation=gelu),
+            keras.layers.Dense(2 * config.hidden_size, activation=gelu),
             keras.layers.Dropout(config.dropout),
-            keras.layers.Dense(hidden),
+            keras.layers.Dense(config.hidden_size),
         ], name="mlp")
         self.norm = keras.layers.LayerNormalization(epsilon=1e-5)
 

@@ -1,12 +1,5 @@
-"""Causal Transformer session model built from Keras layers (SASRec / GPT-2 style).
-
-The twin of the ``gpt2`` backbone of :mod:`sessrec_course.models.torch_transformer` (transformers 5 has
-no TensorFlow models, so the blocks are written here): learnt positional embeddings, pre-norm blocks of
-causal multi-head self-attention and a GELU feed-forward, a final layer norm. Position ``t`` sees items
-``≤ t`` (causal mask) and never padding (padding mask); it predicts item ``t + 1``. Items and their
-category (the side feature) are embedded by the shared base; the output layer is tied to the item embeddings.
-With ``item_skip`` each position's own item embedding is added to its output, as in the PyTorch model.
-"""
+"""Causal Transformer (SASRec / GPT-2 style) from Keras layers, since transformers 5 has no TensorFlow models:
+the twin of the ``gpt2`` backbone of :mod:`.torch_transformer`. Position ``t`` sees items ``≤ t`` only."""
 
 from __future__ import annotations
 
@@ -20,7 +13,7 @@ from sessrec_course.models.keras_base import KerasSessionModel, gelu
 
 
 class Block(keras.layers.Layer):
-    """One pre-norm transformer block: ``x + attn(LN(x))`` then ``x + FFN(LN(x))``."""
+    """One pre-norm transformer block: ``x + attn(LN(x))`` then ``x + FFN(LN(x))``, and its attention maps."""
 
     def __init__(self, hidden: int, heads: int, dropout: float, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -33,13 +26,13 @@ class Block(keras.layers.Layer):
         self.ffn_out = keras.layers.Dense(hidden, kernel_initializer=init)
         self.dropout = keras.layers.Dropout(dropout)
 
-    def call(self, x, mask, training=None, return_scores=False):
+    def call(self, x, mask, training=None):
         h = self.norm1(x)
         attended, scores = self.attention(h, h, attention_mask=mask, training=training,
                                           return_attention_scores=True)
         x = x + self.dropout(attended, training=training)
         x = x + self.dropout(self.ffn_out(self.ffn_in(self.norm2(x))), training=training)
-        return (x, scores) if return_scores else x
+        return x, scores
 
 
 class KerasTransformerSessionModel(KerasSessionModel):
@@ -57,12 +50,8 @@ class KerasTransformerSessionModel(KerasSessionModel):
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-5)
 
     def attention_mask(self, item_ids):
-        """``(B, L, L)`` bool: query ``t`` may attend key ``s`` when ``s ≤ t`` and ``s`` is an item.
-
-        An empty row keeps key 0 so that no query is left with nothing to attend to.
-        """
-        length = ops.shape(item_ids)[1]
-        positions = ops.arange(length)
+        """``(B, L, L)`` bool: query ``t`` sees keys ``s ≤ t`` holding an item, and key 0 (no empty row)."""
+        positions = ops.arange(ops.shape(item_ids)[1])
         causal = positions[None, :] <= positions[:, None]
         keys = ops.logical_or(item_ids != PAD_ID, (positions == 0)[None, :])
         return ops.logical_and(causal[None, :, :], keys[:, None, :])
@@ -74,7 +63,7 @@ class KerasTransformerSessionModel(KerasSessionModel):
         x = self.embed_dropout(x, training=training)
         mask, maps = self.attention_mask(item_ids), []
         for block in self.blocks:
-            x, scores = block(x, mask, training=training, return_scores=True)
+            x, scores = block(x, mask, training=training)
             maps.append(scores)
         x = self.final_norm(x)
         if self.config.item_skip:  # the current item straight to the output layer (SR-GNN's "local" interest)

@@ -1,44 +1,27 @@
-"""Merlin Models 23.12 (TensorFlow) on NVTabular's output: the GTC'23 tutorial's MLP, RNN and Transformer.
-
-Runs in the Merlin kernel (``.venv-merlin``, tensorflow-cpu 2.12). :func:`mlp_model`, :func:`rnn_model` and
-:func:`transformer_model` are the tutorial's model-building code on the course's one input column (the item-id
-list), :func:`train_and_evaluate` compiles, fits and evaluates a model the tutorial's way (``pre=`` a sequence
-transform), and :class:`MerlinModelsRecommender` scores prefixes for the course's
-:func:`~sessrec_course.evaluation.evaluate`. Ids: see :func:`sessrec_course.etl.nvtabular_workflow.to_course_ids`.
-"""
+"""The GTC'23 tutorial's Merlin Models 23.12 MLP, RNN and Transformer (TensorFlow 2.12, the Merlin kernel)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sessrec_course.etl.nvtabular_workflow import ITEMS, course_layout, from_course_ids
-
-log = logging.getLogger(__name__)
-
-# printed on every CPU run; Keras's note on the initializers transformers' TF XLNet reuses
-_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did not load",
-          "The initializer TruncatedNormal is unseeded")
+from sessrec_course.etl.nvtabular_workflow import ITEMS, course_layout, from_course_ids, quiet
 
 
 def import_merlin_models() -> Any:
     """Import ``merlin.models.tf`` with TensorFlow's C++ log and Merlin's CPU notices silenced."""
-    import sys
-
     if "tensorflow" in sys.modules and sys.modules["tensorflow"] is None:
-        raise RuntimeError("TensorFlow is switched off in this process (nvtabular_workflow.skip_tensorflow, called "
-                           "by import_nvtabular / import_t4rec): import merlin.models.tf before NVTabular or "
-                           "Transformers4Rec (in a notebook: restart the kernel and run the imports first)")
+        raise RuntimeError("TensorFlow is off in this process (nvtabular_workflow.skip_tensorflow): "
+                           "import merlin.models.tf before NVTabular or Transformers4Rec: restart the kernel")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # oneDNN / CUDA-not-found lines on every import
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # merlin-models' import notes on moved TF modules
-    for text in _NOISE:
-        warnings.filterwarnings("ignore", message=f".*{text}.*")
+    quiet("The initializer TruncatedNormal is unseeded")  # Keras, on the initializers of the TF XLNet
     import merlin.models.tf as mm
 
     return mm
@@ -55,11 +38,7 @@ def fresh_keras(seed: int) -> Any:
 
 
 def dataset(data_dir: str | Path, split: str, columns: tuple[str, ...] = (ITEMS,)) -> Any:
-    """NVTabular's ``data_dir/split`` as a Merlin ``Dataset``: its schema narrowed to ``columns``, lists tagged SEQUENCE.
-
-    Merlin Models' sequence transforms select the columns tagged ``Tags.SEQUENCE``; the tutorial's ETL adds that
-    tag (``AddMetadata(tags=[Tags.SEQUENCE])``), the blog's workflow (lesson Merlin 01) does not, so it is added here.
-    """
+    """NVTabular's ``data_dir/split`` as a ``Dataset`` of ``columns``, its lists tagged SEQUENCE."""
     import_merlin_models()
     from merlin.io import Dataset
     from merlin.schema import Schema, Tags
@@ -75,10 +54,8 @@ def mlp_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
     mm = fresh_keras(seed)
     from merlin.schema import Tags
 
-    input_block = mm.InputBlockV2(
-        schema,
-        categorical=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner="mean", dim=dim),
-    )
+    embeddings = mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner="mean", dim=dim)
+    input_block = mm.InputBlockV2(schema, categorical=embeddings)
     mlp_block = mm.MLPBlock([128, dim], no_activation_last_layer=True)
     prediction_task = mm.CategoricalOutput(schema.select_by_name(ITEMS), default_loss="categorical_crossentropy")
     return mm.Model(input_block, mlp_block, prediction_task)
@@ -90,10 +67,8 @@ def rnn_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
     import tensorflow as tf
     from merlin.schema import Tags
 
-    input_block = mm.InputBlockV2(
-        schema,
-        embeddings=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim),
-    )
+    embeddings = mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim)
+    input_block = mm.InputBlockV2(schema, embeddings=embeddings)
     rnn_layer = tf.keras.layers.GRU(dim, return_sequences=False)
     mlp_block = mm.MLPBlock([128, dim], activation="relu", no_activation_last_layer=True)
     prediction_task = mm.CategoricalOutput(schema.select_by_name(ITEMS), default_loss="categorical_crossentropy")
@@ -102,19 +77,13 @@ def rnn_model(schema: Any, dim: int = 64, seed: int = 42) -> Any:
 
 def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int = 2, attn_type: str = "uni",
                       seed: int = 42) -> tuple[Any, Any]:
-    """The tutorial's Transformer: embeddings → MLP → XLNetBlock → MLP → output tied to the item embeddings.
-
-    Returns the model and its XLNet block (the sequence transforms of :func:`train_and_evaluate` need it).
-    ``attn_type="uni"``: causal attention (each click sees only earlier ones); XLNet's default, ``"bi"``, lets a
-    position read the next click, which is its target under ``SequencePredictNext``.
-    """
+    """The tutorial's Transformer (embeddings → MLP → XLNetBlock → MLP → tied output) and its XLNet block;
+    ``attn_type="uni"`` is causal (XLNet's default ``"bi"`` would read the next click, the target)."""
     mm = fresh_keras(seed)
     from merlin.schema import Tags
 
-    input_block = mm.InputBlockV2(
-        schema,
-        embeddings=mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim),
-    )
+    embeddings = mm.Embeddings(schema.select_by_tag(Tags.CATEGORICAL), sequence_combiner=None, dim=dim)
+    input_block = mm.InputBlockV2(schema, embeddings=embeddings)
     mlp_block = mm.MLPBlock([128, dim], activation="relu", no_activation_last_layer=True)
     xlnet_block = mm.XLNetBlock(d_model=dim, n_head=n_head, n_layer=n_layer, attn_type=attn_type)
     dense_block = mm.SequentialBlock(input_block, mlp_block, xlnet_block)
@@ -127,53 +96,40 @@ def transformer_model(schema: Any, dim: int = 64, n_head: int = 2, n_layer: int 
 def train_and_evaluate(model: Any, train: Any, test: Any, transformer: Any = None, epochs: int = 1,
                        batch_size: int = 256, learning_rate: float = 5e-3, ks: tuple[int, ...] = (10, 20),
                        run_eagerly: bool = False) -> dict[str, Any]:
-    """``model.compile/fit/evaluate`` as the tutorial does; the training seconds and Merlin's own metrics.
-
-    Without ``transformer`` the model learns the last click of each session from the ones before
-    (``SequencePredictLast``); with it, every next click (``SequencePredictNext``, the transformer block
-    configured for it). Both are evaluated on the last click of each test session (``SequencePredictLast``).
-    Merlin's metrics come back as fractions, named like the course's (``"Recall@20"``, ``"MRR@20"``).
-    """
+    """``model.compile/fit/evaluate`` as the tutorial does; the training seconds and Merlin's own metrics."""
     mm = import_merlin_models()
     import tensorflow as tf
     from merlin.schema import Tags
 
     seq_schema = train.schema.select_by_tag(Tags.SEQUENCE)
-    if transformer is None:
-        fit_pre = mm.SequencePredictLast(schema=seq_schema, target=ITEMS)
-    else:
-        fit_pre = mm.SequencePredictNext(schema=seq_schema, target=ITEMS, transformer=transformer)
+    fit_pre = (mm.SequencePredictLast(schema=seq_schema, target=ITEMS) if transformer is None
+               else mm.SequencePredictNext(schema=seq_schema, target=ITEMS, transformer=transformer))
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate), run_eagerly=run_eagerly,
                   loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True),
                   metrics=mm.TopKMetricsAggregator.default_metrics(top_ks=list(ks)))
     start = time.perf_counter()
-    history = model.fit(train, epochs=epochs, batch_size=batch_size, pre=fit_pre, verbose=0)
+    model.fit(train, epochs=epochs, batch_size=batch_size, pre=fit_pre, verbose=0)
     train_s = time.perf_counter() - start
     predict_last = mm.SequencePredictLast(schema=seq_schema, target=ITEMS, transformer=transformer)
     raw = model.evaluate(test, batch_size=batch_size, pre=predict_last, return_dict=True, verbose=0)
-    metrics = {}
-    for key, value in raw.items():  # "recall_at_20" → "Recall@20"
-        for prefix, label in (("recall_at_", "Recall@"), ("mrr_at_", "MRR@")):
-            if key.startswith(prefix):
-                metrics[label + key[len(prefix):]] = float(value)
-    return {"train_s": train_s, "merlin": metrics, "raw": {k: float(v) for k, v in raw.items()},
-            "loss": [float(v) for v in history.history.get("loss", [])]}
+    metrics = {label + key[len(prefix):]: float(value) for key, value in raw.items()  # Recall@20...
+               for prefix, label in (("recall_at_", "Recall@"), ("mrr_at_", "MRR@"))
+               if key.startswith(prefix)}
+    return {"train_s": train_s, "merlin": metrics, "raw": {k: float(v) for k, v in raw.items()}}
 
 
 class MerlinModelsRecommender:
     """A trained Merlin Models model behind the course's ``score(prefixes) -> (B, n_items)`` protocol (course ids)."""
 
     def __init__(self, model: Any, max_length: int = 20) -> None:
-        self.model = model
-        self.max_length = max_length
+        self.model, self.max_length = model, max_length
 
     def nvt_scores(self, prefixes: np.ndarray) -> np.ndarray:
         """Scores of every NVTabular id (0 padding, 1 null, 2 OOV, items from 3) after each course-id prefix."""
         import tensorflow as tf
 
         ids = from_course_ids(prefixes)[:, -self.max_length:]
-        lengths = (ids != 0).sum(1)
-        ragged = tf.RaggedTensor.from_row_lengths(ids[ids != 0].astype(np.int64)[:, None], lengths)
+        ragged = tf.RaggedTensor.from_row_lengths(ids[ids != 0].astype(np.int64)[:, None], (ids != 0).sum(1))
         return self.model({ITEMS: ragged}, training=False).numpy()
 
     def score(self, prefixes: np.ndarray) -> np.ndarray:

@@ -1,46 +1,29 @@
-"""Transformers4Rec 23.12 (PyTorch) on NVTabular's output: the blog's XLNet, T4Rec's Trainer, a course adapter.
-
-Runs in the Merlin kernel (``.venv-merlin``). :func:`xlnet_model` is the blog's model-building code,
-:func:`train_and_evaluate` trains it with T4Rec's ``Trainer`` and returns T4Rec's own metrics, and
-:class:`T4RecRecommender` scores prefixes for the course's :func:`~sessrec_course.evaluation.evaluate`.
-
-Ids: NVTabular numbers items 0 padding, 1 null, 2 out-of-vocabulary, real items from 3; the course's evaluation
-expects 0 padding, 1 out-of-vocabulary, items from 2. ``nvtabular_workflow.to_course_ids`` shifts the real items down
-by one and folds null into OOV (a relabelling, no vocabulary change); the adapter drops the null column of the scores.
-"""
+"""Transformers4Rec 23.12's XLNet as the blog builds it (PyTorch, Merlin kernel), trained and evaluated."""
 
 from __future__ import annotations
 
-import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 
-from sessrec_course.etl.nvtabular_workflow import (
-    ITEMS,
-    NVT_FIRST,
-    course_layout,
-    from_course_ids,
-    skip_tensorflow,
-)
+from sessrec_course.arrays import pad_right
+from sessrec_course.etl import nvtabular_workflow as nw
+from sessrec_course.etl.nvtabular_workflow import ITEMS, NVT_FIRST, course_layout, from_course_ids
+from sessrec_course.evaluation import MISS_RANK, ranks_from_scores
 
-log = logging.getLogger(__name__)
-
-# printed on every run on a CPU or without tritonclient / TensorFlow; the HF deprecations are about APIs
-# Transformers4Rec 23.12 itself calls
-_NOISE = ("Initializing an NVTabular Dataset in CPU mode", "dtype mappings did not load",
-          "The `device` argument is deprecated", "`resume_download` is deprecated", "torch.utils._pytree",
+# deprecations of APIs that Transformers4Rec 23.12 itself calls
+_NOISE = ("The `device` argument is deprecated", "`resume_download` is deprecated", "torch.utils._pytree",
           "This implementation of AdamW is deprecated", "TypedStorage is deprecated")
 
 
 def import_t4rec() -> Any:
-    """Import ``transformers4rec.torch`` (without TensorFlow, ``skip_tensorflow``) with its CPU-run notices silenced."""
-    skip_tensorflow()
-    for text in _NOISE:
-        warnings.filterwarnings("ignore", message=f".*{text}.*")
+    """Import ``transformers4rec.torch`` without TensorFlow (``skip_tensorflow``) and its CPU-run notices."""
+    nw.skip_tensorflow()
+    nw.quiet(*_NOISE)
     import transformers4rec.torch as tr
 
     return tr
@@ -56,13 +39,7 @@ def read_schema(data_dir: str | Path, columns: tuple[str, ...] = (ITEMS,)) -> An
 
 def xlnet_model(schema: Any, masking: str = "clm", d_model: int = 64, n_head: int = 2, n_layer: int = 2,
                 max_length: int = 20, metrics_ks: tuple[int, ...] = (10, 20), seed: int = 42) -> Any:
-    """The blog's model: sequence features from the schema → XLNet → next-item task with weight tying.
-
-    ``masking``: ``"clm"`` (causal: predict each next item from the ones before) or ``"mlm"`` (masked, as BERT).
-    T4Rec's metrics are Recall@K and MRR@K for ``metrics_ks``. ``seed`` seeds the initial weights.
-    """
-    import torch
-
+    """The blog's model: schema features → XLNet → tied next-item task; ``"clm"`` causal, ``"mlm"`` masked."""
     tr = import_t4rec()
     torch.manual_seed(seed)
     from transformers4rec.torch.ranking_metric import MeanReciprocalRankAt, RecallAt
@@ -79,10 +56,7 @@ def xlnet_model(schema: Any, masking: str = "clm", d_model: int = 64, n_head: in
 def train_and_evaluate(model: Any, schema: Any, data_dir: str | Path, out_dir: str | Path, epochs: int = 1,
                        batch_size: int = 128, learning_rate: float = 2e-3, max_length: int = 20,
                        seed: int = 42) -> dict[str, Any]:
-    """Train with T4Rec's ``Trainer`` on ``data_dir/train``; evaluate it on ``data_dir/test`` its own way.
-
-    Returns the training seconds and T4Rec's metrics (``"Recall@20"``, ``"MRR@20"``... as fractions).
-    """
+    """T4Rec's ``Trainer`` on ``data_dir/train``, its evaluation on ``data_dir/test``: seconds and metrics."""
     tr = import_t4rec()
     args = tr.T4RecTrainingArguments(
         output_dir=str(out_dir), max_sequence_length=max_length, data_loader_engine="merlin",
@@ -96,12 +70,10 @@ def train_and_evaluate(model: Any, schema: Any, data_dir: str | Path, out_dir: s
     trainer.train()
     train_s = time.perf_counter() - start
     raw = trainer.evaluate(metric_key_prefix="eval")
-    metrics = {}
-    for key, value in raw.items():  # "eval_/next-item/recall_at_20" → "Recall@20"
-        name = key.rsplit("/", 1)[-1]
-        for prefix, label in (("recall_at_", "Recall@"), ("mean_reciprocal_rank_at_", "MRR@")):
-            if name.startswith(prefix):
-                metrics[label + name[len(prefix):]] = float(value)
+    names = {key.rsplit("/", 1)[-1]: float(value) for key, value in raw.items()}  # eval_/next-item/...
+    metrics = {label + name[len(prefix):]: value for name, value in names.items()  # recall_at_20 → Recall@20
+               for prefix, label in (("recall_at_", "Recall@"), ("mean_reciprocal_rank_at_", "MRR@"))
+               if name.startswith(prefix)}
     model.eval()
     return {"train_s": train_s, "t4rec": metrics, "raw": {k: float(v) for k, v in raw.items()}}
 
@@ -110,16 +82,11 @@ class T4RecRecommender:
     """A trained T4Rec model behind the course's ``score(prefixes) -> (B, n_items)`` protocol (course ids)."""
 
     def __init__(self, model: Any, max_length: int = 20) -> None:
-        self.model = model.eval()
-        self.max_length = max_length
+        self.model, self.max_length = model.eval(), max_length
 
     def nvt_scores(self, prefixes: np.ndarray) -> np.ndarray:
         """Scores of every NVTabular id (0 padding, 1 null, 2 OOV, items from 3) after each course-id prefix."""
-        import torch
-
-        ids = from_course_ids(prefixes)[:, -self.max_length:]
-        if ids.shape[1] < self.max_length:  # the model was built for sequences of exactly max_length
-            ids = np.pad(ids, ((0, 0), (0, self.max_length - ids.shape[1])))
+        ids = pad_right(from_course_ids(prefixes), self.max_length)  # the model takes max_length columns
         with torch.no_grad():
             scores = self.model({ITEMS: torch.as_tensor(ids)}, training=False, testing=False)
         return scores.float().numpy()
@@ -139,21 +106,10 @@ def t4rec_ranks(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def evaluate_path_scores(model: Any, sessions: list[np.ndarray], max_length: int = 20,
                          batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """What ``trainer.evaluate`` scores: whole sessions (NVTabular ids) with ``testing=True``; scores and labels.
-
-    T4Rec hides the last click itself (masked, or shifted out for causal models) and predicts it; the
-    padded positions stay padding. The inference path instead gets the session without its last click and
-    fills every padded position with the trainable mask embedding, so the two paths' scores differ slightly.
-    """
-    import torch
-
+    """What ``trainer.evaluate`` scores, whole sessions (NVTabular ids) with ``testing=True``, and labels."""
     scores, labels = [], []
     for start in range(0, len(sessions), batch_size):
-        chunk = sessions[start:start + batch_size]
-        ids = np.zeros((len(chunk), max_length), np.int64)
-        for row, session in enumerate(chunk):
-            kept = np.asarray(session, dtype=np.int64)[-max_length:]
-            ids[row, :len(kept)] = kept
+        ids = pad_right(sessions[start:start + batch_size], max_length)
         with torch.no_grad():
             out = model({ITEMS: torch.as_tensor(ids)}, training=False, testing=True)
         scores.append(out["predictions"].float().numpy())
@@ -162,19 +118,11 @@ def evaluate_path_scores(model: Any, sessions: list[np.ndarray], max_length: int
 
 
 def label_leak(model: Any, sessions: list[np.ndarray], max_length: int = 20, seed: int = 0) -> float:
-    """Largest change of ``trainer.evaluate``'s scores when only each session's last click (the label) changes.
-
-    An honest evaluation cannot see the label: 0 (up to float noise) is the only right answer. Each last
-    click is swapped for another real item; the rest of the session stays.
-    """
+    """Largest change of ``trainer.evaluate``'s scores when each label (last click) changes: 0 if honest."""
     rng = np.random.default_rng(seed)
-    n_items = int(max(int(np.max(s)) for s in sessions)) + 1
-    swapped = []
-    for session in sessions:
-        other = np.asarray(session, dtype=np.int64).copy()
-        other[-1] = NVT_FIRST + (other[-1] - NVT_FIRST + 1 + rng.integers(n_items - NVT_FIRST - 1)) % (
-            n_items - NVT_FIRST)
-        swapped.append(other)
+    span = max(int(np.max(s)) for s in sessions) + 1 - NVT_FIRST  # real items: a label moves 1..span-1 places
+    moved = [NVT_FIRST + (int(s[-1]) - NVT_FIRST + 1 + rng.integers(span - 1)) % span for s in sessions]
+    swapped = [np.append(np.asarray(s[:-1], np.int64), m) for s, m in zip(sessions, moved, strict=True)]
     before, _ = evaluate_path_scores(model, sessions, max_length)
     after, _ = evaluate_path_scores(model, swapped, max_length)
     return float(np.abs(before - after).max())
@@ -182,23 +130,12 @@ def label_leak(model: Any, sessions: list[np.ndarray], max_length: int = 20, see
 
 def rank_both_ways(recommender: T4RecRecommender, prefixes: np.ndarray, targets: np.ndarray,
                    batch_size: int = 512) -> Any:
-    """Per case: the target's rank by the course's rules and by T4Rec's, and what makes them differ.
-
-    Course rules (:mod:`sessrec_course.evaluation.metrics`): padding and OOV are never recommended, an OOV
-    target is a miss, ties go to the lower id. T4Rec's metrics take ``topk`` over every column — padding,
-    null and OOV included — and an OOV target counts like an item; ties fall where ``topk`` puts them (here:
-    the best place, only strictly higher scores count).
-    """
-    import pandas as pd
-
-    from sessrec_course.evaluation import MISS_RANK, ranks_from_scores
-
+    """Per case: the target's rank by the course's rules and by T4Rec's, and what makes them differ."""
     rows = []
     for start in range(0, len(targets), batch_size):
         p, t = prefixes[start:start + batch_size], targets[start:start + batch_size]
         scores = recommender.nvt_scores(p)
-        course = ranks_from_scores(recommender.course_layout(scores), t)
-        nvt_t = from_course_ids(t)
+        course, nvt_t = ranks_from_scores(recommender.course_layout(scores), t), from_course_ids(t)
         target_score = scores[np.arange(len(t)), nvt_t][:, None]
         t4rec = t4rec_ranks(scores, nvt_t)
         above = (scores[:, :NVT_FIRST] > target_score).sum(1)

@@ -1,10 +1,5 @@
-"""From the ETL parquet to a ``tf.data`` pipeline: padded sequences, masks and side features, prefetched.
-
-Each split is read once into right-padded numpy matrices (vectorised, no Python loop per session);
-``tf.data`` then shuffles row indices, gathers a batch, trims it to its longest session and prefetches
-the next one while the model trains, so the input pipeline is never the bottleneck. The ETL contract
-is in docs/design.md: ``item_id_list`` (0 pad, 1 OOV, items from 2), ``category_list``, ``time_delta_list``.
-"""
+"""From the ETL parquet to ``tf.data``: each split read once into right-padded numpy matrices, then batches
+of shuffled rows trimmed to their longest session, the next one prefetched while the model trains."""
 
 from __future__ import annotations
 
@@ -16,51 +11,36 @@ import pyarrow.parquet as pq
 from sessrec_course.arrays import pad_right
 from sessrec_course.etl.workflow import CATEGORY_COLUMN, ITEM_COLUMN, TIME_COLUMN, list_column
 
+SIDE_FEATURES = (("category_ids", CATEGORY_COLUMN, np.int64), ("time_deltas", TIME_COLUMN, np.float32))
+
 
 def read_split(path: str | Path, max_length: int, side_features: bool = True) -> dict[str, np.ndarray]:
-    """Read an ETL parquet split into right-padded matrices ``(N, max_length)``.
-
-    Keys: ``item_ids`` (int64), ``mask`` (bool, True on real items) and, with ``side_features`` and when
-    the columns exist, ``category_ids`` (int64) and ``time_deltas`` (float32 seconds).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run the ETL first (sessrec_course.etl)")
+    """An ETL split as ``(N, max_length)`` matrices: ``item_ids``, ``mask``, side features if present."""
     table = pq.read_table(path)
     items = pad_right(list_column(table, path, ITEM_COLUMN), max_length)
     if items.size and items.min() < 0:
         raise ValueError(f"{path}: {ITEM_COLUMN} holds negative id {items.min()}; expected encoded ids >= 0")
     out = {"item_ids": items, "mask": items != 0}
-    if side_features:
-        for key, column, dtype in (("category_ids", CATEGORY_COLUMN, np.int64), ("time_deltas", TIME_COLUMN, np.float32)):
-            if column in table.column_names:
-                out[key] = pad_right(list_column(table, path, column), max_length, dtype=dtype)
-                if out[key].shape != items.shape or ((out[key] != 0) & ~out["mask"]).any():
-                    raise ValueError(f"{path}: {column} does not line up with {ITEM_COLUMN} (row lengths differ)")
+    for key, column, dtype in SIDE_FEATURES if side_features else ():
+        if column in table.column_names:
+            out[key] = pad_right(list_column(table, path, column), max_length, dtype=dtype)
+            if out[key].shape != items.shape or ((out[key] != 0) & ~out["mask"]).any():
+                raise ValueError(f"{path}: {column} does not line up with {ITEM_COLUMN} (row lengths differ)")
     return out
 
 
 def make_dataset(split: dict[str, np.ndarray], batch_size: int, shuffle: bool = True, seed: int = 0,
-                 min_length: int = 2, keys: tuple[str, ...] | None = None):
-    """Return a ``tf.data.Dataset`` of dict batches from :func:`read_split` output.
-
-    Sessions shorter than ``min_length`` are dropped (nothing to predict); each batch is trimmed to its
-    longest session and the next batch is prepared while the current one trains (prefetch).
-    ``keys`` picks the features (default: all of ``split``). Shuffling is seeded: same seed, same order.
-    """
+                 min_length: int = 2):
+    """A seeded ``tf.data.Dataset`` of dict batches of :func:`read_split` rows of ``min_length`` items."""
     import tensorflow as tf
 
-    keys = tuple(split) if keys is None else keys
-    missing = [k for k in keys if k not in split]
-    if missing:
-        raise ValueError(f"features {missing} are not in the split (it has {sorted(split)})")
     if "item_ids" not in split:
         raise ValueError(f"the split has no 'item_ids' (keys: {sorted(split)}); read it with read_split()")
     lengths = (split["item_ids"] != 0).sum(axis=1)
     keep = np.flatnonzero(lengths >= min_length)
     if len(keep) == 0:
         raise ValueError(f"no session with at least {min_length} items to train on")
-    tensors = {k: tf.constant(split[k][keep]) for k in keys}
+    tensors = {k: tf.constant(v[keep]) for k, v in split.items()}
     longest = tf.constant(lengths[keep].astype(np.int32))
 
     def gather(index):

@@ -1,36 +1,21 @@
-"""Saving, loading and exporting Keras session models for serving.
-
-- :func:`save_keras_model` / :func:`load_keras_model`: ``config.json`` + ``item_category.npy`` +
-  ``model.weights.h5`` in one folder, written atomically (a temporary folder renamed into place).
-- :func:`export_onnx`: the serving graph ``item_ids`` int64 (B, L) → ``scores`` float32
-  (B, item_cardinality) as ONNX (through ``tf2onnx``), the very contract of the Triton ensemble's model
-  step, so a Keras model is served exactly like a PyTorch one (:func:`sessrec_course.serving.repository.export_repository`).
-- :func:`export_saved_model`: the same signature as a TensorFlow SavedModel (for TF-native serving).
-- :func:`onnx_parity`: largest score difference between ONNX Runtime and the Keras model.
-"""
+"""Saving and loading Keras session models (one folder, written atomically), and their ONNX export with the
+Triton ensemble's model contract (``item_ids`` → ``scores``): served exactly like a PyTorch model."""
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from sessrec_course.models import ModelConfig
 from sessrec_course.models.keras_base import KerasSessionModel
 from sessrec_course.models.keras_build import build_keras_model
-from sessrec_course.paths import write_directory_atomically
+from sessrec_course.paths import write_directory_atomically, write_file_atomically
 
-logger = logging.getLogger(__name__)
-
-WEIGHTS_FILE = "model.weights.h5"
-CONFIG_FILE = "config.json"
-CATEGORY_FILE = "item_category.npy"
+WEIGHTS_FILE, CONFIG_FILE, CATEGORY_FILE = "model.weights.h5", "config.json", "item_category.npy"
 INPUT_NAME, OUTPUT_NAME = "item_ids", "scores"
-DEFAULT_OPSET = 17
 
 
 def save_keras_model(model: KerasSessionModel, directory: str | Path, extra: dict | None = None) -> Path:
@@ -51,60 +36,32 @@ def load_keras_model(directory: str | Path) -> KerasSessionModel:
     for name in (WEIGHTS_FILE, CONFIG_FILE, CATEGORY_FILE):
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory / name} not found: not a folder written by save_keras_model()")
-    payload = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-    if payload.get("framework") != "keras" or "model" not in payload:
-        raise ValueError(f"{directory / CONFIG_FILE}: not a Keras model config (framework={payload.get('framework')!r})")
-    config = ModelConfig.from_dict(payload["model"])
+    config = ModelConfig.from_dict(json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))["model"])
     model = build_keras_model(config, item_category=np.load(directory / CATEGORY_FILE))
     model.load_weights(directory / WEIGHTS_FILE)
     return model
 
 
-def serving_function(model: keras.Model):
-    """The ``tf.function`` served: ``item_ids`` int64 (B, L) → ``{"scores": float32 (B, item_cardinality)}``."""
+def serving_function(model: KerasSessionModel):
+    """The traced inference graph: ``item_ids`` int64 (B, L) → ``{"scores": float32 (B, n_items)}``."""
     spec = tf.TensorSpec((None, None), tf.int64, name=INPUT_NAME)
     return tf.function(lambda item_ids: {OUTPUT_NAME: model(item_ids, training=False)}, input_signature=[spec])
 
 
-def export_onnx(model: KerasSessionModel, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
+def export_onnx(model: KerasSessionModel, path: str | Path, opset: int = 17) -> Path:
     """Export the serving graph as ONNX (dynamic batch and length) to ``path``; needs ``tf2onnx``."""
-    try:
-        import tf2onnx
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("ONNX export of Keras models needs tf2onnx (pip install tf2onnx==1.17.0); "
-                          "or use export_saved_model()") from error
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    import tf2onnx
+
     function = serving_function(model)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=opset,
-                                      output_path=str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    logger.info("exported %s to %s (opset %d)", model.name, path, opset)
-    return path
-
-
-def export_saved_model(model: KerasSessionModel, directory: str | Path) -> Path:
-    """Export the serving signature ``serving_default(item_ids) -> scores`` as a TensorFlow SavedModel."""
-    function = serving_function(model)
-
-    def write(tmp: Path) -> None:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serving_default", function, input_signature=function.input_signature)
-        archive.write_out(str(tmp / "saved_model"), verbose=False)
-
-    return write_directory_atomically(directory, write)
+    write_file_atomically(path, lambda tmp: tf2onnx.convert.from_function(
+        function, input_signature=function.input_signature, opset=opset, output_path=str(tmp)))
+    return Path(path)
 
 
 def onnx_parity(model: KerasSessionModel, path: str | Path, item_ids: np.ndarray) -> float:
     """Return the largest absolute score difference between ONNX Runtime and the Keras model on ``item_ids``."""
     from sessrec_course.onnx_session import onnx_session
 
-    session = onnx_session(path)
     ids = np.asarray(item_ids, dtype=np.int64)
-    served = session.run([OUTPUT_NAME], {INPUT_NAME: ids})[0]
+    served = onnx_session(path).run([OUTPUT_NAME], {INPUT_NAME: ids})[0]
     return float(np.abs(served - model(ids, training=False).numpy()).max())

@@ -1,22 +1,17 @@
-"""Training the Keras session models with ``model.fit`` and callbacks; the twin of :mod:`.torch_trainer`.
-
-AdamW with linear warm-up then cosine decay, early stopping on validation MRR@20 computed by the shared
-:func:`sessrec_course.evaluation.evaluate` (best weights restored), a tqdm bar, and the shared
-:class:`~sessrec_course.training.common.History`, so the same learning-curve plots draw both frameworks. TensorFlow uses a GPU by itself when one is visible.
-"""
+"""Training the Keras models with ``model.fit`` and callbacks, the twin of :mod:`.torch_trainer`: AdamW with
+warm-up and cosine decay, early stopping on the shared validation MRR@20, the shared ``History``."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
+from tqdm.keras import TqdmCallback
 
 from sessrec_course.etl.workflow import item_category_lookup
 from sessrec_course.models.keras_base import KerasSessionModel
@@ -26,16 +21,16 @@ from sessrec_course.profiles import Profile
 from sessrec_course.training.cache import cached_history, checkpoint_folder
 from sessrec_course.training.common import KERAS_PRESETS, History, TrainConfig, training_setup
 from sessrec_course.training.keras_data import make_dataset, read_split
+from sessrec_course.training.keras_export import OUTPUT_NAME, serving_function
 from sessrec_course.training.validation import BatchScorer, make_validator, validation_cases
 
 logger = logging.getLogger(__name__)
 
+
 def set_seed(seed: int, deterministic: bool | None = None) -> None:
-    """Seed Python, numpy and TensorFlow; with ``deterministic`` (default: when no GPU), deterministic TF kernels."""
+    """Seed Python, numpy and TensorFlow; deterministic TF kernels if ``deterministic`` (None: if no GPU)."""
     keras.utils.set_random_seed(seed)
-    if deterministic is None:
-        deterministic = not tf.config.list_physical_devices("GPU")
-    if deterministic:
+    if deterministic or (deterministic is None and not tf.config.list_physical_devices("GPU")):
         tf.config.experimental.enable_op_determinism()
 
 
@@ -44,42 +39,31 @@ class KerasRecommender(BatchScorer):
 
     def __init__(self, model: keras.Model, batch_size: int = 1024) -> None:
         super().__init__(model, batch_size, model.name)
-        spec = tf.TensorSpec((None, None), tf.int64, name="item_ids")
-        self._score = tf.function(lambda ids: model(ids, training=False), input_signature=[spec])
+        self._score = serving_function(model)
 
     def score_batch(self, item_ids: np.ndarray) -> np.ndarray:
         """Scores of one batch through the traced inference graph."""
-        return self._score(tf.constant(item_ids, tf.int64)).numpy()
-
-
-def keras_validator(prefixes: np.ndarray, targets: np.ndarray, ks=(20,)) -> Callable[[keras.Model], dict]:
-    """Validator for :func:`fit`: Recall/MRR@K of the model on fixed cases, scored by :class:`KerasRecommender`."""
-    return make_validator(prefixes, targets, KerasRecommender, ks=ks)
+        return self._score(tf.constant(item_ids, tf.int64))[OUTPUT_NAME].numpy()
 
 
 class HistoryCallback(keras.callbacks.Callback):
-    """Validate after each epoch (the metrics go into ``logs`` for early stopping) and fill a :class:`History`."""
+    """Fill a :class:`History`; validate after each epoch (metrics go into ``logs`` for early stopping)."""
 
-    def __init__(self, validate, history: History, sessions_per_epoch: int, checkpoint=None) -> None:
+    def __init__(self, validate, history: History, sessions_per_epoch: int) -> None:
         super().__init__()
-        self.validate, self.history, self.checkpoint = validate, history, checkpoint
-        self.sessions_per_epoch = sessions_per_epoch
+        self.validate, self.history, self.sessions_per_epoch = validate, history, sessions_per_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.epoch_losses = time.perf_counter(), []
+        self.start, self.first_step = time.perf_counter(), len(self.history.losses)
 
     def on_train_batch_end(self, batch, logs=None):
-        # Keras reports the running mean over the epoch; store the batch's own loss like the torch loop.
-        mean = float(logs["loss"])
-        n = len(self.epoch_losses)
-        self.epoch_losses.append(mean)
-        value = mean * (n + 1) - (self.epoch_losses[-2] * n if n else 0.0)
         self.history.steps.append(len(self.history.steps) + 1)
-        self.history.losses.append(value)
+        self.history.losses.append(float(logs["loss"]))
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.start
-        record = {"epoch": epoch + 1, "train_loss": float(logs["loss"]), "seconds": seconds,
+        logs["loss"] = float(np.mean(self.history.losses[self.first_step:]))  # the epoch's mean loss
+        record = {"epoch": epoch + 1, "train_loss": logs["loss"], "seconds": seconds,
                   "sessions_per_s": self.sessions_per_epoch / seconds if seconds else float("nan")}
         if self.validate is not None:
             record.update(self.validate(self.model))
@@ -88,30 +72,7 @@ class HistoryCallback(keras.callbacks.Callback):
         score = record.get(self.history.monitor)
         if score is not None and (self.history.best_score is None or score > self.history.best_score):
             self.history.best_epoch, self.history.best_score = epoch + 1, score
-            if self.checkpoint is not None:
-                self.checkpoint(self.model, self.history)
         logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
-
-
-class TqdmCallback(keras.callbacks.Callback):
-    """One tqdm bar over all training steps with the live loss and the best validation score."""
-
-    def __init__(self, total: int, history: History, desc: str) -> None:
-        super().__init__()
-        self.bar = tqdm(total=total, desc=desc, unit="batch")
-        self.history = history
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.bar.update(1)
-        if batch % 10 == 0:
-            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", **self.history.best_postfix())
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.bar.set_postfix(epoch=epoch + 1, loss=f"{float(logs['loss']):.3f}", **self.history.best_postfix())
-
-    def on_train_end(self, logs=None):
-        self.bar.close()
-
 
 
 def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
@@ -126,12 +87,8 @@ def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Op
     return optimizer
 
 
-def fit(model: keras.Model, dataset, validate, config: TrainConfig, checkpoint=None) -> History:
-    """Train ``model`` on a :func:`~.keras_data.make_dataset` dataset with ``model.fit``; return the history.
-
-    ``validate(model)`` returns metrics (e.g. ``{"MRR@20": 0.2}``); training stops after ``patience``
-    epochs without improvement of ``config.monitor`` and the best weights are restored.
-    """
+def fit(model: keras.Model, dataset, validate, config: TrainConfig) -> History:
+    """Train on a :func:`~.keras_data.make_dataset` dataset, stopped early on ``validate(model)``."""
     steps = int(dataset.cardinality())
     sessions = getattr(dataset, "n_sessions", steps * config.batch_size)
     if config.max_steps_per_epoch is not None and config.max_steps_per_epoch < steps:
@@ -139,12 +96,12 @@ def fit(model: keras.Model, dataset, validate, config: TrainConfig, checkpoint=N
         steps, dataset = config.max_steps_per_epoch, dataset.take(config.max_steps_per_epoch)
     history = History(monitor=config.monitor)
     model.compile(optimizer=make_optimizer(config, steps * config.epochs), jit_compile=False)
-    callbacks: list[keras.callbacks.Callback] = [HistoryCallback(validate, history, sessions, checkpoint)]
+    callbacks: list[keras.callbacks.Callback] = [HistoryCallback(validate, history, sessions)]
     if validate is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=config.monitor, mode="max", patience=config.patience,
                                                        restore_best_weights=True))
-    if config.progress:
-        callbacks.append(TqdmCallback(steps * config.epochs, history, f"training {model.name}"))
+    if config.progress:  # after HistoryCallback: the epoch bar shows the mean loss and the validation metrics
+        callbacks.append(TqdmCallback(config.epochs, desc=f"training {model.name}"))
     logger.info("training %s on %s", model.name, "GPU" if tf.config.list_physical_devices("GPU") else "CPU")
     model.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False)
     return history
@@ -161,13 +118,7 @@ def keras_checkpoint(name: str, artifacts=None, profile: Profile | None = None, 
 def train_keras_model(name: str, artifacts=None, profile: Profile | None = None, *, cache: bool = True,
                       progress: bool = True, model_overrides: dict | None = None,
                       **train_overrides) -> tuple[KerasSessionModel, History]:
-    """Train Keras preset ``name`` (mlp, gru, transformer) on the ETL output; return ``(model, history)``.
-
-    ``artifacts``: the ETL output (folder, ``prepare_default_dataset()``'s result, mapping), as for the
-    PyTorch ``train_model``; None prepares the default data of ``profile``. The best weights are cached
-    under ``build_dir()/models/<profile>/keras-…`` and reused by a second call with the same data, model,
-    settings and model code.
-    """
+    """``(model, history)`` of Keras preset ``name`` on the ETL output, cached (:func:`keras_checkpoint`)."""
     from sessrec_course.training.keras_export import load_keras_model, save_keras_model
 
     profile, paths, config, train = training_setup(name, artifacts, profile, KERAS_PRESETS, model_overrides,
@@ -176,14 +127,13 @@ def train_keras_model(name: str, artifacts=None, profile: Profile | None = None,
     if cache and (target / "config.json").exists():
         logger.info("loading cached Keras %s from %s", name, target)
         return load_keras_model(target), cached_history(target)
-
     set_seed(train.seed, train.deterministic)
     split = read_split(paths.train, config.max_length, side_features=False)
     lookup = item_category_lookup(paths.train, config.item_cardinality) if config.category_cardinality else None
     prefixes, targets = validation_cases(paths.valid, config.max_length, profile.eval_max_sessions)
     model = build_keras_model(config, item_category=lookup)
     dataset = make_dataset(split, train.batch_size, shuffle=True, seed=train.seed)
-    history = fit(model, dataset, keras_validator(prefixes, targets), train)
+    history = fit(model, dataset, make_validator(prefixes, targets, KerasRecommender), train)
     if cache:
         save_keras_model(model, target, extra={"history": history.to_dict(), "train": asdict(train)})
     return model, history
