@@ -41,10 +41,7 @@ def is_unavailable(error: BaseException) -> bool:
 
 def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: float = 0.05,
                     max_backoff_s: float = 1.0) -> T:
-    """Return ``call(seconds left)`` of an idempotent call, retried on "unavailable" errors with jittered backoff.
-
-    Other errors are raised at once; after ``deadline_s`` the last one is raised as :class:`ServingUnavailable`.
-    """
+    """Return ``call(seconds left)``, retried on "unavailable" errors with jittered backoff for ``deadline_s``."""
     deadline, attempt = time.monotonic() + deadline_s, 0
     while True:
         try:
@@ -79,6 +76,17 @@ def to_frame(item_ids: np.ndarray, scores: np.ndarray, session_index: Sequence |
     sessions = np.asarray(session_index if session_index is not None else np.arange(n_rows))
     return pd.DataFrame({"session": np.repeat(sessions, k), "rank": np.tile(np.arange(1, k + 1), n_rows),
                          "item_id": item_ids.reshape(-1).astype(np.int64), "score": scores.reshape(-1).astype(np.float32)})
+
+
+def frame_in_batches(sessions: Sequence[Sequence[int]], batch_size: int,
+                     top_k: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """Return ``session, rank, item_id, score`` from ``top_k(padded raw matrix)`` of ``batch_size`` sessions a time."""
+    frames = [to_frame(*top_k(pad_raw_sessions(sessions[start:start + batch_size])),
+                       np.arange(start, min(start + batch_size, len(sessions))))
+              for start in range(0, len(sessions), batch_size)]
+    if not frames:
+        return to_frame(np.empty((0, 0), np.int64), np.empty((0, 0), np.float32))
+    return pd.concat(frames, ignore_index=True)
 
 
 class TritonRecommender:
@@ -117,14 +125,7 @@ class TritonRecommender:
 
     def recommend_batch(self, sessions: Sequence[Sequence[int]], batch_size: int = 32) -> pd.DataFrame:
         """Return ``session, rank, item_id, score`` for every session (sent ``batch_size`` sessions a request)."""
-        frames = []
-        for start in range(0, len(sessions), batch_size):
-            chunk = sessions[start:start + batch_size]
-            ids, scores = self.infer_matrix(pad_raw_sessions(chunk))
-            frames.append(to_frame(ids, scores, np.arange(start, start + len(chunk))))
-        if not frames:
-            return to_frame(np.empty((0, 0), np.int64), np.empty((0, 0), np.float32))
-        return pd.concat(frames, ignore_index=True)
+        return frame_in_batches(sessions, batch_size, self.infer_matrix)
 
     def recommend(self, session: Sequence[int]) -> pd.DataFrame:
         """Return ``rank, item_id, score`` for one raw session (a list of raw item ids, oldest first)."""

@@ -1,8 +1,4 @@
-"""Glue between the course's stages and serving: fitted workflow -> serving state, trained model -> repository.
-
->>> repo, state, onnx_path = export_course_model("gru")       # doctest: +SKIP
->>> sessions = raw_sessions(prepare_default_dataset(), 200)   # doctest: +SKIP
-"""
+"""Glue between the course's stages and serving: fitted workflow -> serving state, trained model -> repository."""
 
 from __future__ import annotations
 
@@ -19,8 +15,7 @@ from sessrec_course.serving.transform import ServingState
 
 
 def serving_state_from_workflow(workflow: Any) -> ServingState:
-    """Return the tables the server needs from a fitted ``SessionWorkflow`` (public API only; fallback scores: the
-    share of training clicks when ``item_count`` is there, else 1/rank)."""
+    """Return the serving tables of a fitted ``SessionWorkflow`` (popular items scored by click share, else 1/rank)."""
     cardinality = int(workflow.item_cardinality)
     raw_of_encoded = np.asarray(workflow.decode_item_ids(np.arange(cardinality)), dtype=np.int64)
     popular = np.asarray(workflow.popular_items(cardinality), dtype=np.int64)
@@ -34,8 +29,7 @@ def serving_state_from_workflow(workflow: Any) -> ServingState:
 
 
 def raw_sessions(artifacts: Any, n: int | None = None, split: str = "test", seed: int = 0) -> list[list[int]]:
-    """Return up to ``n`` sessions of ``split`` (``DatasetArtifacts``) as raw item-id lists: every raw event kept,
-    unseen items and over-long sessions included, as a live system sends them."""
+    """Return up to ``n`` sessions of ``split`` as raw item-id lists, every raw event kept, as a live system sends them."""
     ids = pd.read_parquet(artifacts.path(split), columns=["session_id"])["session_id"].to_numpy()
     if n is not None and n < len(ids):
         ids = np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))

@@ -24,10 +24,9 @@ def server_backend_dirs(binary: Path) -> tuple[Path, Path | None]:
     return root / "backends", stub if stub.is_file() else None
 
 
-def available_backends(binary: Path | None = None) -> list[str]:
-    """Return the backend names the server at ``binary`` (default: the one found) ships, e.g. ``["python"]``."""
-    binary = binary or find_tritonserver()
-    if binary is None:
+def available_backends() -> list[str]:
+    """Return the backend names the ``tritonserver`` found ships, e.g. ``["python"]`` (none without a server)."""
+    if (binary := find_tritonserver()) is None:
         return []
     backends, _ = server_backend_dirs(binary)
     return sorted(p.name for p in backends.iterdir() if p.is_dir()) if backends.is_dir() else []

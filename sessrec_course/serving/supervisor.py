@@ -16,7 +16,6 @@ import threading
 import time
 import weakref
 from collections import namedtuple
-from collections.abc import Callable
 from pathlib import Path
 
 from sessrec_course.serving.admission import clear_tables, remove_tables
@@ -57,16 +56,15 @@ def signal_stub(server: TritonServer, model: str, sig: int = signal.SIGKILL) -> 
 
 
 class Supervisor:
-    """A daemon thread, started at once, that watches the process group of ``process`` every ``interval_s`` s."""
+    """A daemon thread, started at once, that watches the process group of ``server`` every ``interval_s`` s."""
 
-    def __init__(self, process: subprocess.Popen, http_url: str, metrics_url: str, headers: dict[str, str],
-                 on_server_death: Callable[[subprocess.Popen], object], *, interval_s: float = 0.1,
-                 liveness_s: float = 2.0, reload_timeout_s: float = 60.0, max_reloads: int = 3):
-        self.process, self.http_url, self.metrics_url, self.headers = process, http_url, metrics_url, headers
+    def __init__(self, server: SupervisedServer, *, interval_s: float = 0.1, liveness_s: float = 2.0,
+                 reload_timeout_s: float = 60.0, max_reloads: int = 3):
+        self.process, self.http_url, self.metrics_url = server.process, server.http_url, server.metrics_url
+        self.headers = server.control_headers()
         self.interval_s, self.liveness_s = interval_s, liveness_s
         self.reload_timeout_s, self.max_reloads = reload_timeout_s, max_reloads
-        # a bound method, held weakly: a server dropped without stop() still ends in its __del__
-        self._on_death = weakref.WeakMethod(on_server_death)
+        self._server = weakref.ref(server)  # held weakly: a server dropped without stop() still ends in its __del__
         self.events: list[SupervisorEvent] = []
         self.failed: dict[str, str] = {}  # model -> why it stays down
         self.error: str | None = None  # why the thread stopped watching
@@ -75,9 +73,9 @@ class Supervisor:
         self._progress: dict[str, tuple[float, float]] = {}  # model -> (batches executed, unchanged since)
         self._next_metrics = 0.0
         self._lock, self._stop = threading.Lock(), threading.Event()
-        expected = stub_pids(process.pid)  # now, not in the thread: a stub lost right after start counts too
-        self._thread = threading.Thread(target=self._run, args=(expected,), name=f"triton-supervisor-{process.pid}",
-                                        daemon=True)
+        expected = stub_pids(self.process.pid)  # now, not in the thread: a stub lost right after start counts too
+        self._thread = threading.Thread(target=self._run, args=(expected,), daemon=True,
+                                        name=f"triton-supervisor-{self.process.pid}")
         self._thread.start()
 
     @property
@@ -97,11 +95,11 @@ class Supervisor:
 
     def _run(self, expected: dict[str, set[int]]) -> None:
         try:
-            while not self._stop.wait(self.interval_s) and self._on_death() is not None:
+            while not self._stop.wait(self.interval_s) and self._server() is not None:
                 if self.process.poll() is not None:
                     self._event("server_died", "tritonserver", f"exit code {self.process.returncode}")
-                    if (report := self._on_death()) is not None:
-                        report(self.process)
+                    if (server := self._server()) is not None:
+                        server._server_died(self.process)
                     return
                 live = self._kill_hung(stub_pids(self.process.pid))
                 broken = sorted(m for m, pids in expected.items() if m not in self.failed and not pids <= live.get(m, set()))
@@ -209,8 +207,7 @@ class SupervisedServer(TritonServer):
             return self
         self.failure = None
         super().start(attempts)
-        self.supervisor = Supervisor(self.process, self.http_url, self.metrics_url, self.control_headers(),
-                                     self._server_died, **self.watch)
+        self.supervisor = Supervisor(self, **self.watch)
         return self
 
     def stop(self) -> None:

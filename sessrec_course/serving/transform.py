@@ -1,9 +1,6 @@
-"""The pre- and post-processing that runs both in-process and inside Triton (numpy only: this file is copied
-verbatim beside the python-backend ``model.py`` files, so server and reference run the very same code).
-
-Raw sessions are a right-padded int64 matrix, :data:`RAW_PAD` (-1) as padding. Defined answers: unseen raw ids
-become OOV (1); an over-long session keeps its last ``max_length`` events; an empty or OOV-only session gets the
-most popular training items (scores: their share of clicks), as the model has nothing to condition on.
+"""The pre- and post-processing run in-process and inside Triton (numpy only: copied verbatim beside the python
+models). Raw sessions: a right-padded int64 matrix, -1 as padding. Defined answers: unseen ids become OOV (1), an
+over-long session keeps its last ``max_length`` events, an empty or OOV-only one gets the popular training items.
 """
 
 from __future__ import annotations
