@@ -22,7 +22,7 @@ from sessrec_course.serving.repository import ServingConfig, export_repository
 from sessrec_course.serving.transform import ServingState
 
 RAW = np.array([-1, -1, 100, 200, 300, 400])
-SHARED = ("_triton_common", "sessrec_transform", "sessrec_onnx_session", "sessrec_admission", "sessrec_step")
+SHARED = ("sessrec_transform", "sessrec_onnx_session", "sessrec_admission", "sessrec_step")
 
 
 class _Tensor:
@@ -89,9 +89,10 @@ def state() -> ServingState:
 def test_each_request_of_a_batch_gets_its_own_rows(tmp_path, state, load_model):
     onnx_path = tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
     repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(top_k=2, model_backend="python"))
-    for folder in [repo / step / "1" for step in ("preprocess", "model")]:
-        assert (folder / "_triton_common.py").is_file()
-    assert (repo / "model" / "1" / "sessrec_onnx_session.py").is_file()
+    # each version folder holds everything its model.py imports (loaded below with no module shared between them)
+    assert {p.name for p in (repo / "preprocess" / "1").iterdir()} == {"model.py", "sessrec_transform.py",
+                                                                        "serving_state.npz"}
+    assert {p.name for p in (repo / "model" / "1").iterdir()} == {"model.py", "sessrec_onnx_session.py", "model.onnx"}
     sessions = [[[200, 100], [999]], [[300, 400, 100, 200]], [[]]]  # three requests, different widths
     requests = [{"item_id_list": pad_raw_sessions(r)} for r in sessions]
 

@@ -1,8 +1,5 @@
-"""The postprocess step as ONNX operators appended to the model's graph: top-k, encoded → raw ids, fallback.
-
-Inside the graph it costs no hand-off to a Python stub, and exactly what :meth:`ServingState.top_k` computes:
-padding and OOV dropped, ties to the lower id, popular items for a session without a known item.
-"""
+"""The postprocess as ONNX operators appended to the model's graph (no hand-off to a Python stub), computing what
+:meth:`ServingState.top_k` does: padding and OOV dropped, ties to the lower id, popular items without a known item."""
 
 from __future__ import annotations
 

@@ -17,13 +17,13 @@ from sessrec_course.arrays import order_desc
 from sessrec_course.ids import FIRST_ID
 from sessrec_course.paths import write_directory_atomically
 from sessrec_course.serving.onnx_postprocess import MODEL_INPUT, OUTPUT_IDS, OUTPUT_SCORES, append_top_k
+from sessrec_course.serving.server_setup import available_backends
 from sessrec_course.serving.transform import ServingState
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+PYTHON_STEP_FILE = Path(__file__).resolve().parent / "templates" / "python_step.py"  # both python steps' model.py
 TRANSFORM_FILE = Path(__file__).resolve().parent / "transform.py"
-TRITON_COMMON_FILE = TEMPLATES / "_triton_common.py"  # travels beside every python-backend model.py
 ONNX_SESSION_FILE = Path(__file__).resolve().parent.parent / "onnx_session.py"
 ENSEMBLE = "ensemble"
 INPUT_NAME = "item_id_list"
@@ -44,6 +44,8 @@ class ServingConfig:
     def __post_init__(self) -> None:
         if self.top_k < 1 or self.max_batch_size < 1:
             raise ValueError(f"top_k and max_batch_size must be >= 1, got {self.top_k} and {self.max_batch_size}")
+        if self.model_backend not in ("auto", "python", "onnxruntime"):
+            raise ValueError(f"model_backend must be 'auto', 'python' or 'onnxruntime', got {self.model_backend!r}")
 
 
 def _tensor(name: str, dtype: str, dims: list[int], ragged: bool = False) -> str:
@@ -81,39 +83,27 @@ def _ensemble_config(max_batch_size: int, top_k: int) -> str:
                    extra="ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}")
 
 
-def resolve_model_backend(requested: str = "auto") -> str:
-    """Return ``onnxruntime`` when asked or when ``auto`` finds that backend in the server, else ``python``."""
-    if requested not in ("auto", "python", "onnxruntime"):
-        raise ValueError(f"model_backend must be 'auto', 'python' or 'onnxruntime', got {requested!r}")
-    if requested != "auto":
-        return requested
-    from sessrec_course.serving.server_setup import available_backends
-
-    return "onnxruntime" if "onnxruntime" in available_backends() else "python"
-
-
 def export_repository(output_dir: str | Path, onnx_model: str | Path, state: ServingState,
                       config: ServingConfig | None = None) -> Path:
-    """Write the repository for ``onnx_model`` (``item_ids`` int64 (B, L) -> ``scores`` float32 (B, items)).
-
-    It is built in a temporary folder and moved into place: a failed export leaves nothing half-written.
-    """
+    """Write the repository for ``onnx_model`` (``item_ids`` int64 (B, L) -> ``scores`` float32 (B, items)), atomically."""
     config, onnx_model = config or ServingConfig(), Path(onnx_model)
     if not onnx_model.is_file():
         raise FileNotFoundError(f"ONNX model not found: {onnx_model}")
     if config.top_k > state.item_cardinality - FIRST_ID:
         raise ValueError(f"top_k={config.top_k} exceeds the {state.item_cardinality - FIRST_ID} known items")
-    backend = resolve_model_backend(config.model_backend)
+    backend = config.model_backend  # "auto": the native onnxruntime backend when the server ships it
+    if backend == "auto":
+        backend = "onnxruntime" if "onnxruntime" in available_backends() else "python"
     write_directory_atomically(output_dir, lambda tmp: _write(tmp, onnx_model, state, config, backend))
     log.info("exported Triton repository to %s (model backend: %s)", output_dir, backend)
     return Path(output_dir)
 
 
-def _python_model(folder: Path, template: str, config_text: str, files: dict[str, Path]) -> Path:
-    """Write ``config.pbtxt`` and ``1/``: ``template`` as ``model.py``, the shared helpers and ``files``."""
+def _python_model(folder: Path, config_text: str, files: dict[str, Path]) -> Path:
+    """Write ``config.pbtxt`` and ``1/``: the step template as ``model.py`` and the ``files`` it imports."""
     (folder / "1").mkdir(parents=True)
     (folder / "config.pbtxt").write_text(config_text)
-    for name, source in {"model.py": TEMPLATES / template, TRITON_COMMON_FILE.name: TRITON_COMMON_FILE, **files}.items():
+    for name, source in {"model.py": PYTHON_STEP_FILE, **files}.items():
         shutil.copyfile(source, folder / "1" / name)
     return folder / "1"
 
@@ -121,7 +111,7 @@ def _python_model(folder: Path, template: str, config_text: str, files: dict[str
 def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig, backend: str) -> None:
     length, k, threads = state.max_length, cfg.top_k, str(cfg.intra_op_num_threads)
     common = {"max_batch_size": cfg.max_batch_size, "queue_delay_us": cfg.max_queue_delay_us}
-    state.save(_python_model(repo / "preprocess", "preprocess.py", _config(
+    state.save(_python_model(repo / "preprocess", _config(
         "preprocess", backend="python", inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1], ragged=True)],
         outputs=[_tensor(MODEL_INPUT, "TYPE_INT64", [length])], instances=cfg.preprocess_instances, **common),
         {"sessrec_transform.py": TRANSFORM_FILE}) / "serving_state.npz")
@@ -135,7 +125,7 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
             "model", backend="onnxruntime", kind="KIND_GPU" if cuda_available() else "KIND_CPU",
             parameters={"intra_op_thread_count": threads, "inter_op_thread_count": "1"}, **model))
     else:
-        _python_model(repo / "model", "model_onnx.py", _config(
+        _python_model(repo / "model", _config(
             "model", backend="python", parameters={"intra_op_num_threads": threads, "inter_op_num_threads": "1"},
             **model), {"sessrec_onnx_session.py": ONNX_SESSION_FILE})
     append_top_k(onnx_model, repo / "model" / "1" / "model.onnx", state, k)  # the postprocess ends the model graph

@@ -53,7 +53,7 @@ def _distinct_free_ports(count: int) -> list[int]:
 def http_request(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
                  timeout: float = 1.0) -> tuple[int, str]:
     """Return ``(status, body)`` of a GET (a POST with ``data``) to ``url``; status -1 when unreachable."""
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method="GET" if data is None else "POST")
+    request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode(errors="replace")
@@ -86,10 +86,8 @@ def kill_group(process: subprocess.Popen, grace_s: float = 0.0, deadline_s: floa
 
 
 class TritonServer:
-    """``tritonserver`` serving ``repository`` on free 127.0.0.1 ports (a context manager), its log in ``log_path``.
-
-    Its control APIs (model loading, shared memory, logging, trace) need :meth:`control_headers`, a secret of this
-    server; inference, health, metadata, model config and statistics are open."""
+    """``tritonserver`` serving ``repository`` on free 127.0.0.1 ports (a context manager), its log in ``log_path``;
+    its control APIs (model loading, shared memory, logging, trace) need this server's :meth:`control_headers`."""
 
     def __init__(self, repository: str | Path, *, log_path: str | Path | None = None, startup_timeout: float = 120.0,
                  stop_timeout: float = 15.0, extra_args: tuple[str, ...] = ()):
@@ -174,11 +172,10 @@ class TritonServer:
     def _start_once(self) -> TritonServer:
         self.http_port, self.grpc_port, self.metrics_port = _distinct_free_ports(3)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = self.command()
         log.info("starting %s on %s (log: %s)", self.binary.name, self.http_url, self.log_path)
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
-                command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                self.command(), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env=server_setup.server_environment(self.binary), preexec_fn=_die_with_parent)
         _LIVE_SERVERS.add(self)
         _STARTED_GROUPS.append(self.process.pid)

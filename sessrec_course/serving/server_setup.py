@@ -50,12 +50,10 @@ def prepare_backend_dir(binary: Path, target: Path) -> Path:
 def server_environment(binary: Path) -> dict[str, str]:
     """Return the environment for ``tritonserver``: this interpreter's libpython first, the venv's ``bin`` on PATH."""
     env = dict(os.environ)
-    lib_dirs = [sysconfig.get_config_var("LIBDIR") or ""]
-    libs = binary.resolve().parent.parent.parent.parent / "nvidia_pytriton.libs"
-    if libs.is_dir():
-        lib_dirs.append(str(libs))
-    lib_dirs += [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(d for d in lib_dirs if d)
+    libs = binary.resolve().parents[3] / "nvidia_pytriton.libs"  # the wheel's copies (libb64, ...)
+    lib_dirs = [sysconfig.get_config_var("LIBDIR"), str(libs) if libs.is_dir() else "",
+                *env.get("LD_LIBRARY_PATH", "").split(os.pathsep)]
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(d for d in lib_dirs if d)  # no empty entry: it would mean "."
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PYTHONNOUSERSITE", "1")  # the python models import this interpreter's packages only
     env.setdefault("OMP_NUM_THREADS", "1")

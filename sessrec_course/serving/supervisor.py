@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 STUB_NAME = "triton_python_backend_stub"
 _METRIC = re.compile(r'^nv_inference_(pending_request_count|exec_count)\{model="([^"]+)",version="[^"]*"\} (\S+)$',
                      re.MULTILINE)
-# one thing the supervisor saw or did, ``at`` from time.monotonic(); kind: stub_died, stub_hung, unloaded,
-# reloaded, reload_failed, failed, server_died or crashed
+# kind: stub_died, stub_hung, unloaded, reloaded, reload_failed, failed, server_died or crashed; at: time.monotonic()
 SupervisorEvent = namedtuple("SupervisorEvent", "at kind model detail")
 
 
@@ -66,13 +65,14 @@ class Supervisor:
         self.reload_timeout_s, self.max_reloads = reload_timeout_s, max_reloads
         self._server = weakref.ref(server)  # held weakly: a server dropped without stop() still ends in its __del__
         self.events: list[SupervisorEvent] = []
+        # failed, _recovering and _stopped_since are replaced whole, never changed in place: other threads read them
         self.failed: dict[str, str] = {}  # model -> why it stays down
         self.error: str | None = None  # why the thread stopped watching
-        self._recovering: set[str] = set()
+        self._recovering: frozenset[str] = frozenset()
         self._stopped_since: dict[str, float] = {}
         self._progress: dict[str, tuple[float, float]] = {}  # model -> (batches executed, unchanged since)
         self._next_metrics = 0.0
-        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._stop = threading.Event()
         expected = stub_pids(self.process.pid)  # now, not in the thread: a stub lost right after start counts too
         self._thread = threading.Thread(target=self._run, args=(expected,), daemon=True,
                                         name=f"triton-supervisor-{self.process.pid}")
@@ -81,8 +81,7 @@ class Supervisor:
     @property
     def recovering(self) -> set[str]:
         """Models that cannot serve right now: a stub stopped, or lost and the reload not finished."""
-        with self._lock:
-            return self._recovering | set(self._stopped_since)
+        return self._recovering | set(self._stopped_since)
 
     def stop(self) -> None:
         """Stop watching (before the server is stopped on purpose, so that is no 'death')."""
@@ -138,7 +137,7 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                 pids -= hung
-        self._stopped_since = stopped_since  # replaced whole: other threads read it
+        self._stopped_since = stopped_since
         return live
 
     def _post(self, path: str) -> tuple[int, str]:
@@ -150,8 +149,7 @@ class Supervisor:
         began = time.monotonic()
         self._event("stub_died", model, f"pids {sorted(gone)}")
         log.warning("python-backend stub of %r is gone (pids %s): reloading the model", model, sorted(gone))
-        with self._lock:
-            self._recovering.add(model)
+        self._recovering |= {model}
         self._post(f"/v2/repository/models/{model}/unload")  # Triton's own readiness says not-ready too
         self._event("unloaded", model)
         status, reason = -1, "not tried"
@@ -165,24 +163,18 @@ class Supervisor:
                 freed = ", slots freed" if clear_tables(self.process.pid) else ""
                 self._event("reloaded", model, f"{time.monotonic() - began:.2f} s{freed}")
                 self._progress.pop(model, None)
-                with self._lock:
-                    self._recovering.discard(model)
+                self._recovering -= {model}
                 return
             self._event("reload_failed", model, f"attempt {attempt}: {status} {reason[:200]}")
-        with self._lock:
-            self.failed[model] = f"{self.max_reloads} reloads failed, the last with {status}: {reason[:300]}"
-            self._recovering.discard(model)
+        self.failed = {**self.failed, model: f"{self.max_reloads} reloads failed, the last with {status}: {reason[:300]}"}
+        self._recovering -= {model}
         self._event("failed", model, self.failed[model])
         log.error("model %r stays down: %s", model, self.failed[model])
 
     def _reload_dependents(self) -> tuple[int, str]:
         """Load every model of the repository that is not ready (the ensembles that lost a step)."""
         status, text = self._post("/v2/repository/index")
-        try:
-            entries = json.loads(text) if status == 200 else []
-        except ValueError:
-            return -1, f"unreadable repository index: {text[:200]}"
-        for entry in entries:
+        for entry in json.loads(text) if status == 200 else []:
             if entry.get("state") != "READY" and entry["name"] not in self.failed:
                 status, text = self._post(f"/v2/repository/models/{entry['name']}/load")
                 if status != 200:
