@@ -1,8 +1,7 @@
 """An opt-in admission limit (appendix 06b): at most ``N`` requests between the ensemble's first step and the end
 of its model step, the surplus answered ``UNAVAILABLE`` at once. A table of ``N`` int64 admission stamps (0 = free)
 in this user's folder ``/dev/shm/sessrec-admission-<uid>`` (0700) is shared by the steps' stubs under ``flock``.
-Copied beside the steps as ``sessrec_admission.py`` (numpy only). Why not Triton's queue: docs/serving_faults.md.
-"""
+Copied beside the steps as ``sessrec_admission.py`` (numpy only). Why not Triton's queue: docs/serving_faults.md."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import mmap
 import os
 import shutil
 import stat
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,10 +24,8 @@ DEFAULT_LEASE_MS = 2000.0  # far above an admitted request's way to the end of t
 STEP_TEMPLATE = Path(__file__).resolve().parent / "templates" / "admission_step.py"
 
 
-def table_dir(base: str | Path | None = None) -> Path:
-    """Return this user's folder of tables under ``base`` (``/dev/shm``), made 0700; a link or another's is refused."""
-    if base is None:
-        base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+def table_dir(base: str | Path = "/dev/shm") -> Path:
+    """Return this user's folder of tables under ``base``, made 0700; a link or another user's folder is refused."""
     path = Path(base) / f"{PREFIX}{os.geteuid()}"
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=0o700)

@@ -1,7 +1,6 @@
 """Export a Triton repository, every ``config.pbtxt`` generated from the schema: ``preprocess`` (python backend:
 raw -> encoded ids with the in-process code and the fitted tables) -> ``model`` (the ONNX graph ending with the
-top-k operators; onnxruntime in a python-backend model.py on CPU, the native backend on GPU), as one ``ensemble``.
-"""
+top-k operators; onnxruntime in a python-backend model.py on CPU, the native backend on GPU), as one ``ensemble``."""
 
 from __future__ import annotations
 

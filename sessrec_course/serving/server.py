@@ -73,10 +73,10 @@ def surviving_server_processes() -> dict[int, list[int]]:
     return {pgid: members for pgid in _STARTED_GROUPS if (members := process_group_members(pgid))}
 
 
-def kill_group(process: subprocess.Popen, grace_s: float = 0.0, deadline_s: float = 5.0) -> None:
+def kill_group(process: subprocess.Popen, grace_s: float = 0.0) -> None:
     """Wait until the process group ``process`` leads is empty: SIGKILL it once ``process`` ended or after ``grace_s``."""
     began, pgid = time.monotonic(), process.pid
-    while process_group_members(pgid) and time.monotonic() - began < deadline_s:
+    while process_group_members(pgid) and time.monotonic() - began < grace_s + 5.0:
         if process.poll() is not None or time.monotonic() - began > grace_s:  # stubs may outlive the server
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
@@ -201,11 +201,7 @@ class TritonServer:
             return
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)  # the server then unloads its models and ends the stubs
-        try:
-            process.wait(timeout=self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("tritonserver did not stop in %.0f s: killing it", self.stop_timeout)
-        kill_group(process, grace_s=2.0)  # start_new_session: the server leads its group
+        kill_group(process, grace_s=self.stop_timeout)  # start_new_session: the server leads its group
         _LIVE_SERVERS.discard(self)
         inside = self.work_dir in self.log_path.resolve().parents  # keep the log, drop the backend links
         shutil.rmtree(self.work_dir / "backends" if inside else self.work_dir, ignore_errors=True)

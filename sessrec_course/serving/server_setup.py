@@ -18,8 +18,7 @@ GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # Triton reads a restricted gRPC h
 
 def server_backend_dirs(binary: Path) -> tuple[Path, Path | None]:
     """Return ``(backends folder, python stub or None)`` of the ``tritonserver`` at ``binary``."""
-    root = binary.resolve().parent.parent
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    root, version = binary.resolve().parents[1], f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
     return root / "backends", stub if stub.is_file() else None
 
