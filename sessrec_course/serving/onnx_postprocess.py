@@ -36,9 +36,8 @@ def append_top_k(onnx_model: str | Path, output_path: str | Path, state: Serving
     if not 0 < k <= n_items - FIRST_ID:
         raise ValueError(f"k={k} must be between 1 and the {n_items - FIRST_ID} known items")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset < 12:
-        raise ValueError(f"{onnx_model}: opset {opset} is too old for TopK with tie-breaking and an int64 ReduceMax "
-                         "(needs >= 12)")
+    if opset < 11:
+        raise ValueError(f"{onnx_model}: opset {opset} is too old for TopK with tie-breaking (needs >= 11)")
 
     def name(suffix: str) -> str:
         return _PREFIX + suffix
@@ -47,11 +46,6 @@ def append_top_k(onnx_model: str | Path, output_path: str | Path, state: Serving
         graph.initializer.append(numpy_helper.from_array(np.asarray(value), name(suffix)))
         return name(suffix)
 
-    # the largest id of each session (ReduceMax's axes became an input in opset 18)
-    row_max = (helper.make_node("ReduceMax", [MODEL_INPUT, const("axes", np.array([1], np.int64))], [name("row_max")],
-                                keepdims=1) if opset >= 18 else
-               helper.make_node("ReduceMax", [MODEL_INPUT], [name("row_max")], axes=[1], keepdims=1))
-    popular = state.popular[:k]
     graph.node.extend([
         # scores of real items only (columns 2..n), best k with their positions
         helper.make_node("Slice", [MODEL_OUTPUT, const("start", np.array([FIRST_ID], np.int64)),
@@ -61,12 +55,13 @@ def append_top_k(onnx_model: str | Path, output_path: str | Path, state: Serving
                          [name("top_scores"), name("top_index")], axis=1, largest=1, sorted=1),
         helper.make_node("Gather", [const("raw_ids", state.raw_of_encoded[FIRST_ID:]), name("top_index")],
                          [name("top_raw")], axis=0),
-        # does the session hold a known item (an id >= 2)? then its top-k, else the popular items
-        row_max,
+        # does the session hold a known item (its largest id >= 2)? then its top-k, else the popular items
+        helper.make_node("TopK", [MODEL_INPUT, const("one", np.array([1], np.int64))],
+                         [name("row_max"), name("row_max_at")], axis=1),
         helper.make_node("Greater", [name("row_max"), const("oov", np.array(FIRST_ID - 1, np.int64))],
                          [name("has_known")]),
         helper.make_node("Where", [name("has_known"), name("top_raw"),
-                                   const("popular_raw", state.raw_of_encoded[popular][None, :])], [OUTPUT_IDS]),
+                                   const("popular_raw", state.raw_of_encoded[state.popular[:k]][None, :])], [OUTPUT_IDS]),
         helper.make_node("Where", [name("has_known"), name("top_scores"),
                                    const("popular_scores", state.popular_scores[:k][None, :].astype(np.float32))],
                          [OUTPUT_SCORES]),

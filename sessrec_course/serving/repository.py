@@ -138,8 +138,6 @@ def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig
 
 def popularity_scores(encoded_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (encoded ids by decreasing count, their share of clicks) from per-encoded-id counts."""
-    counts = np.asarray(encoded_counts, dtype=np.float64).copy()
-    counts[:FIRST_ID] = -1.0
+    counts = np.asarray(encoded_counts, dtype=np.float64)[FIRST_ID:]  # real items only
     order = order_desc(counts)
-    order = order[counts[order] >= 0]
-    return order.astype(np.int64), (counts[order] / max(counts[order].sum(), 1.0)).astype(np.float32)
+    return (order + FIRST_ID).astype(np.int64), (counts[order] / max(counts.sum(), 1.0)).astype(np.float32)

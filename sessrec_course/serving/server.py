@@ -159,10 +159,8 @@ class TritonServer:
     def start(self, attempts: int = 3) -> TritonServer:
         """Start the server, wait until it is ready or raise :class:`TritonStartupError` (a port taken is retried)."""
         for attempt in range(1, attempts + 1):
-            if self.running:
-                return self
             try:
-                return self._start_once()
+                return self if self.running else self._start_once()
             except TritonStartupError:
                 if attempt == attempts or "already in use" not in self.log_tail(200).lower():
                     raise

@@ -1,7 +1,6 @@
-"""Opt-in supervision of a ``tritonserver`` (appendix 06b): a python-backend stub that vanished, stayed stopped or
-made no progress for ``liveness_s`` is killed and its model reloaded (readiness False meanwhile, *failed* with
-Triton's reason after ``max_reloads``); a server death or a crash of the watcher is kept with its reason.
-Why Triton needs it and the measured figures: docs/serving_faults.md."""
+"""Opt-in supervision of a ``tritonserver`` (appendix 06b; why and figures: docs/serving_faults.md): a python stub that
+vanished, stayed stopped or made no progress for ``liveness_s`` is killed and its model reloaded (readiness False
+meanwhile, *failed* after ``max_reloads``); a server death or a crash of the watcher is kept with its reason."""
 
 from __future__ import annotations
 
@@ -204,13 +203,12 @@ class SupervisedServer(TritonServer):
 
     def stop(self) -> None:
         """Stop the supervisor (a stop on purpose is no death), the server, and remove its admission tables."""
-        supervisor, self.supervisor = self.supervisor, None
+        supervisor, self.supervisor, process = self.supervisor, None, self.process
         if supervisor is not None:
             supervisor.stop()
-        pgid = self.process.pid if self.process is not None else None
         super().stop()
-        if pgid is not None:
-            remove_tables(pgid)
+        if process is not None:
+            remove_tables(process.pid)
 
     def _server_died(self, process: subprocess.Popen) -> None:
         """The supervisor's report of a server that ended on its own: end its stubs, keep the cause."""

@@ -95,11 +95,7 @@ class ServingState:
                 ids[row], top[row] = self.popular[:k], self.popular_scores[:k]
                 continue
             candidates = scores[row, FIRST_ITEM_ID:]
-            if k < candidates.shape[0]:
-                threshold = np.partition(candidates, -k)[-k]
-                chosen = np.flatnonzero(candidates >= threshold)
-            else:
-                chosen = np.arange(candidates.shape[0])
+            chosen = np.flatnonzero(candidates >= np.partition(candidates, -k)[-k])  # the k best and their ties
             # lexsort: last key first -> by score descending, then by id ascending
             chosen = chosen[np.lexsort((chosen, -candidates[chosen]))][:k]
             ids[row] = chosen + FIRST_ITEM_ID
