@@ -178,7 +178,7 @@ def _insert(text: str, anchor: str, end: str, addition: str) -> str:
 def limit_admission(repository: str | Path, max_in_flight: int, lease_ms: float = DEFAULT_LEASE_MS) -> Path:
     """Put the exported ``repository`` behind an admission limit of ``max_in_flight`` requests; return its path.
 
-    ``preprocess`` and ``model`` get ``templates/admission_step.py`` over their own ``model.py`` (now ``sessrec_step.py``)."""
+    ``preprocess`` and ``model`` get ``templates/admission_step.py`` over their own model (``sessrec_step.py``)."""
     from sessrec_course.paths import write_directory_atomically
 
     meta = json.loads((Path(repository) / "sessrec_serving.json").read_text())

@@ -82,7 +82,7 @@ def frame_in_batches(sessions: Sequence[Sequence[int]], batch_size: int,
     frames = [to_frame(*top_k(pad_raw_sessions(sessions[start:start + batch_size])),
                        np.arange(start, min(start + batch_size, len(sessions))))
               for start in range(0, len(sessions), batch_size)]
-    return pd.concat(frames or [to_frame(np.empty((0, 0), np.int64), np.empty((0, 0), np.float32))], ignore_index=True)
+    return pd.concat(frames or [to_frame(np.empty((0, 0)), np.empty((0, 0)))], ignore_index=True)
 
 
 class TritonRecommender:

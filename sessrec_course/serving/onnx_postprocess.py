@@ -61,7 +61,7 @@ def append_top_k(onnx_model: str | Path, output_path: str | Path, state: Serving
         helper.make_node("Greater", [name("row_max"), const("oov", np.array(FIRST_ID - 1, np.int64))],
                          [name("has_known")]),
         helper.make_node("Where", [name("has_known"), name("top_raw"),
-                                   const("popular_raw", state.raw_of_encoded[state.popular[:k]][None, :])], [OUTPUT_IDS]),
+                                   const("popular_raw", state.raw_of_encoded[state.popular[None, :k]])], [OUTPUT_IDS]),
         helper.make_node("Where", [name("has_known"), name("top_scores"),
                                    const("popular_scores", state.popular_scores[:k][None, :].astype(np.float32))],
                          [OUTPUT_SCORES]),

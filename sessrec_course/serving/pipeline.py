@@ -22,7 +22,7 @@ def serving_state_from_workflow(workflow: Any) -> ServingState:
 
 
 def raw_sessions(artifacts: Any, n: int | None = None, split: str = "test", seed: int = 0) -> list[list[int]]:
-    """Return up to ``n`` sessions of ``split`` as raw item-id lists, every raw event kept, as a live system sends them."""
+    """Return up to ``n`` sessions of ``split`` as raw item-id lists with every event, as a live system sends them."""
     ids = pd.read_parquet(artifacts.path(split), columns=["session_id"])["session_id"].to_numpy()
     if n is not None and n < len(ids):
         ids = np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))

@@ -84,7 +84,7 @@ def _ensemble_config(max_batch_size: int, top_k: int) -> str:
 
 def export_repository(output_dir: str | Path, onnx_model: str | Path, state: ServingState,
                       config: ServingConfig | None = None) -> Path:
-    """Write the repository for ``onnx_model`` (``item_ids`` int64 (B, L) -> ``scores`` float32 (B, items)), atomically."""
+    """Write the repository of ``onnx_model`` (``item_ids`` int64 (B, L) -> ``scores`` (B, items)) atomically."""
     config, onnx_model = config or ServingConfig(), Path(onnx_model)
     if not onnx_model.is_file():
         raise FileNotFoundError(f"ONNX model not found: {onnx_model}")

@@ -74,7 +74,7 @@ def surviving_server_processes() -> dict[int, list[int]]:
 
 
 def kill_group(process: subprocess.Popen, grace_s: float = 0.0) -> None:
-    """Wait until the process group ``process`` leads is empty: SIGKILL it once ``process`` ended or after ``grace_s``."""
+    """Wait until the group ``process`` leads is empty: SIGKILL it once ``process`` ended or after ``grace_s``."""
     began, pgid = time.monotonic(), process.pid
     while process_group_members(pgid) and time.monotonic() - began < grace_s + 5.0:
         if process.poll() is not None or time.monotonic() - began > grace_s:  # stubs may outlive the server
@@ -173,8 +173,8 @@ class TritonServer:
         log.info("starting %s on %s (log: %s)", self.binary.name, self.http_url, self.log_path)
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
-                self.command(), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env=server_setup.server_environment(self.binary), preexec_fn=_die_with_parent)
+                self.command(), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env=server_setup.server_environment(self.binary), preexec_fn=_die_with_parent)
         _LIVE_SERVERS.add(self)
         _STARTED_GROUPS.append(self.process.pid)
         try:  # also on KeyboardInterrupt: never leave a half-started server behind

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 import weakref
-from collections import namedtuple
+from collections import defaultdict, namedtuple
 from pathlib import Path
 
 from sessrec_course.serving.admission import clear_tables, remove_tables
@@ -36,11 +36,11 @@ class TritonServerDied(RuntimeError):
 
 def stub_pids(pgid: int) -> dict[str, set[int]]:
     """Return ``{model: pids}`` of the live python-backend stubs of group ``pgid`` (argv[1] is the model.py)."""
-    models: dict[str, set[int]] = {}
+    models: dict[str, set[int]] = defaultdict(set)
     for pid in process_group_members(pgid):
         argv = command_line(pid)
         if argv and len(argv) > 1 and Path(argv[0]).name == STUB_NAME:
-            models.setdefault(Path(argv[1]).parent.parent.name, set()).add(pid)
+            models[Path(argv[1]).parent.parent.name].add(pid)
     return models
 
 
@@ -100,9 +100,9 @@ class Supervisor:
                         server._server_died(self.process)
                     return
                 live = self._kill_hung(stub_pids(self.process.pid))
-                broken = sorted(m for m, pids in expected.items() if m not in self.failed and not pids <= live.get(m, set()))
+                broken = sorted(m for m, pids in expected.items() if m not in self.failed and not pids <= live[m])
                 for model in broken:
-                    self._recover(model, expected[model] - live.get(model, set()))
+                    self._recover(model, expected[model] - live[model])
                 if broken:
                     expected = stub_pids(self.process.pid)  # the fresh stubs from now on
         except Exception as exc:  # never die silently: readiness turns False with this reason
@@ -111,7 +111,7 @@ class Supervisor:
             log.exception("%s", self.error)
 
     def _kill_hung(self, live: dict[str, set[int]]) -> dict[str, set[int]]:
-        """SIGKILL stubs stopped, or with requests waiting and no batch done, for over ``liveness_s``; return the rest."""
+        """SIGKILL stubs stopped (or with requests pending, no batch done) over ``liveness_s``; return the live ones."""
         now = time.monotonic()
         if now >= self._next_metrics:  # Triton's counters per model: requests pending, batches executed
             self._next_metrics = now + self.liveness_s / 4
@@ -165,10 +165,10 @@ class Supervisor:
                 self._recovering -= {model}
                 return
             self._event("reload_failed", model, f"attempt {attempt}: {status} {reason[:200]}")
-        self.failed = {**self.failed, model: f"{self.max_reloads} reloads failed, the last with {status}: {reason[:300]}"}
-        self._recovering -= {model}
-        self._event("failed", model, self.failed[model])
-        log.error("model %r stays down: %s", model, self.failed[model])
+        why = f"{self.max_reloads} reloads failed, the last with {status}: {reason[:300]}"
+        self.failed, self._recovering = {**self.failed, model: why}, self._recovering - {model}
+        self._event("failed", model, why)
+        log.error("model %r stays down: %s", model, why)
 
     def _reload_dependents(self) -> tuple[int, str]:
         """Load every model of the repository that is not ready (the ensembles that lost a step)."""
