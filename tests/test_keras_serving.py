@@ -1,7 +1,7 @@
 """Serving the Keras models: ONNX export parity, and the real Triton ensemble gives the in-process top-k.
 
 The Keras model is exported to ONNX (tf2onnx) and served by the very repository generator and ensemble
-(preprocess → model → postprocess) that serve the PyTorch model. Skipped with a reason when tf2onnx or
+(preprocess → model with the top-k in its graph) that serve the PyTorch model. Skipped with a reason when tf2onnx or
 the tritonserver binary is missing.
 """
 

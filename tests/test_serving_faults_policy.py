@@ -33,11 +33,10 @@ def test_every_python_step_of_an_export_gets_the_queue_policy(tmp_path):
 
     state = serving_state_from_workflow(SessionWorkflow(max_length=4).fit(tiny_events(n_sessions=30)))
     onnx_path = tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
-    repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(
-        top_k=3, model_backend="python", postprocess="python"))
+    repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(top_k=3, model_backend="python"))
     assert all("default_queue_policy" not in p.read_text() for p in repo.glob("*/config.pbtxt"))
     with_queue_policy(repo, 5, 40)
-    for step in ("preprocess", "model", "postprocess"):
+    for step in ("preprocess", "model"):
         config = (repo / step / "config.pbtxt").read_text()
         assert "max_queue_size: 5" in config and "default_timeout_microseconds: 40000" in config, step
     assert "default_queue_policy" not in (repo / "ensemble" / "config.pbtxt").read_text()

@@ -33,18 +33,16 @@ TOP_K = 5
 MAX_LENGTH = 6
 
 
-@pytest.fixture(scope="module", params=["onnx", "python"])
-def served(tmp_path_factory, request):
-    """One server per postprocess layout: in the model's ONNX graph (default) or a third python step."""
-    folder = tmp_path_factory.mktemp(f"serving-{request.param}")
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serving")
     events = tiny_events()
     workflow = SessionWorkflow(max_length=MAX_LENGTH).fit(events)
     workflow = SessionWorkflow.load(workflow.save(folder / "workflow"))  # the saved state, as in production
     state = serving_state_from_workflow(workflow)
     onnx_path = tiny_onnx(folder / "model.onnx", state.item_cardinality)
     repo = export_repository(folder / "repo", onnx_path, state,
-                             ServingConfig(top_k=TOP_K, max_batch_size=16, model_backend="python",
-                                           postprocess=request.param))
+                             ServingConfig(top_k=TOP_K, max_batch_size=16, model_backend="python"))
     server = TritonServer(repo, log_path=folder / "triton.log").start()
     sessions = events.groupby("session_id")["item_id"].apply(list).tolist()
     yield {"server": server, "state": state, "workflow": workflow, "score": onnx_scorer(onnx_path),

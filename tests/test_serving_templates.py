@@ -22,7 +22,7 @@ from sessrec_course.serving.repository import ServingConfig, export_repository
 from sessrec_course.serving.transform import ServingState
 
 RAW = np.array([-1, -1, 100, 200, 300, 400])
-SHARED = ("_triton_common", "sessrec_transform", "sessrec_onnx_session", "sessrec_admission", "sessrec_step")
+SHARED = ("sessrec_transform", "sessrec_onnx_session", "sessrec_admission", "sessrec_step")
 
 
 class _Tensor:
@@ -86,14 +86,13 @@ def state() -> ServingState:
     return ServingState(RAW, max_length=3, popular=popular, popular_scores=np.full(4, 0.25, np.float32))
 
 
-@pytest.mark.parametrize("postprocess", ["python", "onnx"])
-def test_each_request_of_a_batch_gets_its_own_rows(tmp_path, state, load_model, postprocess):
+def test_each_request_of_a_batch_gets_its_own_rows(tmp_path, state, load_model):
     onnx_path = tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
-    repo = export_repository(tmp_path / "repo", onnx_path, state,
-                             ServingConfig(top_k=2, model_backend="python", postprocess=postprocess))
-    for folder in [repo / step / "1" for step in ("preprocess", "model")]:
-        assert (folder / "_triton_common.py").is_file()
-    assert (repo / "model" / "1" / "sessrec_onnx_session.py").is_file()
+    repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(top_k=2, model_backend="python"))
+    # each version folder holds everything its model.py imports (loaded below with no module shared between them)
+    assert {p.name for p in (repo / "preprocess" / "1").iterdir()} == {"model.py", "sessrec_transform.py",
+                                                                        "serving_state.npz"}
+    assert {p.name for p in (repo / "model" / "1").iterdir()} == {"model.py", "sessrec_onnx_session.py", "model.onnx"}
     sessions = [[[200, 100], [999]], [[300, 400, 100, 200]], [[]]]  # three requests, different widths
     requests = [{"item_id_list": pad_raw_sessions(r)} for r in sessions]
 
@@ -103,17 +102,10 @@ def test_each_request_of_a_batch_gets_its_own_rows(tmp_path, state, load_model, 
     for e, r in zip(encoded, requests, strict=True):
         np.testing.assert_array_equal(e, state.encode(r["item_id_list"]))
 
-    names = ["item_id_topk", "score_topk"] if postprocess == "onnx" else ["scores"]
-    model = load_model(repo / "model" / "1", {"input": _io(["item_ids"]), "output": _io(names),
+    model = load_model(repo / "model" / "1", {"input": _io(["item_ids"]), "output": _io(["item_id_topk", "score_topk"]),
                                               "parameters": {"intra_op_num_threads": {"string_value": "1"}}})
     answers = [r.outputs for r in model.execute([{"item_ids": e} for e in encoded])]
     scores = [onnx_scorer(str(onnx_path))(e) for e in encoded]
-    if postprocess == "python":
-        for answer, expected in zip(answers, scores, strict=True):
-            np.testing.assert_allclose(answer["scores"], expected, rtol=1e-5, atol=1e-6)
-        post = load_model(repo / "postprocess" / "1", {"parameters": {"top_k": {"string_value": "2"}}})
-        answers = [r.outputs for r in post.execute(
-            [{"scores": a["scores"], "item_ids": e} for a, e in zip(answers, encoded, strict=True)])]
     for answer, e, s in zip(answers, encoded, scores, strict=True):
         ids, top = state.top_k(s, e, 2)
         np.testing.assert_array_equal(answer["item_id_topk"], ids)

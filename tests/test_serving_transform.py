@@ -97,43 +97,29 @@ def _dims(config: str, name: str) -> list[int]:
 
 
 def test_export_generates_configs_from_the_state(tmp_path, state):
-    onnx_path = _tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
-    repo = export_repository(tmp_path / "repo", onnx_path, state,
-                             ServingConfig(top_k=3, model_backend="python", max_queue_delay_us=150,
-                                           postprocess="python"))
-    pre = (repo / "preprocess" / "config.pbtxt").read_text()
-    model = (repo / "model" / "config.pbtxt").read_text()
-    post = (repo / "postprocess" / "config.pbtxt").read_text()
-    ensemble = (repo / "ensemble" / "config.pbtxt").read_text()
-    assert _dims(pre, "item_ids") == [3] and _dims(model, "item_ids") == [3]
-    assert _dims(model, "scores") == [6] and _dims(post, "scores") == [6]
-    assert _dims(post, "item_id_topk") == [3] and _dims(ensemble, "score_topk") == [3]
-    assert all("max_queue_delay_microseconds: 150" in c for c in (pre, model, post))
-    assert 'platform: "ensemble"' in ensemble
-    steps = re.findall(r'model_name: "(\w+)"', ensemble)
-    assert steps == ["preprocess", "model", "postprocess"]
-    for name in ("preprocess", "postprocess"):
-        assert (repo / name / "1" / "sessrec_transform.py").read_bytes() == TRANSFORM_FILE.read_bytes()
-        assert ServingState.load(repo / name / "1" / "serving_state.npz").max_length == 3
-    assert (repo / "model" / "1" / "model.onnx").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".repo")], "temporary folder left behind"
-
-
-def test_default_export_puts_the_postprocess_in_the_model_graph(tmp_path, state):
     import onnx
 
     onnx_path = _tiny_onnx(tmp_path / "m.onnx", state.item_cardinality)
-    repo = export_repository(tmp_path / "repo", onnx_path, state, ServingConfig(top_k=3, model_backend="python"))
+    repo = export_repository(tmp_path / "repo", onnx_path, state,
+                             ServingConfig(top_k=3, model_backend="python", max_queue_delay_us=150))
+    pre = (repo / "preprocess" / "config.pbtxt").read_text()
     model = (repo / "model" / "config.pbtxt").read_text()
     ensemble = (repo / "ensemble" / "config.pbtxt").read_text()
+    assert _dims(pre, "item_ids") == [3] and _dims(model, "item_ids") == [3]
+    assert _dims(model, "item_id_topk") == [3] and _dims(model, "score_topk") == [3] and "scores" not in model
+    assert _dims(ensemble, "score_topk") == [3]
+    assert all("max_queue_delay_microseconds: 150" in c for c in (pre, model))
+    assert 'platform: "ensemble"' in ensemble
     assert re.findall(r'model_name: "(\w+)"', ensemble) == ["preprocess", "model"]
     assert not (repo / "postprocess").exists()
-    assert _dims(model, "item_id_topk") == [3] and _dims(model, "score_topk") == [3] and "scores" not in model
+    assert (repo / "preprocess" / "1" / "sessrec_transform.py").read_bytes() == TRANSFORM_FILE.read_bytes()
+    assert ServingState.load(repo / "preprocess" / "1" / "serving_state.npz").max_length == 3
     graph = onnx.load(str(repo / "model" / "1" / "model.onnx")).graph
     assert [o.name for o in graph.output] == ["item_id_topk", "score_topk"]
     assert {"TopK", "Gather", "Where"} <= {n.op_type for n in graph.node}
-    with pytest.raises(ValueError, match="postprocess must be one of"):
-        ServingConfig(postprocess="numpy")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".repo")], "temporary folder left behind"
+    with pytest.raises(ValueError, match="top_k and max_batch_size must be >= 1"):
+        ServingConfig(top_k=0)
 
 
 def _lookup_scorer(path, table: np.ndarray, opset: int):
@@ -235,8 +221,5 @@ def test_export_for_the_native_onnxruntime_backend(tmp_path, state):
     assert 'backend: "onnxruntime"' in config and "intra_op_thread_count" in config
     assert _dims(config, "item_ids") == [3] and _dims(config, "item_id_topk") == [3]
     assert sorted(p.name for p in (repo / "model" / "1").iterdir()) == ["model.onnx"]
-    repo = export_repository(tmp_path / "three", onnx_path, state,
-                             ServingConfig(top_k=3, model_backend="onnxruntime", postprocess="python"))
-    assert _dims((repo / "model" / "config.pbtxt").read_text(), "scores") == [6]
     with pytest.raises(ValueError, match="model_backend"):
         export_repository(tmp_path / "other", onnx_path, state, ServingConfig(top_k=3, model_backend="tensorrt"))

@@ -1,8 +1,5 @@
 """Serving: export the fitted ETL + session model as a Triton ensemble, run the server, query it (lesson 06).
-
-Opt-in layers over that path (appendix 06b): :mod:`~.supervisor` (``SupervisedServer``), :mod:`~.admission`
-(``limit_admission``) and :mod:`~.traffic` (``send_traffic``, the course's one traffic loop).
-"""
+Opt-in layers over it (appendix 06b): :mod:`~.supervisor`, :mod:`~.admission` and :mod:`~.traffic`."""
 
 from sessrec_course.serving.client import ServingUnavailable, TritonRecommender, pad_raw_sessions
 from sessrec_course.serving.reference import onnx_scorer, recommend_in_process
@@ -12,6 +9,5 @@ from sessrec_course.serving.transform import ServingState
 
 __all__ = [
     "ServingConfig", "ServingState", "ServingUnavailable", "TritonRecommender", "TritonServer", "TritonStartupError",
-    "export_repository", "onnx_scorer", "pad_raw_sessions",
-    "recommend_in_process",
+    "export_repository", "onnx_scorer", "pad_raw_sessions", "recommend_in_process",
 ]

@@ -1,17 +1,11 @@
-"""An opt-in admission limit: at most ``N`` requests between the ensemble's first step and the end of its model step.
-
-:func:`limit_admission` wraps the python steps of an export: the first takes a free slot of a shared table per
-request and hands it on as a ticket ``[slot, stamp]``, or answers ``UNAVAILABLE`` at once; the model step frees the
-slots it ran. Why not Triton's queue policy: docs/serving_faults.md. A table is ``N`` int64 admission times (0 =
-free) in a file named by server pid and repository, in this user's folder ``/dev/shm/sessrec-admission-<uid>``
-(0700), shared by the stubs under ``flock``; a ticket lost with a dead stub is freed by the supervisor's reload
-(:func:`clear_tables`), any other after the lease. Copied beside the steps as ``sessrec_admission.py``: numpy only.
-"""
+"""An opt-in admission limit (appendix 06b): at most ``N`` requests between the ensemble's first step and the end
+of its model step, the surplus answered ``UNAVAILABLE`` at once. A table of ``N`` int64 admission stamps (0 = free)
+in this user's folder ``/dev/shm/sessrec-admission-<uid>`` (0700) is shared by the steps' stubs under ``flock``.
+Copied beside the steps as ``sessrec_admission.py`` (numpy only). Why not Triton's queue: docs/serving_faults.md."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -19,7 +13,6 @@ import mmap
 import os
 import shutil
 import stat
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,10 +24,8 @@ DEFAULT_LEASE_MS = 2000.0  # far above an admitted request's way to the end of t
 STEP_TEMPLATE = Path(__file__).resolve().parent / "templates" / "admission_step.py"
 
 
-def table_dir(base: str | Path | None = None) -> Path:
-    """Return this user's folder of tables under ``base`` (``/dev/shm``), made 0700; a link or another's is refused."""
-    if base is None:
-        base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+def table_dir(base: str | Path = "/dev/shm") -> Path:
+    """Return this user's folder of tables under ``base``, made 0700; a link or another user's folder is refused."""
     path = Path(base) / f"{PREFIX}{os.geteuid()}"
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=0o700)
@@ -81,21 +72,30 @@ def remove_tables(server_pid: int | None = None) -> list[Path]:
     return gone
 
 
+def _open_own(path: Path) -> tuple[int, os.stat_result] | None:
+    """Open ``path`` read-write, never through a link: ``(fd, stat)`` of a regular file of this user, else None."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # gone, a link (ELOOP) or not ours to open
+        return None
+    if stat.S_ISREG((info := os.fstat(fd)).st_mode) and info.st_uid == os.geteuid():
+        return fd, info
+    os.close(fd)
+    return None
+
+
 def clear_tables(server_pid: int) -> list[Path]:
     """Free every slot of the tables of the server ``server_pid`` (after a reload); links are skipped."""
     cleared = []
     for path in _own_tables(f"{int(server_pid)}-*"):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:  # gone, or a link (ELOOP)
-            continue
-        try:
-            if stat.S_ISREG((info := os.fstat(fd)).st_mode) and info.st_uid == os.geteuid():
+        if (opened := _open_own(path)) is not None:
+            fd, info = opened
+            try:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
                 os.pwrite(fd, bytes(info.st_size), 0)
                 cleared.append(path)
-        finally:
-            os.close(fd)
+            finally:
+                os.close(fd)
     return cleared
 
 
@@ -104,19 +104,13 @@ def _open_table(path: Path, size: int) -> int:
     folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(folder, fcntl.LOCK_EX)  # the steps of one server open their table one at a time
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
-            info = os.fstat(fd)
-            if stat.S_ISREG(info.st_mode) and (info.st_uid, info.st_nlink, info.st_size) == (os.geteuid(), 1, size):
+        if (opened := _open_own(path)) is not None:
+            fd, info = opened
+            if (info.st_nlink, info.st_size) == (1, size):
                 return fd  # made by another step of this server
             os.close(fd)
-            os.unlink(path)  # a leftover, another size, another user's, a hard link: not ours to use
-        except FileNotFoundError:
-            pass
-        except OSError as error:
-            if error.errno != errno.ELOOP:
-                raise
-            os.unlink(path)  # a link where the table goes: removed, its target untouched
+        # a leftover of another size, a hard link, another user's file, a link (its target untouched): replaced
+        path.unlink(missing_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         os.ftruncate(fd, size)
         return fd
@@ -184,17 +178,16 @@ def _insert(text: str, anchor: str, end: str, addition: str) -> str:
 def limit_admission(repository: str | Path, max_in_flight: int, lease_ms: float = DEFAULT_LEASE_MS) -> Path:
     """Put the exported ``repository`` behind an admission limit of ``max_in_flight`` requests; return its path.
 
-    ``preprocess`` and ``model`` get ``templates/admission_step.py`` as ``model.py`` over their own (now
-    ``sessrec_step.py``), the limit and the ticket; the ensemble passes it on. Written to a copy swapped in.
-    """
+    ``preprocess`` and ``model`` get ``templates/admission_step.py`` over their own model (``sessrec_step.py``)."""
     from sessrec_course.paths import write_directory_atomically
 
     meta = json.loads((Path(repository) / "sessrec_serving.json").read_text())
     if max_in_flight < 1 or lease_ms <= 0:
         raise ValueError(f"max_in_flight must be >= 1 and lease_ms > 0, got {max_in_flight} and {lease_ms}")
-    if meta["model_backend"] != "python" or "admission" in meta:
-        raise ValueError(f"{repository} is already behind an admission limit: {meta['admission']}" if "admission" in meta
-                         else f"max_in_flight needs model_backend='python' (its model step frees the slots), "
+    if "admission" in meta:
+        raise ValueError(f"{repository} is already behind an admission limit: {meta['admission']}")
+    if meta["model_backend"] != "python":
+        raise ValueError(f"max_in_flight needs model_backend='python' (its model step frees the slots), "
                          f"the {meta['model_backend']!r} backend of {repository} cannot")
     parameters = "".join(f'parameters {{ key: "admission_{key}" value: {{ string_value: "{value}" }} }}\n'
                          for key, value in (("max_in_flight", max_in_flight), ("lease_ms", f"{lease_ms:g}")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -15,8 +16,7 @@ from sessrec_course.serving.repository import ENSEMBLE, INPUT_NAME, OUTPUT_IDS, 
 
 T = TypeVar("T")
 
-# "cannot serve now, may soon": a model being reloaded, a dead stub, a full queue, a server starting or gone;
-# a bad request (INVALID_ARGUMENT) never
+# "cannot serve now, may soon" (a model reloading, a dead stub, a full queue, a server starting or gone)
 UNAVAILABLE_STATUS = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "503")
 UNAVAILABLE_MESSAGES = ("is not healthy", "has no available versions", "exceeds maximum queue size",
                         "request timeout expired", "failed to connect", "connection refused", "socket closed",
@@ -41,10 +41,7 @@ def is_unavailable(error: BaseException) -> bool:
 
 def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: float = 0.05,
                     max_backoff_s: float = 1.0) -> T:
-    """Return ``call(seconds left)`` of an idempotent call, retried on "unavailable" errors with jittered backoff.
-
-    Other errors are raised at once; after ``deadline_s`` the last one is raised as :class:`ServingUnavailable`.
-    """
+    """Return ``call(seconds left)``, retried on "unavailable" errors with jittered backoff for ``deadline_s``."""
     deadline, attempt = time.monotonic() + deadline_s, 0
     while True:
         try:
@@ -63,12 +60,10 @@ def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: fl
 def pad_raw_sessions(sessions: Iterable[Sequence[int]]) -> np.ndarray:
     """Return raw sessions (ids ``>= 0``) as a right-padded int64 matrix (padding -1, at least one column)."""
     rows = [np.asarray(list(s), dtype=np.int64) for s in sessions]
+    matrix = np.full((len(rows), max([row.size for row in rows] + [1])), RAW_PAD, dtype=np.int64)
     for index, row in enumerate(rows):
         if row.size and row.min() < 0:
             raise ValueError(f"session {index}: raw item ids must be >= 0 (-1 is padding), got {row.min()}")
-    width = max([row.size for row in rows] + [1])
-    matrix = np.full((len(rows), width), RAW_PAD, dtype=np.int64)
-    for index, row in enumerate(rows):
         matrix[index, :row.size] = row
     return matrix
 
@@ -81,23 +76,28 @@ def to_frame(item_ids: np.ndarray, scores: np.ndarray, session_index: Sequence |
                          "item_id": item_ids.reshape(-1).astype(np.int64), "score": scores.reshape(-1).astype(np.float32)})
 
 
+def frame_in_batches(sessions: Sequence[Sequence[int]], batch_size: int,
+                     top_k: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """Return ``session, rank, item_id, score`` from ``top_k(padded raw matrix)`` of ``batch_size`` sessions a time."""
+    frames = [to_frame(*top_k(pad_raw_sessions(sessions[start:start + batch_size])),
+                       np.arange(start, min(start + batch_size, len(sessions))))
+              for start in range(0, len(sessions), batch_size)]
+    return pd.concat(frames or [to_frame(np.empty((0, 0)), np.empty((0, 0)))], ignore_index=True)
+
+
 class TritonRecommender:
     """A client of the ensemble at ``url``: each call waits at most ``timeout_s``; "unavailable" answers are retried
     with backoff for ``retry_deadline_s`` (0: never), then :class:`ServingUnavailable`; a bad request fails at once."""
 
     def __init__(self, url: str, protocol: str = "grpc", model_name: str = ENSEMBLE, timeout_s: float = 30.0,
                  retry_deadline_s: float = 10.0):
-        if protocol == "http":
-            import tritonclient.http as module
-        elif protocol == "grpc":
-            import tritonclient.grpc as module
-        else:
+        if protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be 'http' or 'grpc', got {protocol!r}")
         self.protocol, self.model_name = protocol, model_name
         self.timeout_s, self.retry_deadline_s = timeout_s, retry_deadline_s
-        self._module = module
+        self._module = importlib.import_module(f"tritonclient.{protocol}")
         timeouts = {"connection_timeout": timeout_s, "network_timeout": timeout_s} if protocol == "http" else {}
-        self.client = module.InferenceServerClient(url, **timeouts)
+        self.client = self._module.InferenceServerClient(url, **timeouts)
 
     def infer_matrix(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Send a padded raw matrix (B, L) and return top-k raw ids (B, k) and scores (B, k)."""
@@ -106,25 +106,16 @@ class TritonRecommender:
         tensor.set_data_from_numpy(raw)
         outputs = [self._module.InferRequestedOutput(OUTPUT_IDS), self._module.InferRequestedOutput(OUTPUT_SCORES)]
 
-        def once(seconds_left: float):
-            if self.protocol == "grpc":
-                return self.client.infer(self.model_name, [tensor], outputs=outputs,
-                                         client_timeout=min(self.timeout_s, seconds_left))
-            return self.client.infer(self.model_name, [tensor], outputs=outputs)
+        def once(seconds_left: float):  # tritonclient.http takes its timeouts at construction
+            timeout = {"client_timeout": min(self.timeout_s, seconds_left)} if self.protocol == "grpc" else {}
+            return self.client.infer(self.model_name, [tensor], outputs=outputs, **timeout)
 
         result = call_with_retry(once, self.retry_deadline_s) if self.retry_deadline_s > 0 else once(self.timeout_s)
         return result.as_numpy(OUTPUT_IDS), result.as_numpy(OUTPUT_SCORES)
 
     def recommend_batch(self, sessions: Sequence[Sequence[int]], batch_size: int = 32) -> pd.DataFrame:
         """Return ``session, rank, item_id, score`` for every session (sent ``batch_size`` sessions a request)."""
-        frames = []
-        for start in range(0, len(sessions), batch_size):
-            chunk = sessions[start:start + batch_size]
-            ids, scores = self.infer_matrix(pad_raw_sessions(chunk))
-            frames.append(to_frame(ids, scores, np.arange(start, start + len(chunk))))
-        if not frames:
-            return to_frame(np.empty((0, 0), np.int64), np.empty((0, 0), np.float32))
-        return pd.concat(frames, ignore_index=True)
+        return frame_in_batches(sessions, batch_size, self.infer_matrix)
 
     def recommend(self, session: Sequence[int]) -> pd.DataFrame:
         """Return ``rank, item_id, score`` for one raw session (a list of raw item ids, oldest first)."""

@@ -1,8 +1,4 @@
-"""Glue between the course's stages and serving: fitted workflow -> serving state, trained model -> repository.
-
->>> repo, state, onnx_path = export_course_model("gru")       # doctest: +SKIP
->>> sessions = raw_sessions(prepare_default_dataset(), 200)   # doctest: +SKIP
-"""
+"""Glue between the course's stages and serving: fitted workflow -> serving state, trained model -> repository."""
 
 from __future__ import annotations
 
@@ -19,23 +15,14 @@ from sessrec_course.serving.transform import ServingState
 
 
 def serving_state_from_workflow(workflow: Any) -> ServingState:
-    """Return the tables the server needs from a fitted ``SessionWorkflow`` (public API only; fallback scores: the
-    share of training clicks when ``item_count`` is there, else 1/rank)."""
-    cardinality = int(workflow.item_cardinality)
-    raw_of_encoded = np.asarray(workflow.decode_item_ids(np.arange(cardinality)), dtype=np.int64)
-    popular = np.asarray(workflow.popular_items(cardinality), dtype=np.int64)
-    counts = getattr(workflow, "item_count", None)
-    if counts is not None and len(counts) == cardinality - FIRST_ID:
-        per_encoded = np.r_[np.zeros(FIRST_ID), np.asarray(counts, dtype=np.float64)]
-        popular, scores = popularity_scores(per_encoded)
-    else:  # no counts: rank order only, scores 1/rank
-        scores = (1.0 / np.arange(1, len(popular) + 1)).astype(np.float32)
+    """Return the serving tables of a fitted ``SessionWorkflow`` (the popular items scored by their click share)."""
+    raw_of_encoded = np.asarray(workflow.decode_item_ids(np.arange(workflow.item_cardinality)), dtype=np.int64)
+    popular, scores = popularity_scores(np.r_[np.zeros(FIRST_ID), np.asarray(workflow.item_count, dtype=np.float64)])
     return ServingState(raw_of_encoded, int(workflow.config.max_length), popular, scores)
 
 
 def raw_sessions(artifacts: Any, n: int | None = None, split: str = "test", seed: int = 0) -> list[list[int]]:
-    """Return up to ``n`` sessions of ``split`` (``DatasetArtifacts``) as raw item-id lists: every raw event kept,
-    unseen items and over-long sessions included, as a live system sends them."""
+    """Return up to ``n`` sessions of ``split`` as raw item-id lists with every event, as a live system sends them."""
     ids = pd.read_parquet(artifacts.path(split), columns=["session_id"])["session_id"].to_numpy()
     if n is not None and n < len(ids):
         ids = np.sort(np.random.default_rng(seed).choice(ids, size=n, replace=False))
@@ -66,13 +53,9 @@ def export_course_model(model_name: str = "gru", artifacts: Any = None, output_d
     artifacts = artifacts or prepare_default_dataset()
     model, _ = train_model(model_name, artifacts.root, **train_overrides)
     state = serving_state_from_workflow(artifacts.workflow())
-    check_against_schema(state, artifacts.schema, str(artifacts.schema_path))
-    if state.item_cardinality != model.config.item_cardinality:
-        raise ValueError(f"the workflow has {state.item_cardinality} encoded items, the model "
-                         f"{model.config.item_cardinality}: they come from different datasets")
+    check_against_schema(state, artifacts.schema, str(artifacts.schema_path))  # the model's width: export_repository
     output_dir = Path(output_dir or build_dir() / "serving" / artifacts.profile.name / model_name)
     output_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = export_onnx(model, output_dir / f"{model_name}.onnx")
-    repository = export_repository(output_dir / "repository", onnx_path, state, config)
-    return repository, state, onnx_path
+    return export_repository(output_dir / "repository", onnx_path, state, config), state, onnx_path
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -16,16 +15,10 @@ def stat_fields(pid: int | str) -> list[str] | None:
         return None
 
 
-def _live_pids() -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(pid, stat fields)`` of every process that is not a zombie."""
-    for entry in PROC.iterdir():
-        if entry.name.isdigit() and (fields := stat_fields(entry.name)) is not None and fields[0] != "Z":
-            yield int(entry.name), fields
-
-
 def process_group_members(pgid: int) -> list[int]:
-    """Return the pids of live processes in process group ``pgid``."""
-    return [pid for pid, fields in _live_pids() if int(fields[2]) == pgid]
+    """Return the pids of live (not zombie) processes in process group ``pgid``."""
+    fields = {entry.name: stat_fields(entry.name) for entry in PROC.iterdir() if entry.name.isdigit()}
+    return [int(pid) for pid, f in fields.items() if f is not None and f[0] != "Z" and int(f[2]) == pgid]
 
 
 def command_line(pid: int) -> list[str] | None:

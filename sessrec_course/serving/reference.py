@@ -8,24 +8,21 @@ import numpy as np
 import pandas as pd
 
 from sessrec_course.onnx_session import onnx_session
-from sessrec_course.serving.client import pad_raw_sessions, to_frame
+from sessrec_course.serving.client import frame_in_batches
 from sessrec_course.serving.transform import ServingState
 
-ScoreFn = Callable[[np.ndarray], np.ndarray]
+ScoreFn = Callable[[np.ndarray], np.ndarray]  # int64 (B, max_length) encoded ids -> float32 (B, item_cardinality)
 
 
 def recommend_in_process(score: ScoreFn, state: ServingState, sessions: Sequence[Sequence[int]], k: int = 20,
                          batch_size: int = 256) -> pd.DataFrame:
-    """Return ``session, rank, item_id, score`` as the server would: ``state`` encodes and ranks around ``score``.
+    """Return ``session, rank, item_id, score`` as the server would: ``state`` encodes and ranks around ``score``."""
 
-    ``score`` maps int64 (B, max_length) encoded ids to float32 (B, item_cardinality) (the recommender protocol)."""
-    frames = []
-    for start in range(0, len(sessions), batch_size):
-        chunk = sessions[start:start + batch_size]
-        encoded = state.encode(pad_raw_sessions(chunk))
-        ids, top = state.top_k(np.asarray(score(encoded), dtype=np.float32), encoded, k)
-        frames.append(to_frame(ids, top, np.arange(start, start + len(chunk))))
-    return pd.concat(frames, ignore_index=True)
+    def top_k(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        encoded = state.encode(raw)
+        return state.top_k(np.asarray(score(encoded), dtype=np.float32), encoded, k)
+
+    return frame_in_batches(sessions, batch_size, top_k)
 
 
 def onnx_scorer(path: str, threads: int = 1) -> ScoreFn:

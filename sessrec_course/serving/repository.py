@@ -1,8 +1,6 @@
 """Export a Triton repository, every ``config.pbtxt`` generated from the schema: ``preprocess`` (python backend:
 raw -> encoded ids with the in-process code and the fitted tables) -> ``model`` (the ONNX graph ending with the
-top-k operators; onnxruntime in a python-backend model.py on CPU, the native backend on GPU), as one ``ensemble``.
-``postprocess="python"`` keeps the model's scores and adds a third python step ``postprocess`` (numpy top-k).
-"""
+top-k operators; onnxruntime in a python-backend model.py on CPU, the native backend on GPU), as one ``ensemble``."""
 
 from __future__ import annotations
 
@@ -17,18 +15,17 @@ import numpy as np
 from sessrec_course.arrays import order_desc
 from sessrec_course.ids import FIRST_ID
 from sessrec_course.paths import write_directory_atomically
-from sessrec_course.serving.onnx_postprocess import OUTPUT_IDS, OUTPUT_SCORES, append_top_k
+from sessrec_course.serving.onnx_postprocess import MODEL_INPUT, OUTPUT_IDS, OUTPUT_SCORES, append_top_k
+from sessrec_course.serving.server_setup import available_backends
 from sessrec_course.serving.transform import ServingState
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+PYTHON_STEP_FILE = Path(__file__).resolve().parent / "templates" / "python_step.py"  # both python steps' model.py
 TRANSFORM_FILE = Path(__file__).resolve().parent / "transform.py"
-TRITON_COMMON_FILE = TEMPLATES / "_triton_common.py"  # travels beside every python-backend model.py
 ONNX_SESSION_FILE = Path(__file__).resolve().parent.parent / "onnx_session.py"
 ENSEMBLE = "ensemble"
 INPUT_NAME = "item_id_list"
-POSTPROCESS_CHOICES = ("onnx", "python")
 
 
 @dataclass(frozen=True)
@@ -40,16 +37,14 @@ class ServingConfig:
     max_queue_delay_us: int = 0  # batches still form under load; no request waits for company (faster on 2 cores)
     preprocess_instances: int = 1
     model_instances: int = 1
-    postprocess_instances: int = 1
     intra_op_num_threads: int = 1
     model_backend: str = "auto"  # "auto", "python" (onnxruntime inside the python backend) or "onnxruntime"
-    postprocess: str = "onnx"  # "onnx": top-k as operators of the model graph, one python hand-off fewer than "python"
 
     def __post_init__(self) -> None:
-        if self.postprocess not in POSTPROCESS_CHOICES:
-            raise ValueError(f"postprocess must be one of {POSTPROCESS_CHOICES}, got {self.postprocess!r}")
         if self.top_k < 1 or self.max_batch_size < 1:
             raise ValueError(f"top_k and max_batch_size must be >= 1, got {self.top_k} and {self.max_batch_size}")
+        if self.model_backend not in ("auto", "python", "onnxruntime"):
+            raise ValueError(f"model_backend must be 'auto', 'python' or 'onnxruntime', got {self.model_backend!r}")
 
 
 def _tensor(name: str, dtype: str, dims: list[int], ragged: bool = False) -> str:
@@ -72,129 +67,77 @@ def _config(name: str, *, backend: str | None = None, platform: str | None = Non
     return "\n".join(lines + ([extra] if extra else [])) + "\n"
 
 
-def _ensemble_config(max_batch_size: int, top_k: int, postprocess: str) -> str:
+def _ensemble_config(max_batch_size: int, top_k: int) -> str:
     def step(model: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
         maps = [f'      input_map {{ key: "{k}" value: "{v}" }}' for k, v in inputs.items()]
         maps += [f'      output_map {{ key: "{k}" value: "{v}" }}' for k, v in outputs.items()]
         return f'    {{\n      model_name: "{model}"\n      model_version: -1\n' + "\n".join(maps) + "\n    }"
 
-    final, encoded = {OUTPUT_IDS: OUTPUT_IDS, OUTPUT_SCORES: OUTPUT_SCORES}, {"item_ids": "encoded_item_ids"}
-    steps = [step("preprocess", {INPUT_NAME: INPUT_NAME}, encoded)]
-    if postprocess == "onnx":
-        steps.append(step("model", encoded, final))
-    else:
-        steps += [step("model", encoded, {"scores": "item_scores"}),
-                  step("postprocess", {"scores": "item_scores", **encoded}, final)]
+    encoded = {MODEL_INPUT: "encoded_item_ids"}
+    steps = [step("preprocess", {INPUT_NAME: INPUT_NAME}, encoded),
+             step("model", encoded, {OUTPUT_IDS: OUTPUT_IDS, OUTPUT_SCORES: OUTPUT_SCORES})]
     return _config(ENSEMBLE, platform="ensemble", max_batch_size=max_batch_size,
                    inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1])],
                    outputs=[_tensor(OUTPUT_IDS, "TYPE_INT64", [top_k]), _tensor(OUTPUT_SCORES, "TYPE_FP32", [top_k])],
                    extra="ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}")
 
 
-def resolve_model_backend(requested: str = "auto") -> str:
-    """Return ``onnxruntime`` when asked or when ``auto`` finds that backend in the server, else ``python``."""
-    if requested not in ("auto", "python", "onnxruntime"):
-        raise ValueError(f"model_backend must be 'auto', 'python' or 'onnxruntime', got {requested!r}")
-    if requested != "auto":
-        return requested
-    from sessrec_course.serving.server_setup import available_backends
-
-    return "onnxruntime" if "onnxruntime" in available_backends() else "python"
-
-
 def export_repository(output_dir: str | Path, onnx_model: str | Path, state: ServingState,
-                      config: ServingConfig | None = None, *, input_name: str = "item_ids",
-                      output_name: str = "scores") -> Path:
-    """Write the repository for ``onnx_model`` (``input_name`` int64 (B, L) -> ``output_name`` float32 (B, items)).
-
-    It is built in a temporary folder and moved into place: a failed export leaves nothing half-written.
-    """
+                      config: ServingConfig | None = None) -> Path:
+    """Write the repository of ``onnx_model`` (``item_ids`` int64 (B, L) -> ``scores`` (B, items)) atomically."""
     config, onnx_model = config or ServingConfig(), Path(onnx_model)
     if not onnx_model.is_file():
         raise FileNotFoundError(f"ONNX model not found: {onnx_model}")
-    _check_onnx_signature(onnx_model, input_name, output_name, state)
     if config.top_k > state.item_cardinality - FIRST_ID:
         raise ValueError(f"top_k={config.top_k} exceeds the {state.item_cardinality - FIRST_ID} known items")
-    backend = resolve_model_backend(config.model_backend)
-    write_directory_atomically(output_dir, lambda tmp: _write(tmp, onnx_model, state, config, backend, input_name,
-                                                              output_name))
+    backend = config.model_backend  # "auto": the native onnxruntime backend when the server ships it
+    if backend == "auto":
+        backend = "onnxruntime" if "onnxruntime" in available_backends() else "python"
+    write_directory_atomically(output_dir, lambda tmp: _write(tmp, onnx_model, state, config, backend))
     log.info("exported Triton repository to %s (model backend: %s)", output_dir, backend)
     return Path(output_dir)
 
 
-def _check_onnx_signature(path: Path, input_name: str, output_name: str, state: ServingState) -> None:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    inputs, outputs = {i.name: i for i in graph.input}, {o.name: o for o in graph.output}
-    if input_name not in inputs or output_name not in outputs:
-        raise ValueError(f"{path}: expected input {input_name!r} and output {output_name!r}, found inputs "
-                         f"{sorted(inputs)} and outputs {sorted(outputs)}")
-    if inputs[input_name].type.tensor_type.elem_type != onnx.TensorProto.INT64:
-        raise ValueError(f"{path}: input {input_name!r} must be int64")
-    dims = outputs[output_name].type.tensor_type.shape.dim
-    if len(dims) == 2 and dims[1].HasField("dim_value") and dims[1].dim_value != state.item_cardinality:
-        raise ValueError(f"{path}: output {output_name!r} has {dims[1].dim_value} columns, the schema says "
-                         f"item_cardinality={state.item_cardinality}")
-
-
-def _python_model(folder: Path, template: str, config_text: str, files: dict[str, Path]) -> Path:
-    """Write ``config.pbtxt`` and ``1/``: ``template`` as ``model.py``, the shared helpers and ``files``."""
+def _python_model(folder: Path, config_text: str, files: dict[str, Path]) -> Path:
+    """Write ``config.pbtxt`` and ``1/``: the step template as ``model.py`` and the ``files`` it imports."""
     (folder / "1").mkdir(parents=True)
     (folder / "config.pbtxt").write_text(config_text)
-    for name, source in {"model.py": TEMPLATES / template, TRITON_COMMON_FILE.name: TRITON_COMMON_FILE, **files}.items():
+    for name, source in {"model.py": PYTHON_STEP_FILE, **files}.items():
         shutil.copyfile(source, folder / "1" / name)
     return folder / "1"
 
 
-def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig, backend: str,
-           input_name: str, output_name: str) -> None:
-    length, n_items, k, threads = state.max_length, state.item_cardinality, cfg.top_k, str(cfg.intra_op_num_threads)
+def _write(repo: Path, onnx_model: Path, state: ServingState, cfg: ServingConfig, backend: str) -> None:
+    length, k, threads = state.max_length, cfg.top_k, str(cfg.intra_op_num_threads)
     common = {"max_batch_size": cfg.max_batch_size, "queue_delay_us": cfg.max_queue_delay_us}
-    top = [_tensor(OUTPUT_IDS, "TYPE_INT64", [k]), _tensor(OUTPUT_SCORES, "TYPE_FP32", [k])]
-    model_out = top if cfg.postprocess == "onnx" else [
-        _tensor("scores" if backend == "python" else output_name, "TYPE_FP32", [n_items])]
-    transform = {"sessrec_transform.py": TRANSFORM_FILE}
-    state.save(_python_model(repo / "preprocess", "preprocess.py", _config(
+    state.save(_python_model(repo / "preprocess", _config(
         "preprocess", backend="python", inputs=[_tensor(INPUT_NAME, "TYPE_INT64", [-1], ragged=True)],
-        outputs=[_tensor("item_ids", "TYPE_INT64", [length])], instances=cfg.preprocess_instances, **common),
-        transform) / "serving_state.npz")
+        outputs=[_tensor(MODEL_INPUT, "TYPE_INT64", [length])], instances=cfg.preprocess_instances, **common),
+        {"sessrec_transform.py": TRANSFORM_FILE}) / "serving_state.npz")
+    model = {"inputs": [_tensor(MODEL_INPUT, "TYPE_INT64", [length])], "instances": cfg.model_instances,
+             "outputs": [_tensor(OUTPUT_IDS, "TYPE_INT64", [k]), _tensor(OUTPUT_SCORES, "TYPE_FP32", [k])], **common}
     if backend == "onnxruntime":
         from sessrec_course.environment import cuda_available
 
-        if input_name != "item_ids" or (cfg.postprocess == "python" and output_name != "scores"):
-            raise ValueError("the native onnxruntime backend needs the ONNX names item_ids -> scores")
         (repo / "model" / "1").mkdir(parents=True)
         (repo / "model" / "config.pbtxt").write_text(_config(
-            "model", backend="onnxruntime", inputs=[_tensor(input_name, "TYPE_INT64", [length])], outputs=model_out,
-            instances=cfg.model_instances, kind="KIND_GPU" if cuda_available() else "KIND_CPU",
-            parameters={"intra_op_thread_count": threads, "inter_op_thread_count": "1"}, **common))
+            "model", backend="onnxruntime", kind="KIND_GPU" if cuda_available() else "KIND_CPU",
+            parameters={"intra_op_thread_count": threads, "inter_op_thread_count": "1"}, **model))
     else:
-        _python_model(repo / "model", "model_onnx.py", _config(
-            "model", backend="python", inputs=[_tensor("item_ids", "TYPE_INT64", [length])], outputs=model_out,
-            instances=cfg.model_instances, parameters={"intra_op_num_threads": threads, "inter_op_num_threads": "1"},
-            **common), {"sessrec_onnx_session.py": ONNX_SESSION_FILE})
-    if cfg.postprocess == "onnx":  # the postprocess operators go at the end of the model graph
-        append_top_k(onnx_model, repo / "model" / "1" / "model.onnx", state, k, input_name, output_name)
-    else:
-        shutil.copyfile(onnx_model, repo / "model" / "1" / "model.onnx")
-        state.save(_python_model(repo / "postprocess", "postprocess.py", _config(
-            "postprocess", backend="python", outputs=top, instances=cfg.postprocess_instances,
-            inputs=[_tensor("scores", "TYPE_FP32", [n_items]), _tensor("item_ids", "TYPE_INT64", [length])],
-            parameters={"top_k": str(k)}, **common), transform) / "serving_state.npz")
+        _python_model(repo / "model", _config(
+            "model", backend="python", parameters={"intra_op_num_threads": threads, "inter_op_num_threads": "1"},
+            **model), {"sessrec_onnx_session.py": ONNX_SESSION_FILE})
+    append_top_k(onnx_model, repo / "model" / "1" / "model.onnx", state, k)  # the postprocess ends the model graph
     (repo / ENSEMBLE / "1").mkdir(parents=True)
-    (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(cfg.max_batch_size, k, cfg.postprocess))
+    (repo / ENSEMBLE / "config.pbtxt").write_text(_ensemble_config(cfg.max_batch_size, k))
     (repo / "sessrec_serving.json").write_text(json.dumps({
-        "top_k": k, "max_length": length, "item_cardinality": n_items, "model_backend": backend,
-        "postprocess": cfg.postprocess, "steps": ["preprocess", "model", "postprocess"][:2 + (cfg.postprocess == "python")],
+        "top_k": k, "max_length": length, "item_cardinality": state.item_cardinality, "model_backend": backend,
         "input": INPUT_NAME, "outputs": [OUTPUT_IDS, OUTPUT_SCORES], "ensemble": ENSEMBLE, "config": cfg.__dict__},
         indent=2))
 
 
 def popularity_scores(encoded_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (encoded ids by decreasing count, their share of clicks) from per-encoded-id counts."""
-    counts = np.asarray(encoded_counts, dtype=np.float64).copy()
-    counts[:FIRST_ID] = -1.0
+    counts = np.asarray(encoded_counts, dtype=np.float64)[FIRST_ID:]  # real items only
     order = order_desc(counts)
-    order = order[counts[order] >= 0]
-    return order.astype(np.int64), (counts[order] / max(counts[order].sum(), 1.0)).astype(np.float32)
+    return (order + FIRST_ID).astype(np.int64), (counts[order] / max(counts.sum(), 1.0)).astype(np.float32)

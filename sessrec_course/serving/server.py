@@ -1,8 +1,5 @@
-"""Start and stop a real Triton Inference Server on 127.0.0.1, without Docker (setup: :mod:`.server_setup`).
-
-It runs in its own process group: stopping it (also on ``KeyboardInterrupt`` or when this Python process exits)
-ends the server and every python-backend stub.
-"""
+"""Start and stop a real Triton Inference Server on 127.0.0.1, without Docker (setup: :mod:`.server_setup`), in its
+own process group: stopping it (also on ``KeyboardInterrupt`` or at exit) ends the server and every stub."""
 
 from __future__ import annotations
 
@@ -18,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import weakref
 from collections import deque
@@ -52,6 +50,19 @@ def _distinct_free_ports(count: int) -> list[int]:
     return list(ports)
 
 
+def http_request(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
+                 timeout: float = 1.0) -> tuple[int, str]:
+    """Return ``(status, body)`` of a GET (a POST with ``data``) to ``url``; status -1 when unreachable."""
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+    except OSError as error:
+        return -1, str(error)
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     with contextlib.suppress(Exception):  # PR_SET_PDEATHSIG: SIGKILL the server when its parent dies
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
@@ -62,10 +73,10 @@ def surviving_server_processes() -> dict[int, list[int]]:
     return {pgid: members for pgid in _STARTED_GROUPS if (members := process_group_members(pgid))}
 
 
-def kill_group(pgid: int, process: subprocess.Popen, grace_s: float = 0.0, deadline_s: float = 5.0) -> None:
-    """Wait until process group ``pgid`` is empty: SIGKILL it once its leader ended or after ``grace_s``."""
-    began = time.monotonic()
-    while process_group_members(pgid) and time.monotonic() - began < deadline_s:
+def kill_group(process: subprocess.Popen, grace_s: float = 0.0) -> None:
+    """Wait until the group ``process`` leads is empty: SIGKILL it once ``process`` ended or after ``grace_s``."""
+    began, pgid = time.monotonic(), process.pid
+    while process_group_members(pgid) and time.monotonic() - began < grace_s + 5.0:
         if process.poll() is not None or time.monotonic() - began > grace_s:  # stubs may outlive the server
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
@@ -75,10 +86,8 @@ def kill_group(pgid: int, process: subprocess.Popen, grace_s: float = 0.0, deadl
 
 
 class TritonServer:
-    """``tritonserver`` serving ``repository`` on free 127.0.0.1 ports (a context manager), its log in ``log_path``.
-
-    Its control APIs (model loading, shared memory, logging, trace) need :meth:`control_headers`, a secret of this
-    server; inference, health, metadata, model config and statistics are open."""
+    """``tritonserver`` serving ``repository`` on free 127.0.0.1 ports (a context manager), its log in ``log_path``;
+    its control APIs (model loading, shared memory, logging, trace) need this server's :meth:`control_headers`."""
 
     def __init__(self, repository: str | Path, *, log_path: str | Path | None = None, startup_timeout: float = 120.0,
                  stop_timeout: float = 15.0, extra_args: tuple[str, ...] = ()):
@@ -145,19 +154,13 @@ class TritonServer:
 
     def is_ready(self, timeout: float = 1.0) -> bool:
         """Return True when ``GET /v2/health/ready`` answers 200 (every model loaded and ready)."""
-        try:
-            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready", timeout=timeout) as response:
-                return response.status == 200
-        except OSError:
-            return False
+        return http_request(f"http://{self.http_url}/v2/health/ready", timeout=timeout)[0] == 200
 
     def start(self, attempts: int = 3) -> TritonServer:
         """Start the server, wait until it is ready or raise :class:`TritonStartupError` (a port taken is retried)."""
         for attempt in range(1, attempts + 1):
-            if self.running:
-                return self
             try:
-                return self._start_once()
+                return self if self.running else self._start_once()
             except TritonStartupError:
                 if attempt == attempts or "already in use" not in self.log_tail(200).lower():
                     raise
@@ -167,12 +170,11 @@ class TritonServer:
     def _start_once(self) -> TritonServer:
         self.http_port, self.grpc_port, self.metrics_port = _distinct_free_ports(3)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = self.command()
         log.info("starting %s on %s (log: %s)", self.binary.name, self.http_url, self.log_path)
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
-                command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env=server_setup.server_environment(self.binary), preexec_fn=_die_with_parent)
+                self.command(), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True, env=server_setup.server_environment(self.binary), preexec_fn=_die_with_parent)
         _LIVE_SERVERS.add(self)
         _STARTED_GROUPS.append(self.process.pid)
         try:  # also on KeyboardInterrupt: never leave a half-started server behind
@@ -197,11 +199,7 @@ class TritonServer:
             return
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)  # the server then unloads its models and ends the stubs
-        try:
-            process.wait(timeout=self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("tritonserver did not stop in %.0f s: killing it", self.stop_timeout)
-        kill_group(process.pid, process, grace_s=2.0)  # start_new_session: the server leads its group
+        kill_group(process, grace_s=self.stop_timeout)  # start_new_session: the server leads its group
         _LIVE_SERVERS.discard(self)
         inside = self.work_dir in self.log_path.resolve().parents  # keep the log, drop the backend links
         shutil.rmtree(self.work_dir / "backends" if inside else self.work_dir, ignore_errors=True)

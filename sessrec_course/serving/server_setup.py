@@ -18,16 +18,14 @@ GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # Triton reads a restricted gRPC h
 
 def server_backend_dirs(binary: Path) -> tuple[Path, Path | None]:
     """Return ``(backends folder, python stub or None)`` of the ``tritonserver`` at ``binary``."""
-    root = binary.resolve().parent.parent
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    root, version = binary.resolve().parents[1], f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
     return root / "backends", stub if stub.is_file() else None
 
 
-def available_backends(binary: Path | None = None) -> list[str]:
-    """Return the backend names the server at ``binary`` (default: the one found) ships, e.g. ``["python"]``."""
-    binary = binary or find_tritonserver()
-    if binary is None:
+def available_backends() -> list[str]:
+    """Return the backend names the ``tritonserver`` found ships, e.g. ``["python"]`` (none without a server)."""
+    if (binary := find_tritonserver()) is None:
         return []
     backends, _ = server_backend_dirs(binary)
     return sorted(p.name for p in backends.iterdir() if p.is_dir()) if backends.is_dir() else []
@@ -51,12 +49,10 @@ def prepare_backend_dir(binary: Path, target: Path) -> Path:
 def server_environment(binary: Path) -> dict[str, str]:
     """Return the environment for ``tritonserver``: this interpreter's libpython first, the venv's ``bin`` on PATH."""
     env = dict(os.environ)
-    lib_dirs = [sysconfig.get_config_var("LIBDIR") or ""]
-    libs = binary.resolve().parent.parent.parent.parent / "nvidia_pytriton.libs"
-    if libs.is_dir():
-        lib_dirs.append(str(libs))
-    lib_dirs += [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(d for d in lib_dirs if d)
+    libs = binary.resolve().parents[3] / "nvidia_pytriton.libs"  # the wheel's copies (libb64, ...)
+    lib_dirs = [sysconfig.get_config_var("LIBDIR"), str(libs) if libs.is_dir() else "",
+                *env.get("LD_LIBRARY_PATH", "").split(os.pathsep)]
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(d for d in lib_dirs if d)  # no empty entry: it would mean "."
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PYTHONNOUSERSITE", "1")  # the python models import this interpreter's packages only
     env.setdefault("OMP_NUM_THREADS", "1")

@@ -1,11 +1,6 @@
-"""Opt-in supervision of a ``tritonserver``: bring back a dead or hung stub, report every fault truthfully.
-
-Triton 2.51 does not bring back a killed python-backend stub, and a stopped or hung one stays listed: requests fail
-while ``/v2/health/ready`` says ready. A :class:`Supervisor` thread watches the process group: a stub that vanished,
-or stayed stopped or without progress (requests pending) for ``liveness_s``, is killed and its model reloaded
-(*recovering* meanwhile, *failed* with Triton's reason after ``max_reloads``). A server death goes to the
-``on_server_death`` callback, a crash of the thread to :attr:`Supervisor.error`; readiness is then False and
-:meth:`SupervisedServer.problem` says why. Figures: docs/serving_faults.md."""
+"""Opt-in supervision of a ``tritonserver`` (appendix 06b; why and figures: docs/serving_faults.md): a python stub that
+vanished, stayed stopped or made no progress for ``liveness_s`` is killed and its model reloaded (readiness False
+meanwhile, *failed* after ``max_reloads``); a server death or a crash of the watcher is kept with its reason."""
 
 from __future__ import annotations
 
@@ -18,22 +13,21 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import weakref
-from collections import namedtuple
-from collections.abc import Callable
+from collections import defaultdict, namedtuple
 from pathlib import Path
 
 from sessrec_course.serving.admission import clear_tables, remove_tables
 from sessrec_course.serving.procs import command_line, process_group_members, stat_fields
-from sessrec_course.serving.server import TritonServer, kill_group
+from sessrec_course.serving.server import TritonServer, http_request, kill_group
 
 log = logging.getLogger(__name__)
 
 STUB_NAME = "triton_python_backend_stub"
 _METRIC = re.compile(r'^nv_inference_(pending_request_count|exec_count)\{model="([^"]+)",version="[^"]*"\} (\S+)$',
                      re.MULTILINE)
+# kind: stub_died, stub_hung, unloaded, reloaded, reload_failed, failed, server_died or crashed; at: time.monotonic()
+SupervisorEvent = namedtuple("SupervisorEvent", "at kind model detail")
 
 
 class TritonServerDied(RuntimeError):
@@ -42,11 +36,11 @@ class TritonServerDied(RuntimeError):
 
 def stub_pids(pgid: int) -> dict[str, set[int]]:
     """Return ``{model: pids}`` of the live python-backend stubs of group ``pgid`` (argv[1] is the model.py)."""
-    models: dict[str, set[int]] = {}
+    models: dict[str, set[int]] = defaultdict(set)
     for pid in process_group_members(pgid):
         argv = command_line(pid)
         if argv and len(argv) > 1 and Path(argv[0]).name == STUB_NAME:
-            models.setdefault(Path(argv[1]).parent.parent.name, set()).add(pid)
+            models[Path(argv[1]).parent.parent.name].add(pid)
     return models
 
 
@@ -59,43 +53,34 @@ def signal_stub(server: TritonServer, model: str, sig: int = signal.SIGKILL) -> 
     return pids[0]
 
 
-# one thing the supervisor saw or did, ``at`` from time.monotonic(); kind: stub_died, stub_hung, unloaded,
-# reloaded, reload_failed, failed, server_died or crashed
-SupervisorEvent = namedtuple("SupervisorEvent", "at kind model detail")
-
-
 class Supervisor:
-    """A daemon thread that watches the process group of ``process`` every ``interval_s`` seconds."""
+    """A daemon thread, started at once, that watches the process group of ``server`` every ``interval_s`` s."""
 
-    def __init__(self, process: subprocess.Popen, http_url: str, metrics_url: str, headers: dict[str, str],
-                 on_server_death: Callable[[subprocess.Popen], object], *, interval_s: float = 0.1,
-                 liveness_s: float = 2.0, reload_timeout_s: float = 60.0, max_reloads: int = 3):
-        self.process, self.http_url, self.metrics_url, self.headers = process, http_url, metrics_url, headers
+    def __init__(self, server: SupervisedServer, *, interval_s: float = 0.1, liveness_s: float = 2.0,
+                 reload_timeout_s: float = 60.0, max_reloads: int = 3):
+        self.process, self.http_url, self.metrics_url = server.process, server.http_url, server.metrics_url
+        self.headers = server.control_headers()
         self.interval_s, self.liveness_s = interval_s, liveness_s
         self.reload_timeout_s, self.max_reloads = reload_timeout_s, max_reloads
-        # a bound method, held weakly: a server dropped without stop() still ends in its __del__
-        self._on_death = weakref.WeakMethod(on_server_death)
+        self._server = weakref.ref(server)  # held weakly: a server dropped without stop() still ends in its __del__
         self.events: list[SupervisorEvent] = []
+        # failed, _recovering and _stopped_since are replaced whole, never changed in place: other threads read them
         self.failed: dict[str, str] = {}  # model -> why it stays down
         self.error: str | None = None  # why the thread stopped watching
-        self._recovering: set[str] = set()
+        self._recovering: frozenset[str] = frozenset()
         self._stopped_since: dict[str, float] = {}
         self._progress: dict[str, tuple[float, float]] = {}  # model -> (batches executed, unchanged since)
         self._next_metrics = 0.0
-        self._expected = stub_pids(process.pid)  # now, not in the thread: a stub lost right after start counts too
-        self._lock, self._stop = threading.Lock(), threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"triton-supervisor-{process.pid}", daemon=True)
+        self._stop = threading.Event()
+        expected = stub_pids(self.process.pid)  # now, not in the thread: a stub lost right after start counts too
+        self._thread = threading.Thread(target=self._run, args=(expected,), daemon=True,
+                                        name=f"triton-supervisor-{self.process.pid}")
+        self._thread.start()
 
     @property
     def recovering(self) -> set[str]:
         """Models that cannot serve right now: a stub stopped, or lost and the reload not finished."""
-        with self._lock:
-            return self._recovering | set(self._stopped_since)
-
-    def start(self) -> Supervisor:
-        """Start watching."""
-        self._thread.start()
-        return self
+        return self._recovering | set(self._stopped_since)
 
     def stop(self) -> None:
         """Stop watching (before the server is stopped on purpose, so that is no 'death')."""
@@ -106,111 +91,91 @@ class Supervisor:
     def _event(self, kind: str, model: str, detail: str = "") -> None:
         self.events.append(SupervisorEvent(time.monotonic(), kind, model, detail))
 
-    def _run(self) -> None:
+    def _run(self, expected: dict[str, set[int]]) -> None:
         try:
-            self._watch()
+            while not self._stop.wait(self.interval_s) and self._server() is not None:
+                if self.process.poll() is not None:
+                    self._event("server_died", "tritonserver", f"exit code {self.process.returncode}")
+                    if (server := self._server()) is not None:
+                        server._server_died(self.process)
+                    return
+                live = self._kill_hung(stub_pids(self.process.pid))
+                broken = sorted(m for m, pids in expected.items() if m not in self.failed and not pids <= live[m])
+                for model in broken:
+                    self._recover(model, expected[model] - live[model])
+                if broken:
+                    expected = stub_pids(self.process.pid)  # the fresh stubs from now on
         except Exception as exc:  # never die silently: readiness turns False with this reason
             self.error = f"the supervisor thread crashed ({type(exc).__name__}: {exc}); nothing is watched any more"
             self._event("crashed", "supervisor", repr(exc))
             log.exception("%s", self.error)
 
-    def _watch(self) -> None:
-        pgid, expected = self.process.pid, self._expected
-        while not self._stop.wait(self.interval_s) and self._on_death() is not None:
-            if self.process.poll() is not None:
-                self._event("server_died", "tritonserver", f"exit code {self.process.returncode}")
-                if (report := self._on_death()) is not None:
-                    report(self.process)
-                return
-            live = stub_pids(pgid)
-            for model, pids in self._hung(live).items():
-                self._event("stub_hung", model, f"pids {sorted(pids)}, no progress for {self.liveness_s:g} s")
-                for pid in pids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                live[model] -= pids
-            broken = sorted(m for m, pids in expected.items() if m not in self.failed and not pids <= live.get(m, set()))
-            for model in broken:
-                self._recover(model, expected[model] - live.get(model, set()))
-            if broken:
-                expected = stub_pids(pgid)  # the fresh stubs from now on
-
-    def _hung(self, live: dict[str, set[int]]) -> dict[str, set[int]]:
-        """Stubs stopped (state T), or without a batch done while requests wait, for longer than ``liveness_s``."""
+    def _kill_hung(self, live: dict[str, set[int]]) -> dict[str, set[int]]:
+        """SIGKILL stubs stopped (or with requests pending, no batch done) over ``liveness_s``; return the live ones."""
         now = time.monotonic()
         if now >= self._next_metrics:  # Triton's counters per model: requests pending, batches executed
             self._next_metrics = now + self.liveness_s / 4
-            try:
-                with urllib.request.urlopen(self.metrics_url, timeout=1.0) as response:
-                    counts = _METRIC.findall(response.read().decode())
-            except OSError:  # unread: no verdict on stale figures
-                counts, self._progress = [], {}
+            status, text = http_request(self.metrics_url, timeout=1.0)
+            if status != 200:  # unread: no verdict on stale figures
+                self._progress = {}
+            counts = _METRIC.findall(text) if status == 200 else []
             pending = {model for kind, model, value in counts if kind == "pending_request_count" and float(value)}
             for model, executed in ((m, float(v)) for kind, m, v in counts if kind == "exec_count"):
                 if model not in pending or self._progress.get(model, (None,))[0] != executed:
                     self._progress[model] = (executed, now)
-        stopped_since, hung = {}, {}
+        stopped_since = {}
         for model, pids in live.items():
             stopped = {pid for pid in pids if (fields := stat_fields(pid)) is not None and fields[0] in "tT"}
             if stopped:
                 stopped_since[model] = self._stopped_since.get(model, now)
             if (stopped and now - stopped_since[model] > self.liveness_s) or \
                     now - self._progress.get(model, (0, now))[1] > self.liveness_s:
-                hung[model] = stopped or pids
-        self._stopped_since = stopped_since  # replaced whole: other threads read it
-        return hung
+                hung = stopped or set(pids)
+                self._event("stub_hung", model, f"pids {sorted(hung)}, no progress for {self.liveness_s:g} s")
+                for pid in hung:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                pids -= hung
+        self._stopped_since = stopped_since
+        return live
 
-    def _request(self, path: str) -> tuple[int, str]:
+    def _post(self, path: str) -> tuple[int, str]:
         """POST to a control API of the server; return ``(status, text)``, status -1 when unreachable."""
-        request = urllib.request.Request(f"http://{self.http_url}{path}", data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json", **self.headers})
-        try:
-            with urllib.request.urlopen(request, timeout=self.reload_timeout_s) as response:
-                return response.status, response.read().decode(errors="replace")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(errors="replace")
-        except OSError as error:
-            return -1, str(error)
+        return http_request(f"http://{self.http_url}{path}", data=b"{}", timeout=self.reload_timeout_s,
+                            headers={"Content-Type": "application/json", **self.headers})
 
     def _recover(self, model: str, gone: set[int]) -> None:
         began = time.monotonic()
         self._event("stub_died", model, f"pids {sorted(gone)}")
         log.warning("python-backend stub of %r is gone (pids %s): reloading the model", model, sorted(gone))
-        with self._lock:
-            self._recovering.add(model)
-        self._request(f"/v2/repository/models/{model}/unload")  # Triton's own readiness says not-ready too
+        self._recovering |= {model}
+        self._post(f"/v2/repository/models/{model}/unload")  # Triton's own readiness says not-ready too
         self._event("unloaded", model)
         status, reason = -1, "not tried"
         for attempt in range(1, self.max_reloads + 1):
             if self._stop.is_set() or self.process.poll() is not None:
                 return
-            status, reason = self._request(f"/v2/repository/models/{model}/load")
+            status, reason = self._post(f"/v2/repository/models/{model}/load")
             if status == 200:
                 status, reason = self._reload_dependents()
             if status == 200:
                 freed = ", slots freed" if clear_tables(self.process.pid) else ""
                 self._event("reloaded", model, f"{time.monotonic() - began:.2f} s{freed}")
                 self._progress.pop(model, None)
-                with self._lock:
-                    self._recovering.discard(model)
+                self._recovering -= {model}
                 return
             self._event("reload_failed", model, f"attempt {attempt}: {status} {reason[:200]}")
-        with self._lock:
-            self.failed[model] = f"{self.max_reloads} reloads failed, the last with {status}: {reason[:300]}"
-            self._recovering.discard(model)
-        self._event("failed", model, self.failed[model])
-        log.error("model %r stays down: %s", model, self.failed[model])
+        why = f"{self.max_reloads} reloads failed, the last with {status}: {reason[:300]}"
+        self.failed, self._recovering = {**self.failed, model: why}, self._recovering - {model}
+        self._event("failed", model, why)
+        log.error("model %r stays down: %s", model, why)
 
     def _reload_dependents(self) -> tuple[int, str]:
         """Load every model of the repository that is not ready (the ensembles that lost a step)."""
-        status, text = self._request("/v2/repository/index")
-        try:
-            entries = json.loads(text) if status == 200 else []
-        except ValueError:
-            return -1, f"unreadable repository index: {text[:200]}"
-        for entry in entries:
+        status, text = self._post("/v2/repository/index")
+        for entry in json.loads(text) if status == 200 else []:
             if entry.get("state") != "READY" and entry["name"] not in self.failed:
-                status, text = self._request(f"/v2/repository/models/{entry['name']}/load")
+                status, text = self._post(f"/v2/repository/models/{entry['name']}/load")
                 if status != 200:
                     break
         return status, text
@@ -233,23 +198,21 @@ class SupervisedServer(TritonServer):
             return self
         self.failure = None
         super().start(attempts)
-        self.supervisor = Supervisor(self.process, self.http_url, self.metrics_url, self.control_headers(),
-                                     self._server_died, **self.watch).start()
+        self.supervisor = Supervisor(self, **self.watch)
         return self
 
     def stop(self) -> None:
         """Stop the supervisor (a stop on purpose is no death), the server, and remove its admission tables."""
-        supervisor, self.supervisor = self.supervisor, None
+        supervisor, self.supervisor, process = self.supervisor, None, self.process
         if supervisor is not None:
             supervisor.stop()
-        pgid = self.process.pid if self.process is not None else None
         super().stop()
-        if pgid is not None:
-            remove_tables(pgid)
+        if process is not None:
+            remove_tables(process.pid)
 
     def _server_died(self, process: subprocess.Popen) -> None:
         """The supervisor's report of a server that ended on its own: end its stubs, keep the cause."""
-        kill_group(process.pid, process)
+        kill_group(process)
         code = process.returncode
         cause = f"was killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exited with code {code}"
         self.failure = TritonServerDied(f"tritonserver (pid {process.pid}) {cause} while serving {self.repository}; "

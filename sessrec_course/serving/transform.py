@@ -1,10 +1,6 @@
-"""The pre- and post-processing that runs both in-process and inside Triton (numpy only: this file is copied
-verbatim beside the python-backend ``model.py`` files, so server and reference run the very same code).
-
-Raw sessions are a right-padded int64 matrix, :data:`RAW_PAD` (-1) as padding. Defined answers: unseen raw ids
-become OOV (1); an over-long session keeps its last ``max_length`` events; an empty or OOV-only session gets the
-most popular training items (scores: their share of clicks), as the model has nothing to condition on.
-"""
+"""The pre- and post-processing run in-process and inside Triton (numpy only: copied verbatim beside the python
+models). Raw sessions: a right-padded int64 matrix, -1 as padding. Defined answers: unseen ids become OOV (1), an
+over-long session keeps its last ``max_length`` events, an empty or OOV-only one gets the popular training items."""
 
 from __future__ import annotations
 
@@ -61,10 +57,15 @@ class ServingState:
         if not np.issubdtype(raw.dtype, np.integer):
             raise ValueError(f"raw item ids must be integers, got dtype {raw.dtype}")
         raw = raw.astype(np.int64, copy=False)
-        fast = self._encode_right_padded(raw)
-        if fast is not None:
-            return fast
-        valid = raw != RAW_PAD
+        (n_rows, width), valid = raw.shape, raw != RAW_PAD
+        gaps = bool((valid[:, 1:] & ~valid[:, :-1]).any())  # padding before an event
+        if width == 0:
+            return np.zeros((n_rows, self.max_length), dtype=np.int64)
+        if self._dense is not None and width <= self.max_length and not gaps and raw.min() >= RAW_PAD:
+            # the usual request (right-padded, not over-long): one gather; -1 reads the OOV entry, masked here
+            out = np.zeros((n_rows, self.max_length), dtype=np.int64)
+            out[:, :width] = np.where(valid, self._dense[np.minimum(raw, self._dense.size - 1)], PAD_ID)
+            return out
         if self._dense is not None:
             # unknown, negative or too large ids all land on the last entry (OOV)
             index = np.where((raw >= 0) & (raw < self._dense.size - 1), raw, self._dense.size - 1)
@@ -72,29 +73,14 @@ class ServingState:
         else:
             pos = np.minimum(np.searchsorted(self._sorted_raw, raw), len(self._sorted_raw) - 1)
             encoded = np.where(self._sorted_raw[pos] == raw, self._encoded_of_sorted[pos], OOV_ID)
-        if encoded.shape[1] == 0:
-            return np.zeros((raw.shape[0], self.max_length), dtype=np.int64)
-        if (valid[:, 1:] & ~valid[:, :-1]).any():  # padding inside: move the events to the front, in order
+        if gaps:  # move the events to the front, in order
             encoded = np.take_along_axis(encoded, np.argsort(~valid, axis=1, kind="stable"), axis=1)
         counts = valid.sum(axis=1)
         start = np.maximum(counts - self.max_length, 0)
         cols = start[:, None] + np.arange(self.max_length)[None, :]
         keep = cols < counts[:, None]
-        gathered = np.take_along_axis(encoded, np.minimum(cols, encoded.shape[1] - 1), axis=1)
+        gathered = np.take_along_axis(encoded, np.minimum(cols, width - 1), axis=1)
         return np.where(keep, gathered, PAD_ID)
-
-    def _encode_right_padded(self, raw: np.ndarray) -> np.ndarray | None:
-        """Fast path for the usual request (right-padded, no longer than ``max_length``); None otherwise."""
-        n_rows, width = raw.shape
-        if self._dense is None or width == 0 or width > self.max_length or raw.min() < RAW_PAD:
-            return None
-        valid = raw != RAW_PAD
-        if width > 1 and (valid[:, 1:] & ~valid[:, :-1]).any():
-            return None
-        out = np.zeros((n_rows, self.max_length), dtype=np.int64)
-        index = np.minimum(raw, self._dense.size - 1)  # -1 (padding) reads the OOV entry, masked below
-        out[:, :width] = np.where(valid, self._dense[index], PAD_ID)
-        return out
 
     def top_k(self, scores: np.ndarray, encoded: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return raw ids (B, k) and scores (B, k) of the best ``k`` real items per session, ties to the lower id."""
@@ -109,11 +95,7 @@ class ServingState:
                 ids[row], top[row] = self.popular[:k], self.popular_scores[:k]
                 continue
             candidates = scores[row, FIRST_ITEM_ID:]
-            if k < candidates.shape[0]:
-                threshold = np.partition(candidates, -k)[-k]
-                chosen = np.flatnonzero(candidates >= threshold)
-            else:
-                chosen = np.arange(candidates.shape[0])
+            chosen = np.flatnonzero(candidates >= np.partition(candidates, -k)[-k])  # the k best and their ties
             # lexsort: last key first -> by score descending, then by id ascending
             chosen = chosen[np.lexsort((chosen, -candidates[chosen]))][:k]
             ids[row] = chosen + FIRST_ITEM_ID
