@@ -56,13 +56,14 @@ def signal_stub(server: TritonServer, model: str, sig: int = signal.SIGKILL) -> 
 class Supervisor:
     """A daemon thread, started at once, that watches the process group of ``server`` every ``interval_s`` s."""
 
-    def __init__(self, server: SupervisedServer, *, interval_s: float = 0.1, liveness_s: float = 2.0,
+    def __init__(self, server: TritonServer, on_death=None, *, interval_s: float = 0.1, liveness_s: float = 2.0,
                  reload_timeout_s: float = 60.0, max_reloads: int = 3):
         self.process, self.http_url, self.metrics_url = server.process, server.http_url, server.metrics_url
         self.headers = server.control_headers()
         self.interval_s, self.liveness_s = interval_s, liveness_s
         self.reload_timeout_s, self.max_reloads = reload_timeout_s, max_reloads
         self._server = weakref.ref(server)  # held weakly: a server dropped without stop() still ends in its __del__
+        self._on_death = on_death  # called with the ended process when the server dies on its own
         self.events: list[SupervisorEvent] = []
         # failed, _recovering and _stopped_since are replaced whole, never changed in place: other threads read them
         self.failed: dict[str, str] = {}  # model -> why it stays down
@@ -96,8 +97,8 @@ class Supervisor:
             while not self._stop.wait(self.interval_s) and self._server() is not None:
                 if self.process.poll() is not None:
                     self._event("server_died", "tritonserver", f"exit code {self.process.returncode}")
-                    if (server := self._server()) is not None:
-                        server._server_died(self.process)
+                    if self._on_death is not None and self._server() is not None:
+                        self._on_death(self.process)
                     return
                 live = self._kill_hung(stub_pids(self.process.pid))
                 broken = sorted(m for m, pids in expected.items() if m not in self.failed and not pids <= live[m])
@@ -198,7 +199,8 @@ class SupervisedServer(TritonServer):
             return self
         self.failure = None
         super().start(attempts)
-        self.supervisor = Supervisor(self, **self.watch)
+        report = weakref.WeakMethod(self.report_death)  # a bound method would keep this server alive
+        self.supervisor = Supervisor(self, on_death=lambda process: (m := report()) and m(process), **self.watch)
         return self
 
     def stop(self) -> None:
@@ -210,8 +212,8 @@ class SupervisedServer(TritonServer):
         if process is not None:
             remove_tables(process.pid)
 
-    def _server_died(self, process: subprocess.Popen) -> None:
-        """The supervisor's report of a server that ended on its own: end its stubs, keep the cause."""
+    def report_death(self, process: subprocess.Popen) -> None:
+        """What the supervisor calls when the server ended on its own: end its stubs, keep the cause."""
         kill_group(process)
         code = process.returncode
         cause = f"was killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exited with code {code}"
