@@ -28,7 +28,7 @@ KERAS_PRESETS: dict[str, dict] = {k: v for k, v in MODEL_PRESETS.items() if k in
 # Peak learning rate per model, the best of a sweep on the ci data (docs/history/training.md).
 TRAIN_PRESETS: dict[str, dict] = {
     "mlp": {"learning_rate": 1e-2}, "gru": {"learning_rate": 2e-2}, "transformer": {"learning_rate": 2e-3},
-    "bert": {"learning_rate": 2e-3}, "xlnet": {"learning_rate": 2e-3}, "hstu": {"learning_rate": 2e-3},
+    "bert": {"learning_rate": 2e-3}, "xlnet": {"learning_rate": 2e-3}, "hstu": {"learning_rate": 5e-3},
 }
 
 
