@@ -14,8 +14,8 @@ from exercise_mistakes import (
     load,
 )
 
-MODULES = ("lesson01", "lesson02", "torch_lesson03", "torch_lesson04", "torch_lesson05", "lesson06", "lesson07",
-           "merlin01", "merlin02", "merlin03")
+MODULES = ("lesson01", "lesson02", "torch_lesson03", "torch_lesson04", "torch_lesson05", "torch_lesson05b", "lesson06",
+           "lesson07", "merlin01", "merlin02", "merlin03")
 EXERCISES = {eid: (ex, equivalent.get(eid, {})) for module in MODULES
              for exercises, equivalent in [load(module)] for eid, ex in exercises.items()}
 

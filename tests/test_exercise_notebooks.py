@@ -12,7 +12,8 @@ from nbclient import NotebookClient
 from sessrec_course.exercises import notebook as exnb
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = sorted([*ROOT.glob("notebooks/0[1-7]_*.ipynb"), *ROOT.glob("notebooks/tensorflow/*.ipynb"),
+LESSONS = sorted([*ROOT.glob("notebooks/0[1-7]_*.ipynb"), ROOT / "notebooks" / "05b_hstu.ipynb",
+                  *ROOT.glob("notebooks/tensorflow/*.ipynb"),
                   *ROOT.glob("notebooks/merlin/0[1-3]_*.ipynb")])  # the Merlin exercises are numpy only: python3 runs them
 
 

@@ -23,7 +23,8 @@ DATASETS = {
     "diginetica-sample": ("diginetica", SHARED / "diginetica-sample" / "sample_train-item-views.csv"),
     "yoochoose-100k": ("yoochoose", SHARED / "yoochoose-rsc15-100k" / "prepared" / "yoochoose-clicks-100k_train_full.txt"),
 }
-ALL = sorted([*ROOT.glob("notebooks/0[1-6]_*.ipynb"), *ROOT.glob("notebooks/tensorflow/*.ipynb")])
+ALL = sorted([*ROOT.glob("notebooks/0[1-6]_*.ipynb"), ROOT / "notebooks" / "05b_hstu.ipynb",
+              *ROOT.glob("notebooks/tensorflow/*.ipynb")])
 LESSONS = ALL if os.environ.get("SESSREC_DATASET_LESSONS") == "all" else [p for p in ALL if p.name[:2] in ("01", "02", "03")
                                                                            and p.parent.name == "notebooks"]
 

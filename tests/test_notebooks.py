@@ -34,7 +34,8 @@ def test_lessons_are_tracked_and_numbered():
     tracked = set(_tracked_notebooks())
     for path in lessons:
         assert path in tracked or not (ROOT / ".git").exists(), f"{path.name} is not tracked by git"
-        assert re.fullmatch(r"\d\d[a-z]?_\w+\.ipynb", path.name), f"{path.name}: lessons are NN_title.ipynb (appendix NNb_)"
+        named = re.fullmatch(r"\d\d[a-z]?_\w+\.ipynb", path.name)  # NN_title, or NNb_title right after lesson NN
+        assert named, f"{path.name}: lessons are named NN_title.ipynb (or NNb_title.ipynb after lesson NN)"
 
 
 @pytest.mark.parametrize("path", _tracked_notebooks(), ids=lambda p: p.name)

@@ -31,7 +31,7 @@ def sessions() -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["mlp", "gru", "gru+repeat_bias", "transformer", "transformer+item_skip",
-                                  "transformer+repeat_bias", "mlp+repeat_mixture", "bert", "xlnet"])
+                                  "transformer+repeat_bias", "mlp+repeat_mixture", "bert", "xlnet", "hstu"])
 def test_export_parity(tmp_path, name, sessions):
     folder = write_tiny_dataset(tmp_path / "data", n_train=80)
     profile = get_profile("ci", hidden_size=16, batch_size=32, epochs=1)

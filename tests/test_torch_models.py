@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 from sessrec_course.models import ModelConfig, build_model  # noqa: E402
 from sessrec_course.models.torch_base import MASKED_SCORE  # noqa: E402
 
-VARIANTS = [("mlp", "gpt2"), ("gru", "gpt2"), ("transformer", "gpt2"), ("transformer", "bert"), ("transformer", "xlnet")]
+VARIANTS = [("mlp", "gpt2"), ("gru", "gpt2"), ("transformer", "gpt2"), ("transformer", "bert"), ("transformer", "xlnet"),
+            ("hstu", "gpt2")]
 N_ITEMS = 40
 
 

@@ -8,6 +8,7 @@ Every model maps right-padded item ids ``(B, L)`` (0 = padding) to scores over t
 - :mod:`.torch_mlp`         MLP over the last N items
 - :mod:`.torch_gru`         GRU4Rec-style recurrent model trained on every position
 - :mod:`.torch_transformer` Hugging Face GPT-2 (causal), BERT and XLNet (masked) backbones
+- :mod:`.torch_hstu`        HSTU (pointwise SiLU attention, gating; Zhai et al. 2024), written out
 - :mod:`.torch_extensions`  research extensions that compose: repeat bias, RepeatNet, NISER, time features
 - :mod:`.torch_export`      TorchScript / ONNX export, parity check, loading a saved model
 - :mod:`.keras_build`       ``build_keras_model``: the Keras twins (``keras_*.py``)
@@ -31,6 +32,8 @@ def build_model(config: ModelConfig, item_category=None, extensions: tuple[type,
         from sessrec_course.models.torch_mlp import MLPSessionModel as cls
     elif config.name == "gru":
         from sessrec_course.models.torch_gru import GRUSessionModel as cls
+    elif config.name == "hstu":
+        from sessrec_course.models.torch_hstu import HSTUSessionModel as cls
     else:
         from sessrec_course.models.torch_transformer import TransformerSessionModel as cls
     return extend(cls, config, tuple(extensions))(config, item_category=item_category)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-MODEL_NAMES = ("mlp", "gru", "transformer")
+MODEL_NAMES = ("mlp", "gru", "transformer", "hstu")
 BACKBONES = ("gpt2", "bert", "xlnet")
 
 
@@ -12,7 +12,7 @@ BACKBONES = ("gpt2", "bert", "xlnet")
 class ModelConfig:
     """Everything needed to rebuild a model (saved as JSON beside its state dict)."""
 
-    name: str  # "mlp" | "gru" | "transformer"
+    name: str  # "mlp" | "gru" | "transformer" | "hstu"
     item_cardinality: int  # catalogue size incl. padding (0) and OOV (1)
     category_cardinality: int = 0  # 0: no category feature
     hidden_size: int = 64
@@ -20,8 +20,8 @@ class ModelConfig:
     dropout: float = 0.1
     tie_weights: bool = True  # output layer = item embedding matrix (transposed)
     window: int = 5  # mlp: number of last items
-    num_layers: int = 1  # gru layers / transformer blocks
-    num_heads: int = 2  # transformer
+    num_layers: int = 1  # gru layers / transformer blocks / hstu layers
+    num_heads: int = 2  # transformer, hstu
     backbone: str = "gpt2"  # transformer: gpt2 (causal) | bert | xlnet (masked)
     mask_probability: float = 0.2  # masked backbones: share of items masked in training
     score_scale: float = 0.0  # 0: dot-product scores; > 0: cosine similarity x this scale (NISER)

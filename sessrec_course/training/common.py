@@ -18,6 +18,7 @@ MODEL_PRESETS: dict[str, dict] = {
     "transformer": {"name": "transformer", "backbone": "gpt2", "num_layers": 2, "num_heads": 2, "dropout": 0.0},
     "bert": {"name": "transformer", "backbone": "bert", "num_layers": 2, "num_heads": 2, "dropout": 0.1},
     "xlnet": {"name": "transformer", "backbone": "xlnet", "num_layers": 2, "num_heads": 2, "dropout": 0.1},
+    "hstu": {"name": "hstu", "num_layers": 2, "num_heads": 2, "dropout": 0.0},
 }
 
 # The causal presets: the Keras track has no masked BERT/XLNet.
@@ -26,7 +27,7 @@ KERAS_PRESETS: dict[str, dict] = {k: v for k, v in MODEL_PRESETS.items() if k in
 # Peak learning rate per model, the best of a sweep on the ci data (docs/history/training.md).
 TRAIN_PRESETS: dict[str, dict] = {
     "mlp": {"learning_rate": 1e-2}, "gru": {"learning_rate": 2e-2}, "transformer": {"learning_rate": 2e-3},
-    "bert": {"learning_rate": 2e-3}, "xlnet": {"learning_rate": 2e-3},
+    "bert": {"learning_rate": 2e-3}, "xlnet": {"learning_rate": 2e-3}, "hstu": {"learning_rate": 5e-3},
 }
 
 
