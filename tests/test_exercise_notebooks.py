@@ -7,9 +7,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import sessrec_bench.solved_lessons as exnb
 from nbclient import NotebookClient
-
-from sessrec_course.exercises import notebook as exnb
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted([*ROOT.glob("notebooks/0[1-7]_*.ipynb"), ROOT / "notebooks" / "05b_hstu.ipynb",

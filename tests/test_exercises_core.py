@@ -5,9 +5,9 @@ from __future__ import annotations
 import nbformat
 import numpy as np
 import pytest
+import sessrec_bench.solved_lessons as exnb
 
 from sessrec_course.exercises import Case, Exercise, same
-from sessrec_course.exercises import notebook as exnb
 from sessrec_course.exercises.core import difference, like, show
 
 

@@ -25,7 +25,7 @@ from sessrec_bench.time_features import (  # noqa: E402
 from sessrec_course.evaluation import all_prefixes, evaluate, last_item  # noqa: E402
 from sessrec_course.models import ModelConfig, build_model  # noqa: E402
 from sessrec_course.models.torch_base import SessionModel  # noqa: E402
-from sessrec_course.models.torch_export import export_onnx, export_torchscript  # noqa: E402
+from sessrec_course.models.torch_export import export_onnx  # noqa: E402
 from sessrec_course.profiles import get_profile  # noqa: E402
 from sessrec_course.training import TorchRecommender  # noqa: E402
 from sessrec_course.training.torch_data import make_loader, read_sessions  # noqa: E402
@@ -212,9 +212,8 @@ def test_all_prefixes_and_evaluate_carry_features_by_hand():
 
 def test_export_refuses_a_time_feature_model_and_says_what_to_do(tmp_path):
     model = make("gru", "gpt2")
-    for export in (export_onnx, export_torchscript):
-        with pytest.raises(ValueError, match=r"raw item ids only.*time_features=False"):
-            export(model, tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match=r"raw item ids only.*time_features=False"):
+        export_onnx(model, tmp_path / "m.onnx")
     assert not list(tmp_path.iterdir())
 
 

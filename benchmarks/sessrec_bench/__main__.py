@@ -29,6 +29,7 @@ MEASUREMENTS = {
     "faults": ("sessrec_bench.fault_drills", "stubs killed and stopped under load, overload with and without limits"),
     "dask-etl": ("sessrec_bench.dask_etl", "distributed ETL at 1 and 2 Dask workers beside one process, peak RSS"),
     "time-features": ("sessrec_bench.time_features", "one preset trained with or without time features, on test"),
+    "solved": ("sessrec_bench.solved_lessons", "a lesson with its exercise stubs replaced by the reference solutions"),
 }
 
 

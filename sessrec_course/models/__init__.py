@@ -10,7 +10,7 @@ Every model maps right-padded item ids ``(B, L)`` (0 = padding) to scores over t
 - :mod:`.torch_transformer` Hugging Face GPT-2 (causal), BERT and XLNet (masked) backbones
 - :mod:`.torch_hstu`        HSTU (pointwise SiLU attention, gating; Zhai et al. 2024), written out
 - :mod:`.torch_extensions`  research extensions that compose: repeat bias, RepeatNet, NISER, time features
-- :mod:`.torch_export`      TorchScript / ONNX export, parity check, loading a saved model
+- :mod:`.torch_export`      ONNX export, parity check, loading a saved model
 - :mod:`.keras_build`       ``build_keras_model``: the Keras twins (``keras_*.py``)
 
 Import torch-free names (``ModelConfig``) from here; ``build_model`` imports torch when called.

@@ -1,5 +1,5 @@
-"""Saving, loading and exporting a trained session model: ``model.pt`` + ``config.json`` in one folder; TorchScript
-or ONNX with one input ``item_ids`` int64 ``(B, L)`` right-padded with 0 and one output ``scores`` float32
+"""Saving, loading and exporting a trained session model: ``model.pt`` + ``config.json`` in one folder; ONNX (what
+Triton serves) with one input ``item_ids`` int64 ``(B, L)`` right-padded with 0 and one output ``scores`` float32
 ``(B, item_cardinality)``, batch and length dynamic; :func:`check_parity` compares an export with the eager model."""
 
 from __future__ import annotations
@@ -76,12 +76,6 @@ def _export(model: torch.nn.Module, path: str | Path, write: Callable[[Path], ob
     return Path(path)
 
 
-def export_torchscript(model: torch.nn.Module, path: str | Path, example: torch.Tensor | None = None) -> Path:
-    """Trace ``model`` to TorchScript at ``path`` (``example``: item ids used for tracing)."""
-    example = example_input(model.max_length) if example is None else example.long().cpu()
-    return _export(model, path, lambda tmp: torch.jit.trace(model, (example,), check_trace=False).save(str(tmp)))
-
-
 def export_onnx(model: torch.nn.Module, path: str | Path, max_length: int | None = None) -> Path:
     """Export ``model`` to ONNX at ``path`` (input ``item_ids`` (batch, length), output ``scores``)."""
     example = example_input(max_length or model.max_length)
@@ -91,17 +85,10 @@ def export_onnx(model: torch.nn.Module, path: str | Path, max_length: int | None
 
 
 def exported_scores(path: str | Path, item_ids: np.ndarray) -> np.ndarray:
-    """Scores of an exported model (``.pt`` TorchScript or ``.onnx``) for ``item_ids`` on CPU."""
-    item_ids = np.ascontiguousarray(item_ids, dtype=np.int64)
-    if Path(path).suffix == ".onnx":
-        from sessrec_course.onnx_session import onnx_session
+    """Scores of an exported ONNX model for ``item_ids``, run by onnxruntime on CPU as the server runs it."""
+    from sessrec_course.onnx_session import onnx_session
 
-        return onnx_session(path).run([OUTPUT_NAME], {INPUT_NAME: item_ids})[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.load(str(path), map_location="cpu")
-    with torch.no_grad():
-        return scripted(torch.from_numpy(item_ids)).numpy()
+    return onnx_session(path).run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(item_ids, dtype=np.int64)})[0]
 
 
 def check_parity(model: torch.nn.Module, path: str | Path, item_ids: np.ndarray, k: int = 20) -> dict[str, float]:

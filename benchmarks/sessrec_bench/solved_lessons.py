@@ -1,4 +1,6 @@
-"""Exercise cells in notebooks: their metadata (nbgrader-compatible), and a copy with the solutions filled in.
+"""Instructor tooling for the lessons' exercise cells: their metadata (nbgrader-compatible) and solved copies.
+
+``python -m sessrec_bench solved LESSON.ipynb SOLVED.ipynb`` writes a lesson with the reference solutions filled in.
 
 A lesson's last section runs on its own from the cell tagged ``exercises-setup`` (it imports the exercise module);
 stub cells are tagged ``exercise-stub`` and name their exercise (``"exercise": "lesson01.q1"``), check cells
@@ -6,9 +8,9 @@ stub cells are tagged ``exercise-stub`` and name their exercise (``"exercise": "
 
 from __future__ import annotations
 
+import argparse
 import copy
 import importlib
-import sys
 from pathlib import Path
 
 import nbformat
@@ -74,14 +76,13 @@ def with_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sessrec_course.exercises.notebook SOURCE TARGET``: write the solved copy of a lesson."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m sessrec_course.exercises.notebook LESSON.ipynb SOLVED.ipynb", file=sys.stderr)
-        return 2
-    source, target = Path(args[0]), Path(args[1])
-    nbformat.write(with_solutions(nbformat.read(source, as_version=4)), target)
-    print(f"{target}: {len(exercise_ids(nbformat.read(target, as_version=4)))} exercises solved")
+    """``python -m sessrec_bench solved SOURCE TARGET``: write the solved copy of a lesson."""
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench solved", description=main.__doc__)
+    parser.add_argument("source", type=Path, help="a lesson notebook")
+    parser.add_argument("target", type=Path, help="where its solved copy goes")
+    args = parser.parse_args(argv)
+    nbformat.write(with_solutions(nbformat.read(args.source, as_version=4)), args.target)
+    print(f"{args.target}: {len(exercise_ids(nbformat.read(args.target, as_version=4)))} exercises solved")
     return 0
 
 
