@@ -27,6 +27,7 @@ MEASUREMENTS = {
     "splits": ("sessrec_bench.make_splits", "small unseen split folders (samples + generated knobs) for the recipe"),
     "loadtest": ("sessrec_bench.loadtest", "the served ensemble under load: throughput, latency, CPU per level"),
     "dask-etl": ("sessrec_bench.dask_etl", "distributed ETL at 1 and 2 Dask workers beside one process, peak RSS"),
+    "peers-2026": ("sessrec_bench.peers_2026", "RecTools and RecBole beside the course recipe, scored by its evaluate"),
 }
 
 
