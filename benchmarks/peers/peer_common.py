@@ -79,7 +79,7 @@ class Deadline:
     """An iterable that yields ``loader``'s batches until ``time.perf_counter()`` passes ``at``; ``cut`` says if it did."""
 
     def __init__(self, loader, at: float) -> None:
-        self.loader, self.at, self.cut = loader, at, False
+        self.loader, self.at, self.cut, self.steps = loader, at, False, 0
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -92,6 +92,7 @@ class Deadline:
             if time.perf_counter() > self.at:
                 self.cut = True
                 return
+            self.steps += 1
             yield batch
 
 

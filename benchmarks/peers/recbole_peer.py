@@ -51,12 +51,14 @@ def budget_trainer(base, at: float):
 
     class BudgetTrainer(base):
         cut = False
-        epochs_done = 0
+        epochs_done = steps_done = 0
+        epoch_s: list[float] = []
 
         def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
-            guarded = Deadline(train_data, at)
+            guarded, start = Deadline(train_data, at), time.perf_counter()
             loss = super()._train_epoch(guarded, epoch_idx, loss_func=loss_func, show_progress=show_progress)
-            self.cut = self.cut or guarded.cut
+            self.epoch_s.append(time.perf_counter() - start)
+            self.cut, self.steps_done = self.cut or guarded.cut, self.steps_done + guarded.steps
             self.epochs_done = epoch_idx + 1
             return 0.0 if loss is None else loss
 
@@ -145,7 +147,8 @@ def main() -> None:
     write_outputs(out, items, scores, {
         "library": "recbole", "model": args.model, "train_s": train_s, "predict_s": predict_s,
         "epochs_done": trainer.epochs_done, "epochs_planned": int(config["epochs"]), "budget_s": args.budget,
-        "budget_cut": bool(trainer.cut or spent), "best_epoch": best_epoch,
+        "budget_cut": bool(trainer.cut or spent), "best_epoch": best_epoch, "steps_done": trainer.steps_done,
+        "steps_per_epoch": len(train_data), "train_epoch_s": [round(s, 2) for s in trainer.epoch_s],
         "lines_without_predictions": int((items[:, 0] < 0).sum()),
         "settings": {**{k: config[k] for k in keys if config[k] is not None},
                      "validation": f"prefixes of the latest {len(valid_sessions)} sessions",

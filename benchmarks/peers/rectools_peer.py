@@ -101,7 +101,7 @@ def main() -> None:
     timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
     budget_cut = bool(timer is not None and timer.time_remaining("train") is not None
                       and timer.time_remaining("train") <= 0)
-    epochs_done = int(trainer.current_epoch)
+    epochs_done, steps_done = int(trainer.current_epoch), int(trainer.global_step)
     best = checkpoint.best_model_path
     if best:
         model.load_weights_from_checkpoint(best)
@@ -128,7 +128,8 @@ def main() -> None:
     write_outputs(out, items, scores, {
         "library": "rectools", "model": args.model, "train_s": train_s, "predict_s": predict_s,
         "epochs_done": epochs_done, "epochs_planned": args.max_epochs, "budget_s": args.budget,
-        "budget_cut": budget_cut, "best_checkpoint": Path(best).name if best else None,
+        "budget_cut": budget_cut, "best_checkpoint": Path(best).name if best else None, "steps_done": steps_done,
+        "steps_per_epoch": int(trainer.num_training_batches),
         "lines_without_predictions": int((items[:, 0] < 0).sum()),
         "warnings": sorted({str(w.message).strip()[:200] for w in caught}),
         "settings": {**{k: getattr(model, k) for k in ("n_blocks", "n_heads", "n_factors", "dropout_rate",

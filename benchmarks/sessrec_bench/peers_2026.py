@@ -5,7 +5,7 @@
 Per split, one run: the course's default recipe and classic baselines (:func:`sessrec_bench.quality.run_quality`,
 its ``time_budget_s``), then each peer in a subprocess of its own venv (``.venv-rectools``, ``.venv-recbole``:
 ``make peers-venvs``) running ``benchmarks/peers/<library>_peer.py``. A peer trains on the same
-``train_sessions.txt`` with the recipe's ``max_length``, held-out sessions and time budget (2 threads) and
+``train_sessions.txt`` with the recipe's ``max_length``, held-out sessions, time budget and CPU threads (:func:`threads_now`) and
 writes the top-100 items of every ``test.tsv`` line; :class:`PeerRecommender` turns them into scores (others
 -inf) and :func:`sessrec_course.evaluation.evaluate` ranks every line against the whole catalogue, ties to the
 lower item id, unseen targets and lines the peer could not answer counting as misses. A peer whose venv is
@@ -30,8 +30,21 @@ from sessrec_course.paths import build_dir, project_root
 logger = logging.getLogger(__name__)
 
 PEERS: dict[str, tuple[str, ...]] = {"rectools": ("sasrec", "bert4rec", "hstu"), "recbole": ("gru4rec", "srgnn", "sasrec")}
+NAMES = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "hstu": "HSTU", "gru4rec": "GRU4Rec", "srgnn": "SR-GNN"}
 TOP_K = 100
-THREADS = 2
+
+
+def threads_now() -> int:
+    """CPU threads for the next peer, by the course's rule (``configure_threads``): all cores, 1 on a busy machine.
+
+    ``$SESSREC_TORCH_THREADS`` wins. With more threads than free cores, OpenMP threads spin-wait for descheduled
+    siblings: a RecBole GRU4Rec step took ~10 s on 2 threads at load 6 on 2 cores, 1.1 s on 1 thread.
+    """
+    wanted = os.environ.get("SESSREC_TORCH_THREADS")
+    if wanted:
+        return max(1, int(wanted))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if cores > 1 and os.getloadavg()[0] >= cores else cores
 
 
 def peer_python(library: str, root: Path | None = None) -> Path:
@@ -89,7 +102,8 @@ class PeerRecommender:
         return out
 
 
-def run_peer(library: str, model: str, folder: Path, out: Path, settings: dict, timeout_s: float) -> dict:
+def run_peer(library: str, model: str, folder: Path, out: Path, settings: dict, timeout_s: float,
+             threads: int = 1) -> dict:
     """Run one peer script in its venv on ``folder``; return its ``result.json`` or ``{"error": ...}`` / ``{"skipped": ...}``."""
     python = peer_python(library)
     if not python.exists():
@@ -99,9 +113,9 @@ def run_peer(library: str, model: str, folder: Path, out: Path, settings: dict, 
     script = project_root() / "benchmarks" / "peers" / f"{library}_peer.py"
     command = [str(python), str(script), "--split", str(folder.resolve()), "--out", str(out.resolve()),
                "--model", model, "--budget", str(settings["budget_s"] or 0), "--max-length", str(settings["max_length"]),
-               "--valid-sessions", str(settings["valid_sessions"]), "--top-k", str(TOP_K), "--threads", str(THREADS),
+               "--valid-sessions", str(settings["valid_sessions"]), "--top-k", str(TOP_K), "--threads", str(threads),
                "--seed", str(settings["seed"])]
-    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
     env.pop("PYTHONPATH", None)  # the peer venv must not import the course checkout's packages
     logger.info("running %s", " ".join(command))
     with (out / "log.txt").open("w", encoding="utf-8") as log:
@@ -146,8 +160,11 @@ def run_split(folder: Path, peers: list[tuple[str, str]], workdir: Path, course:
 
     folder = Path(folder)
     settings = recipe_settings_for(folder)
+    load = round(os.getloadavg()[0], 1)
     result = (run_quality(folder, baselines=baselines, progress=progress) if course
               else {"split": folder.name, "rows": []})
+    for row in result["rows"]:
+        row["load_1min"] = load
     cases = benchmark_cases(load_split(folder))
     result.update({"split": folder.name, "folder": str(folder), "peer_settings": settings,
                    "test_cases": int(len(cases.targets)), "item_cardinality": int(cases.n_items)})
@@ -156,10 +173,11 @@ def run_split(folder: Path, peers: list[tuple[str, str]], workdir: Path, course:
     for library, model in peers:
         label = f"{library} {model}"
         out = workdir / folder.name / f"{library}-{model}"
-        start = time.perf_counter()
-        peer = run_peer(library, model, folder, out, settings, timeout)
-        row = {"split": folder.name, "model": label, "kind": "peer", "library": library, "peer": model,
-               "process_s": time.perf_counter() - start, **peer}
+        start, load, threads = time.perf_counter(), os.getloadavg()[0], threads_now()
+        peer = run_peer(library, model, folder, out, settings, timeout, threads)
+        row = {**peer, "split": folder.name, "model": f"{NAMES[model]} ({library})", "kind": "peer",
+               "library": library, "peer": model, "process_s": time.perf_counter() - start,
+               "load_1min": round(load, 1), "threads": threads}
         if "error" not in peer and "skipped" not in peer:
             row.update(evaluate_peer(cases, out, f"{folder.name} {label}", progress))
             row["eval_s"] = peer["predict_s"] + row["evaluate_s"]
@@ -181,21 +199,27 @@ def _epochs(row: dict) -> str:
     return "–"
 
 
+def _threads(row: dict) -> str:
+    if row["kind"] == "baseline":
+        return "–"
+    return f"{row.get('threads', '?')} ({row.get('load_1min', '?')})"
+
+
 def split_markdown(result: dict) -> str:
     """The markdown table of one split: baselines, the course recipe and the peers, one row each."""
     settings = result["peer_settings"]
     lines = [f"**{result['split']}** ({result['test_cases']:,} test cases, {result['item_cardinality'] - 2:,} item ids; "
              f"budget {settings['budget_s']:.0f} s per neural model, max_length {settings['max_length']}, "
              f"{settings['valid_sessions']} held-out sessions)", "",
-             "| model | source | P@20 | MRR@20 | train s | eval s | epochs done / planned |",
-             "|---|---|---|---|---|---|---|"]
+             "| model | source | P@20 | MRR@20 | train s | eval s | epochs done / planned | threads (load) |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
         source = {"baseline": "course baseline", "torch": "course recipe"}.get(row["kind"], row.get("library", ""))
         if "error" in row or "skipped" in row:
-            lines.append(f"| {row['model']} | {source} | – | – | – | – | {row.get('error') or row.get('skipped')} |")
+            lines.append(f"| {row['model']} | {source} | – | – | – | – | {row.get('error') or row.get('skipped')} | – |")
             continue
         lines.append(f"| {row['model']} | {source} | {row['Recall@20']:.2f} | {row['MRR@20']:.2f} | "
-                     f"{row['train_s']:.1f} | {row['eval_s']:.1f} | {_epochs(row)} |")
+                     f"{row['train_s']:.1f} | {row['eval_s']:.1f} | {_epochs(row)} | {_threads(row)} |")
     return "\n".join(lines)
 
 
@@ -220,7 +244,6 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise SystemExit(f"not a split folder (train_sessions.txt + test.tsv): {', '.join(missing)}")
     peers = parse_peers(args.peers)
-    os.environ.setdefault("SESSREC_TORCH_THREADS", str(THREADS))  # the course recipe on the peers' 2 threads
     machine = machine_description()
     results = []
     for folder in folders:
