@@ -5,11 +5,11 @@
 Per split, one run: the course's default recipe and classic baselines (:func:`sessrec_bench.quality.run_quality`,
 its ``time_budget_s``), then each peer in a subprocess of its own venv (``.venv-rectools``, ``.venv-recbole``:
 ``make peers-venvs``) running ``benchmarks/peers/<library>_peer.py``. A peer trains on the same
-``train_sessions.txt`` with the recipe's ``max_length``, held-out sessions, time budget and CPU threads (:func:`threads_now`) and
-writes the top-100 items of every ``test.tsv`` line; :class:`PeerRecommender` turns them into scores (others
--inf) and :func:`sessrec_course.evaluation.evaluate` ranks every line against the whole catalogue, ties to the
-lower item id, unseen targets and lines the peer could not answer counting as misses. A peer whose venv is
-missing is skipped with the reason; one that fails is reported with its error.
+``train_sessions.txt`` with the recipe's ``max_length``, held-out sessions, time budget and CPU threads
+(:func:`threads_now`) and writes the top-100 items of every ``test.tsv`` line; :class:`PeerRecommender` turns
+them into scores (others -inf) and :func:`sessrec_course.evaluation.evaluate` ranks every line against the whole
+catalogue, ties to the lower item id, unseen targets and lines the peer could not answer counting as misses.
+A peer whose venv is missing is skipped with the reason; one that fails is reported with its error.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -108,8 +109,8 @@ def run_peer(library: str, model: str, folder: Path, out: Path, settings: dict, 
     python = peer_python(library)
     if not python.exists():
         return {"skipped": f"{python.parent.parent.name} not built (`make peers-venvs`)"}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").unlink(missing_ok=True)
+    shutil.rmtree(out, ignore_errors=True)  # no checkpoint or prediction of an earlier run is read back
+    out.mkdir(parents=True)
     script = project_root() / "benchmarks" / "peers" / f"{library}_peer.py"
     command = [str(python), str(script), "--split", str(folder.resolve()), "--out", str(out.resolve()),
                "--model", model, "--budget", str(settings["budget_s"] or 0), "--max-length", str(settings["max_length"]),
