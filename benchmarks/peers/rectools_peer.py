@@ -60,7 +60,7 @@ def build_model(name: str, args, val_users: list[str], ckpt_dir: Path):
 
     def get_trainer() -> Trainer:
         return Trainer(
-            accelerator="cpu", devices=1, min_epochs=1, max_epochs=args.max_epochs,
+            accelerator="cpu", devices=1, max_epochs=args.max_epochs,  # no min_epochs: the budget may end epoch 1
             max_time=timedelta(seconds=args.budget) if args.budget > 0 else None,
             enable_progress_bar=False, enable_model_summary=False, logger=False, deterministic=False,
             callbacks=[EarlyStopping(monitor="val_loss", mode="min"),

@@ -176,7 +176,7 @@ def run_split(folder: Path, peers: list[tuple[str, str]], workdir: Path, course:
         out = workdir / folder.name / f"{library}-{model}"
         start, load, threads = time.perf_counter(), os.getloadavg()[0], threads_now()
         peer = run_peer(library, model, folder, out, settings, timeout, threads)
-        row = {**peer, "split": folder.name, "model": f"{NAMES[model]} ({library})", "kind": "peer",
+        row = {**peer, "split": folder.name, "model": NAMES[model], "kind": "peer",
                "library": library, "peer": model, "process_s": time.perf_counter() - start,
                "load_1min": round(load, 1), "threads": threads}
         if "error" not in peer and "skipped" not in peer:
@@ -216,6 +216,8 @@ def split_markdown(result: dict) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
         source = {"baseline": "course baseline", "torch": "course recipe"}.get(row["kind"], row.get("library", ""))
+        if row["kind"] == "peer" and "versions" in row:
+            source = f"{source} {row['versions'][row['library']]}"
         if "error" in row or "skipped" in row:
             lines.append(f"| {row['model']} | {source} | – | – | – | – | {row.get('error') or row.get('skipped')} | – |")
             continue
