@@ -121,6 +121,24 @@ merlin: $(MERLIN_KERNELSPEC)  ## the Merlin kernel: .venv-merlin (NVTabular, Tra
 bench-peers: setup merlin  ## course vs NVTabular CPU + Transformers4Rec XLNet on the same events -> docs/benchmarks.md
 	$(BIN)/python -m sessrec_bench -v peers --markdown docs/benchmarks.md $(PEERS_ARGS)
 
+# The 2026 peers (RecTools, RecBole), each in its own pinned venv (requirements/peers-<lib>.txt): benchmarks only,
+# `make test` never builds them. bench-rectools-recbole writes the two sample splits to build/splits when missing.
+.PHONY: peers-venvs bench-rectools-recbole
+PEERS_2026_SPLITS ?= build/splits/yc100k build/splits/digi-sample
+PEERS_2026_ARGS ?=
+.venv-%/.peers-installed: requirements/peers-%.txt
+	@test -x .venv-$*/bin/python || { echo "creating .venv-$* with $(PYTHON)"; $(PYTHON) -m venv .venv-$*; }
+	@start=$$(date +%s); .venv-$*/bin/python -m pip install -q -r $< $(PIP_QUIET); \
+	echo ".venv-$* install time: $$(( $$(date +%s) - start )) s, size $$(du -sh .venv-$* | cut -f1)"
+	.venv-$*/bin/python -m pip check
+	@touch $@
+
+peers-venvs: .venv-rectools/.peers-installed .venv-recbole/.peers-installed  ## the RecTools and RecBole peer venvs
+
+bench-rectools-recbole: setup peers-venvs  ## RecTools + RecBole beside the course recipe on two samples -> docs/peers_2026.md
+	@for s in $(PEERS_2026_SPLITS); do test -f $$s/train_sessions.txt || { $(BIN)/python -m sessrec_bench splits build/splits; break; }; done
+	$(BIN)/python -m sessrec_bench -v peers-2026 $(PEERS_2026_SPLITS) --markdown docs/peers_2026.md $(PEERS_2026_ARGS)
+
 # --allow-root: containers, cloud boxes and CI run as root, where JupyterLab otherwise exits at once. The course's
 # settings overrides (config/lab/overrides.json) switch off the first-run "fetch Jupyter news" prompt; workspaces
 # and user settings stay in build/lab, not under ~. LAB_ARGS passes more options (--port, a token, ...).

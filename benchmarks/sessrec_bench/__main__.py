@@ -30,6 +30,7 @@ MEASUREMENTS = {
     "dask-etl": ("sessrec_bench.dask_etl", "distributed ETL at 1 and 2 Dask workers beside one process, peak RSS"),
     "time-features": ("sessrec_bench.time_features", "one preset trained with or without time features, on test"),
     "solved": ("sessrec_bench.solved_lessons", "a lesson with its exercise stubs replaced by the reference solutions"),
+    "peers-2026": ("sessrec_bench.peers_2026", "RecTools and RecBole beside the course recipe, scored by its evaluate"),
 }
 
 
