@@ -118,7 +118,7 @@ $(MERLIN_KERNELSPEC): $(MERLIN_STAMP) $(STAMP)
 
 merlin: $(MERLIN_KERNELSPEC)  ## the Merlin kernel: .venv-merlin (NVTabular, Transformers4Rec) as Jupyter kernel sessrec-merlin
 
-bench-peers: setup merlin  ## course vs NVTabular CPU + Transformers4Rec XLNet on the same events -> docs/benchmarks.md
+bench-peers: setup merlin bench-rectools-recbole  ## the 2026 peers (RecTools, RecBole) + NVTabular/Transformers4Rec beside the course
 	$(BIN)/python -m sessrec_bench -v peers --markdown docs/benchmarks.md $(PEERS_ARGS)
 
 # The 2026 peers (RecTools, RecBole), each in its own pinned venv (requirements/peers-<lib>.txt): benchmarks only,
