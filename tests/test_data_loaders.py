@@ -49,7 +49,7 @@ def test_diginetica_sample():
     assert events["timestamp"].max() < pd.Timestamp("2016-06-02")
     # first row: 2016-05-09 + 526309 ms
     assert events["timestamp"].iloc[0] == pd.Timestamp("2016-05-09") + pd.Timedelta(milliseconds=526_309)
-    out = SessionWorkflow().fit_transform(events)
+    out = SessionWorkflow().fit(events).transform(events)
     assert 0 < len(out) <= 2_986
 
 

@@ -112,7 +112,7 @@ def test_categories_encoded_by_frequency_and_mapped_for_serving():
     assert as_lists(out, "category_list") == [[3, 2], [3, 2, 2, 4]]
     enc = wf.encode_item_ids([[10, 40, 77]])[0]
     # item 10 seen with 7 twice and 9 once -> its category is 7 (code 3)
-    assert wf.item_categories(enc).tolist()[:3] == [3, 2, 1]
+    assert wf.item_category[enc].tolist()[:3] == [3, 2, 1]
 
 
 @pytest.mark.parametrize("bad, column", [
