@@ -81,8 +81,6 @@ def test_booking_and_rees46_formats(tmp_path):
     assert ev["event_type"].tolist() == ["view", "cart", "view"]
     assert ev["price"].dtype == np.float32
     assert ev["timestamp"].iloc[2] == pd.Timestamp("2019-10-01 00:00:07")
-    with pytest.raises(DataError, match="user_session"):
-        loaders.load_rees46(rees, drop_null_sessions=False)
 
 
 def test_generic_table_with_mapping(tmp_path):
