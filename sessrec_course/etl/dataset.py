@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from sessrec_course.data.errors import DataError
-from sessrec_course.data.synthetic import generate_events, generate_log
+from sessrec_course.data.synthetic import generate_events
 from sessrec_course.etl import learner_data
 from sessrec_course.etl.split import temporal_split
 from sessrec_course.etl.workflow import SessionWorkflow
@@ -85,13 +85,6 @@ class DatasetArtifacts:
     def workflow(self) -> SessionWorkflow:
         """Load the fitted workflow (numpy/pyarrow only)."""
         return SessionWorkflow.load(self.root / "workflow")
-
-    def synthetic_log(self):
-        """Re-generate the events with the generator's ground truth (deterministic, takes seconds)."""
-        if not self.is_generated:
-            raise ValueError(f"{self.source}: only the generated log has a ground truth (SESSREC_DATASET=generated)")
-        p = self.profile
-        return generate_log(p.n_events, p.n_items, p.n_categories, p.n_days, p.seed)
 
 
 def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
