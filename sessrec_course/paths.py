@@ -44,17 +44,6 @@ def shared_data_dir() -> Path:
     return Path(env) if env else project_root().parent / "shared" / "data"
 
 
-def require_shared(relative: str) -> Path:
-    """Return ``shared_data_dir() / relative`` or raise FileNotFoundError saying what is missing."""
-    path = shared_data_dir() / relative
-    if not path.exists():
-        raise FileNotFoundError(
-            f"shared research data not found: {path}. Put the shared folder beside the repository "
-            "(../shared/data) or point SESSREC_SHARED_DATA at it."
-        )
-    return path
-
-
 def write_file_atomically(target: str | Path, write: Callable[[Path], object]) -> Path:
     """``write(tmp)`` on a sibling file, then rename it over ``target``: readers never see half a file."""
     target = Path(target)
@@ -81,8 +70,7 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(target: Path, max_age_s: float = 86_400.0) -> list[Path]:
-    """Remove the temporary folders killed writers of ``target`` left: their process is gone, or (written on
-    another host) they are older than ``max_age_s``; a live writer's folder is never touched."""
+    """Remove the temporary folders of killed writers of ``target`` (older than ``max_age_s`` if from another host)."""
     pattern = re.compile(rf"\.{re.escape(target.name)}-(?:tmp|old)-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]+")
     removed = []
     for path in target.parent.glob(f".{glob.escape(target.name)}-*"):
@@ -111,13 +99,10 @@ def _locked(folder: Path) -> Iterator[None]:
 
 def write_directory_atomically(target: str | Path, write: Callable[[Path], object],
                                keep: Callable[[Path], bool] | None = None) -> Path:
-    """Call ``write(tmp)`` on a fresh sibling folder, then swap it in for ``target``; return ``target``.
+    """Call ``write(tmp)`` on a fresh sibling folder, then swap it in for ``target`` (readers never see half of it).
 
-    Readers see the old complete folder or the new one, never a half-written one; on any error the temporary
-    folder goes and ``target`` stays as it was. Swaps hold a lock on the parent folder: of concurrent writers the
-    last one wins, unless ``keep(target)``, asked under the lock, returns True to keep what another finished first.
-    Temporary folders of killed writers are removed by the next call (:func:`remove_stale_temporaries`).
-    """
+    On an error ``target`` stays as it was. Of concurrent writers the last one wins, unless ``keep(target)``, asked
+    under the parent folder's lock, returns True to keep what another finished first."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
