@@ -1,10 +1,8 @@
 """Data-parallel training (lesson 07): ``torchrun`` launched from Python, the DDP callback, the script ranks run.
 
-:func:`launch_torchrun` runs torchrun with its store on 127.0.0.1 only (torch's TCPStore binds every interface and
-unpickles what it receives) and gloo/NCCL on loopback; torchrun and its ranks die with the launching process. From a
-shell: ``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on
-every interface).
-"""
+Its store listens on 127.0.0.1 only (a plain torchrun's binds every interface and unpickles what it receives), gloo
+and NCCL on loopback; torchrun and its ranks die with the launcher. From a shell:
+``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2``."""
 
 from __future__ import annotations
 
@@ -75,9 +73,7 @@ def launch_torchrun(args: list[str], nproc: int, timeout: float = 600,
                     env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run torchrun with ``nproc`` ranks of ``args`` (a script or ``-m module`` and arguments), one CPU thread each.
 
-    Raises ``RuntimeError`` with the tail of stderr on a non-zero exit, ``subprocess.TimeoutExpired`` after
-    ``timeout`` seconds; either way, as on an interrupt, torchrun and every rank are stopped.
-    """
+    A non-zero exit raises ``RuntimeError`` with the tail of stderr, ``timeout`` ``subprocess.TimeoutExpired``."""
     if nproc < 1:
         raise ValueError(f"nproc must be at least 1, got {nproc}")
     child_env = {**os.environ, "OMP_NUM_THREADS": "1", "SESSREC_TORCH_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo",
@@ -92,22 +88,16 @@ def launch_torchrun(args: list[str], nproc: int, timeout: float = 600,
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     finally:  # after a timeout or an interrupted cell no rank may survive, after an exit nothing may linger
-        stop_torchrun(proc)
+        if proc.poll() is None:  # SIGTERM: torchrun stops its ranks; then SIGKILL to its group
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has ended already
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     if proc.returncode != 0:
         raise RuntimeError(f"torchrun ({nproc} processes) exited with {proc.returncode}:\n{stderr[-3000:]}")
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-
-
-def stop_torchrun(proc: subprocess.Popen, grace: float = 15) -> None:
-    """End a torchrun started in a session of its own: SIGTERM, on which it stops its ranks, then after ``grace``
-    seconds SIGKILL to its process group; its ranks die with it (:func:`die_with_parent`)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has ended already
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def distributed_world() -> tuple[int, int]:
@@ -144,8 +134,7 @@ class _Loss(torch.nn.Module):
 
 
 class DataParallel(Callback):
-    """Under torchrun: gradients, step losses and epoch figures averaged over the ranks (sessions/s summed), so every
-    rank decides alike, and a new shuffle shared by all ranks each epoch."""
+    """Under torchrun: gradients, losses and epoch figures averaged over the ranks (sessions/s summed), one shuffle."""
 
     order = 20  # after validation, before early stopping and checkpoints
 
@@ -181,10 +170,9 @@ class DataParallel(Callback):
 def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifacts: str | Path | None = None,
                       epochs: int = 3, batch_size: int = 64, max_steps: int | None = None, dropout: float = 0.0,
                       gpus: bool = False, timeout: float = 600) -> History:
-    """Train preset ``model`` on ``nproc`` ranks under torchrun (``gpus``: one GPU each, else the CPU); rank 0's history.
+    """Train preset ``model`` on ``nproc`` ranks (``gpus``: one GPU each) with global ``batch_size``; rank 0's history.
 
-    ``batch_size`` is the global batch; ``dropout`` is 0 so that one process and N draw the same random masks.
-    """
+    ``dropout`` is 0 so that one process and N draw the same random masks."""
     if gpus and torch.cuda.device_count() < nproc:
         raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
     env = {} if gpus else {"CUDA_VISIBLE_DEVICES": ""}  # no GPU: the trainer picks the CPU and gloo
@@ -201,8 +189,7 @@ def read_history(out: str | Path) -> History:
     path = Path(out) / "history.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the distributed run did not finish")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return History.from_dict({k: v for k, v in data.items() if k != "world"})
+    return History.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     history = fit(model, loader, setup.train, [*standard_callbacks(setup.train, validate), DataParallel()])
     if rank == 0:  # the one writer
         save_model(model, args.out)
-        (args.out / "history.json").write_text(json.dumps({**history.to_dict(), "world": world}), encoding="utf-8")
+        (args.out / "history.json").write_text(json.dumps(history.to_dict()), encoding="utf-8")
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0
