@@ -161,7 +161,6 @@ def test_encode_item_ids_for_serving():
 
 def test_pad_right():
     assert pad_right([[1, 2, 3], [], [4]], 2).tolist() == [[2, 3], [0, 0], [4, 0]]
-    assert pad_right([[1, 2, 3]], 2, keep="first").tolist() == [[1, 2]]
     series = pd.Series([np.array([5, 6], np.int32), np.array([7], np.int32)])
     assert pad_right(series, 3).tolist() == [[5, 6, 0], [7, 0, 0]]
     assert pad_right([], 4).shape == (0, 4)
