@@ -11,8 +11,7 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -87,16 +86,6 @@ def remove_stale_temporaries(target: Path, max_age_s: float = 86_400.0) -> list[
     return removed
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
-        yield
-    finally:
-        os.close(fd)
-
-
 def write_directory_atomically(target: str | Path, write: Callable[[Path], object],
                                keep: Callable[[Path], bool] | None = None) -> Path:
     """Call ``write(tmp)`` on a fresh sibling folder, then swap it in for ``target`` (readers never see half of it).
@@ -108,16 +97,18 @@ def write_directory_atomically(target: str | Path, write: Callable[[Path], objec
     remove_stale_temporaries(target)
     prefix = f".{target.name}-{{}}-{_HOST}-{os.getpid()}-"
     tmp, old = Path(tempfile.mkdtemp(prefix=prefix.format("tmp"), dir=target.parent)), None
+    lock = os.open(target.parent, os.O_RDONLY)
     try:
         write(tmp)
-        with _locked(target.parent):
-            if target.exists():
-                if keep is not None and keep(target):
-                    return target
-                old = Path(tempfile.mkdtemp(prefix=prefix.format("old"), dir=target.parent))
-                os.replace(target, old)
-            os.replace(tmp, target)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the swap happens under the parent folder's lock, released by close
+        if target.exists():
+            if keep is not None and keep(target):
+                return target
+            old = Path(tempfile.mkdtemp(prefix=prefix.format("old"), dir=target.parent))
+            os.replace(target, old)
+        os.replace(tmp, target)
     finally:
+        os.close(lock)
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

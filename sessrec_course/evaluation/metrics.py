@@ -51,31 +51,22 @@ def _check_scores(scores: np.ndarray, n_rows: int | None = None, n_items: int | 
     return scores
 
 
-def _check_targets(targets: np.ndarray, n_items: int) -> np.ndarray:
+def ranks_from_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based rank of each target in its ``(B, n_items)`` score row, ties to the lower id (MISS_RANK for pad/OOV)."""
+    scores = _check_scores(scores)
     targets = np.asarray(targets)
     if targets.ndim != 1:
         raise ValueError(f"targets must be a 1-D array of item ids, got shape {targets.shape}")
     if not np.issubdtype(targets.dtype, np.integer):
         raise ValueError(f"targets must hold integer item ids, got dtype {targets.dtype}")
     targets = targets.astype(np.int64)
-    bad = (targets < 0) | (targets >= n_items)
-    if bad.any():
-        raise ValueError(
-            f"target item id {int(targets[bad][0])} is outside the catalogue 0..{n_items - 1}; "
-            f"map unknown items to OOV ({OOV_ID}) before evaluating"
-        )
-    return targets
-
-
-def ranks_from_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """1-based rank of each target in its ``(B, n_items)`` score row, ties to the lower id (MISS_RANK for pad/OOV)."""
-    scores = _check_scores(scores)
-    targets = _check_targets(targets, scores.shape[1])
+    if (bad := (targets < 0) | (targets >= scores.shape[1])).any():
+        raise ValueError(f"target item id {int(targets[bad][0])} is outside the catalogue 0..{scores.shape[1] - 1}; "
+                         f"map unknown items to OOV ({OOV_ID}) before evaluating")
     if scores.shape[0] != targets.shape[0]:
         raise ValueError(f"scores has {scores.shape[0]} rows but there are {targets.shape[0]} targets")
     valid = targets >= FIRST_ID
-    safe_targets = np.where(valid, targets, FIRST_ID)
-    ranks = ranks_of(scores[:, FIRST_ID:], safe_targets - FIRST_ID)
+    ranks = ranks_of(scores[:, FIRST_ID:], np.where(valid, targets, FIRST_ID) - FIRST_ID)
     return np.where(valid, ranks, MISS_RANK)
 
 
