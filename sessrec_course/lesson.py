@@ -93,8 +93,7 @@ def show_training(histories, results: Mapping[str, Mapping[str, float]], data=No
 
 
 def compare_with_markov(results: dict[str, dict[str, float]], name: str, data) -> float:
-    """Show the results table, record ``name``'s figures and return its MRR@20 minus Markov's, asserted positive on
-    the generated log (on a learner's own log a loss is reported and explained)."""
+    """Show the results, record ``name``'s figures, return its MRR@20 lead over Markov (asserted on generated data)."""
     from sessrec_course.evaluation import results_table
     from sessrec_course.report import record
 
@@ -146,8 +145,8 @@ def category_agreement(embeddings: np.ndarray, category: np.ndarray, queries: Se
 
 def nearest_items(embeddings: np.ndarray, category: np.ndarray, targets: np.ndarray, data, n_queries: int = 6,
                   k: int = 8) -> tuple[float, float]:
-    """The nearest-items figure of the most clicked items; ``(category agreement, chance)``, asserted better than
-    chance on the generated log (categories drive its clicks), reported on a learner's own."""
+    """The nearest-items figure of the most clicked items; ``(category agreement, chance)``, asserted > chance on the
+    generated log (categories drive its clicks)."""
     from sessrec_course import plots
 
     queries = popular_items(targets, len(embeddings), n_queries)

@@ -89,7 +89,6 @@ def remove_stale_temporaries(target: Path, max_age_s: float = 86_400.0) -> list[
 def write_directory_atomically(target: str | Path, write: Callable[[Path], object],
                                keep: Callable[[Path], bool] | None = None) -> Path:
     """Call ``write(tmp)`` on a fresh sibling folder, then swap it in for ``target`` (readers never see half of it).
-
     On an error ``target`` stays as it was. Of concurrent writers the last one wins, unless ``keep(target)``, asked
     under the parent folder's lock, returns True to keep what another finished first."""
     target = Path(target)

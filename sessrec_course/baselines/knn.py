@@ -23,7 +23,6 @@ _MAX_STEP = 50  # steps are found exactly up to here (powers of two in float64);
 
 class VSKNN(Baseline):
     """Vector multiplication session-kNN with recency weighting, decay and optional IDF (``idf_weighting=0``: off).
-
     Defaults: session-rec's tuned configuration for YOOCHOOSE; sessions are in time order unless ``fit`` gets times."""
 
     name = "V-SKNN"

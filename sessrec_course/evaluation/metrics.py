@@ -146,8 +146,7 @@ def compute_ranks(recommender, prefixes: np.ndarray, targets: np.ndarray, batch_
 def evaluate(recommender, prefixes: np.ndarray, targets: np.ndarray, ks: Iterable[int] | int = (10, 20),
              batch_size: int = 512, item_popularity: np.ndarray | None = None, n_items: int | None = None,
              progress: bool = True, desc: str = "evaluating", features: np.ndarray | None = None) -> dict[str, float]:
-    """Recall/MRR/NDCG/Coverage@K (+ Popularity@K with ``item_popularity``) of ``recommender`` on (prefix, target) cases.
-
+    """Recall/MRR/NDCG/Coverage@K (+ Popularity@K given ``item_popularity``) of ``recommender`` on the cases;
     ``recommender``: see :func:`as_score_fn`; ``features`` ``(cases, L, F)`` go to it as a second argument."""
     ks = _check_ks(ks)
     targets = np.asarray(targets)

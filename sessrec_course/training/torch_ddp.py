@@ -71,9 +71,8 @@ def torchrun_agent(argv: list[str]) -> int:
 
 def launch_torchrun(args: list[str], nproc: int, timeout: float = 600,
                     env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run torchrun with ``nproc`` ranks of ``args`` (a script or ``-m module`` and arguments), one CPU thread each.
-
-    A non-zero exit raises ``RuntimeError`` with the tail of stderr, ``timeout`` ``subprocess.TimeoutExpired``."""
+    """Run torchrun with ``nproc`` ranks of ``args`` (a script or ``-m module`` and arguments), one CPU thread each;
+    a non-zero exit raises ``RuntimeError`` with the tail of stderr, ``timeout`` ``subprocess.TimeoutExpired``."""
     if nproc < 1:
         raise ValueError(f"nproc must be at least 1, got {nproc}")
     child_env = {**os.environ, "OMP_NUM_THREADS": "1", "SESSREC_TORCH_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo",
@@ -170,9 +169,8 @@ class DataParallel(Callback):
 def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifacts: str | Path | None = None,
                       epochs: int = 3, batch_size: int = 64, max_steps: int | None = None, dropout: float = 0.0,
                       gpus: bool = False, timeout: float = 600) -> History:
-    """Train preset ``model`` on ``nproc`` ranks (``gpus``: one GPU each) with global ``batch_size``; rank 0's history.
-
-    ``dropout`` is 0 so that one process and N draw the same random masks."""
+    """Train preset ``model`` on ``nproc`` ranks (``gpus``: one GPU each) with global ``batch_size``; rank 0's history
+    (``dropout`` is 0 so that one process and N draw the same random masks)."""
     if gpus and torch.cuda.device_count() < nproc:
         raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
     env = {} if gpus else {"CUDA_VISIBLE_DEVICES": ""}  # no GPU: the trainer picks the CPU and gloo
