@@ -132,13 +132,11 @@ def _scored_batches(recommender, prefixes, targets, batch_size, n_items, progres
 
 
 def compute_ranks(recommender, prefixes: np.ndarray, targets: np.ndarray, batch_size: int = 512,
-                  n_items: int | None = None, progress: bool = True, desc: str = "ranking",
-                  features: np.ndarray | None = None) -> np.ndarray:
+                  progress: bool = True, desc: str = "ranking") -> np.ndarray:
     """Each target's 1-based rank, scored batch by batch (feeds :func:`metrics_from_ranks` for any K)."""
     targets = np.asarray(targets)
     ranks = np.empty(len(targets), dtype=np.int64)
-    for start, stop, scores in _scored_batches(recommender, prefixes, targets, batch_size, n_items, progress, desc,
-                                               features):
+    for start, stop, scores in _scored_batches(recommender, prefixes, targets, batch_size, None, progress, desc, None):
         ranks[start:stop] = ranks_from_scores(scores, targets[start:stop])
     return ranks
 
