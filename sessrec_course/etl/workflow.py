@@ -298,15 +298,14 @@ def most_frequent(keys: np.ndarray, values: np.ndarray, weights: Any = None) -> 
     return np.divmod(best[session_starts(np, best // width)], width)
 
 
-def list_column(table: pa.Table, path: str | Path, column: str) -> pa.Array:
-    """Return list column ``column`` of ``table`` (read from ``path``) as one array, or a clear error."""
+def list_column(table: pa.Table, path: str | Path, column: str) -> pa.ChunkedArray:
+    """Return list column ``column`` of ``table`` (read from ``path``), or a clear error."""
     if column not in table.column_names:
         raise ValueError(f"{path}: no column {column!r} (columns: {table.column_names})")
     kind = table.schema.field(column).type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
         raise ValueError(f"{path}: column {column!r} is {kind}, expected a list column")
-    chunked = table.column(column)
-    return chunked.combine_chunks() if chunked.num_chunks else pa.array([], type=kind)
+    return table.column(column)
 
 
 def _sorted_codes(raw_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
