@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import functools
 import json
 import logging
@@ -25,6 +24,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from sessrec_course.environment import die_with_parent
 from sessrec_course.models.torch_export import save_model
 from sessrec_course.training.common import History, training_setup
 from sessrec_course.training.torch_callbacks import standard_callbacks
@@ -36,16 +36,6 @@ logger = logging.getLogger(__name__)
 
 MODULE = "sessrec_course.training.torch_ddp"
 AGENT = "import sys; from sessrec_course.training.torch_ddp import torchrun_agent; sys.exit(torchrun_agent(sys.argv[1:]))"
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None  # loaded before forks
-
-
-def die_with_parent(parent: int | None = None) -> None:
-    """Have Linux SIGKILL this process when its parent ends; end it now if its parent is no longer ``parent``."""
-    if PRCTL is not None:
-        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if parent is not None and os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def torchrun_agent(argv: list[str]) -> int:
