@@ -34,8 +34,7 @@ def course_notebooks(folder: Path | None = None) -> list[Path]:
     return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), str(p.relative_to(folder))))
 
 
-# the kernel of each lesson folder (tests/test_notebooks.py checks every notebook declares its folder's kernel)
-TRACK_KERNELS = {"merlin": "sessrec-merlin"}
+TRACK_KERNELS = {"merlin": "sessrec-merlin"}  # a lesson folder's kernel, which each of its notebooks declares
 DEFAULT_KERNEL = "python3"
 OPTIONAL_KERNELS = {"sessrec-merlin": "make merlin"}  # how to install a kernel `make course` may do without
 

@@ -17,10 +17,7 @@ from sessrec_course.ids import FIRST_ID, OOV_ID
 
 logger = logging.getLogger(__name__)
 
-#: Rank given to a target that can never be recommended (padding, OOV): larger than any K.
-MISS_RANK = np.iinfo(np.int64).max
-
-ScoreFn = Callable[[np.ndarray], np.ndarray]
+MISS_RANK = np.iinfo(np.int64).max  # the rank of a target never recommended (padding, OOV): beyond any K
 
 
 def _check_ks(ks: Iterable[int] | int) -> list[int]:
@@ -95,7 +92,7 @@ def metrics_from_ranks(ranks: np.ndarray, ks: Iterable[int] | int = (10, 20)) ->
     return out
 
 
-def as_score_fn(recommender) -> ScoreFn:
+def as_score_fn(recommender) -> Callable[[np.ndarray], np.ndarray]:
     """The scoring function of ``recommender``: its ``score`` method, or the callable itself."""
     score = recommender.score if callable(getattr(recommender, "score", None)) else recommender
     if not callable(score):
