@@ -1,8 +1,7 @@
 """Array helpers every stage shares (numpy only): ragged sessions, right padding, ranking with ties to the lower id.
 
-Ranking (:func:`order_desc`, :func:`top_k_indices`, :func:`ranks_of`) is the course's one rule for every model,
-baseline, reference and server: higher score first, ties to the lower index.
-"""
+Ranking (:func:`order_desc`, :func:`top_k_indices`, :func:`ranks_of`) is the one rule of every model, baseline,
+reference and server: higher score first, ties to the lower index."""
 
 from __future__ import annotations
 
@@ -48,10 +47,7 @@ def to_ragged(sessions: Any, dtype: Any = np.int64) -> Ragged:
 
 def _from_arrow(sessions: Any, dtype: Any) -> Ragged | None:
     """``(values, offsets)`` of a pyarrow (chunked) list array, sliced arrays included; None for anything else."""
-    try:  # without a hard pyarrow import here
-        import pyarrow as pa
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        return None
+    import pyarrow as pa  # here: the other inputs need numpy only
     if isinstance(sessions, pa.ChunkedArray):
         sessions = sessions.combine_chunks() if sessions.num_chunks else pa.array([], type=sessions.type)
     if not isinstance(sessions, pa.ListArray | pa.LargeListArray):
@@ -64,16 +60,13 @@ def _from_arrow(sessions: Any, dtype: Any) -> Ragged | None:
 
 
 def pad_ragged(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, max_length: int | None,
-               keep: str = "last", dtype: Any = np.int64, pad: int = PAD_ID) -> np.ndarray:
-    """Right-padded ``(n, max_length[, *f])`` rows ``values[starts[i]:stops[i]]``, keeping the last (or first) values."""
-    if keep not in ("last", "first"):
-        raise ValueError(f"keep must be 'last' or 'first', got {keep!r}")
+               dtype: Any = np.int64, pad: int = PAD_ID) -> np.ndarray:
+    """Right-padded ``(n, max_length[, *f])`` rows of the last ``max_length`` values ``values[starts[i]:stops[i]]``."""
     starts, stops = np.asarray(starts, dtype=np.int64), np.asarray(stops, dtype=np.int64)
     width = int((stops - starts).max(initial=0)) if max_length is None else int(max_length)
     if width < 1:
         raise ValueError(f"max_length must be at least 1, got {max_length}")
-    if keep == "last":
-        starts = np.maximum(starts, stops - width)
+    starts = np.maximum(starts, stops - width)
     index = starts[:, None] + np.arange(width)[None, :]
     if len(values) == 0:
         return np.full((len(starts), width, *values.shape[1:]), pad, dtype=dtype)
@@ -81,10 +74,10 @@ def pad_ragged(values: np.ndarray, starts: np.ndarray, stops: np.ndarray, max_le
     return np.where(inside, values[np.minimum(index, len(values) - 1)], pad).astype(dtype, copy=False)
 
 
-def pad_right(sessions: Any, max_length: int, keep: str = "last", dtype: Any = np.int64) -> np.ndarray:
-    """Return the sessions as a ``(n, max_length)`` matrix, right-padded with ``PAD_ID`` (see :func:`to_ragged`)."""
+def pad_right(sessions: Any, max_length: int, dtype: Any = np.int64) -> np.ndarray:
+    """The last ``max_length`` items of each session (see :func:`to_ragged`), right-padded with ``PAD_ID``."""
     values, offsets = to_ragged(sessions, dtype)
-    return pad_ragged(values, offsets[:-1], offsets[1:], max_length, keep=keep, dtype=dtype)
+    return pad_ragged(values, offsets[:-1], offsets[1:], max_length, dtype=dtype)
 
 
 def order_desc(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -113,9 +106,7 @@ def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     if not 1 <= k <= n_cols:
         raise ValueError(f"k={k} must be between 1 and the {n_cols} columns")
     top = np.empty((n_rows, k), dtype=np.int64)
-    # Cheap pre-selection: the k-th largest of the block maxima is a lower bound of the k-th largest score,
-    # so every top-k column scores at least that bound. Rows where too many columns reach it (heavy ties,
-    # sparse scores) take the exact full-row path instead.
+    # a top-k score is >= the k-th largest block maximum; rows where too many reach it take the exact path
     bound = _top_k_lower_bound(scores, k)
     candidate = scores >= bound[:, None]
     light = candidate.sum(axis=1) <= _CANDIDATE_CAP * k + 64

@@ -34,8 +34,7 @@ def course_notebooks(folder: Path | None = None) -> list[Path]:
     return sorted(found, key=lambda p: (len(p.relative_to(folder).parts), str(p.relative_to(folder))))
 
 
-# the kernel of each lesson folder (tests/test_notebooks.py checks every notebook declares its folder's kernel)
-TRACK_KERNELS = {"merlin": "sessrec-merlin"}
+TRACK_KERNELS = {"merlin": "sessrec-merlin"}  # a lesson folder's kernel, which each of its notebooks declares
 DEFAULT_KERNEL = "python3"
 OPTIONAL_KERNELS = {"sessrec-merlin": "make merlin"}  # how to install a kernel `make course` may do without
 
@@ -67,20 +66,13 @@ def execute_notebook(path: Path, out_dir: Path, timeout: int = 3600, kernel: str
     results_file = out_dir / f"{path.stem}.results.jsonl"
     results_file.unlink(missing_ok=True)
     nb = nbformat.read(path, as_version=4)
-    previous = os.environ.get(RESULTS_ENV)
-    os.environ[RESULTS_ENV] = str(results_file)  # inherited by the kernel process
     start = time.perf_counter()
     status, error = "ok", ""
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name=kernel,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    try:  # the kernel records its figures into results_file
+        NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": str(path.parent)}}
+                       ).execute(env={**os.environ, RESULTS_ENV: str(results_file)})
     except Exception as exc:  # the executed copy still shows the failing cell
         status, error = "FAILED", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-    finally:
-        if previous is None:
-            os.environ.pop(RESULTS_ENV, None)
-        else:
-            os.environ[RESULTS_ENV] = previous
     seconds = time.perf_counter() - start
     nbformat.write(nb, out_dir / path.name)
     body, _ = HTMLExporter().from_notebook_node(nb)

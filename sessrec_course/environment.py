@@ -1,13 +1,16 @@
-"""What this machine offers the course: package versions, CUDA device, cuDF, the Triton server binary."""
+"""What this machine offers the course: package versions, CUDA device, cuDF, the Triton server binary, and Linux's
+parent-death signal, with which servers and ranks end with the Python process that started them."""
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.metadata as md
 import importlib.util
 import os
 import platform
 import shutil
+import signal
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,10 +18,21 @@ from pathlib import Path
 from sessrec_course.device import cuda_available, cuda_device  # noqa: F401 - cuda_available: re-exported
 from sessrec_course.profiles import get_profile
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None  # loaded before forks
 REPORTED_PACKAGES = (
     "numpy", "pandas", "pyarrow", "torch", "transformers", "tensorflow-cpu", "tensorflow", "keras",
     "onnx", "onnxruntime", "nvidia-pytriton", "tritonclient", "cudf-cu12", "nvtabular", "jupyterlab", "nbval",
 )
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Have Linux SIGKILL this process when its parent ends; end it now if its parent is no longer ``parent``."""
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if parent is not None and os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
 
 def package_version(name: str) -> str | None:
     """Return the installed version of distribution ``name``, or None."""

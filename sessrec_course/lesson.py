@@ -1,14 +1,12 @@
 """The cells every model lesson repeats, one call each: set-up, baselines, training, "beats Markov", nearest items.
 
-Claims that rest on the generated log's known structure are asserted on that log only (``data.is_generated``); on a
-learner's own log the comparison is reported and explained instead.
-"""
+Claims resting on the generated log's known structure are asserted on that log only, reported on a learner's own."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +14,7 @@ from sessrec_course.ids import FIRST_ID
 from sessrec_course.profiles import Profile, get_profile
 
 COLUMNS = ("Recall@20", "MRR@20")
+METRIC = "MRR@20"  # what lessons compare models by
 OWN_DATA_NOTE = ("This is not the generated log, so nothing is asserted: on a small log, after one epoch, or where "
                  "the last click says most (many re-clicks), a first-order Markov chain is a strong baseline and "
                  "may win; more data or epochs (SESSREC_PROFILE=workshop) usually turn it round.")
@@ -28,16 +27,8 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
-class LessonStart(NamedTuple):
-    """What a lesson's set-up cell gives: the profile, the prepared dataset and its schema."""
-
-    profile: Profile
-    data: Any  # etl.dataset.DatasetArtifacts
-    schema: dict
-
-
-def start(profile: Profile | str | None = None) -> LessonStart:
-    """The set-up cell: the active profile, its dataset (prepared once, then reused) and one line saying what they are."""
+def start(profile: Profile | str | None = None) -> tuple[Profile, Any, dict]:
+    """The set-up cell: ``(profile, dataset, schema)``, the dataset prepared once then reused, and a line on them."""
     from sessrec_course.etl import prepare_default_dataset
 
     profile = get_profile(profile) if profile is None or isinstance(profile, str) else profile
@@ -46,7 +37,7 @@ def start(profile: Profile | str | None = None) -> LessonStart:
     source = getattr(data, "source", "generated")
     print(f"profile {profile.name}: hidden_size={profile.hidden_size}, epochs={profile.epochs}, "
           f"batch_size={profile.batch_size}; data: {source}, catalogue={schema['item_cardinality']:,} ids")
-    return LessonStart(profile, data, schema)
+    return profile, data, schema
 
 
 def baselines(data, profile: Profile, names: Sequence[str] = ("POP", "Markov", "SR")
@@ -84,16 +75,15 @@ def cache_note(folder, cached: bool, seconds: float, retrain: str) -> str:
     return f"trained now in {seconds:.1f} s and cached in {folder}: the next run loads it."
 
 
-def show_training(histories, results: Mapping[str, Mapping[str, float]], metric: str = "MRR@20",
-                  data=None) -> None:
+def show_training(histories, results: Mapping[str, Mapping[str, float]], data=None) -> None:
     """The learning curves beside the Markov line, the best validation score of each run, and that the loss went down."""
     from sessrec_course import plots
 
     runs = histories if isinstance(histories, Mapping) else {"model": histories}
-    _display(plots.learning_curves(runs, metric=metric, reference={"Markov (test)": results["Markov"][metric]}))
+    _display(plots.learning_curves(runs, metric=METRIC, reference={"Markov (test)": results["Markov"][METRIC]}))
     for label, history in runs.items():
         last = history.epochs[-1]
-        print(f"{label}: best epoch {history.best_epoch}, validation {metric} {history.best_score:.4f}; "
+        print(f"{label}: best epoch {history.best_epoch}, validation {METRIC} {history.best_score:.4f}; "
               f"{last['sessions_per_s']:,.0f} training sessions/s")
         if data is None or data.is_generated or last["train_loss"] < history.losses[0]:
             assert last["train_loss"] < history.losses[0], f"{label}: the training loss should go down"
@@ -102,24 +92,22 @@ def show_training(histories, results: Mapping[str, Mapping[str, float]], metric:
                   "a small log needs more epochs (SESSREC_PROFILE=workshop)")
 
 
-def compare_with_markov(results: dict[str, dict[str, float]], name: str, data, metric: str = "MRR@20",
-                        baseline: str = "Markov") -> float:
-    """Show the results table, record ``name``'s figures and return its ``metric`` minus Markov's, asserted positive
-    on the generated log (on a learner's own log a loss is reported and explained)."""
+def compare_with_markov(results: dict[str, dict[str, float]], name: str, data) -> float:
+    """Show the results, record ``name``'s figures, return its MRR@20 lead over Markov (asserted on generated data)."""
     from sessrec_course.evaluation import results_table
     from sessrec_course.report import record
 
-    for key in (name, baseline):
-        if key not in results or metric not in results[key]:
-            raise KeyError(f"results has no {metric!r} for {key!r} (models: {sorted(results)})")
-    _display(results_table(results, columns=COLUMNS, sort_by=metric).round(4))
+    for key in (name, "Markov"):
+        if key not in results or METRIC not in results[key]:
+            raise KeyError(f"results has no {METRIC!r} for {key!r} (models: {sorted(results)})")
+    _display(results_table(results, columns=COLUMNS, sort_by=METRIC).round(4))
     for column in COLUMNS:
         if column in results[name]:
             record(column, results[name][column], model=name)
-    gap = float(results[name][metric] - results[baseline][metric])
-    print(f"{name} - {baseline} {metric}: {gap:+.4f}")
+    gap = float(results[name][METRIC] - results["Markov"][METRIC])
+    print(f"{name} - Markov {METRIC}: {gap:+.4f}")
     if getattr(data, "is_generated", True):
-        assert gap > 0, f"the {name} should beat the {baseline} chain on the generated data (in every profile)"
+        assert gap > 0, f"the {name} should beat the Markov chain on the generated data (in every profile)"
     elif gap <= 0:
         print(OWN_DATA_NOTE)
     return gap
@@ -157,8 +145,8 @@ def category_agreement(embeddings: np.ndarray, category: np.ndarray, queries: Se
 
 def nearest_items(embeddings: np.ndarray, category: np.ndarray, targets: np.ndarray, data, n_queries: int = 6,
                   k: int = 8) -> tuple[float, float]:
-    """The nearest-items figure of the most clicked items; ``(category agreement, chance)``, asserted better than
-    chance on the generated log (categories drive its clicks), reported on a learner's own."""
+    """The nearest-items figure of the most clicked items; ``(category agreement, chance)``, asserted > chance on the
+    generated log (categories drive its clicks)."""
     from sessrec_course import plots
 
     queries = popular_items(targets, len(embeddings), n_queries)

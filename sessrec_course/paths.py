@@ -11,8 +11,7 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -44,17 +43,6 @@ def shared_data_dir() -> Path:
     return Path(env) if env else project_root().parent / "shared" / "data"
 
 
-def require_shared(relative: str) -> Path:
-    """Return ``shared_data_dir() / relative`` or raise FileNotFoundError saying what is missing."""
-    path = shared_data_dir() / relative
-    if not path.exists():
-        raise FileNotFoundError(
-            f"shared research data not found: {path}. Put the shared folder beside the repository "
-            "(../shared/data) or point SESSREC_SHARED_DATA at it."
-        )
-    return path
-
-
 def write_file_atomically(target: str | Path, write: Callable[[Path], object]) -> Path:
     """``write(tmp)`` on a sibling file, then rename it over ``target``: readers never see half a file."""
     target = Path(target)
@@ -81,8 +69,7 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(target: Path, max_age_s: float = 86_400.0) -> list[Path]:
-    """Remove the temporary folders killed writers of ``target`` left: their process is gone, or (written on
-    another host) they are older than ``max_age_s``; a live writer's folder is never touched."""
+    """Remove the temporary folders of killed writers of ``target`` (older than ``max_age_s`` if from another host)."""
     pattern = re.compile(rf"\.{re.escape(target.name)}-(?:tmp|old)-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]+")
     removed = []
     for path in target.parent.glob(f".{glob.escape(target.name)}-*"):
@@ -99,40 +86,28 @@ def remove_stale_temporaries(target: Path, max_age_s: float = 86_400.0) -> list[
     return removed
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
-        yield
-    finally:
-        os.close(fd)
-
-
 def write_directory_atomically(target: str | Path, write: Callable[[Path], object],
                                keep: Callable[[Path], bool] | None = None) -> Path:
-    """Call ``write(tmp)`` on a fresh sibling folder, then swap it in for ``target``; return ``target``.
-
-    Readers see the old complete folder or the new one, never a half-written one; on any error the temporary
-    folder goes and ``target`` stays as it was. Swaps hold a lock on the parent folder: of concurrent writers the
-    last one wins, unless ``keep(target)``, asked under the lock, returns True to keep what another finished first.
-    Temporary folders of killed writers are removed by the next call (:func:`remove_stale_temporaries`).
-    """
+    """Call ``write(tmp)`` on a fresh sibling folder, then swap it in for ``target`` (readers never see half of it).
+    On an error ``target`` stays as it was. Of concurrent writers the last one wins, unless ``keep(target)``, asked
+    under the parent folder's lock, returns True to keep what another finished first."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
     prefix = f".{target.name}-{{}}-{_HOST}-{os.getpid()}-"
     tmp, old = Path(tempfile.mkdtemp(prefix=prefix.format("tmp"), dir=target.parent)), None
+    lock = os.open(target.parent, os.O_RDONLY)
     try:
         write(tmp)
-        with _locked(target.parent):
-            if target.exists():
-                if keep is not None and keep(target):
-                    return target
-                old = Path(tempfile.mkdtemp(prefix=prefix.format("old"), dir=target.parent))
-                os.replace(target, old)
-            os.replace(tmp, target)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the swap happens under the parent folder's lock, released by close
+        if target.exists():
+            if keep is not None and keep(target):
+                return target
+            old = Path(tempfile.mkdtemp(prefix=prefix.format("old"), dir=target.parent))
+            os.replace(target, old)
+        os.replace(tmp, target)
     finally:
+        os.close(lock)
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -38,10 +38,9 @@ def test_every_form_pads_the_same(form):
     assert pad_right(form, 2).tolist() == EXPECTED
 
 
-def test_sliced_arrow_keeps_offsets_and_first_keeps_the_start():
+def test_sliced_arrow_keeps_offsets():
     arrow = pa.array(SESSIONS, type=pa.list_(pa.int64()))
     assert pad_right(arrow.slice(2), 2).tolist() == EXPECTED[2:]
-    assert pad_right(SESSIONS, 2, keep="first").tolist() == [[2, 3], [0, 0], [5, 0], [6, 7]]
 
 
 def test_dtype_and_width_of_the_longest():
@@ -57,5 +56,3 @@ def test_bad_input_is_named():
         pad_right([[1.5]], 2)
     with pytest.raises(ValueError, match="at least 1"):
         pad_right(SESSIONS, 0)
-    with pytest.raises(ValueError, match="keep must be"):
-        pad_right(SESSIONS, 2, keep="middle")

@@ -55,7 +55,7 @@ def test_dask_etl_equals_the_single_process_workflow(events_folder, tmp_path, n_
         result = run_distributed_etl(folder, tmp_path / "sessions", client, SessionWorkflow(**SETTINGS))
         assert result["workers"] == n_workers
         # without the shuffle, per-partition counts see split sessions: a different (wrong) vocabulary
-        unshuffled = fit_distributed(SessionWorkflow(**SETTINGS), read_events(folder), shuffled=True)
+        unshuffled = fit_distributed(SessionWorkflow(**SETTINGS), read_events(folder))
     fitted = result["workflow"]
     assert unshuffled.stats != reference.stats
     np.testing.assert_array_equal(fitted.item_raw, reference.item_raw)

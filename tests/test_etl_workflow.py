@@ -112,7 +112,7 @@ def test_categories_encoded_by_frequency_and_mapped_for_serving():
     assert as_lists(out, "category_list") == [[3, 2], [3, 2, 2, 4]]
     enc = wf.encode_item_ids([[10, 40, 77]])[0]
     # item 10 seen with 7 twice and 9 once -> its category is 7 (code 3)
-    assert wf.item_categories(enc).tolist()[:3] == [3, 2, 1]
+    assert wf.item_category[enc].tolist()[:3] == [3, 2, 1]
 
 
 @pytest.mark.parametrize("bad, column", [
@@ -161,7 +161,6 @@ def test_encode_item_ids_for_serving():
 
 def test_pad_right():
     assert pad_right([[1, 2, 3], [], [4]], 2).tolist() == [[2, 3], [0, 0], [4, 0]]
-    assert pad_right([[1, 2, 3]], 2, keep="first").tolist() == [[1, 2]]
     series = pd.Series([np.array([5, 6], np.int32), np.array([7], np.int32)])
     assert pad_right(series, 3).tolist() == [[5, 6, 0], [7, 0, 0]]
     assert pad_right([], 4).shape == (0, 4)

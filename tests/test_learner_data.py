@@ -48,8 +48,6 @@ def test_own_csv_with_a_column_mapping_becomes_the_lessons_dataset(own, monkeypa
     assert manifest["split_days"] == pytest.approx(28 * 399 / 400 / 14, rel=0.01)
     again = prepare_default_dataset(get_profile("ci"))
     assert again.root == data.root and again.manifest["total_s"] == manifest["total_s"], "cached, not rebuilt"
-    with pytest.raises(ValueError, match="only the generated log has a ground truth"):
-        data.synthetic_log()
 
 
 def test_a_changed_file_gets_a_new_cache(own):

@@ -15,7 +15,7 @@ import numpy as np
 
 from sessrec_course.arrays import pad_ragged, to_ragged
 from sessrec_course.data.errors import DataError
-from sessrec_course.paths import require_shared
+from sessrec_course.paths import shared_data_dir
 
 BENCHMARKS = ("diginetica", "yoochoose1_64")
 
@@ -79,7 +79,10 @@ def load_benchmark(name: str, root: str | Path | None = None) -> BenchmarkSplit:
     """Read benchmark ``name`` (``diginetica`` or ``yoochoose1_64``) from ``root`` or the shared data folder."""
     if name not in BENCHMARKS and root is None:
         raise ValueError(f"unknown benchmark {name!r}; expected one of {BENCHMARKS}")
-    folder = Path(root) / name if root is not None else require_shared(f"benchmarks/{name}")
+    folder = Path(root) / name if root is not None else shared_data_dir() / "benchmarks" / name
+    if root is None and not folder.exists():
+        raise FileNotFoundError(f"shared research data not found: {folder}. Put the shared folder beside the "
+                                "repository (../shared/data) or point SESSREC_SHARED_DATA at it.")
     train_file, test_file = folder / "train_sessions.txt", folder / "test.tsv"
     if missing := [f for f in (train_file, test_file) if not f.is_file()]:
         raise FileNotFoundError(f"benchmark file missing: {missing[0]}")

@@ -1,12 +1,8 @@
 """V-SKNN: session-based k-nearest neighbours with recency weighting (Ludewig & Jannach, 2018), on sparse matrices.
 
-For a prefix ``s_1 .. s_n``, item ``s_i`` weighs ``w(i, n)`` (``div``: i / n, so the last click counts
-most). A training session's similarity is the sum of the weights of the prefix items it contains,
-divided by the number of distinct prefix items. Among the training sessions sharing an item, the
-``sample_size`` most recent are kept, then the ``k`` most similar. Each neighbour adds its similarity,
-times ``decay(step)`` (``step``: how far back the most recent shared item is, 1 for the last click), to
-every item it holds, optionally boosted by ``1 + idf_weighting x idf(item)``.
-"""
+A training session's similarity to a prefix is the weight ``w(i, n)`` of the prefix items it holds, summed, over the
+number of distinct prefix items; of the ``sample_size`` most recent sessions sharing an item, the ``k`` most similar
+each add ``similarity x decay(step of the last shared item)`` (x ``1 + idf_weighting x idf``) to their items."""
 
 from __future__ import annotations
 
@@ -16,25 +12,18 @@ import scipy.sparse as sp
 from sessrec_course.baselines.base import STEP_DECAYS, Baseline, two_tier
 from sessrec_course.ids import FIRST_ID
 
-#: Weight of prefix item ``i`` of ``n`` (1-based): ``div`` and ``quadratic`` grow with ``i / n``, the
-#: others are :data:`STEP_DECAYS` of the distance ``n - i`` from the last click.
+#: Weight of prefix item ``i`` of ``n`` (1-based): the later the click, the more it counts (but for ``same``).
 POSITION_WEIGHTS = {
     "same": lambda i, n: np.ones_like(i, dtype=np.float64),
     "div": lambda i, n: i / n,
     "quadratic": lambda i, n: (i / n) ** 2,
-    "linear": lambda i, n: STEP_DECAYS["linear"](n - i),
-    "log": lambda i, n: STEP_DECAYS["log"](n - i),
 }
 _MAX_STEP = 50  # steps are found exactly up to here (powers of two in float64); older items count as step 50
 
 
 class VSKNN(Baseline):
-    """Vector multiplication session-kNN (V-SKNN) with recency weighting, decay and optional IDF.
-
-    Defaults follow session-rec's tuned configuration for YOOCHOOSE (k=500, sample_size=5000, quadratic
-    position weights, ``div`` decay); ``idf_weighting=0`` switches IDF off. Sessions are taken to be in
-    time order (later = more recent) unless ``session_times`` is given to :meth:`fit`.
-    """
+    """Vector multiplication session-kNN with recency weighting, decay and optional IDF (``idf_weighting=0``: off).
+    Defaults: session-rec's tuned configuration for YOOCHOOSE; sessions are in time order unless ``fit`` gets times."""
 
     name = "V-SKNN"
 
@@ -82,9 +71,6 @@ class VSKNN(Baseline):
         self.item_boost = 1.0 + self.idf_weighting * idf if self.idf_weighting else None
         return self
 
-    def _fit(self, values: np.ndarray, offsets: np.ndarray) -> None:  # pragma: no cover - fit is overridden
-        raise AssertionError("VSKNN.fit indexes sessions itself")
-
     def _query_matrices(self, item_ids: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """Return (position weights / #distinct items, 2**-step of the most recent occurrence), both (B, n_items)."""
         batch, width = item_ids.shape
@@ -112,11 +98,9 @@ class VSKNN(Baseline):
         """Return the sparse (B, n_sessions) matrix of ``similarity x decay`` over each prefix's k neighbours."""
         weights, steps = self._query_matrices(item_ids)
         sim = (weights @ self.item_sessions).tocsr()
-        recent = (steps @ self.item_sessions).tocsr()
+        recent = (steps @ self.item_sessions).tocsr()  # all weights > 0: the same structure as sim
         sim.sort_indices()
         recent.sort_indices()
-        if not (np.array_equal(sim.indptr, recent.indptr) and np.array_equal(sim.indices, recent.indices)):
-            raise AssertionError("similarity and recency matrices disagree in structure")
         batch = sim.shape[0]
         counts = np.diff(sim.indptr)
         rows = np.repeat(np.arange(batch), counts)

@@ -165,11 +165,10 @@ def _canonical(raw: pd.DataFrame, source: str, columns: Mapping[str, str], facto
     return frame
 
 
-def load_yoochoose_clicks(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
+def load_yoochoose_clicks(path: str | Path) -> pd.DataFrame:
     """Read the raw ``yoochoose-clicks.dat`` (``SessionId,Timestamp,ItemId,Category``, no header)."""
     path = _check_file(path, "yoochoose")
-    raw = _read_csv(path, header=None, names=["SessionId", "Timestamp", "ItemId", "Category"], nrows=nrows,
-                    dtype={"Category": str})
+    raw = _read_csv(path, header=None, names=["SessionId", "Timestamp", "ItemId", "Category"], dtype={"Category": str})
     text = raw["Category"].fillna("0").where(raw["Category"] != "S", str(YOOCHOOSE_SPECIAL_OFFER))
     cat = _integers(text, str(path), "Category", minimum=None)
     return _canonical(raw, str(path), {"session_id": "SessionId", "item_id": "ItemId", "timestamp": "Timestamp"},
@@ -183,24 +182,16 @@ def load_yoochoose_prepared(path: str | Path) -> pd.DataFrame:
                                                              "timestamp": "Time"}, unit="s")
 
 
-def load_diginetica(path: str | Path, categories_path: str | Path | None = None) -> pd.DataFrame:
-    """Read DIGINETICA ``train-item-views.csv`` (time: ``eventdate`` + ``timeframe`` ms) [+ product-categories.csv]."""
+def load_diginetica(path: str | Path) -> pd.DataFrame:
+    """Read DIGINETICA ``train-item-views.csv`` (time: ``eventdate`` + ``timeframe`` ms)."""
     path = _check_file(path, "diginetica")
     raw, src = _read_csv(path, sep=";"), str(path)
     _require(raw, ["session_id", "item_id", "timeframe", "eventdate"], src)
     frames = pd.to_numeric(raw["timeframe"], errors="coerce")
     _refuse(raw["timeframe"], frames.isna(), "is not a number", src, "timeframe", "milliseconds")
     timestamp = parse_timestamps(raw["eventdate"], src, "eventdate", fmt="%Y-%m-%d") + pd.to_timedelta(frames, unit="ms")
-    category = None
-    if categories_path is not None:
-        cats, csrc = _read_csv(_check_file(categories_path, "diginetica"), sep=";"), str(categories_path)
-        _require(cats, ["itemId", "categoryId"], csrc)
-        lookup = pd.Series(_integers(cats["categoryId"].fillna(-1), csrc, "categoryId", minimum=None),
-                           index=_ids(cats["itemId"], csrc, "itemId"))
-        item = _ids(raw["item_id"], src, "item_id")
-        category = lookup[~lookup.index.duplicated()].reindex(item).fillna(-1).to_numpy(np.int64)
     return _canonical(raw, src, {"session_id": "session_id", "item_id": "item_id", "timestamp": "eventdate"},
-                      timestamp=timestamp, category=category)
+                      timestamp=timestamp)
 
 
 def load_booking_trips(path: str | Path) -> pd.DataFrame:
@@ -212,12 +203,12 @@ def load_booking_trips(path: str | Path) -> pd.DataFrame:
                                        "event_type": "device_class"}, True, fmt="%Y-%m-%d", category=category)
 
 
-def load_rees46(path: str | Path, nrows: int | None = None, drop_null_sessions: bool = True) -> pd.DataFrame:
-    """Read a REES46 e-commerce CSV; rows without ``user_session`` are dropped (or refused: ``drop_null_sessions``)."""
+def load_rees46(path: str | Path) -> pd.DataFrame:
+    """Read a REES46 e-commerce CSV; rows without ``user_session`` are dropped."""
     path = _check_file(path, "rees46")
-    raw, src = _read_csv(path, nrows=nrows), str(path)
+    raw, src = _read_csv(path), str(path)
     _require(raw, ["user_session"], src)
-    if drop_null_sessions and raw["user_session"].isna().any():
+    if raw["user_session"].isna().any():
         log.warning("%s: dropping %d rows without user_session", src, int(raw["user_session"].isna().sum()))
         raw = raw[raw["user_session"].notna()]
     return _canonical(raw, src, {"session_id": "user_session", "item_id": "product_id", "timestamp": "event_time",
@@ -226,7 +217,7 @@ def load_rees46(path: str | Path, nrows: int | None = None, drop_null_sessions: 
 
 
 def load_table(path: str | Path, columns: Mapping[str, str] | None = None, timestamp_unit: str | None = None,
-               timestamp_format: str | None = None, factorize_sessions: bool = False, **read_kwargs: Any) -> pd.DataFrame:
+               factorize_sessions: bool = False) -> pd.DataFrame:
     """Read a CSV/TSV/parquet click log; ``columns`` maps canonical names to the file's, e.g. ``{"item_id": "sku"}``."""
     path = _check_file(path)
     src = str(path)
@@ -241,7 +232,5 @@ def load_table(path: str | Path, columns: Mapping[str, str] | None = None, times
         if raw.empty:
             raise DataError("the file has no rows", source=src, expected="at least one event")
     else:
-        raw = _read_csv(path, sep=read_kwargs.pop("sep", "\t" if path.suffix in (".tsv", ".txt") else ","),
-                        **read_kwargs)
-    return _canonical(raw, src, {**{c: c for c in CANONICAL}, **(columns or {})}, factorize_sessions,
-                      timestamp_unit, timestamp_format)
+        raw = _read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
+    return _canonical(raw, src, {**{c: c for c in CANONICAL}, **(columns or {})}, factorize_sessions, timestamp_unit)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from sessrec_course.data.errors import DataError
-from sessrec_course.data.synthetic import generate_events, generate_log
+from sessrec_course.data.synthetic import generate_events
 from sessrec_course.etl import learner_data
 from sessrec_course.etl.split import temporal_split
 from sessrec_course.etl.workflow import SessionWorkflow
@@ -86,13 +86,6 @@ class DatasetArtifacts:
         """Load the fitted workflow (numpy/pyarrow only)."""
         return SessionWorkflow.load(self.root / "workflow")
 
-    def synthetic_log(self):
-        """Re-generate the events with the generator's ground truth (deterministic, takes seconds)."""
-        if not self.is_generated:
-            raise ValueError(f"{self.source}: only the generated log has a ground truth (SESSREC_DATASET=generated)")
-        p = self.profile
-        return generate_log(p.n_events, p.n_items, p.n_categories, p.n_days, p.seed)
-
 
 def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
     try:
@@ -105,25 +98,19 @@ def _is_complete(root: Path, manifest: dict[str, Any]) -> bool:
 def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = None, days: float | None = None,
                   source: str = "events") -> dict[str, Any]:
     """Generate (or take ``events``), split, fit and write every artefact into the empty folder ``target``."""
-    info, clock = {}, [time.perf_counter()]
-
-    def lap(step: str) -> None:
-        info[f"{step}_s"] = round(time.perf_counter() - clock[0], 3)
-        clock[0] = time.perf_counter()
-        bar.update()
-
-    with tqdm(total=4, desc=f"dataset ({profile.name})", leave=False) as bar:
+    info = {}
+    with tqdm(total=4, desc=f"dataset ({profile.name})", leave=False) as bar:  # generate, split, fit, transform
         if events is None:
             events = generate_events(profile.n_events, profile.n_items, profile.n_categories, profile.n_days,
                                      profile.seed)
         events.to_parquet(target / "events.parquet", index=False)
-        lap("generate")
+        bar.update()
         days = split_days(profile) if days is None else days
         parts = temporal_split(events, valid_days=days, test_days=days, source=source)
-        lap("split")
+        bar.update()
         workflow = SessionWorkflow(max_length=profile.max_length).fit(parts["train"], source=f"train split of {source}")
         workflow.save(target / "workflow")
-        lap("fit")
+        bar.update()
         for split in SPLITS:
             table = None if len(parts[split]) == 0 else workflow.transform_arrow(parts[split], source=f"{split} split")
             if table is None or table.num_rows == 0:
@@ -132,7 +119,7 @@ def build_dataset(profile: Profile, target: Path, events: pd.DataFrame | None = 
                                          "hold sessions")
             pq.write_table(table, target / f"{split}.parquet")
             info.update({f"{split}_sessions": table.num_rows, f"{split}_events": len(parts[split])})
-        lap("transform")
+        bar.update()
     (target / "schema.json").write_text(json.dumps(workflow.schema(), indent=2), encoding="utf-8")
     return info
 

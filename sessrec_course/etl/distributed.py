@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from sessrec_course.data.errors import DataError
-from sessrec_course.etl.frame import Backend, backend_of, get_backend
+from sessrec_course.etl.frame import backend_of, get_backend
 from sessrec_course.etl.workflow import SessionWorkflow
 from sessrec_course.paths import write_directory_atomically
 
@@ -28,10 +28,9 @@ _COUNTS_META = pd.DataFrame({"kind": np.zeros(0, np.int8), "key": np.zeros(0, np
 
 
 @contextmanager
-def dask_client(address: str | None = None, n_workers: int = 2, threads_per_worker: int = 1,
-                memory_limit: str | int | None = "auto", backend: Backend | None = None,
+def dask_client(address: str | None = None, n_workers: int = 2, memory_limit: str | int | None = "auto",
                 **cluster_kwargs: Any) -> Iterator[Any]:
-    """Yield a ``distributed.Client``: of the scheduler at ``address``, else of a local cluster closed on exit."""
+    """Yield a ``distributed.Client``: of the scheduler at ``address``, else of a local cluster (one thread a worker)."""
     from distributed import Client
 
     if address:
@@ -40,7 +39,7 @@ def dask_client(address: str | None = None, n_workers: int = 2, threads_per_work
         return
     cluster_kwargs.setdefault("dashboard_address", "127.0.0.1:0")  # a free port on loopback (":0" is every interface)
     cluster_kwargs.setdefault("host", "127.0.0.1")  # scheduler, nannies and workers
-    cluster = (backend or get_backend()).local_cluster(n_workers, threads_per_worker, memory_limit, **cluster_kwargs)
+    cluster = get_backend().local_cluster(n_workers, memory_limit, **cluster_kwargs)
     try:
         with Client(cluster) as client:
             yield client
@@ -53,12 +52,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def read_events(path: str | Path, backend: Backend | None = None) -> Any:
+def read_events(path: str | Path) -> Any:
     """Read a parquet event file or folder of files as a Dask DataFrame (partitions of the backend's frames)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no event parquet at {path}")
-    return (backend or get_backend()).dask().read_parquet(str(path))
+    return get_backend().dask().read_parquet(str(path))
 
 
 def shuffle_sessions(events: Any, npartitions: int | None = None) -> Any:
@@ -69,10 +68,8 @@ def shuffle_sessions(events: Any, npartitions: int | None = None) -> Any:
     return events.shuffle("session_id", npartitions=npartitions or events.npartitions)
 
 
-def fit_distributed(workflow: SessionWorkflow, events: Any, source: str = "train events",
-                    shuffled: bool = False) -> SessionWorkflow:
-    """Fit ``workflow`` on a Dask DataFrame of events: per-partition counts summed by a distributed group-by."""
-    sessions = events if shuffled else shuffle_sessions(events)
+def fit_distributed(workflow: SessionWorkflow, sessions: Any, source: str = "train events") -> SessionWorkflow:
+    """Fit ``workflow`` on :func:`shuffle_sessions`'s events: per-partition counts summed by a distributed group-by."""
     meta = backend_of(sessions._meta).from_pandas(_COUNTS_META)  # pandas or cuDF, as the partitions
 
     def counts_of(part: Any) -> Any:
@@ -91,12 +88,12 @@ def _write_partition(part: Any, index: int, workflow: SessionWorkflow, folder: s
     return table.num_rows
 
 
-def transform_distributed(workflow: SessionWorkflow, events: Any, output: str | Path, source: str = "events",
-                          shuffled: bool = False) -> dict[str, Any]:
-    """Write the sessions of a Dask DataFrame as a folder of parquet files + ``schema.json``, atomically."""
+def transform_distributed(workflow: SessionWorkflow, sessions: Any, output: str | Path, source: str = "events"
+                          ) -> dict[str, Any]:
+    """Write :func:`shuffle_sessions`'s events as a folder of parquet session files + ``schema.json``, atomically."""
     import dask
 
-    parts = (events if shuffled else shuffle_sessions(events)).to_delayed()
+    parts = sessions.to_delayed()
     result: dict[str, Any] = {}
 
     def write(tmp: Path) -> None:
@@ -115,9 +112,9 @@ def run_distributed_etl(events_path: str | Path, output: str | Path, client: Any
     workflow, source = workflow or SessionWorkflow(), f"events {events_path}"
     sessions = shuffle_sessions(read_events(events_path), npartitions)
     t0 = time.perf_counter()
-    fit_distributed(workflow, sessions, source, shuffled=True)
+    fit_distributed(workflow, sessions, source)
     t1 = time.perf_counter()
-    written = transform_distributed(workflow, sessions, output, source, shuffled=True)
+    written = transform_distributed(workflow, sessions, output, source)
     t2 = time.perf_counter()
     workers = len(client.scheduler_info().get("workers", {}))
     log.info("distributed ETL on %d workers: fit %.1f s, transform %.1f s", workers, t1 - t0, t2 - t1)
@@ -125,10 +122,10 @@ def run_distributed_etl(events_path: str | Path, output: str | Path, client: Any
             "fit_s": t1 - t0, "transform_s": t2 - t1, **written}
 
 
-def read_sessions_folder(path: str | Path, pattern: str = "part.*.parquet") -> pd.DataFrame:
+def read_sessions_folder(path: str | Path) -> pd.DataFrame:
     """Read the parquet files of a folder (:func:`transform_distributed`'s) as one frame sorted by ``session_id``."""
-    files = sorted(Path(path).glob(pattern))
+    files = sorted(Path(path).glob("part.*.parquet"))
     if not files:
-        raise FileNotFoundError(f"no {pattern} files in {path}")
+        raise FileNotFoundError(f"no part.*.parquet files in {path}")
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     return frame.sort_values("session_id", kind="stable").reset_index(drop=True)

@@ -89,16 +89,15 @@ class Backend:
             dask.config.set({"dataframe.backend": "cudf"})
         return dd
 
-    def local_cluster(self, n_workers: int, threads_per_worker: int = 1, memory_limit: str | int | None = "auto",
-                      **kwargs: Any) -> Any:
-        """Start a Dask cluster on this machine: ``LocalCluster`` (pandas) or one GPU per worker (``LocalCUDACluster``)."""
+    def local_cluster(self, n_workers: int, memory_limit: str | int | None = "auto", **kwargs: Any) -> Any:
+        """A Dask cluster here, one thread a worker: ``LocalCluster`` (pandas) or ``LocalCUDACluster`` (a GPU each)."""
         if self.on_gpu:
             from dask_cuda import LocalCUDACluster as Cluster
         else:
             from distributed import LocalCluster as Cluster
 
             kwargs.update(processes=True, silence_logs=kwargs.get("silence_logs", logging.ERROR))  # p2p logs a lot
-        return Cluster(n_workers=n_workers, threads_per_worker=threads_per_worker, memory_limit=memory_limit, **kwargs)
+        return Cluster(n_workers=n_workers, threads_per_worker=1, memory_limit=memory_limit, **kwargs)
 
 
 @functools.cache

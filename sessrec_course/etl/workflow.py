@@ -200,10 +200,6 @@ class SessionWorkflow:
         """Turn events into one row per session: a DataFrame of the input's backend with list columns."""
         return backend_of(events).frame_from_arrow(self.transform_arrow(events, source))
 
-    def fit_transform(self, events: Any, source: str = "train events") -> Any:
-        """Fit on ``events`` and transform them."""
-        return self.fit(events, source).transform(events, source)
-
     def encode_item_ids(self, raw_sessions: list[list[int]] | Any, max_length: int | None = None) -> np.ndarray:
         """Right-padded int64 matrix of the last ``max_length`` items; unseen, None or NaN → OOV, empty → padding."""
         self._require_fitted()
@@ -222,17 +218,13 @@ class SessionWorkflow:
     def decode_item_ids(self, encoded: Any) -> np.ndarray:
         """Map encoded ids back to raw item ids (padding, OOV and out-of-range ids → -1)."""
         self._require_fitted()
-        return _gather(np.r_[np.full(FIRST_ID, -1, np.int64), self.item_raw], encoded, -1)
+        table, enc = np.r_[np.full(FIRST_ID, -1, np.int64), self.item_raw], np.asarray(encoded, dtype=np.int64)
+        return np.where((enc >= 0) & (enc < len(table)), table[np.clip(enc, 0, len(table) - 1)], -1)
 
     def popular_items(self, k: int) -> np.ndarray:
         """Return the encoded ids of the ``k`` most frequent training items (fallback for empty sessions)."""
         self._require_fitted()
         return np.arange(FIRST_ID, FIRST_ID + min(k, len(self.item_raw)), dtype=np.int64)
-
-    def item_categories(self, encoded: Any) -> np.ndarray:
-        """Return the encoded category of encoded items (as learned on train; OOV → 1, padding → 0)."""
-        self._require_fitted()
-        return _gather(self.item_category, encoded, OOV_ID).astype(np.int64)
 
     def schema(self) -> dict[str, Any]:
         """Return the schema written beside the parquet files (docs/design.md)."""
@@ -306,15 +298,14 @@ def most_frequent(keys: np.ndarray, values: np.ndarray, weights: Any = None) -> 
     return np.divmod(best[session_starts(np, best // width)], width)
 
 
-def list_column(table: pa.Table, path: str | Path, column: str) -> pa.Array:
-    """Return list column ``column`` of ``table`` (read from ``path``) as one array, or a clear error."""
+def list_column(table: pa.Table, path: str | Path, column: str) -> pa.ChunkedArray:
+    """Return list column ``column`` of ``table`` (read from ``path``), or a clear error."""
     if column not in table.column_names:
         raise ValueError(f"{path}: no column {column!r} (columns: {table.column_names})")
     kind = table.schema.field(column).type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
         raise ValueError(f"{path}: column {column!r} is {kind}, expected a list column")
-    chunked = table.column(column)
-    return chunked.combine_chunks() if chunked.num_chunks else pa.array([], type=kind)
+    return table.column(column)
 
 
 def _sorted_codes(raw_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -329,8 +320,3 @@ def _map_sorted(be: Backend, vocabulary: tuple[np.ndarray, np.ndarray], raw: Any
     codes = xp.concatenate([xp.asarray(codes), xp.asarray([OOV_ID], dtype=np.int32)])
     return codes[be.lookup(xp.asarray(keys), raw)]  # position -1 picks the trailing OOV
 
-
-def _gather(table: np.ndarray, encoded: Any, missing: int) -> np.ndarray:
-    """``table[encoded]``, with ``missing`` for ids outside the table."""
-    enc = np.asarray(encoded, dtype=np.int64)
-    return np.where((enc >= 0) & (enc < len(table)), table[np.clip(enc, 0, len(table) - 1)], missing)

@@ -1,11 +1,8 @@
 """Next-item metrics over the full catalogue: Recall@K (= HR@K = P@K), MRR@K, NDCG@K, coverage, popularity.
 
-One target per case; ``rank`` is its 1-based position in the ranked catalogue. ``Recall@K``: share of cases with
-``rank <= K``; ``MRR@K``: mean of ``1/rank`` (0 beyond K); ``NDCG@K``: mean of ``1/log2(rank + 1)`` (0 beyond K);
-``Coverage@K``: share of the real items in some top-K list; ``Popularity@K``: mean popularity (count / largest
-count) of the recommended items. Padding (0) and OOV (1) are never recommended and are always a miss as targets;
-ties go to the lower item id: ``rank = 1 + #{higher score} + #{equal score, smaller id}``.
-"""
+A target's rank is ``1 + #{higher score} + #{equal score, smaller id}``; Recall@K is the share of ``rank <= K``, MRR@K
+and NDCG@K the means of ``1/rank`` and ``1/log2(rank + 1)`` (0 beyond K); Coverage@K is the share of real items in
+some top-K list, Popularity@K their mean count over the largest. Padding and OOV targets are always a miss."""
 
 from __future__ import annotations
 
@@ -20,10 +17,7 @@ from sessrec_course.ids import FIRST_ID, OOV_ID
 
 logger = logging.getLogger(__name__)
 
-#: Rank given to a target that can never be recommended (padding, OOV): larger than any K.
-MISS_RANK = np.iinfo(np.int64).max
-
-ScoreFn = Callable[[np.ndarray], np.ndarray]
+MISS_RANK = np.iinfo(np.int64).max  # the rank of a target never recommended (padding, OOV): beyond any K
 
 
 def _check_ks(ks: Iterable[int] | int) -> list[int]:
@@ -54,31 +48,22 @@ def _check_scores(scores: np.ndarray, n_rows: int | None = None, n_items: int | 
     return scores
 
 
-def _check_targets(targets: np.ndarray, n_items: int) -> np.ndarray:
+def ranks_from_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based rank of each target in its ``(B, n_items)`` score row, ties to the lower id (MISS_RANK for pad/OOV)."""
+    scores = _check_scores(scores)
     targets = np.asarray(targets)
     if targets.ndim != 1:
         raise ValueError(f"targets must be a 1-D array of item ids, got shape {targets.shape}")
     if not np.issubdtype(targets.dtype, np.integer):
         raise ValueError(f"targets must hold integer item ids, got dtype {targets.dtype}")
     targets = targets.astype(np.int64)
-    bad = (targets < 0) | (targets >= n_items)
-    if bad.any():
-        raise ValueError(
-            f"target item id {int(targets[bad][0])} is outside the catalogue 0..{n_items - 1}; "
-            f"map unknown items to OOV ({OOV_ID}) before evaluating"
-        )
-    return targets
-
-
-def ranks_from_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """1-based rank of each target in its ``(B, n_items)`` score row, ties to the lower id (MISS_RANK for pad/OOV)."""
-    scores = _check_scores(scores)
-    targets = _check_targets(targets, scores.shape[1])
+    if (bad := (targets < 0) | (targets >= scores.shape[1])).any():
+        raise ValueError(f"target item id {int(targets[bad][0])} is outside the catalogue 0..{scores.shape[1] - 1}; "
+                         f"map unknown items to OOV ({OOV_ID}) before evaluating")
     if scores.shape[0] != targets.shape[0]:
         raise ValueError(f"scores has {scores.shape[0]} rows but there are {targets.shape[0]} targets")
     valid = targets >= FIRST_ID
-    safe_targets = np.where(valid, targets, FIRST_ID)
-    ranks = ranks_of(scores[:, FIRST_ID:], safe_targets - FIRST_ID)
+    ranks = ranks_of(scores[:, FIRST_ID:], np.where(valid, targets, FIRST_ID) - FIRST_ID)
     return np.where(valid, ranks, MISS_RANK)
 
 
@@ -107,19 +92,17 @@ def metrics_from_ranks(ranks: np.ndarray, ks: Iterable[int] | int = (10, 20)) ->
     return out
 
 
-def as_score_fn(recommender) -> ScoreFn:
+def as_score_fn(recommender) -> Callable[[np.ndarray], np.ndarray]:
     """The scoring function of ``recommender``: its ``score`` method, or the callable itself."""
-    if hasattr(recommender, "score") and callable(recommender.score):
-        return recommender.score
-    if callable(recommender):
-        return recommender
-    raise TypeError(
-        f"{type(recommender).__name__} is not a recommender: expected an object with "
-        "score(item_ids (B, L) int64) -> (B, n_items) float32, or such a callable"
-    )
+    score = recommender.score if callable(getattr(recommender, "score", None)) else recommender
+    if not callable(score):
+        raise TypeError(f"{type(recommender).__name__} is not a recommender: expected an object with "
+                        "score(item_ids (B, L) int64) -> (B, n_items) float32, or such a callable")
+    return score
 
 
-def _check_prefixes(prefixes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _scored_batches(recommender, prefixes, targets, batch_size, n_items, progress, desc, features):
+    """Check the cases, then yield ``(start, stop, scores)`` a batch at a time (never the whole score matrix)."""
     prefixes = np.asarray(prefixes)
     if prefixes.ndim != 2:
         raise ValueError(f"prefixes must be a right-padded 2-D id matrix (cases, L), got shape {prefixes.shape}")
@@ -130,24 +113,11 @@ def _check_prefixes(prefixes: np.ndarray, targets: np.ndarray) -> tuple[np.ndarr
         raise ValueError(f"{len(prefixes)} prefixes but targets has shape {targets.shape}")
     if len(targets) == 0:
         raise ValueError("nothing to evaluate: there are no test cases")
-    return prefixes.astype(np.int64, copy=False), targets
-
-
-def _check_features(features: np.ndarray | None, prefixes: np.ndarray) -> np.ndarray | None:
-    """Per-click features aligned with ``prefixes``: ``(cases, L, F)``, or None."""
-    if features is None:
-        return None
-    features = np.asarray(features)
-    if features.ndim != 3 or features.shape[:2] != prefixes.shape:
+    features = None if features is None else np.asarray(features)
+    if features is not None and (features.ndim != 3 or features.shape[:2] != prefixes.shape):
         raise ValueError(f"features must hold one vector per prefix position, shape ({prefixes.shape[0]}, "
                          f"{prefixes.shape[1]}, F), got {features.shape}")
-    return features
-
-
-def _scored_batches(recommender, prefixes, targets, batch_size, n_items, progress, desc, features):
-    """Yield ``(start, stop, scores)`` batch by batch, so that the (cases x items) matrix never sits in memory."""
-    prefixes, targets = _check_prefixes(prefixes, targets)
-    features = _check_features(features, prefixes)
+    prefixes = prefixes.astype(np.int64, copy=False)
     score = as_score_fn(recommender)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -159,13 +129,11 @@ def _scored_batches(recommender, prefixes, targets, batch_size, n_items, progres
 
 
 def compute_ranks(recommender, prefixes: np.ndarray, targets: np.ndarray, batch_size: int = 512,
-                  n_items: int | None = None, progress: bool = True, desc: str = "ranking",
-                  features: np.ndarray | None = None) -> np.ndarray:
+                  progress: bool = True, desc: str = "ranking") -> np.ndarray:
     """Each target's 1-based rank, scored batch by batch (feeds :func:`metrics_from_ranks` for any K)."""
     targets = np.asarray(targets)
     ranks = np.empty(len(targets), dtype=np.int64)
-    for start, stop, scores in _scored_batches(recommender, prefixes, targets, batch_size, n_items, progress, desc,
-                                               features):
+    for start, stop, scores in _scored_batches(recommender, prefixes, targets, batch_size, None, progress, desc, None):
         ranks[start:stop] = ranks_from_scores(scores, targets[start:stop])
     return ranks
 
@@ -173,11 +141,8 @@ def compute_ranks(recommender, prefixes: np.ndarray, targets: np.ndarray, batch_
 def evaluate(recommender, prefixes: np.ndarray, targets: np.ndarray, ks: Iterable[int] | int = (10, 20),
              batch_size: int = 512, item_popularity: np.ndarray | None = None, n_items: int | None = None,
              progress: bool = True, desc: str = "evaluating", features: np.ndarray | None = None) -> dict[str, float]:
-    """Recall/MRR/NDCG/Coverage@K (+ Popularity@K with ``item_popularity``) of ``recommender`` on (prefix, target) cases.
-
-    ``recommender`` has ``score(item_ids (B, L) int64) -> (B, n_items)`` or is such a callable; ``features``
-    (``(cases, L, F)``, optional) are passed as a second argument, batch by batch.
-    """
+    """Recall/MRR/NDCG/Coverage@K (+ Popularity@K given ``item_popularity``) of ``recommender`` on the cases;
+    ``recommender``: see :func:`as_score_fn`; ``features`` ``(cases, L, F)`` go to it as a second argument."""
     ks = _check_ks(ks)
     targets = np.asarray(targets)
     ranks = np.empty(len(targets), dtype=np.int64)
@@ -190,7 +155,11 @@ def evaluate(recommender, prefixes: np.ndarray, targets: np.ndarray, ks: Iterabl
         if not seen:
             seen = {k: np.zeros(n_items, dtype=bool) for k in ks}
             if item_popularity is not None:
-                pop_norm = _normalised_popularity(item_popularity, n_items)
+                pop_norm = np.asarray(item_popularity, dtype=np.float64)
+                if pop_norm.shape != (n_items,):
+                    raise ValueError(f"item_popularity must have one count per encoded id, shape ({n_items},), "
+                                     f"got {pop_norm.shape}")
+                pop_norm = pop_norm / pop_norm.max() if pop_norm.max() > 0 else pop_norm
         ranks[start:stop] = ranks_from_scores(scores, targets[start:stop])
         top = top_k_from_scores(scores, max(ks))
         for k in ks:
@@ -206,14 +175,6 @@ def evaluate(recommender, prefixes: np.ndarray, targets: np.ndarray, ks: Iterabl
             result[f"Popularity@{k}"] = popularity_sum[k] / len(targets)
     logger.info("evaluated %d cases: %s", len(targets), {k: round(v, 4) for k, v in result.items()})
     return result
-
-
-def _normalised_popularity(item_popularity: np.ndarray, n_items: int) -> np.ndarray:
-    pop = np.asarray(item_popularity, dtype=np.float64)
-    if pop.shape != (n_items,):
-        raise ValueError(f"item_popularity must have one count per encoded id, shape ({n_items},), got {pop.shape}")
-    top = pop.max()
-    return pop / top if top > 0 else pop
 
 
 def item_counts(sessions, n_items: int) -> np.ndarray:

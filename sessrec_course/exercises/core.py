@@ -1,8 +1,7 @@
 """Checked exercises: ``q1.check(my_function)``, ``q1.hint()``, ``q1.solution()`` (the pattern of Kaggle Learn).
 
-A failed check names the case, expected vs got and how they differ, and the mistake when it knows it. It never
-raises on a learner's answer, except in strict mode (``SESSREC_EXERCISES_STRICT=1``, or nbgrader's autograder).
-"""
+A failed check names the case, expected vs got, how they differ and the mistake it knows; it raises only in strict
+mode (``SESSREC_EXERCISES_STRICT=1``, or nbgrader's autograder)."""
 
 from __future__ import annotations
 
@@ -189,10 +188,6 @@ class Exercise:
         cases = self._cases() if callable(self._cases) else self._cases
         return [(c, self.reference(*copy.deepcopy(c.args), **c.kwargs)) for c in cases]
 
-    def diagnose(self, case: Case, expected: Any, got: Any) -> str | None:
-        """The hint of the first known mistake that ``got`` makes on ``case``, if any."""
-        return next((hint for hint, test in self.mistakes.items() if _quietly(test, case, expected, got)), None)
-
     def evaluate(self, fn: Callable) -> Outcome:
         """Run ``fn`` on every case and report the first failure, naming the mistake if it is a known one."""
         if not callable(fn):
@@ -210,7 +205,8 @@ class Exercise:
             if got is None:
                 return Outcome(False, f"{label}: your function returned None: did you forget `return`?", case.label)
             if not _quietly(self.compare, expected, got):
-                hint = self.diagnose(case, expected, got) or case.hint or self.hints[0]
+                mistake = (hint for hint, test in self.mistakes.items() if _quietly(test, case, expected, got))
+                hint = next(mistake, None) or case.hint or self.hints[0]  # the first known mistake it makes
                 how = _quietly(difference, expected, got) or ""
                 return Outcome(False, f"{label}: expected {show(expected)}, got {_quietly(show, got) or type(got)}"
                                       f"{'; ' + how if how else ''}. Hint: {hint}", case.label, expected, got)

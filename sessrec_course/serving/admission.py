@@ -176,8 +176,7 @@ def _insert(text: str, anchor: str, end: str, addition: str) -> str:
 
 
 def limit_admission(repository: str | Path, max_in_flight: int, lease_ms: float = DEFAULT_LEASE_MS) -> Path:
-    """Put the exported ``repository`` behind an admission limit of ``max_in_flight`` requests; return its path.
-
+    """Put the exported ``repository`` behind an admission limit of ``max_in_flight`` requests; return its path:
     ``preprocess`` and ``model`` get ``templates/admission_step.py`` over their own model (``sessrec_step.py``)."""
     from sessrec_course.paths import write_directory_atomically
 

@@ -39,8 +39,7 @@ def is_unavailable(error: BaseException) -> bool:
     return any(code in status for code in UNAVAILABLE_STATUS) or any(m in message for m in UNAVAILABLE_MESSAGES)
 
 
-def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: float = 0.05,
-                    max_backoff_s: float = 1.0) -> T:
+def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: float = 0.05) -> T:
     """Return ``call(seconds left)``, retried on "unavailable" errors with jittered backoff for ``deadline_s``."""
     deadline, attempt = time.monotonic() + deadline_s, 0
     while True:
@@ -49,7 +48,7 @@ def call_with_retry(call: Callable[[float], T], deadline_s: float, backoff_s: fl
         except Exception as error:
             if not is_unavailable(error):
                 raise
-            pause = random.uniform(0, min(max_backoff_s, backoff_s * 2 ** attempt))  # jitter: clients spread out
+            pause = random.uniform(0, min(1.0, backoff_s * 2 ** attempt))  # jitter spreads clients; 1 s at most
             attempt += 1
             if time.monotonic() + pause >= deadline:
                 raise ServingUnavailable(f"the server stayed unavailable for {deadline_s:.1f} s "

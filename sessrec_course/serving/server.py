@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import secrets
@@ -21,7 +20,7 @@ import weakref
 from collections import deque
 from pathlib import Path
 
-from sessrec_course.environment import find_tritonserver
+from sessrec_course.environment import die_with_parent, find_tritonserver
 from sessrec_course.serving import server_setup
 from sessrec_course.serving.procs import process_group_members
 
@@ -61,11 +60,6 @@ def http_request(url: str, *, data: bytes | None = None, headers: dict[str, str]
         return error.code, error.read().decode(errors="replace")
     except OSError as error:
         return -1, str(error)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(Exception):  # PR_SET_PDEATHSIG: SIGKILL the server when its parent dies
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def surviving_server_processes() -> dict[int, list[int]]:
@@ -174,7 +168,7 @@ class TritonServer:
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
                 self.command(), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=server_setup.server_environment(self.binary), preexec_fn=_die_with_parent)
+                start_new_session=True, env=server_setup.server_environment(self.binary), preexec_fn=die_with_parent)
         _LIVE_SERVERS.add(self)
         _STARTED_GROUPS.append(self.process.pid)
         try:  # also on KeyboardInterrupt: never leave a half-started server behind

@@ -24,6 +24,7 @@ from sessrec_course.serving.server import TritonServer, http_request, kill_group
 log = logging.getLogger(__name__)
 
 STUB_NAME = "triton_python_backend_stub"
+INTERVAL_S, RELOAD_TIMEOUT_S = 0.1, 60.0  # how often the process group is looked at; the longest wait for a reload
 _METRIC = re.compile(r'^nv_inference_(pending_request_count|exec_count)\{model="([^"]+)",version="[^"]*"\} (\S+)$',
                      re.MULTILINE)
 # kind: stub_died, stub_hung, unloaded, reloaded, reload_failed, failed, server_died or crashed; at: time.monotonic()
@@ -54,14 +55,12 @@ def signal_stub(server: TritonServer, model: str, sig: int = signal.SIGKILL) -> 
 
 
 class Supervisor:
-    """A daemon thread, started at once, that watches the process group of ``server`` every ``interval_s`` s."""
+    """A daemon thread, started at once, that watches the process group of ``server`` every ``INTERVAL_S`` s."""
 
-    def __init__(self, server: TritonServer, on_death=None, *, interval_s: float = 0.1, liveness_s: float = 2.0,
-                 reload_timeout_s: float = 60.0, max_reloads: int = 3):
+    def __init__(self, server: TritonServer, on_death=None, *, liveness_s: float = 2.0, max_reloads: int = 3):
         self.process, self.http_url, self.metrics_url = server.process, server.http_url, server.metrics_url
         self.headers = server.control_headers()
-        self.interval_s, self.liveness_s = interval_s, liveness_s
-        self.reload_timeout_s, self.max_reloads = reload_timeout_s, max_reloads
+        self.liveness_s, self.max_reloads = liveness_s, max_reloads
         self._server = weakref.ref(server)  # held weakly: a server dropped without stop() still ends in its __del__
         self._on_death = on_death  # called with the ended process when the server dies on its own
         self.events: list[SupervisorEvent] = []
@@ -87,14 +86,14 @@ class Supervisor:
         """Stop watching (before the server is stopped on purpose, so that is no 'death')."""
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.reload_timeout_s + 5.0)
+            self._thread.join(timeout=RELOAD_TIMEOUT_S + 5.0)
 
     def _event(self, kind: str, model: str, detail: str = "") -> None:
         self.events.append(SupervisorEvent(time.monotonic(), kind, model, detail))
 
     def _run(self, expected: dict[str, set[int]]) -> None:
         try:
-            while not self._stop.wait(self.interval_s) and self._server() is not None:
+            while not self._stop.wait(INTERVAL_S) and self._server() is not None:
                 if self.process.poll() is not None:
                     self._event("server_died", "tritonserver", f"exit code {self.process.returncode}")
                     if self._on_death is not None and self._server() is not None:
@@ -142,7 +141,7 @@ class Supervisor:
 
     def _post(self, path: str) -> tuple[int, str]:
         """POST to a control API of the server; return ``(status, text)``, status -1 when unreachable."""
-        return http_request(f"http://{self.http_url}{path}", data=b"{}", timeout=self.reload_timeout_s,
+        return http_request(f"http://{self.http_url}{path}", data=b"{}", timeout=RELOAD_TIMEOUT_S,
                             headers={"Content-Type": "application/json", **self.headers})
 
     def _recover(self, model: str, gone: set[int]) -> None:
@@ -185,11 +184,11 @@ class Supervisor:
 class SupervisedServer(TritonServer):
     """A :class:`TritonServer` with explicit model control under a :class:`Supervisor`."""
 
-    def __init__(self, repository: str | Path, *, interval_s: float = 0.1, liveness_s: float = 2.0,
-                 max_reloads: int = 3, extra_args: tuple[str, ...] = (), **kwargs):
+    def __init__(self, repository: str | Path, *, liveness_s: float = 2.0, max_reloads: int = 3,
+                 extra_args: tuple[str, ...] = (), **kwargs):
         super().__init__(repository, extra_args=("--model-control-mode=explicit", "--load-model=*", *extra_args),
                          **kwargs)
-        self.watch = {"interval_s": interval_s, "liveness_s": liveness_s, "max_reloads": max_reloads}
+        self.watch = {"liveness_s": liveness_s, "max_reloads": max_reloads}
         self.supervisor: Supervisor | None = None
         self.failure: TritonServerDied | None = None  # set when the server died while serving
 

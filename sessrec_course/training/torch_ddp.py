@@ -1,16 +1,13 @@
 """Data-parallel training (lesson 07): ``torchrun`` launched from Python, the DDP callback, the script ranks run.
 
-:func:`launch_torchrun` runs torchrun with its store on 127.0.0.1 only (torch's TCPStore binds every interface and
-unpickles what it receives) and gloo/NCCL on loopback; torchrun and its ranks die with the launching process. From a
-shell: ``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2`` (a plain ``torchrun`` listens on
-every interface).
-"""
+Its store listens on 127.0.0.1 only (a plain torchrun's binds every interface and unpickles what it receives), gloo
+and NCCL on loopback; torchrun and its ranks die with the launcher. From a shell:
+``python -m sessrec_course.training.torch_ddp OUT --model gru --nproc 2``."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import functools
 import json
 import logging
@@ -27,6 +24,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from sessrec_course.environment import die_with_parent
 from sessrec_course.models.torch_export import save_model
 from sessrec_course.training.common import History, training_setup
 from sessrec_course.training.torch_callbacks import standard_callbacks
@@ -38,16 +36,6 @@ logger = logging.getLogger(__name__)
 
 MODULE = "sessrec_course.training.torch_ddp"
 AGENT = "import sys; from sessrec_course.training.torch_ddp import torchrun_agent; sys.exit(torchrun_agent(sys.argv[1:]))"
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None  # loaded before forks
-
-
-def die_with_parent(parent: int | None = None) -> None:
-    """Have Linux SIGKILL this process when its parent ends; end it now if its parent is no longer ``parent``."""
-    if PRCTL is not None:
-        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if parent is not None and os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def torchrun_agent(argv: list[str]) -> int:
@@ -73,11 +61,8 @@ def torchrun_agent(argv: list[str]) -> int:
 
 def launch_torchrun(args: list[str], nproc: int, timeout: float = 600,
                     env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run torchrun with ``nproc`` ranks of ``args`` (a script or ``-m module`` and arguments), one CPU thread each.
-
-    Raises ``RuntimeError`` with the tail of stderr on a non-zero exit, ``subprocess.TimeoutExpired`` after
-    ``timeout`` seconds; either way, as on an interrupt, torchrun and every rank are stopped.
-    """
+    """Run torchrun with ``nproc`` ranks of ``args`` (a script or ``-m module`` and arguments), one CPU thread each;
+    a non-zero exit raises ``RuntimeError`` with the tail of stderr, ``timeout`` ``subprocess.TimeoutExpired``."""
     if nproc < 1:
         raise ValueError(f"nproc must be at least 1, got {nproc}")
     child_env = {**os.environ, "OMP_NUM_THREADS": "1", "SESSREC_TORCH_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo",
@@ -92,22 +77,16 @@ def launch_torchrun(args: list[str], nproc: int, timeout: float = 600,
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     finally:  # after a timeout or an interrupted cell no rank may survive, after an exit nothing may linger
-        stop_torchrun(proc)
+        if proc.poll() is None:  # SIGTERM: torchrun stops its ranks; then SIGKILL to its group
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has ended already
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     if proc.returncode != 0:
         raise RuntimeError(f"torchrun ({nproc} processes) exited with {proc.returncode}:\n{stderr[-3000:]}")
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
-
-
-def stop_torchrun(proc: subprocess.Popen, grace: float = 15) -> None:
-    """End a torchrun started in a session of its own: SIGTERM, on which it stops its ranks, then after ``grace``
-    seconds SIGKILL to its process group; its ranks die with it (:func:`die_with_parent`)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace)
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has ended already
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def distributed_world() -> tuple[int, int]:
@@ -144,8 +123,7 @@ class _Loss(torch.nn.Module):
 
 
 class DataParallel(Callback):
-    """Under torchrun: gradients, step losses and epoch figures averaged over the ranks (sessions/s summed), so every
-    rank decides alike, and a new shuffle shared by all ranks each epoch."""
+    """Under torchrun: gradients, losses and epoch figures averaged over the ranks (sessions/s summed), one shuffle."""
 
     order = 20  # after validation, before early stopping and checkpoints
 
@@ -181,10 +159,8 @@ class DataParallel(Callback):
 def train_distributed(out: str | Path, nproc: int, model: str = "gru", *, artifacts: str | Path | None = None,
                       epochs: int = 3, batch_size: int = 64, max_steps: int | None = None, dropout: float = 0.0,
                       gpus: bool = False, timeout: float = 600) -> History:
-    """Train preset ``model`` on ``nproc`` ranks under torchrun (``gpus``: one GPU each, else the CPU); rank 0's history.
-
-    ``batch_size`` is the global batch; ``dropout`` is 0 so that one process and N draw the same random masks.
-    """
+    """Train preset ``model`` on ``nproc`` ranks (``gpus``: one GPU each) with global ``batch_size``; rank 0's history
+    (``dropout`` is 0 so that one process and N draw the same random masks)."""
     if gpus and torch.cuda.device_count() < nproc:
         raise ValueError(f"{nproc} ranks need {nproc} GPUs, this machine has {torch.cuda.device_count()}")
     env = {} if gpus else {"CUDA_VISIBLE_DEVICES": ""}  # no GPU: the trainer picks the CPU and gloo
@@ -201,8 +177,7 @@ def read_history(out: str | Path) -> History:
     path = Path(out) / "history.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the distributed run did not finish")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return History.from_dict({k: v for k, v in data.items() if k != "world"})
+    return History.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     history = fit(model, loader, setup.train, [*standard_callbacks(setup.train, validate), DataParallel()])
     if rank == 0:  # the one writer
         save_model(model, args.out)
-        (args.out / "history.json").write_text(json.dumps({**history.to_dict(), "world": world}), encoding="utf-8")
+        (args.out / "history.json").write_text(json.dumps(history.to_dict()), encoding="utf-8")
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0
