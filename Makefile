@@ -31,10 +31,10 @@ $(STAMP): requirements/cpu.txt pyproject.toml
 setup: $(STAMP)  ## create .venv and install the pinned environment (skipped when up to date)
 
 data: setup  ## generate the embedded default dataset for the active profile (reused when present)
-	$(BIN)/python -m sessrec_course data
+	$(BIN)/python -m sessrec_bench course --data-only
 
 course: data perf-analyzer  ## run every notebook headless into build/ (+HTML) and print the summary table
-	$(BIN)/python -m sessrec_course course
+	$(BIN)/python -m sessrec_bench course
 
 lint: setup  ## ruff
 	$(BIN)/ruff check .

@@ -9,11 +9,10 @@ One module (or sub-package) per stage of the course, imported lazily so that
 - :mod:`sessrec_course.etl`         the fitted session workflow (cuDF or pandas)
 - :mod:`sessrec_course.evaluation`  metrics and protocols shared by every model
 - :mod:`sessrec_course.baselines`   popularity, Markov, session-kNN
-- :mod:`sessrec_course.models`      MLP, GRU and Transformer session models
+- :mod:`sessrec_course.models`      MLP, GRU, Transformer and HSTU session models
 - :mod:`sessrec_course.training`    the one training loop
 - :mod:`sessrec_course.serving`     Triton model repository, server and client
 - :mod:`sessrec_course.plots`       the course's figures
-- :mod:`sessrec_course.course`      runs every notebook and prints the summary
 """
 
 __version__ = "0.1.0"

@@ -54,14 +54,14 @@ def chromium_page(profile_dir: Path, viewport: tuple[int, int] = (1280, 900)) ->
 
 def executed_notebooks() -> Path:
     """``build/notebooks`` with every lesson executed; runs the course on the ci profile when any is missing."""
-    from sessrec_course.course import course_notebooks
+    from sessrec_bench.course_runner import course_notebooks
 
     out = ROOT / "build" / "notebooks"
     stale = [p for p in course_notebooks() if not (out / p.name).is_file()
              or (out / p.name).stat().st_mtime < p.stat().st_mtime]
     if stale:
         log.warning("executing %d lessons for the site (ci profile): %s", len(stale), [p.name for p in stale])
-        code = ("import sys; from pathlib import Path; from sessrec_course.course import run_course; "
+        code = ("import sys; from pathlib import Path; from sessrec_bench.course_runner import run_course; "
                 "r = run_course([Path(p) for p in sys.argv[1:]]); sys.exit(any(x.status != 'ok' for x in r))")
         start = time.perf_counter()
         env = {**os.environ, "SESSREC_PROFILE": "ci", "PYTHONPATH": str(ROOT)}

@@ -31,7 +31,8 @@ def tier_of(item: pytest.Item) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every collected test with its tier, unless it already carries one; skip lessons of absent kernels."""
-    from sessrec_course.course import OPTIONAL_KERNELS, missing_kernel, notebook_kernel
+    from sessrec_bench.course_runner import OPTIONAL_KERNELS, missing_kernel, notebook_kernel
+
     from sessrec_course.paths import project_root
 
     why: dict = {}

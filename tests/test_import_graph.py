@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "models": 4,
     "training": 5,
     "serving": 6,
-    "plots": 7, "report": 7, "course": 7, "exercises": 7, "lesson": 7, "keras_lessons": 7, "merlin_lessons": 7, "__main__": 7, "__init__": 7,
+    "plots": 7, "report": 7, "exercises": 7, "lesson": 7, "keras_lessons": 7, "merlin_lessons": 7, "__init__": 7,
 }
 # Within stage 0 the order still matters: profiles may use device, environment may use both, not the reverse.
 STAGE0_ORDER = ("ids", "arrays", "paths", "device", "profiles", "environment")

@@ -12,8 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbval_record import unclean_stderr
-
-from sessrec_course.course import execute_notebook
+from sessrec_bench.course_runner import execute_notebook
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # whole lessons in kernels (not rerun under the GPU lock)
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from sessrec_course.course import course_notebooks, notebook_kernel, run_course, summary_table
+from sessrec_bench.course_runner import course_notebooks, notebook_kernel, run_course, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,7 +84,7 @@ def test_course_runner_reports_failures_and_recorded_figures(tmp_path):
 
 def test_course_runner_skips_a_lesson_whose_optional_kernel_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "no-kernels"))
-    import sessrec_course.course as course
+    import sessrec_bench.course_runner as course
 
     monkeypatch.setattr(course, "missing_kernel", lambda kernel: f"kernel {kernel!r} is not installed (`make merlin`)")
     lesson = ROOT / "notebooks" / "merlin" / "01_nvtabular_etl.ipynb"
@@ -96,7 +95,7 @@ def test_course_runner_skips_a_lesson_whose_optional_kernel_is_missing(tmp_path,
 
 
 def test_summary_table_wraps_long_figure_lists_between_figures():
-    from sessrec_course.course import NotebookResult
+    from sessrec_bench.course_runner import NotebookResult
 
     figures = [{"metric": "Recall@20", "value": i / 100, "model": f"model{i}"} for i in range(15)]
     table = summary_table([NotebookResult("01_data", "ok", 1.0, figures)], width=60)

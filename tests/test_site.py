@@ -13,8 +13,7 @@ from urllib.parse import urljoin, urlparse
 import nbformat
 import pytest
 from browser_helpers import ROOT, built_site, chromium_page
-
-from sessrec_course.course import course_notebooks
+from sessrec_bench.course_runner import course_notebooks
 
 pytestmark = pytest.mark.integration  # runs the course (when not yet executed) and sphinx-build in subprocesses
 

@@ -31,6 +31,7 @@ MEASUREMENTS = {
     "time-features": ("sessrec_bench.time_features", "one preset trained with or without time features, on test"),
     "solved": ("sessrec_bench.solved_lessons", "a lesson with its exercise stubs replaced by the reference solutions"),
     "peers-2026": ("sessrec_bench.peers_2026", "RecTools and RecBole beside the course recipe, scored by its evaluate"),
+    "course": ("sessrec_bench.course_runner", "every lesson headless into build/notebooks and the summary (make course)"),
 }
 
 

@@ -23,7 +23,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the checkout's package, also when run as a plain script
 
-from sessrec_course.course import OPTIONAL_KERNELS, course_notebooks, missing_kernel, notebook_kernel  # noqa: E402
+from sessrec_bench.course_runner import OPTIONAL_KERNELS, course_notebooks, missing_kernel, notebook_kernel  # noqa: E402
 
 log = logging.getLogger("site")
 HERE = Path(__file__).resolve().parent

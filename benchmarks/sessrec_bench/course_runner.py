@@ -1,9 +1,12 @@
 """Run the whole course headless (``make course``): every notebook in order, executed copies and HTML in ``build/``,
 and a summary table of status, runtime and the figures each notebook recorded (:func:`sessrec_course.report.record`).
+
+``python -m sessrec_bench course`` (``--data-only``: just prepare the active profile's dataset, ``make data``).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import time
@@ -140,3 +143,23 @@ def run_course(notebooks: list[Path] | None = None, out_dir: Path | None = None)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.txt").write_text(summary_table(results) + "\n", encoding="utf-8")
     return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sessrec_bench course [--data-only]``: the environment report, then every lesson and the summary."""
+    parser = argparse.ArgumentParser(prog="python -m sessrec_bench course", description=main.__doc__)
+    parser.add_argument("--data-only", action="store_true", help="only prepare the active profile's dataset")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S", force=True)
+    if args.data_only:
+        from sessrec_course.etl.dataset import prepare_default_dataset
+
+        artifacts = prepare_default_dataset()
+        print(f"default dataset ({artifacts.profile.name}): {artifacts.root}")
+        return 0
+    from sessrec_course.environment import environment_report
+
+    print(environment_report().to_text(), end="\n\n", flush=True)
+    results = run_course()
+    print("\n" + summary_table(results))
+    return 0 if all(r.status == "ok" for r in results) else 1
