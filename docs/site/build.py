@@ -138,7 +138,7 @@ def stage(executed_dir: Path, stage_dir: Path, notebooks_dir: Path | None = None
 
 
 # docs/ pages published beside the results page (it and the landing page link them)
-RESULT_PAGES = ("serving_faults.md",)
+RESULT_PAGES = ("serving_faults.md", "peers_2026.md")
 
 
 def landing_page(lessons: list[dict]) -> str:

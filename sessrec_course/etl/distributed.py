@@ -122,10 +122,10 @@ def run_distributed_etl(events_path: str | Path, output: str | Path, client: Any
             "fit_s": t1 - t0, "transform_s": t2 - t1, **written}
 
 
-def read_sessions_folder(path: str | Path) -> pd.DataFrame:
-    """Read the parquet files of a folder (:func:`transform_distributed`'s) as one frame sorted by ``session_id``."""
-    files = sorted(Path(path).glob("part.*.parquet"))
+def read_sessions_folder(path: str | Path, pattern: str = "part.*.parquet") -> pd.DataFrame:
+    """Read the parquet files of a folder (Dask's or NVTabular's output) as one frame sorted by ``session_id``."""
+    files = sorted(Path(path).glob(pattern))
     if not files:
-        raise FileNotFoundError(f"no part.*.parquet files in {path}")
+        raise FileNotFoundError(f"no {pattern} files in {path}")
     frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     return frame.sort_values("session_id", kind="stable").reset_index(drop=True)
