@@ -64,3 +64,31 @@ def exercises_in_lesson_mode(request, monkeypatch):
         monkeypatch.delenv("SESSREC_EXERCISES_STRICT", raising=False)
         monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
 
+
+
+def _machine_facts() -> list[str]:
+    """Facts that explain a crash on a CI box we cannot log into: shared memory, memory, its cgroup limit."""
+    import os
+    import shutil
+
+    facts = []
+    if os.path.isdir("/dev/shm"):
+        usage = shutil.disk_usage("/dev/shm")
+        facts.append(f"/dev/shm: {usage.total >> 20} MiB, {usage.free >> 20} MiB free, "
+                     f"{len(os.listdir('/dev/shm'))} entries")
+    for path in ("/proc/meminfo", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.events",
+                 "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.failcnt"):
+        if os.path.exists(path):
+            with open(path) as handle:
+                lines = [line.strip() for line in handle if line.startswith(("MemTotal", "MemAvailable", "oom", "max"))
+                         or not path.startswith("/proc")]
+            facts.append(f"{path}: {'; '.join(lines)}")
+    return facts
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """After a failing run, print the machine facts a server crash is usually explained by."""
+    if exitstatus != 0:
+        terminalreporter.write_sep("-", "machine facts at the end of the run")
+        for fact in _machine_facts():
+            terminalreporter.write_line(fact)

@@ -33,6 +33,7 @@ from sessrec_course.serving.admission import limit_admission  # noqa: E402
 from sessrec_course.serving.pipeline import serving_state_from_workflow  # noqa: E402
 from sessrec_course.serving.procs import process_group_members  # noqa: E402
 from sessrec_course.serving.server import find_tritonserver  # noqa: E402
+from sessrec_course.serving.server_setup import SHM_DIR, mapped_shm_regions  # noqa: E402
 from sessrec_course.serving.supervisor import (  # noqa: E402
     SupervisedServer,
     TritonServerDied,
@@ -122,6 +123,19 @@ def test_a_killed_stub_under_load_is_reloaded_and_never_answers_wrong(served, ti
     with TritonRecommender(served.grpc_url, "grpc") as client:  # and it serves normally afterwards
         got = client.recommend_batch(tiny["sessions"][:40], batch_size=16)
     assert got.groupby("session")["item_id"].apply(tuple).tolist() == tiny["top_k"][:40]
+    _assert_only_live_regions_remain(served)
+
+
+def _regions(server) -> dict[str, int]:
+    return {p.name: p.stat().st_mode & 0o777 for p in SHM_DIR.glob(f"{server.shm_prefix}*")}
+
+
+def _assert_only_live_regions_remain(server) -> None:
+    """The killed stub's shared memory is gone; the live ones are this user's only (0600)."""
+    live = mapped_shm_regions(process_group_members(server.process.pid), server.shm_prefix)
+    regions = _regions(server)
+    assert len(live) == len(stub_pids(server.process.pid)) and set(regions) == live, (regions, live)
+    assert set(regions.values()) == {0o600}, regions
 
 
 def test_a_retrying_client_rides_through_a_killed_stub(served, tiny):
@@ -234,6 +248,7 @@ def test_a_killed_server_is_reported_and_leaves_no_stub(tiny):
     try:
         pgid = server.process.pid
         assert stub_pids(pgid), "no stub to orphan"
+        assert _regions(server), "the stubs' shared memory was not found under the server's prefix"
         os.kill(pgid, signal.SIGKILL)
         assert _wait(lambda: server.failure is not None, 10.0), "the death went unnoticed"
         assert _wait(lambda: process_group_members(pgid) == [], 10.0), process_group_members(pgid)
@@ -242,6 +257,7 @@ def test_a_killed_server_is_reported_and_leaves_no_stub(tiny):
         assert "Last log lines" in message and not server.running and not server.is_ready()
         assert server.problem().startswith("tritonserver (pid") and "killed by signal 9" in server.problem()
         assert isinstance(server.failure, TritonServerDied)
+        assert _regions(server) == {}, "the dead server's shared memory was left in /dev/shm"
     finally:
         server.stop()
     assert process_group_members(pgid) == []

@@ -97,6 +97,7 @@ class TritonServer:
         self.http_port = self.grpc_port = self.metrics_port = 0
         self.process: subprocess.Popen | None = None
         self._control_key = secrets.token_urlsafe(24)
+        self.shm_prefix = f"sessrec_triton_{secrets.token_hex(6)}_"  # this server's stub regions in /dev/shm
 
     @property
     def http_url(self) -> str:
@@ -128,7 +129,7 @@ class TritonServer:
         return server_setup.server_command(
             self.binary, self.repository, server_setup.prepare_backend_dir(self.binary, self.work_dir / "backends"),
             http_port=self.http_port, grpc_port=self.grpc_port, metrics_port=self.metrics_port,
-            control_key=self._control_key, extra_args=self.extra_args)
+            control_key=self._control_key, shm_prefix=self.shm_prefix, extra_args=self.extra_args)
 
     def log_tail(self, lines: int = 30) -> str:
         """Return the last ``lines`` lines of the server log."""
@@ -183,6 +184,7 @@ class TritonServer:
         except BaseException:
             self.stop()
             raise
+        server_setup.protect_shm_regions(self.shm_prefix)
         log.info("tritonserver ready on http %s, grpc %s", self.http_url, self.grpc_url)
         return self
 
@@ -194,6 +196,7 @@ class TritonServer:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)  # the server then unloads its models and ends the stubs
         kill_group(process, grace_s=self.stop_timeout)  # start_new_session: the server leads its group
+        server_setup.remove_shm_regions(self.shm_prefix)  # a killed stub's region outlives it
         _LIVE_SERVERS.discard(self)
         inside = self.work_dir in self.log_path.resolve().parents  # keep the log, drop the backend links
         shutil.rmtree(self.work_dir / "backends" if inside else self.work_dir, ignore_errors=True)

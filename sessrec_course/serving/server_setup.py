@@ -3,6 +3,7 @@ a python backend folder, this interpreter's LIBDIR and the venv's ``bin`` first,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import sysconfig
@@ -14,6 +15,7 @@ from sessrec_course.environment import find_tritonserver
 RESTRICTED_APIS = ("model-repository", "shared-memory", "logging", "trace")
 CONTROL_HEADER = "sessrec-control-key"
 GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # Triton reads a restricted gRPC header under this prefix
+SHM_DIR = Path("/dev/shm")  # where the python backend keeps each stub's shared-memory region
 
 
 def server_backend_dirs(binary: Path) -> tuple[Path, Path | None]:
@@ -60,8 +62,9 @@ def server_environment(binary: Path) -> dict[str, str]:
 
 
 def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_port: int, grpc_port: int,
-                   metrics_port: int, control_key: str, extra_args: tuple[str, ...] = ()) -> list[str]:
-    """Return the command line: every endpoint on 127.0.0.1, the control APIs behind ``control_key``."""
+                   metrics_port: int, control_key: str, shm_prefix: str, extra_args: tuple[str, ...] = ()) -> list[str]:
+    """Return the command line: every endpoint on 127.0.0.1, the control APIs behind ``control_key``, the stubs'
+    shared memory under ``shm_prefix`` (so this server's regions can be removed, even those of killed stubs)."""
     restricted = f"{','.join(RESTRICTED_APIS)}:{CONTROL_HEADER}={control_key}"
     return [
         str(binary), "--model-repository", str(repository), "--backend-directory", str(backend_dir),
@@ -69,7 +72,39 @@ def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_po
         "--grpc-address", "127.0.0.1", "--grpc-port", str(grpc_port),
         "--metrics-address", "127.0.0.1", "--metrics-port", str(metrics_port),
         f"--http-restricted-api={restricted}", f"--grpc-restricted-protocol={restricted}",
+        f"--backend-config=python,shm-region-prefix-name={shm_prefix}",
         "--allow-gpu-metrics", "false", "--pinned-memory-pool-byte-size=0",
         "--strict-readiness", "true", "--exit-timeout-secs", "2",  # the wait for open connections when stopping
         *extra_args,
     ]
+
+
+def remove_shm_regions(prefix: str, keep: set[str] = frozenset()) -> list[str]:
+    """Remove this user's python-backend regions named ``prefix*`` except ``keep``; return the names removed."""
+    removed = []
+    for path in SHM_DIR.glob(f"{prefix}*"):
+        with contextlib.suppress(OSError):
+            if path.name not in keep and path.lstat().st_uid == os.getuid() and path.is_file():
+                path.unlink()
+                removed.append(path.name)
+    return removed
+
+
+def protect_shm_regions(prefix: str) -> None:
+    """Make this user's ``prefix*`` regions readable by this user only (the backend creates them 0644)."""
+    for path in SHM_DIR.glob(f"{prefix}*"):
+        with contextlib.suppress(OSError):
+            if path.lstat().st_uid == os.getuid() and path.is_file():
+                path.chmod(0o600)
+
+
+def mapped_shm_regions(pids: list[int], prefix: str) -> set[str]:
+    """Return the names of ``prefix*`` regions that processes ``pids`` have mapped now."""
+    mapped = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+                name = line.rsplit("/", 1)[-1].removesuffix(" (deleted)")
+                if "/dev/shm/" in line and name.startswith(prefix):
+                    mapped.add(name)
+    return mapped

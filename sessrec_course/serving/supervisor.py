@@ -17,6 +17,7 @@ import weakref
 from collections import defaultdict, namedtuple
 from pathlib import Path
 
+from sessrec_course.serving import server_setup
 from sessrec_course.serving.admission import clear_tables, remove_tables
 from sessrec_course.serving.procs import command_line, process_group_members, stat_fields
 from sessrec_course.serving.server import TritonServer, http_request, kill_group
@@ -59,6 +60,7 @@ class Supervisor:
 
     def __init__(self, server: TritonServer, on_death=None, *, liveness_s: float = 2.0, max_reloads: int = 3):
         self.process, self.http_url, self.metrics_url = server.process, server.http_url, server.metrics_url
+        self.shm_prefix = server.shm_prefix
         self.headers = server.control_headers()
         self.liveness_s, self.max_reloads = liveness_s, max_reloads
         self._server = weakref.ref(server)  # held weakly: a server dropped without stop() still ends in its __del__
@@ -160,6 +162,9 @@ class Supervisor:
                 status, reason = self._reload_dependents()
             if status == 200:
                 freed = ", slots freed" if clear_tables(self.process.pid) else ""
+                live = server_setup.mapped_shm_regions(process_group_members(self.process.pid), self.shm_prefix)
+                server_setup.remove_shm_regions(self.shm_prefix, keep=live)  # the dead stub's region
+                server_setup.protect_shm_regions(self.shm_prefix)
                 self._event("reloaded", model, f"{time.monotonic() - began:.2f} s{freed}")
                 self._progress.pop(model, None)
                 self._recovering -= {model}
@@ -214,6 +219,7 @@ class SupervisedServer(TritonServer):
     def report_death(self, process: subprocess.Popen) -> None:
         """What the supervisor calls when the server ended on its own: end its stubs, keep the cause."""
         kill_group(process)
+        server_setup.remove_shm_regions(self.shm_prefix)
         code = process.returncode
         cause = f"was killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exited with code {code}"
         self.failure = TritonServerDied(f"tritonserver (pid {process.pid}) {cause} while serving {self.repository}; "
