@@ -131,10 +131,10 @@ def _regions(server) -> dict[str, int]:
 
 
 def _assert_only_live_regions_remain(server) -> None:
-    """The killed stub's shared memory is gone; the live ones are this user's only (0600)."""
-    live = mapped_shm_regions(process_group_members(server.process.pid), server.shm_prefix)
-    regions = _regions(server)
-    assert len(live) == len(stub_pids(server.process.pid)) and set(regions) == live, (regions, live)
+    """The killed stub's shared memory is gone from /dev/shm; the live stubs' regions are this user's only (0600)."""
+    stubs = [pid for pids in stub_pids(server.process.pid).values() for pid in pids]
+    live, regions = mapped_shm_regions(stubs, server.shm_prefix), _regions(server)
+    assert len(live) == len(stubs) and set(regions) == live, (regions, live)
     assert set(regions.values()) == {0o600}, regions
 
 

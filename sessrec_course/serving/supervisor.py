@@ -162,8 +162,9 @@ class Supervisor:
                 status, reason = self._reload_dependents()
             if status == 200:
                 freed = ", slots freed" if clear_tables(self.process.pid) else ""
-                live = server_setup.mapped_shm_regions(process_group_members(self.process.pid), self.shm_prefix)
-                server_setup.remove_shm_regions(self.shm_prefix, keep=live)  # the dead stub's region
+                stubs = [pid for pids in stub_pids(self.process.pid).values() for pid in pids]
+                live = server_setup.mapped_shm_regions(stubs, self.shm_prefix)  # the server keeps dead ones mapped
+                server_setup.remove_shm_regions(self.shm_prefix, keep=live)
                 server_setup.protect_shm_regions(self.shm_prefix)
                 self._event("reloaded", model, f"{time.monotonic() - began:.2f} s{freed}")
                 self._progress.pop(model, None)
