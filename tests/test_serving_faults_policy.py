@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sessrec_course.serving import server_setup
 from sessrec_course.serving.client import ServingUnavailable, call_with_retry, is_unavailable
 from sessrec_course.serving.repository import ServingConfig
 from sessrec_course.serving.server_setup import RESTRICTED_APIS, server_command
@@ -44,13 +45,34 @@ def test_every_python_step_of_an_export_gets_the_queue_policy(tmp_path):
 
 def test_the_command_line_listens_on_loopback_and_restricts_the_control_apis(tmp_path):
     command = server_command(tmp_path, tmp_path, tmp_path, http_port=1, grpc_port=2, metrics_port=3,
-                             control_key="s3cret")
+                             control_key="s3cret", shm_prefix="sessrec_triton_ab12_")
+    assert "--backend-config=python,shm-region-prefix-name=sessrec_triton_ab12_" in command
     for flag in ("--http-address", "--grpc-address", "--metrics-address"):
         assert command[command.index(flag) + 1] == "127.0.0.1"
     restricted = "model-repository,shared-memory,logging,trace:sessrec-control-key=s3cret"
     assert f"--http-restricted-api={restricted}" in command and f"--grpc-restricted-protocol={restricted}" in command
     assert not {"inference", "health", "metadata", "model-config", "statistics"} & set(RESTRICTED_APIS)
     assert "--model-control-mode=explicit" not in command
+
+
+def test_shared_memory_regions_are_made_private_and_the_unkept_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(server_setup, "SHM_DIR", tmp_path)
+    live, dead, other = (tmp_path / f"{name}_1" for name in ("sessrec_triton_ab12_live", "sessrec_triton_ab12_dead",
+                                                             "triton_python_backend_shm_region"))
+    for path in (live, dead, other):
+        path.write_bytes(b"x")
+        path.chmod(0o644)
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"y")
+    target.chmod(0o644)
+    (tmp_path / "sessrec_triton_ab12_link").symlink_to(target)
+    server_setup.tidy_shm_regions("sessrec_triton_ab12_")
+    assert {p.name: p.lstat().st_mode & 0o777 for p in (live, dead, other, target)} == {
+        live.name: 0o600, dead.name: 0o600, other.name: 0o644, target.name: 0o644}  # a link is never followed
+    server_setup.tidy_shm_regions("sessrec_triton_ab12_", keep={live.name})
+    assert live.exists() and not dead.exists() and other.exists() and target.exists()
+    server_setup.tidy_shm_regions("sessrec_triton_ab12_", keep=set())
+    assert not live.exists() and other.exists() and (tmp_path / "sessrec_triton_ab12_link").is_symlink()
 
 
 def test_explicit_model_control_only_under_supervision(tmp_path):

@@ -184,7 +184,7 @@ class TritonServer:
         except BaseException:
             self.stop()
             raise
-        server_setup.protect_shm_regions(self.shm_prefix)
+        server_setup.tidy_shm_regions(self.shm_prefix)
         log.info("tritonserver ready on http %s, grpc %s", self.http_url, self.grpc_url)
         return self
 
@@ -196,7 +196,7 @@ class TritonServer:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)  # the server then unloads its models and ends the stubs
         kill_group(process, grace_s=self.stop_timeout)  # start_new_session: the server leads its group
-        server_setup.remove_shm_regions(self.shm_prefix)  # a killed stub's region outlives it
+        server_setup.tidy_shm_regions(self.shm_prefix, keep=set())  # a killed stub's region outlives it
         _LIVE_SERVERS.discard(self)
         inside = self.work_dir in self.log_path.resolve().parents  # keep the log, drop the backend links
         shutil.rmtree(self.work_dir / "backends" if inside else self.work_dir, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import sysconfig
 from pathlib import Path
@@ -79,23 +80,16 @@ def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_po
     ]
 
 
-def remove_shm_regions(prefix: str, keep: set[str] = frozenset()) -> list[str]:
-    """Remove this user's python-backend regions named ``prefix*`` except ``keep``; return the names removed."""
-    removed = []
+def tidy_shm_regions(prefix: str, keep: set[str] | None = None) -> None:
+    """Make this user's ``prefix*`` regions 0600 (the backend creates them 0644); remove those not in ``keep``."""
     for path in SHM_DIR.glob(f"{prefix}*"):
         with contextlib.suppress(OSError):
-            if path.name not in keep and path.lstat().st_uid == os.getuid() and path.is_file():
-                path.unlink()
-                removed.append(path.name)
-    return removed
-
-
-def protect_shm_regions(prefix: str) -> None:
-    """Make this user's ``prefix*`` regions readable by this user only (the backend creates them 0644)."""
-    for path in SHM_DIR.glob(f"{prefix}*"):
-        with contextlib.suppress(OSError):
-            if path.lstat().st_uid == os.getuid() and path.is_file():
+            if (info := path.lstat()).st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):  # no link followed
+                continue
+            if keep is None or path.name in keep:
                 path.chmod(0o600)
+            else:
+                path.unlink()
 
 
 def mapped_shm_regions(pids: list[int], prefix: str) -> set[str]:

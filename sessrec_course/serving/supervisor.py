@@ -164,8 +164,7 @@ class Supervisor:
                 freed = ", slots freed" if clear_tables(self.process.pid) else ""
                 stubs = [pid for pids in stub_pids(self.process.pid).values() for pid in pids]
                 live = server_setup.mapped_shm_regions(stubs, self.shm_prefix)  # the server keeps dead ones mapped
-                server_setup.remove_shm_regions(self.shm_prefix, keep=live)
-                server_setup.protect_shm_regions(self.shm_prefix)
+                server_setup.tidy_shm_regions(self.shm_prefix, keep=live)
                 self._event("reloaded", model, f"{time.monotonic() - began:.2f} s{freed}")
                 self._progress.pop(model, None)
                 self._recovering -= {model}
@@ -220,7 +219,7 @@ class SupervisedServer(TritonServer):
     def report_death(self, process: subprocess.Popen) -> None:
         """What the supervisor calls when the server ended on its own: end its stubs, keep the cause."""
         kill_group(process)
-        server_setup.remove_shm_regions(self.shm_prefix)
+        server_setup.tidy_shm_regions(self.shm_prefix, keep=set())
         code = process.returncode
         cause = f"was killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exited with code {code}"
         self.failure = TritonServerDied(f"tritonserver (pid {process.pid}) {cause} while serving {self.repository}; "
