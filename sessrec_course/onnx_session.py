@@ -11,10 +11,7 @@ from pathlib import Path
 
 def onnx_session(path: str | Path, intra_op_threads: int | None = None, inter_op_threads: int | None = None,
                  use_gpu: bool = False):
-    """Return an onnxruntime ``InferenceSession`` for ``path`` on CPU (CUDA first with ``use_gpu``, if present).
-
-    Threads left at ``None`` keep onnxruntime's defaults; execution is sequential with every graph optimisation.
-    """
+    """Return an onnxruntime session for ``path`` (CUDA first with ``use_gpu``); ``None`` threads: its defaults."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

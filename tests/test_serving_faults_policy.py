@@ -3,6 +3,9 @@ supervised), Triton's queue policy of the fault drills, and which errors clients
 
 from __future__ import annotations
 
+import mmap
+import os
+
 import pytest
 
 from sessrec_course.serving import server_setup
@@ -69,9 +72,10 @@ def test_shared_memory_regions_are_made_private_and_the_unkept_removed(tmp_path,
     server_setup.tidy_shm_regions("sessrec_triton_ab12_")
     assert {p.name: p.lstat().st_mode & 0o777 for p in (live, dead, other, target)} == {
         live.name: 0o600, dead.name: 0o600, other.name: 0o644, target.name: 0o644}  # a link is never followed
-    server_setup.tidy_shm_regions("sessrec_triton_ab12_", keep={live.name})
+    with live.open("r+b") as handle, mmap.mmap(handle.fileno(), 1):  # this process maps the live region
+        server_setup.tidy_shm_regions("sessrec_triton_ab12_", mapped_by=[os.getpid()])
     assert live.exists() and not dead.exists() and other.exists() and target.exists()
-    server_setup.tidy_shm_regions("sessrec_triton_ab12_", keep=set())
+    server_setup.tidy_shm_regions("sessrec_triton_ab12_", mapped_by=[])
     assert not live.exists() and other.exists() and (tmp_path / "sessrec_triton_ab12_link").is_symlink()
 
 

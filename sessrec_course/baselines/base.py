@@ -102,11 +102,7 @@ def last_items(item_ids: np.ndarray) -> np.ndarray:
 
 
 def two_tier(evidence: sp.spmatrix, popularity: np.ndarray) -> np.ndarray:
-    """Rank items with evidence (> 0) by it, above every other item; the rest by popularity (float32).
-
-    ``evidence`` is a sparse (B, n_items) matrix. Scores with evidence land in (1, 2] (scaled by the row
-    maximum), the others in [0, 0.5].
-    """
+    """Rank items with evidence (sparse (B, n_items), > 0) by it in (1, 2], above the rest by popularity in [0, 0.5]."""
     evidence = sp.csr_matrix(evidence)
     evidence.eliminate_zeros()
     out = np.repeat((0.5 * popularity).astype(np.float32)[None, :], evidence.shape[0], axis=0)

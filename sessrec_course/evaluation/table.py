@@ -13,11 +13,8 @@ from sessrec_course.evaluation.metrics import metrics_from_ranks
 def results_table(
     results: Mapping[str, Mapping[str, float]], columns: Iterable[str] | None = None, sort_by: str | None = None
 ) -> pd.DataFrame:
-    """Return a DataFrame with one row per model from ``{"model": {"Recall@20": ..., ...}, ...}``.
-
-    ``columns`` picks and orders metrics (default: all, in first-seen order); ``sort_by`` sorts rows by a
-    metric, best first. Missing metrics show as NaN.
-    """
+    """One row per model of ``{"model": {"Recall@20": ...}}``: ``columns`` picks metrics (default: all, first-seen
+    order), ``sort_by`` sorts best first; a missing metric is NaN."""
     if not results:
         raise ValueError("results is empty: give {model name: {metric: value}}")
     if columns is None:

@@ -54,10 +54,7 @@ class ModelConfig:
         return self.name != "transformer" or self.backbone == "gpt2"
 
     def to_dict(self) -> dict:
-        """Return the config as a plain dict (JSON-serialisable); ``time_features``/``repeat_mixture`` only when on.
-
-        Leaving a switch out when off keeps the dict, and so the checkpoint keys, of the other models as before.
-        """
+        """Return the config as a plain dict; the extension switches only when on (other models' cache keys stay)."""
         data = asdict(self)
         for switch in ("time_features", "repeat_mixture"):
             if not data[switch]:

@@ -13,11 +13,7 @@ from sessrec_course.arrays import order_desc
 
 def metric_curves_figure(curves: Mapping[str, pd.DataFrame], metrics: Sequence[str] = ("Recall", "MRR"),
                          title: str = "Metrics against the cut-off K") -> Figure:
-    """Plot ``Recall@K`` and ``MRR@K`` (one panel each) for K = 1..max per model.
-
-    ``curves`` maps a model name to the frame of :func:`sessrec_course.evaluation.metric_curves`
-    (index ``K``, one column per metric).
-    """
+    """Plot ``Recall@K`` and ``MRR@K`` (a panel each) for K = 1..max of ``{model: metric_curves frame}``."""
     if not curves:
         raise ValueError("curves is empty: give {model name: metric_curves(ranks)}")
     fig = Figure(figsize=(4.6 * len(metrics), 3.4))

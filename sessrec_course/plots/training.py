@@ -15,10 +15,8 @@ def _as_dict(history) -> dict:
 
 
 def learning_curves(histories, metric: str = "MRR@20", reference: Mapping[str, float] | None = None) -> Figure:
-    """Smoothed loss per step and validation ``metric`` per epoch (a bar per run after one epoch) of ``{label: history}``.
-
-    ``histories`` may also be one History (or its dict); ``reference`` draws baselines, e.g. ``{"Markov": 0.33}``.
-    """
+    """Smoothed loss per step and validation ``metric`` per epoch of ``{label: history}`` (or one history);
+    ``reference`` draws baselines, e.g. ``{"Markov": 0.33}``."""
     if not isinstance(histories, Mapping) or "losses" in histories:
         histories = {"model": histories}
     fig = Figure(figsize=(11, 3.8))

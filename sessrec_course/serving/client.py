@@ -84,6 +84,12 @@ def frame_in_batches(sessions: Sequence[Sequence[int]], batch_size: int,
     return pd.concat(frames or [to_frame(np.empty((0, 0)), np.empty((0, 0)))], ignore_index=True)
 
 
+# a restarted local server is found again within a second (gRPC's default backoff grows to minutes)
+GRPC_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                  ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.max_send_message_length", 2**31 - 1),
+                  ("grpc.max_receive_message_length", 2**31 - 1)]
+
+
 class TritonRecommender:
     """A client of the ensemble at ``url``: each call waits at most ``timeout_s``; "unavailable" answers are retried
     with backoff for ``retry_deadline_s`` (0: never), then :class:`ServingUnavailable`; a bad request fails at once."""
@@ -95,8 +101,9 @@ class TritonRecommender:
         self.protocol, self.model_name = protocol, model_name
         self.timeout_s, self.retry_deadline_s = timeout_s, retry_deadline_s
         self._module = importlib.import_module(f"tritonclient.{protocol}")
-        timeouts = {"connection_timeout": timeout_s, "network_timeout": timeout_s} if protocol == "http" else {}
-        self.client = self._module.InferenceServerClient(url, **timeouts)
+        options = ({"connection_timeout": timeout_s, "network_timeout": timeout_s} if protocol == "http" else
+                   {"channel_args": GRPC_RECONNECT})
+        self.client = self._module.InferenceServerClient(url, **options)
 
     def infer_matrix(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Send a padded raw matrix (B, L) and return top-k raw ids (B, k) and scores (B, k)."""

@@ -162,11 +162,12 @@ class TritonServer:
                 log.warning("a port was taken meanwhile: starting again with new ports")
         return self
 
-    def _start_once(self) -> TritonServer:
-        self.http_port, self.grpc_port, self.metrics_port = _distinct_free_ports(3)
+    def _start_once(self, keep_ports: bool = False) -> TritonServer:
+        if not (keep_ports and self.http_port):  # a restart keeps the ports its clients know
+            self.http_port, self.grpc_port, self.metrics_port = _distinct_free_ports(3)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting %s on %s (log: %s)", self.binary.name, self.http_url, self.log_path)
-        with self.log_path.open("wb") as log_file:
+        with self.log_path.open("ab" if keep_ports else "wb") as log_file:  # a restart keeps the crash's log
             self.process = subprocess.Popen(
                 self.command(), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, env=server_setup.server_environment(self.binary), preexec_fn=die_with_parent)
@@ -196,7 +197,7 @@ class TritonServer:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)  # the server then unloads its models and ends the stubs
         kill_group(process, grace_s=self.stop_timeout)  # start_new_session: the server leads its group
-        server_setup.tidy_shm_regions(self.shm_prefix, keep=set())  # a killed stub's region outlives it
+        server_setup.tidy_shm_regions(self.shm_prefix, mapped_by=[])  # a killed stub's region outlives it
         _LIVE_SERVERS.discard(self)
         inside = self.work_dir in self.log_path.resolve().parents  # keep the log, drop the backend links
         shutil.rmtree(self.work_dir / "backends" if inside else self.work_dir, ignore_errors=True)

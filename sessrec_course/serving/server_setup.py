@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import sys
 import sysconfig
@@ -80,25 +81,18 @@ def server_command(binary: Path, repository: Path, backend_dir: Path, *, http_po
     ]
 
 
-def tidy_shm_regions(prefix: str, keep: set[str] | None = None) -> None:
-    """Make this user's ``prefix*`` regions 0600 (the backend creates them 0644); remove those not in ``keep``."""
+def tidy_shm_regions(prefix: str, mapped_by: list[int] | None = None) -> None:
+    """Make this user's ``prefix*`` regions 0600 (not the backend's 0644); remove those ``mapped_by`` do not map."""
+    maps = ""
+    for pid in mapped_by or ():
+        with contextlib.suppress(OSError):
+            maps += Path(f"/proc/{pid}/maps").read_text()
+    keep = set(re.findall(rf"{re.escape(str(SHM_DIR))}/({re.escape(prefix)}\S*)", maps))
     for path in SHM_DIR.glob(f"{prefix}*"):
         with contextlib.suppress(OSError):
             if (info := path.lstat()).st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):  # no link followed
                 continue
-            if keep is None or path.name in keep:
+            if mapped_by is None or path.name in keep:
                 path.chmod(0o600)
             else:
                 path.unlink()
-
-
-def mapped_shm_regions(pids: list[int], prefix: str) -> set[str]:
-    """Return the names of ``prefix*`` regions that processes ``pids`` have mapped now."""
-    mapped = set()
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
-                name = line.rsplit("/", 1)[-1].removesuffix(" (deleted)")
-                if "/dev/shm/" in line and name.startswith(prefix):
-                    mapped.add(name)
-    return mapped

@@ -1,6 +1,7 @@
 """Opt-in supervision of a ``tritonserver`` (appendix 06b; why and figures: docs/serving_faults.md): a python stub that
 vanished, stayed stopped or made no progress for ``liveness_s`` is killed and its model reloaded (readiness False
-meanwhile, *failed* after ``max_reloads``); a server death or a crash of the watcher is kept with its reason."""
+meanwhile, *failed* after ``max_reloads``); a dead server (2.51 aborts when a stub dies holding a shared lock) is
+restarted on its ports ``max_restarts`` times, then kept with its reason, as is a crash of the watcher."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from sessrec_course.serving import server_setup
 from sessrec_course.serving.admission import clear_tables, remove_tables
 from sessrec_course.serving.procs import command_line, process_group_members, stat_fields
-from sessrec_course.serving.server import TritonServer, http_request, kill_group
+from sessrec_course.serving.server import TritonServer, TritonStartupError, http_request, kill_group
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Supervisor:
         self.headers = server.control_headers()
         self.liveness_s, self.max_reloads = liveness_s, max_reloads
         self._server = weakref.ref(server)  # held weakly: a server dropped without stop() still ends in its __del__
-        self._on_death = on_death  # called with the ended process when the server dies on its own
+        self._on_death = on_death  # called with the ended process; returns the restarted server's process or None
         self.events: list[SupervisorEvent] = []
         # failed, _recovering and _stopped_since are replaced whole, never changed in place: other threads read them
         self.failed: dict[str, str] = {}  # model -> why it stays down
@@ -98,9 +99,13 @@ class Supervisor:
             while not self._stop.wait(INTERVAL_S) and self._server() is not None:
                 if self.process.poll() is not None:
                     self._event("server_died", "tritonserver", f"exit code {self.process.returncode}")
-                    if self._on_death is not None and self._server() is not None:
-                        self._on_death(self.process)
-                    return
+                    alive = self._server() is not None and self._on_death is not None
+                    if (restarted := self._on_death(self.process) if alive else None) is None:
+                        return
+                    self.process, self.failed, self._progress, self._stopped_since = restarted, {}, {}, {}
+                    self._event("restarted", "tritonserver", f"pid {restarted.pid}, the same ports")
+                    expected = stub_pids(self.process.pid)
+                    continue
                 live = self._kill_hung(stub_pids(self.process.pid))
                 broken = sorted(m for m, pids in expected.items() if m not in self.failed and not pids <= live[m])
                 for model in broken:
@@ -163,8 +168,7 @@ class Supervisor:
             if status == 200:
                 freed = ", slots freed" if clear_tables(self.process.pid) else ""
                 stubs = [pid for pids in stub_pids(self.process.pid).values() for pid in pids]
-                live = server_setup.mapped_shm_regions(stubs, self.shm_prefix)  # the server keeps dead ones mapped
-                server_setup.tidy_shm_regions(self.shm_prefix, keep=live)
+                server_setup.tidy_shm_regions(self.shm_prefix, mapped_by=stubs)
                 self._event("reloaded", model, f"{time.monotonic() - began:.2f} s{freed}")
                 self._progress.pop(model, None)
                 self._recovering -= {model}
@@ -190,18 +194,19 @@ class SupervisedServer(TritonServer):
     """A :class:`TritonServer` with explicit model control under a :class:`Supervisor`."""
 
     def __init__(self, repository: str | Path, *, liveness_s: float = 2.0, max_reloads: int = 3,
-                 extra_args: tuple[str, ...] = (), **kwargs):
+                 max_restarts: int = 3, extra_args: tuple[str, ...] = (), **kwargs):
         super().__init__(repository, extra_args=("--model-control-mode=explicit", "--load-model=*", *extra_args),
                          **kwargs)
         self.watch = {"liveness_s": liveness_s, "max_reloads": max_reloads}
         self.supervisor: Supervisor | None = None
-        self.failure: TritonServerDied | None = None  # set when the server died while serving
+        self.failure: TritonServerDied | None = None  # set when the server died while serving (until restarted)
+        self.max_restarts, self.restarts = max_restarts, 0
 
     def start(self, attempts: int = 3) -> SupervisedServer:
         """Start the server, then its supervisor."""
         if self.running and self.supervisor is not None:
             return self
-        self.failure = None
+        self.failure, self.restarts = None, 0
         super().start(attempts)
         report = weakref.WeakMethod(self.report_death)  # a bound method would keep this server alive
         self.supervisor = Supervisor(self, on_death=lambda process: (m := report()) and m(process), **self.watch)
@@ -216,15 +221,27 @@ class SupervisedServer(TritonServer):
         if process is not None:
             remove_tables(process.pid)
 
-    def report_death(self, process: subprocess.Popen) -> None:
-        """What the supervisor calls when the server ended on its own: end its stubs, keep the cause."""
+    def report_death(self, process: subprocess.Popen) -> subprocess.Popen | None:
+        """End a dead server's stubs, keep the cause, start it again on its ports while restarts are left."""
         kill_group(process)
-        server_setup.tidy_shm_regions(self.shm_prefix, keep=set())
+        server_setup.tidy_shm_regions(self.shm_prefix, mapped_by=[])
+        remove_tables(process.pid)
         code = process.returncode
         cause = f"was killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else f"exited with code {code}"
         self.failure = TritonServerDied(f"tritonserver (pid {process.pid}) {cause} while serving {self.repository}; "
                                         f"its stubs were ended (log {self.log_path}).\n{self.failure_report()}")
         log.error("%s", self.failure)
+        if self.restarts >= self.max_restarts:
+            return None
+        self.restarts += 1
+        try:
+            self._start_once(keep_ports=True)
+        except TritonStartupError as error:
+            log.error("the restart failed: %s", error)
+            return None
+        self.failure = None
+        log.warning("tritonserver restarted (%d of %d), pid %d", self.restarts, self.max_restarts, self.process.pid)
+        return self.process
 
     def problem(self) -> str | None:
         """Why the server cannot serve now (dead, unwatched, a model failed or recovering); None when it can."""
