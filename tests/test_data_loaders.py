@@ -146,7 +146,7 @@ GOOD = "session_id,item_id,timestamp,price,category\n1,5,2024-01-01T10:00:00,9.5
 
 
 @pytest.mark.parametrize(("rows", "column", "row", "says", "expects"), [
-    ("1,99999999999999999999,2024-01-01T10:01:00,1,3\n", "item_id", 1, "'99999999999999999999' is outside int64",
+    ("1,99999999999999999999,2024-01-01T10:01:00,1,3\n", "item_id", 1, "99999999999999999999 is outside int64",
      "integer ids from 0 to 2**63-1"),
     ("1,18446744073709551615,2024-01-01T10:01:00,1,3\n", "item_id", 1, "18446744073709551615 is outside int64",
      "integer ids from 0 to 2**63-1"),

@@ -100,7 +100,8 @@ def _integers(series: pd.Series, source: str, column: str, minimum: int | None =
     else:  # text or mixed objects, parsed one by one, exactly
         parsed = [_exact_int(v) for v in series]
         _refuse(series, [p is None for p in parsed], "is not an integer", source, column, what)
-        _refuse(series, [not INT64.min <= p <= INT64.max for p in parsed], "is outside int64", source, column, what)
+        _refuse(pd.Series(parsed, index=series.index, dtype=object),  # the number read, however pandas typed it
+                [not INT64.min <= p <= INT64.max for p in parsed], "is outside int64", source, column, what)
         values = np.array(parsed, dtype=np.int64)
     if minimum is not None:
         _refuse(series, values < minimum, f"is below {minimum}", source, column, what)
