@@ -41,7 +41,7 @@ lint: setup  ## ruff
 
 test: export SESSREC_PROFILE := ci
 test: setup perf-analyzer merlin  ## ruff + unit tests + every notebook (nbval, "ci" profile) + GPU-container checks; prints the wall time
-	@start=$$(date +%s); \
+	@set +e; start=$$(date +%s); \
 	$(BIN)/ruff check . && \
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(PYTEST_ARGS) && \
 	$(MAKE) --no-print-directory gpu-checks; status=$$?; \
@@ -49,7 +49,7 @@ test: setup perf-analyzer merlin  ## ruff + unit tests + every notebook (nbval, 
 
 test-fast: export SESSREC_PROFILE := ci
 test-fast: setup  ## ruff + the unit tier only (no server, subprocess, Keras training or notebook; tiers: tests/conftest.py)
-	@start=$$(date +%s); \
+	@set +e; start=$$(date +%s); \
 	$(BIN)/ruff check . && \
 	$(BIN)/python -m pytest -m unit -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
 	echo "make test-fast wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores (exit $$status)"; exit $$status
@@ -92,7 +92,7 @@ bench: setup perf-analyzer  ## quality on the shared splits (~1 h/split on 2 cor
 $(MERLIN_STAMP): requirements/merlin.txt requirements/merlin-constraints.txt
 	@test -x $(MERLIN_VENV)/bin/python || { echo "creating $(MERLIN_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(MERLIN_VENV); }
 	@echo "installing the Merlin kernel's environment (requirements/merlin.txt) into $(MERLIN_VENV) ..."
-	@start=$$(date +%s); \
+	@set +e; start=$$(date +%s); \
 	$(MERLIN_VENV)/bin/python -m pip install -q -r requirements/merlin.txt -c requirements/merlin-constraints.txt $(PIP_QUIET); \
 	echo "Merlin venv install time: $$(( $$(date +%s) - start )) s, size $$(du -sh $(MERLIN_VENV) | cut -f1)"
 	$(MERLIN_VENV)/bin/python -m pip check
