@@ -92,7 +92,7 @@ bench: setup perf-analyzer  ## quality on the shared splits (~1 h/split on 2 cor
 $(MERLIN_STAMP): requirements/merlin.txt requirements/merlin-constraints.txt
 	@test -x $(MERLIN_VENV)/bin/python || { echo "creating $(MERLIN_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(MERLIN_VENV); }
 	@echo "installing the Merlin kernel's environment (requirements/merlin.txt) into $(MERLIN_VENV) ..."
-	@set +e; start=$$(date +%s); \
+	@start=$$(date +%s); \
 	$(MERLIN_VENV)/bin/python -m pip install -q -r requirements/merlin.txt -c requirements/merlin-constraints.txt $(PIP_QUIET); \
 	echo "Merlin venv install time: $$(( $$(date +%s) - start )) s, size $$(du -sh $(MERLIN_VENV) | cut -f1)"
 	$(MERLIN_VENV)/bin/python -m pip check
