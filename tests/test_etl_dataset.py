@@ -136,13 +136,19 @@ def test_four_writers_swapping_the_same_folder_twenty_times_never_fail_nor_orpha
     assert [p.name for p in tmp_path.iterdir()] == ["data"] and len(list((tmp_path / "data").iterdir())) == 1
 
 
+def _paused_builder(data_dir) -> tuple:
+    """Start a real builder of 8,000 events in a child; it sets ``ready`` when written and waits for ``go``."""
+    ctx = mp.get_context("spawn")
+    ready, go = ctx.Event(), ctx.Event()
+    builder = ctx.Process(target=_builder, args=(str(data_dir), 8_000, ready, go))
+    builder.start()
+    return builder, ready, go
+
+
 @pytest.mark.slow
 def test_a_killed_builder_leaves_a_folder_the_next_run_removes(tmp_path, monkeypatch):
     monkeypatch.setenv("SESSREC_DATA_DIR", str(tmp_path))
-    ctx = mp.get_context("spawn")
-    ready, go = ctx.Event(), ctx.Event()
-    builder = ctx.Process(target=_builder, args=(str(tmp_path), 8_000, ready, go))
-    builder.start()
+    builder, ready, go = _paused_builder(tmp_path)
     assert ready.wait(120)
     os.kill(builder.pid, signal.SIGKILL)
     builder.join(30)
@@ -155,10 +161,7 @@ def test_a_killed_builder_leaves_a_folder_the_next_run_removes(tmp_path, monkeyp
 @pytest.mark.slow
 def test_the_folder_of_a_live_builder_is_kept_and_its_late_result_yields_to_the_first(tmp_path, monkeypatch):
     monkeypatch.setenv("SESSREC_DATA_DIR", str(tmp_path))
-    ctx = mp.get_context("spawn")
-    ready, go = ctx.Event(), ctx.Event()
-    builder = ctx.Process(target=_builder, args=(str(tmp_path), 8_000, ready, go))
-    builder.start()
+    builder, ready, go = _paused_builder(tmp_path)
     try:
         assert ready.wait(120)
         first = prepare_default_dataset(tiny_profile())  # sweeps stale folders: the live builder's is not one

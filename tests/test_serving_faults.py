@@ -139,7 +139,8 @@ def _assert_only_live_regions_remain(server) -> None:
     """The killed stub's shared memory is gone from /dev/shm; the live stubs' regions are this user's only (0600)."""
     stubs = [pid for pids in stub_pids(server.process.pid).values() for pid in pids]
     maps = "".join(open(f"/proc/{pid}/maps").read() for pid in stubs)
-    live, regions = {name for name in _regions(server) if f"/dev/shm/{name}" in maps}, _regions(server)
+    regions = _regions(server)
+    live = {name for name in regions if f"/dev/shm/{name}" in maps}
     assert len(live) == len(stubs) and set(regions) == live, (regions, live)
     assert set(regions.values()) == {0o600}, regions
 
