@@ -46,8 +46,11 @@ def test_quality_command_on_a_tiny_split(tmp_path):
     assert main(args) == 0
     raw = json.loads(out.read_text())
     rows = {row["model"]: row for row in raw["results"][0]["rows"]}
-    assert set(rows) == {"POP", "Markov", "gru (torch)", "mlp (torch)"}
+    blends = {f"{m} + V-SKNN + SR (blend)" for m in ("gru", "mlp")}  # default.toml's blend, merged in
+    assert set(rows) == {"POP", "Markov", "gru (torch)", "mlp (torch)", *blends}
     assert raw["results"][0]["test_cases"] == 60
+    for name in blends:  # the rules know the ring: the weights chosen on held-out walks lean on them
+        assert rows[name]["blend_weights"]["SR"] > 0 and rows[name]["Recall@10"] == pytest.approx(100.0)
     # a deterministic ring: the Markov chain is perfect, popularity is not; the GRU learns the ring
     assert rows["Markov"]["Recall@10"] == pytest.approx(100.0)
     assert rows["POP"]["Recall@10"] < 60
@@ -168,9 +171,13 @@ def test_the_default_recipe_beats_markov_on_a_small_split(tmp_path):
     assert main(["quality", str(split), "--baselines", "Markov", "--config", str(config), "--json", str(out)]) == 0
     result = json.loads(out.read_text())["results"][0]
     rows = {row["model"]: row for row in result["rows"]}
-    assert set(rows) == {"Markov", "transformer (torch)"}  # the recipe trains its one model
+    blend = "transformer + V-SKNN + SR (blend)"
+    assert set(rows) == {"Markov", "transformer (torch)", blend}  # the recipe trains its one model, then blends
     recipe = rows["transformer (torch)"]
     assert recipe["recipe"]["batch_size"] == 32 and recipe["model_config"]["repeat_bias"] is False  # no re-clicks
     assert recipe["model_config"]["score_scale"] == 16.0 and recipe["train_config"]["bf16"] is None
     assert 50 < rows["Markov"]["MRR@20"] < 75  # three equally likely strides
     assert recipe["epochs"] == 6 and recipe["MRR@20"] > rows["Markov"]["MRR@20"] + 10
+    weights = rows[blend]["blend_weights"]
+    assert sum(weights.values()) == pytest.approx(1.0) and weights["model"] > 0  # the model is always in
+    assert rows[blend]["MRR@20"] > rows["Markov"]["MRR@20"] + 10 and rows[blend]["kind"] == "recipe"

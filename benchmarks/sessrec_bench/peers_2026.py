@@ -194,7 +194,7 @@ def _epochs(row: dict) -> str:
     if row["kind"] == "peer":
         cut = ", budget cut" if row.get("budget_cut") else ""
         return f"{row['epochs_done']} / {row['epochs_planned']}{cut}"
-    if row["kind"] == "torch":
+    if row["kind"] in ("torch", "recipe"):
         cut = ", budget cut" if row.get("budget_limited") else ""
         return f"{row['epochs']} / {row['train_config']['epochs']}{cut}"
     return "–"
@@ -215,7 +215,8 @@ def split_markdown(result: dict) -> str:
              "| model | source | P@20 | MRR@20 | train s | eval s | epochs done / planned | threads (load) |",
              "|---|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
-        source = {"baseline": "course baseline", "torch": "course recipe"}.get(row["kind"], row.get("library", ""))
+        source = {"baseline": "course baseline", "torch": "course model, before the blend",
+                  "recipe": "course recipe"}.get(row["kind"], row.get("library", ""))
         if row["kind"] == "peer" and "versions" in row:
             source = f"{source} {row['versions'][row['library']]}"
         if "error" in row or "skipped" in row:

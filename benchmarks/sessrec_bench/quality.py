@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sessrec_bench.blend import evaluate_blend
 from sessrec_bench.recipe import hold_out, recipe_config, repeat_bias_start, repeat_gate_start, resolve_auto
 from sessrec_course.arrays import pad_right
 from sessrec_course.paths import project_root, shared_data_dir
@@ -50,7 +51,7 @@ def default_split_folders() -> list[Path]:
 
 # Top-level settings a config may hold; [train] and [models.<preset>] are the tables (checked by the training code).
 CONFIG_KEYS = ("seed", "max_length", "valid_sessions", "valid_holdout", "time_budget_s", "neural_models",
-               "repeat_bias_start", "train", "models")
+               "repeat_bias_start", "blend", "train", "models")
 
 
 def _read_toml(path: Path) -> dict:
@@ -160,6 +161,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     validator = torch_validator(valid_prefixes, valid_targets)
     per_model = None if budget_s is None else budget_s / max(1, len(names))
     schema = {"item_cardinality": cases.n_items, "max_length": max_length}
+    blend_names = list(config.get("blend", []))
     if config.get("repeat_bias_start", "zero") not in ("zero", "data"):
         raise ValueError(f"{config.get('_path', 'config')}: repeat_bias_start must be 'zero' or 'data', "
                          f"got {config['repeat_bias_start']!r}")
@@ -183,12 +185,19 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
         train_s = time.perf_counter() - budget.started
         epochs, max_steps = budget.plan
         start = time.perf_counter()
-        metrics = evaluate(TorchRecommender(model), cases.prefixes, cases.targets, ks=KS, progress=progress,
-                           desc=f"{split_name} {name}")
+        if blend_names:
+            weights, table, parts, blend_s = _fit_blend(TorchRecommender(model), blend_names, train_sessions,
+                                                        (valid_prefixes, valid_targets), cases)
+            start = time.perf_counter()
+            metrics, blended = evaluate_blend(parts, weights, cases.prefixes, cases.targets, KS, progress=progress)
+        else:
+            metrics = evaluate(TorchRecommender(model), cases.prefixes, cases.targets, ks=KS, progress=progress,
+                               desc=f"{split_name} {name}")
+        eval_s = time.perf_counter() - start
         epoch_s = [e["seconds"] for e in history.epochs]
         rows.append({
             "split": split_name, "model": f"{name} (torch)", "kind": "torch", **_metrics_row(metrics),
-            "train_s": train_s, "eval_s": time.perf_counter() - start, "cases": int(len(cases.targets)),
+            "train_s": train_s, "eval_s": eval_s, "cases": int(len(cases.targets)),
             "epochs": len(history.epochs), "best_epoch": history.best_epoch,
             "epoch_s": float(np.mean(epoch_s)) if epoch_s else None,
             "sessions_per_s": float(np.mean([e["sessions_per_s"] for e in history.epochs])) if epoch_s else None,
@@ -202,7 +211,34 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
         })
         logger.info("%s %s: R@20 %.2f MRR@20 %.2f in %.0f s", split_name, name, rows[-1]["Recall@20"],
                     rows[-1]["MRR@20"], train_s)
+        if blend_names:
+            rows.append({**rows[-1], "model": f"{name} + {' + '.join(blend_names)} (blend)", "kind": "recipe",
+                         **_metrics_row(blended), "train_s": train_s + blend_s, "blend_s": blend_s,
+                         "blend_weights": dict(zip(["model", *blend_names], weights, strict=True)),
+                         "blend_valid": {"P@20, MRR@20": table[weights], "model alone": table[_alone(weights)]}})
+            logger.info("%s %s blend %s: R@20 %.2f MRR@20 %.2f", split_name, name, weights,
+                        rows[-1]["Recall@20"], rows[-1]["MRR@20"])
     return rows
+
+
+def _alone(weights: tuple[float, ...]) -> tuple[float, ...]:
+    return (1.0,) + (0.0,) * (len(weights) - 1)
+
+
+def _fit_blend(model, names: list[str], fit_sessions: list, valid: tuple, cases) -> tuple:
+    """Blend weights chosen on the held-out ``valid`` cases with baselines fitted on ``fit_sessions`` (what the
+    model trained on); then the baselines refitted on every training session for the test. Also the seconds."""
+    from sessrec_bench.blend import choose_weights
+    from sessrec_course.baselines import default_baselines
+
+    start = time.perf_counter()
+    known = default_baselines()
+    if unknown := [n for n in names if n not in known]:
+        raise ValueError(f"blend: unknown baseline(s) {unknown}; expected some of {sorted(known)}")
+    held_out = [model] + [default_baselines()[n].fit(fit_sessions, cases.n_items) for n in names]
+    weights, table = choose_weights(held_out, *valid)
+    parts = [model] + [default_baselines()[n].fit(cases.train_sessions, cases.n_items) for n in names]
+    return weights, table, parts, time.perf_counter() - start
 
 
 def neural_model_names(config: dict, models: list[str] | None = None) -> list[str]:

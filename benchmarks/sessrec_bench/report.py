@@ -73,7 +73,7 @@ def quality_markdown(result: dict) -> str:
         tag = "published (unchecked)" if (split, name) in UNCHECKED else "published (SR-GNN paper)"
         lines.append(f"| {name} | {tag} | {p20:.2f} | {mrr20:.2f} | – | – | – | – | – | – | – |")
     for row in result["rows"]:
-        source = "course baseline" if row["kind"] == "baseline" else "course"
+        source = {"baseline": "course baseline", "recipe": "course recipe (blend)"}.get(row["kind"], "course")
         if row.get("budget_limited"):
             source += ", **budget-limited**"
         epochs = f"{row['epochs']} ({row['best_epoch']})" if row.get("epochs") else "–"
