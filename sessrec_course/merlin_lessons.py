@@ -48,7 +48,8 @@ def course_training(folder: str | Path, n_items: int, preset: str = "xlnet", hid
     shape = {"num_layers": num_layers, "num_heads": num_heads} if transformer else {}
     config = training.model_config(preset, {"item_cardinality": n_items, "max_length": max_length},
                                    hidden_size=hidden_size, **shape)  # the preset's dropout, as trained
-    tconfig = training.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=2e-3, seed=seed,
+    rate = training.TRAIN_PRESETS[preset]["learning_rate"]  # the preset's own, as its lesson trains it
+    tconfig = training.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=rate, seed=seed,
                                    progress=False, patience=epochs + 1)
     timing: dict[str, float] = {}
 
