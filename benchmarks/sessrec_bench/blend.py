@@ -1,7 +1,7 @@
 """The recipe's last step: the trained model blended with the classic baselines, weights chosen on held-out sessions.
 
-Each part gives a row per prefix scaled to a top of 1: the model its softmax, a neighbourhood, rule or re-click
-baseline its evidence (no evidence: all zero), so no part's sharpness outweighs the others. The blend is
+Each part gives a row per prefix scaled to a top of 1: the model its softmax, a baseline with ``evidence`` (V-SKNN,
+SR, Markov) that evidence (none: all zero), so no part's sharpness outweighs the others. The blend is
 ``sum_m w_m s_m`` with the weights on a simplex grid, chosen where P@20 + MRR@20 is highest on held-out training
 sessions (the test file never picks them). The model alone is on the grid, so the blend falls back to it wherever
 the baselines add nothing there.
@@ -14,22 +14,15 @@ import logging
 
 import numpy as np
 
-from sessrec_course.baselines import SessionPopular
 from sessrec_course.evaluation import metrics_from_ranks, ranks_from_scores
 from sessrec_course.ids import FIRST_ID
 
 logger = logging.getLogger(__name__)
 
-BLEND_BASELINES = ("V-SKNN", "SR")  # the neighbourhood and the rule baseline: what a sequence model learns least well
-
-
 def scaled_scores(part, item_ids: np.ndarray) -> np.ndarray:
     """One part's ``(B, n_items)`` float32 rows over their maximum: the model's softmax or a baseline's evidence."""
-    if hasattr(part, "evidence") or isinstance(part, SessionPopular):
-        evidence = (part.evidence(item_ids).toarray() if hasattr(part, "evidence")
-                    else part.score(item_ids) - 0.5 * part.popularity_scores()[None, :]).astype(np.float32)
-        evidence[:, :FIRST_ID] = 0.0
-        evidence[evidence < 1e-6] = 0.0
+    if hasattr(part, "evidence"):
+        evidence = part.evidence(item_ids).toarray().astype(np.float32)
         top = evidence.max(axis=1, keepdims=True)
         return np.divide(evidence, top, out=np.zeros_like(evidence), where=top > 0)
     scores = np.asarray(part.score(item_ids), dtype=np.float32)
@@ -47,13 +40,18 @@ class Blend:
 
     def score(self, item_ids: np.ndarray) -> np.ndarray:
         """Return the blended ``(B, n_items)`` scores of a right-padded prefix batch."""
-        out = None
-        for part, weight in zip(self.parts, self.weights, strict=True):
-            if weight > 0:
-                p = weight * scaled_scores(part, item_ids)
-                out = p if out is None else out + p
-        out[:, :FIRST_ID] = 0.0
-        return out
+        return mix(self.weights, [scaled_scores(p, item_ids) if w > 0 else None
+                                  for p, w in zip(self.parts, self.weights, strict=True)])
+
+
+def mix(weights: tuple[float, ...], scaled: list) -> np.ndarray:
+    """``sum_m w_m s_m`` over the parts with a weight (the others' rows may be None)."""
+    return sum(w * s for w, s in zip(weights, scaled, strict=True) if w > 0)
+
+
+def alone(n: int) -> tuple[float, ...]:
+    """The grid point of the model (the first of ``n`` parts) alone."""
+    return (1.0,) + (0.0,) * (n - 1)
 
 
 def simplex(n: int, step: float) -> list[tuple[float, ...]]:
@@ -76,17 +74,16 @@ def choose_weights(parts: list, prefixes: np.ndarray, targets: np.ndarray, step:
     ranks = np.empty((len(grid), len(targets)), dtype=np.int64)
     for start in range(0, len(targets), batch_size):
         stop = min(start + batch_size, len(targets))
-        probs = [scaled_scores(part, prefixes[start:stop]) for part in parts]
+        scaled = [scaled_scores(part, prefixes[start:stop]) for part in parts]
         for g, weights in enumerate(grid):
-            blended = sum(w * p for w, p in zip(weights, probs, strict=True) if w > 0)
-            ranks[g, start:stop] = ranks_from_scores(blended, targets[start:stop])
+            ranks[g, start:stop] = ranks_from_scores(mix(weights, scaled), targets[start:stop])
     table = {}
     for weights, row in zip(grid, ranks, strict=True):
         m = metrics_from_ranks(row, 20)
         table[weights] = (100 * m["Recall@20"], 100 * m["MRR@20"])
     best = max(table, key=lambda w: (sum(table[w]), w[0]))  # ties: more weight on the model
     logger.info("blend weights %s: P@20 %.2f MRR@20 %.2f on %d held-out cases (model alone %.2f / %.2f)",
-                best, *table[best], len(targets), *table[(1.0,) + (0.0,) * (len(parts) - 1)])
+                best, *table[best], len(targets), *table[alone(len(parts))])
     return best, table
 
 
@@ -103,6 +100,5 @@ def evaluate_blend(parts: list, weights: tuple[float, ...], prefixes: np.ndarray
         scaled = [scaled_scores(part, prefixes[start:stop]) if w > 0 or i == 0 else None
                   for i, (part, w) in enumerate(zip(parts, weights, strict=True))]
         alone[start:stop] = ranks_from_scores(scaled[0], targets[start:stop])
-        mix = sum(w * s for w, s in zip(weights, scaled, strict=True) if w > 0)
-        blended[start:stop] = ranks_from_scores(mix, targets[start:stop])
+        blended[start:stop] = ranks_from_scores(mix(weights, scaled), targets[start:stop])
     return metrics_from_ranks(alone, ks), metrics_from_ranks(blended, ks)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sessrec_bench.blend import evaluate_blend
+from sessrec_bench.blend import alone, evaluate_blend
 from sessrec_bench.recipe import hold_out, recipe_config, repeat_bias_start, repeat_gate_start, resolve_auto
 from sessrec_course.arrays import pad_right
 from sessrec_course.paths import project_root, shared_data_dir
@@ -184,13 +184,13 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
         model, history = fit_model(mconfig, train_ids, tconfig, callbacks, extensions=(ChunkedLoss,))
         train_s = time.perf_counter() - budget.started
         epochs, max_steps = budget.plan
-        start = time.perf_counter()
         if blend_names:
             weights, table, parts, blend_s = _fit_blend(TorchRecommender(model), blend_names, train_sessions,
                                                         (valid_prefixes, valid_targets), cases)
             start = time.perf_counter()
             metrics, blended = evaluate_blend(parts, weights, cases.prefixes, cases.targets, KS, progress=progress)
         else:
+            start = time.perf_counter()
             metrics = evaluate(TorchRecommender(model), cases.prefixes, cases.targets, ks=KS, progress=progress,
                                desc=f"{split_name} {name}")
         eval_s = time.perf_counter() - start
@@ -215,14 +215,10 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
             rows.append({**rows[-1], "model": f"{name} + {' + '.join(blend_names)} (blend)", "kind": "recipe",
                          **_metrics_row(blended), "train_s": train_s + blend_s, "blend_s": blend_s,
                          "blend_weights": dict(zip(["model", *blend_names], weights, strict=True)),
-                         "blend_valid": {"P@20, MRR@20": table[weights], "model alone": table[_alone(weights)]}})
+                         "blend_valid": {"P@20, MRR@20": table[weights], "model alone": table[alone(len(weights))]}})
             logger.info("%s %s blend %s: R@20 %.2f MRR@20 %.2f", split_name, name, weights,
                         rows[-1]["Recall@20"], rows[-1]["MRR@20"])
     return rows
-
-
-def _alone(weights: tuple[float, ...]) -> tuple[float, ...]:
-    return (1.0,) + (0.0,) * (len(weights) - 1)
 
 
 def _fit_blend(model, names: list[str], fit_sessions: list, valid: tuple, cases) -> tuple:
@@ -233,9 +229,10 @@ def _fit_blend(model, names: list[str], fit_sessions: list, valid: tuple, cases)
 
     start = time.perf_counter()
     known = default_baselines()
-    if unknown := [n for n in names if n not in known]:
-        raise ValueError(f"blend: unknown baseline(s) {unknown}; expected some of {sorted(known)}")
-    held_out = [model] + [default_baselines()[n].fit(fit_sessions, cases.n_items) for n in names]
+    usable = sorted(n for n, b in known.items() if hasattr(b, "evidence"))
+    if unknown := [n for n in names if n not in usable]:
+        raise ValueError(f"blend: baseline(s) {unknown} give no evidence to blend; expected some of {usable}")
+    held_out = [model] + [known[n].fit(fit_sessions, cases.n_items) for n in names]
     weights, table = choose_weights(held_out, *valid)
     parts = [model] + [default_baselines()[n].fit(cases.train_sessions, cases.n_items) for n in names]
     return weights, table, parts, time.perf_counter() - start
