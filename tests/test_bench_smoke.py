@@ -68,6 +68,19 @@ def test_quality_command_on_a_tiny_split(tmp_path):
     assert "| Markov | course baseline | 100.00 |" in rendered.read_text()
 
 
+def test_a_model_trained_with_the_sampled_softmax_learns_the_ring(tmp_path):
+    """4 uniform draws of 31 ids a step (+ the batch's own items): the GRU still learns the ring, and says so."""
+    split, config, out = tmp_path / "ring", tmp_path / "sampled.toml", tmp_path / "quality.json"
+    _write_split(split)
+    _write_config(config)
+    config.write_text("sampled_negatives = 4\nblend = []\n" + config.read_text())
+    assert main(["quality", str(split), "--models", "gru", "--baselines", "POP", "--config", str(config),
+                 "--json", str(out)]) == 0
+    rows = {row["model"]: row for row in json.loads(out.read_text())["results"][0]["rows"]}
+    assert set(rows) == {"POP", "gru (torch)"} and rows["gru (torch)"]["sampled_negatives"] == 4
+    assert rows["gru (torch)"]["Recall@20"] > rows["POP"]["Recall@20"] + 20
+
+
 def test_a_misspelt_train_setting_names_the_file_and_the_key(tmp_path):
     split = tmp_path / "ring"
     _write_split(split, n_sessions=60)

@@ -24,7 +24,8 @@ def test_a_large_split_gets_the_tuned_settings():
     assert recipe_settings(_stats()) == {"max_length": 20, "valid_sessions": 3000, "batch_size": 128,
                                          "repeat_bias": True, "repeat_mixture": False,  # Markov wins
                                          "time_budget_s": 900.0,  # 300k cases: the cap
-                                         "repeat_bias_start": "zero"}  # 10 cases an item
+                                         "repeat_bias_start": "zero",  # 10 cases an item
+                                         "sampled_negatives": 0}  # 30k items: below 8 x 4096
 
 
 def test_the_repeat_bias_starts_from_the_data_only_where_items_are_seen_a_few_times():
@@ -44,6 +45,15 @@ def test_a_small_split_gets_smaller_batches_and_a_smaller_holdout():
     assert recipe_settings(_stats(sessions=500))["valid_sessions"] == 50  # never more than a tenth
     assert recipe_settings(_stats(sessions=50_000))["time_budget_s"] == 600.0  # 150k cases / 250
     assert recipe_settings(_stats(sessions=5_000))["time_budget_s"] == 120.0  # the floor
+
+
+def test_only_a_large_catalogue_trains_with_the_sampled_softmax():
+    def negatives(items: int) -> int:
+        return recipe_settings(SplitStats(sessions=100_000, cases=300_000, items=items, length_p95=11.0,
+                                          repeat_ratio=0.2))["sampled_negatives"]
+
+    # Diginetica 43,097 items; YOOCHOOSE 1/64 17,376; synth-large 14,183; yc100k 2,933
+    assert [negatives(n) for n in (60_000, 43_097, 32_768, 32_767, 17_376, 14_183, 2_933)] == [4096] * 3 + [0] * 4
 
 
 def test_long_sessions_keep_more_items_and_no_re_clicks_drop_the_repeat_bias():

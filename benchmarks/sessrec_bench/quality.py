@@ -51,7 +51,7 @@ def default_split_folders() -> list[Path]:
 
 # Top-level settings a config may hold; [train] and [models.<preset>] are the tables (checked by the training code).
 CONFIG_KEYS = ("seed", "max_length", "valid_sessions", "valid_holdout", "time_budget_s", "neural_models",
-               "repeat_bias_start", "blend", "train", "models")
+               "repeat_bias_start", "blend", "sampled_negatives", "train", "models")
 
 
 def _read_toml(path: Path) -> dict:
@@ -141,6 +141,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     from sessrec_bench.budget import TimeBudget
     from sessrec_bench.chunked_loss import ChunkedLoss
     from sessrec_bench.recipe import RepeatStarts
+    from sessrec_bench.sampled_loss import sampled_loss
     from sessrec_course.evaluation import all_prefixes, evaluate
     from sessrec_course.training.common import TrainConfig, model_config
     from sessrec_course.training.torch_callbacks import standard_callbacks
@@ -162,6 +163,8 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     per_model = None if budget_s is None else budget_s / max(1, len(names))
     schema = {"item_cardinality": cases.n_items, "max_length": max_length}
     blend_names = list(config.get("blend", []))
+    negatives = int(config.get("sampled_negatives", 0))  # 0: the exact full-catalogue loss
+    extensions = (sampled_loss(negatives), ChunkedLoss) if negatives else (ChunkedLoss,)
     if config.get("repeat_bias_start", "zero") not in ("zero", "data"):
         raise ValueError(f"{config.get('_path', 'config')}: repeat_bias_start must be 'zero' or 'data', "
                          f"got {config['repeat_bias_start']!r}")
@@ -181,7 +184,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
         starts = RepeatStarts(repeat_bias_start(train_sessions, max_length, cases.n_items) if start_repeats else None,
                               repeat_gate_start(stats.repeat_ratio) if mconfig.repeat_mixture else None)
         callbacks = [*standard_callbacks(tconfig, validator), starts, budget]
-        model, history = fit_model(mconfig, train_ids, tconfig, callbacks, extensions=(ChunkedLoss,))
+        model, history = fit_model(mconfig, train_ids, tconfig, callbacks, extensions=extensions)
         train_s = time.perf_counter() - budget.started
         epochs, max_steps = budget.plan
         if blend_names:
@@ -207,7 +210,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
             "model_config": mconfig.to_dict(), "train_config": {**asdict(tconfig), "epochs": epochs,
                                                                 "max_steps_per_epoch": max_steps},
             "threads": torch.get_num_threads(), "split_stats": asdict(stats), "recipe": settings,
-            "repeat_bias_start": "data" if start_repeats else "zero",
+            "repeat_bias_start": "data" if start_repeats else "zero", "sampled_negatives": negatives,
         })
         logger.info("%s %s: R@20 %.2f MRR@20 %.2f in %.0f s", split_name, name, rows[-1]["Recall@20"],
                     rows[-1]["MRR@20"], train_s)

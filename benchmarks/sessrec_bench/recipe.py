@@ -19,6 +19,7 @@ from sessrec_course.training.torch_trainer import Callback, Run
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"  # a setting the recipe derives from the training split (recipe_settings)
+SAMPLED_NEGATIVES = 4096  # uniform draws per step of the sampled softmax, where the catalogue is large
 
 
 def hold_out(sessions: list, n_valid: int, how: str = "latest", seed: int = 42) -> tuple[list, list]:
@@ -99,7 +100,11 @@ def recipe_settings(stats: SplitStats) -> dict:
     - ``time_budget_s``: 1 s of training per 250 training cases, in [120, 900];
     - ``repeat_bias_start``: ``"data"`` (:func:`repeat_bias_start`) where items average fewer than 5 training cases
       each, else ``"zero"``: that start is calibrated against near-uniform item scores, which is what they stay at
-      when items are seen once or twice.
+      when items are seen once or twice;
+    - ``sampled_negatives``: sampled softmax with 4096 uniform draws (:mod:`sessrec_bench.sampled_loss`) where the
+      training sessions hold at least 8 times as many distinct items, else 0 (the exact loss): on a large catalogue
+      the full softmax dominates the step, and a short budget buys more steps with the sampled one (below 8 times
+      the step saves too little to pay for the noisier gradient).
     """
     max_length = int(min(50, max(20, 10 * np.ceil(stats.length_p95 / 10))))
     valid = int(min(3000, max(100, stats.sessions // 20), max(1, stats.sessions // 10)))
@@ -110,7 +115,8 @@ def recipe_settings(stats: SplitStats) -> dict:
             "repeat_bias": stats.repeat_ratio >= 0.01,
             "repeat_mixture": stats.repeat_ratio >= 0.01 and stats.spop_mrr > stats.markov_mrr,
             "time_budget_s": float(min(900, max(120, stats.cases / 250))),
-            "repeat_bias_start": "data" if stats.cases < 5 * max(1, stats.items) else "zero"}
+            "repeat_bias_start": "data" if stats.cases < 5 * max(1, stats.items) else "zero",
+            "sampled_negatives": SAMPLED_NEGATIVES if stats.items >= 8 * SAMPLED_NEGATIVES else 0}
 
 
 def resolve_auto(config: dict, settings: dict) -> dict:
