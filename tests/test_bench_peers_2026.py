@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sessrec_bench.peers_2026 import PeerRecommender, evaluate_peer, parse_peers, peer_python, run_peer
+from sessrec_bench.peers_2026 import (
+    PeerRecommender,
+    evaluate_peer,
+    parse_peers,
+    peer_python,
+    recipe_settings_for,
+    run_peer,
+)
 from sessrec_bench.splits import benchmark_cases
 from test_metrics import metrics_from_lists
 
@@ -66,6 +73,17 @@ def _tiny_split(folder, n_items: int = 40, seed: int = 0):
     from sessrec_bench.quality import load_split
 
     return benchmark_cases(load_split(folder))
+
+
+def test_the_peers_budget_follows_the_config_the_course_runs_with(tmp_path) -> None:
+    """A folder named like a public split gets that split's tuned config (3,300 s), unless a config is given."""
+    from sessrec_bench.quality import configs_dir
+
+    _tiny_split(tmp_path / "diginetica")
+    assert recipe_settings_for(tmp_path / "diginetica")["budget_s"] == 3300.0
+    shipped = recipe_settings_for(tmp_path / "diginetica", configs_dir() / "default.toml")
+    assert shipped["budget_s"] == 120.0  # the rule's floor: 1,200 training cases / 250 s
+    assert shipped["valid_sessions"] == 30  # 5 % of 300 would be 15: the floor of 100 capped at a tenth
 
 
 @pytest.mark.slow  # a subprocess in each peer's venv

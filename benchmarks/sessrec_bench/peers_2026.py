@@ -144,25 +144,28 @@ def evaluate_peer(cases, out: Path, label: str, progress: bool = False) -> dict:
     return {**_metrics_row(metrics), "evaluate_s": time.perf_counter() - start}
 
 
-def recipe_settings_for(folder: Path) -> dict:
-    """The recipe's ``max_length``, ``valid_sessions``, ``time_budget_s`` and seed for a split (training split only)."""
+def recipe_settings_for(folder: Path, config_path: str | Path | None = None) -> dict:
+    """The recipe's ``max_length``, ``valid_sessions``, ``time_budget_s`` and seed for a split (training split only),
+    from ``config_path`` or the split's own config."""
     from sessrec_bench.quality import load_config, load_split, recipe_config
 
-    config, _, _ = recipe_config(load_config(folder.name), load_split(folder).train_sessions, folder.name)
+    config, _, _ = recipe_config(load_config(folder.name, config_path), load_split(folder).train_sessions, folder.name)
     return {"max_length": int(config["max_length"]), "valid_sessions": int(config["valid_sessions"]),
             "budget_s": float(config["time_budget_s"]), "seed": int(config.get("seed", 42))}
 
 
 def run_split(folder: Path, peers: list[tuple[str, str]], workdir: Path, course: bool = True,
-              baselines: list[str] | None = None, progress: bool = False) -> dict:
-    """The course recipe + baselines (unless ``course`` is False) and every peer on one split folder."""
+              baselines: list[str] | None = None, progress: bool = False,
+              config_path: str | Path | None = None) -> dict:
+    """The course recipe + baselines (unless ``course`` is False) and every peer on one split folder, both sides
+    with the settings and budget of ``config_path`` (default: the split's own config)."""
     from sessrec_bench.quality import load_split, run_quality
     from sessrec_bench.splits import benchmark_cases
 
     folder = Path(folder)
-    settings = recipe_settings_for(folder)
+    settings = recipe_settings_for(folder, config_path)
     load = round(os.getloadavg()[0], 1)
-    result = (run_quality(folder, baselines=baselines, progress=progress) if course
+    result = (run_quality(folder, baselines=baselines, progress=progress, config_path=config_path) if course
               else {"split": folder.name, "rows": []})
     for row in result["rows"]:
         row["load_1min"] = load
@@ -238,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                         ", ".join(f"{lib}:{m}" for lib, ms in PEERS.items() for m in ms) + ")")
     p.add_argument("--no-course", action="store_true", help="the peers only (no recipe, no baselines)")
     p.add_argument("--baselines", nargs="*", default=None, help="course baselines (default: all)")
+    p.add_argument("--config", default=None,
+                   help="recipe config for the course and the peers' budget (default: benchmarks/configs/<split>.toml, "
+                        "else default.toml; the public splits' own configs give 3,300 s)")
     p.add_argument("--workdir", default=str(build_dir() / "bench" / "peers-2026"))
     p.add_argument("--json", default=str(build_dir() / "bench" / "peers-2026.json"))
     p.add_argument("--markdown", default=None, help="markdown file whose results section is rewritten")
@@ -252,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for folder in folders:
         results.append(run_split(folder, peers, Path(args.workdir), course=not args.no_course,
-                                 baselines=args.baselines, progress=args.progress))
+                                 baselines=args.baselines, progress=args.progress, config_path=args.config))
         print(split_markdown(results[-1]), "\n", flush=True)
         write_json(args.json, {"command": "python -m sessrec_bench peers-2026 " + " ".join(sys.argv[1:] if argv is None else argv),
                                "machine": machine, "results": results})
