@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sessrec_bench.sampled_loss import SampledLoss
 from sessrec_course.training.torch_trainer import Callback, Run
 
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"  # a setting the recipe derives from the training split (recipe_settings)
-SAMPLED_NEGATIVES = 4096  # uniform draws per step of the sampled softmax, where the catalogue is large
 
 
 def hold_out(sessions: list, n_valid: int, how: str = "latest", seed: int = 42) -> tuple[list, list]:
@@ -116,7 +116,7 @@ def recipe_settings(stats: SplitStats) -> dict:
             "repeat_mixture": stats.repeat_ratio >= 0.01 and stats.spop_mrr > stats.markov_mrr,
             "time_budget_s": float(min(900, max(120, stats.cases / 250))),
             "repeat_bias_start": "data" if stats.cases < 5 * max(1, stats.items) else "zero",
-            "sampled_negatives": SAMPLED_NEGATIVES if stats.items >= 8 * SAMPLED_NEGATIVES else 0}
+            "sampled_negatives": SampledLoss.negatives if stats.items >= 8 * SampledLoss.negatives else 0}
 
 
 def resolve_auto(config: dict, settings: dict) -> dict:

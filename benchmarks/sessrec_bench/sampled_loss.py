@@ -22,7 +22,7 @@ from sessrec_course.models.torch_base import SessionModel
 class SampledLoss(SessionModel):
     """A session model trained with sampled softmax over ``negatives`` uniform ids + the batch's own items."""
 
-    negatives = 4096
+    negatives = 4096  # uniform draws per step (the recipe's setting where the catalogue is large)
 
     def catalogue_loss(self, hidden: torch.Tensor, targets: torch.Tensor,
                        extra: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
