@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sessrec_bench.blend import Blend, choose_weights, evaluate_blend, scaled_scores, simplex
+from sessrec_bench.blend import Blend, Ensemble, choose_weights, evaluate_blend, scaled_scores, simplex
 
 from sessrec_course.baselines import VSKNN, SequentialRules
 from sessrec_course.evaluation import evaluate
@@ -91,3 +91,22 @@ def test_one_pass_gives_the_model_alone_and_the_blend_as_evaluate_does():
     assert blended["MRR@20"] > alone["MRR@20"] + 0.3  # the rules fix what the weak model misses
     with pytest.raises(ValueError, match="2 parts but 1 weights"):
         Blend(parts, (1.0,))
+
+
+def test_an_ensemble_scores_the_log_of_its_members_mean_softmax():
+    rng = np.random.default_rng(3)
+    prefixes, _ = _cases(_ring(40, rng))
+    a, b = Fixed(np.roll(np.arange(N_ITEMS), -1)), Fixed(np.roll(np.arange(N_ITEMS), 4), sharpness=9.0)
+
+    def softmax(scores):
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    mean = (softmax(a.score(prefixes)) + softmax(b.score(prefixes))) / 2
+    scores = Ensemble([a, b]).score(prefixes)
+    assert scores.shape == (40, N_ITEMS) and scores.dtype == np.float32
+    assert np.allclose(np.exp(scores), mean, atol=1e-6)  # not the mean of the logits, nor of one member
+    assert np.allclose(Ensemble([a]).score(prefixes), np.log(softmax(a.score(prefixes))), atol=1e-5)
+    shifted = Fixed(np.roll(np.arange(N_ITEMS), -1))  # a member's scores + a constant: the same softmax
+    shifted.score = lambda ids: a.score(ids) + 100.0
+    assert np.allclose(Ensemble([shifted, b]).score(prefixes), scores, atol=1e-5)

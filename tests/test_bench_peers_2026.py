@@ -82,7 +82,7 @@ def test_the_peers_budget_follows_the_config_the_course_runs_with(tmp_path) -> N
     _tiny_split(tmp_path / "diginetica")
     assert recipe_settings_for(tmp_path / "diginetica")["budget_s"] == 3300.0
     shipped = recipe_settings_for(tmp_path / "diginetica", configs_dir() / "default.toml")
-    assert shipped["budget_s"] == 120.0  # the rule's floor: 1,200 training cases / 250 s
+    assert shipped["budget_s"] == 480.0  # the rule's floor, 1,200 training cases / 250 s: 120 s, for each of 4 seeds
     assert shipped["valid_sessions"] == 30  # 5 % of 300 would be 15: the floor of 100 capped at a tenth
 
 

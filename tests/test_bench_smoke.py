@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from sessrec_bench.__main__ import QUALITY_HEADING, main
-from sessrec_bench.quality import neural_model_names
+from sessrec_bench.quality import neural_model_names, split_held_out
 from sessrec_bench.recipe import hold_out
 from sessrec_bench.report import target_verdict, update_section
 
@@ -81,6 +81,20 @@ def test_a_model_trained_with_the_sampled_softmax_learns_the_ring(tmp_path):
     assert rows["gru (torch)"]["Recall@20"] > rows["POP"]["Recall@20"] + 20
 
 
+def test_an_ensemble_trains_one_model_per_seed_and_blends_their_mean(tmp_path):
+    split, config, out = tmp_path / "ring", tmp_path / "two_seeds.toml", tmp_path / "quality.json"
+    _write_split(split)
+    _write_config(config)
+    config.write_text("ensemble = 2\n" + config.read_text())
+    assert main(["quality", str(split), "--models", "gru", "--baselines", "POP", "--config", str(config),
+                 "--json", str(out)]) == 0
+    rows = {row["model"]: row for row in json.loads(out.read_text())["results"][0]["rows"]}
+    alone, blend = rows["gru (torch)"], rows["gru + V-SKNN + SR (blend)"]
+    scores = alone["members_valid_mrr"]
+    assert alone["ensemble"] == 2 and len(scores) == 2 and scores[0] != scores[1]  # seeds 1 and 2 differ
+    assert alone["Recall@20"] > rows["POP"]["Recall@20"] + 20 and blend["blend_valid"]["model alone"][1] > 0
+
+
 def test_a_misspelt_train_setting_names_the_file_and_the_key(tmp_path):
     split = tmp_path / "ring"
     _write_split(split, n_sessions=60)
@@ -95,6 +109,14 @@ def test_a_misspelt_train_setting_names_the_file_and_the_key(tmp_path):
 def test_quality_rejects_a_folder_without_the_split_files(tmp_path):
     with pytest.raises(SystemExit, match="train_sessions.txt"):
         main(["quality", str(tmp_path), "--json", str(tmp_path / "x.json")])
+
+
+def test_the_blend_weights_read_held_out_sessions_the_early_stopping_did_not():
+    sessions = [np.array([i, i + 1]) for i in range(7)]
+    stop, blend = split_held_out(sessions, blend=True)
+    assert [s[0] for s in stop] == [0, 2, 4, 6] and [s[0] for s in blend] == [1, 3, 5]  # both span the period
+    assert split_held_out(sessions, blend=False) == (sessions, sessions)  # no blend: all of them stop
+    assert split_held_out(sessions[:1], blend=True) == (sessions[:1], sessions[:1])  # one session cannot split
 
 
 def test_hold_out_keeps_every_session_once_latest_or_seeded_random():

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sessrec_bench.recipe import SplitStats, recipe_settings, resolve_auto, split_stats
+from sessrec_bench.recipe import (
+    SplitStats,
+    recipe_config,
+    recipe_settings,
+    resolve_auto,
+    seeds_for,
+    split_stats,
+)
 
 
 def test_split_stats_count_cases_items_lengths_and_re_clicks():
@@ -24,6 +31,7 @@ def test_a_large_split_gets_the_tuned_settings():
     assert recipe_settings(_stats()) == {"max_length": 20, "valid_sessions": 3000, "batch_size": 128,
                                          "repeat_bias": True, "repeat_mixture": False,  # Markov wins
                                          "time_budget_s": 900.0,  # 300k cases: the cap
+                                         "ensemble": 1,  # the cap leaves no room for a second seed
                                          "repeat_bias_start": "zero",  # 10 cases an item
                                          "sampled_negatives": 0}  # 30k items: below 8 x 4096
 
@@ -45,6 +53,31 @@ def test_a_small_split_gets_smaller_batches_and_a_smaller_holdout():
     assert recipe_settings(_stats(sessions=500))["valid_sessions"] == 50  # never more than a tenth
     assert recipe_settings(_stats(sessions=50_000))["time_budget_s"] == 600.0  # 150k cases / 250
     assert recipe_settings(_stats(sessions=5_000))["time_budget_s"] == 120.0  # the floor
+
+
+def test_a_short_budget_trains_as_many_seeds_as_fit_the_cap():
+    def seeds(sessions: int) -> tuple[float, int]:
+        settings = recipe_settings(_stats(sessions=sessions))
+        return settings["time_budget_s"], settings["ensemble"]
+
+    assert seeds(100_000) == (900.0, 1) and seeds(60_000) == (720.0, 1)
+    assert seeds(50_000) == (600.0, 1) and seeds(30_000) == (360.0, 2)
+    assert seeds(20_000) == (240.0, 3) and seeds(17_494) == (209.928, 4)  # yc100k's 52,484 cases
+    assert seeds(5_000) == (120.0, 4)  # the floor: at most 4 seeds, 480 s
+    for sessions in (1_000, 17_494, 30_000, 75_000, 200_000):
+        budget, n = seeds(sessions)
+        assert n * budget <= 900.0 and (n == 4 or (n + 1) * budget > 900.0)
+
+
+def test_the_seeds_follow_the_budget_a_config_sets():
+    sessions = [np.array([2 + i % 40, 2 + (i + 1) % 40, 2 + (i + 3) % 40]) for i in range(600)]  # 1,200 cases
+    auto = {"time_budget_s": "auto", "ensemble": "auto"}
+    assert recipe_config(auto, sessions)[0]["ensemble"] == 4  # 120 s each
+    assert recipe_config({**auto, "time_budget_s": 300.0}, sessions)[0]["ensemble"] == 3
+    assert recipe_config({**auto, "time_budget_s": 3300.0}, sessions)[0]["ensemble"] == 1  # over the cap: one
+    assert recipe_config({**auto, "time_budget_s": 0}, sessions)[0]["ensemble"] == 1  # no budget: one, to its stop
+    assert recipe_config({**auto, "ensemble": 2}, sessions)[0]["ensemble"] == 2  # a number is kept
+    assert [seeds_for(b) for b in (None, 0, 100, 225, 226, 450, 451, 900, 901)] == [1, 1, 4, 4, 3, 2, 1, 1, 1]
 
 
 def test_only_a_large_catalogue_trains_with_the_sampled_softmax():

@@ -3,8 +3,9 @@
 Each part gives a row per prefix scaled to a top of 1: the model its softmax, a baseline with ``evidence`` (V-SKNN,
 SR, Markov) that evidence (none: all zero), so no part's sharpness outweighs the others. The blend is
 ``sum_m w_m s_m`` with the weights on a simplex grid, chosen where P@20 + MRR@20 is highest on held-out training
-sessions (the test file never picks them). The model alone is on the grid, so the blend falls back to it wherever
-the baselines add nothing there.
+sessions the early stopping did not read (the test file never picks them). The model alone is on the grid, so the
+blend falls back to it wherever the baselines add nothing there. :class:`Ensemble` averages models from several
+seeds into the one model part.
 """
 
 from __future__ import annotations
@@ -28,6 +29,22 @@ def scaled_scores(part, item_ids: np.ndarray) -> np.ndarray:
     scores = np.asarray(part.score(item_ids), dtype=np.float32)
     scores[:, :FIRST_ID] = -np.inf
     return np.exp(scores - scores.max(axis=1, keepdims=True))
+
+
+class Ensemble:
+    """Models trained from different seeds as one Recommender: the log of the mean of their softmax rows."""
+
+    def __init__(self, members: list) -> None:
+        self.members = list(members)
+
+    def score(self, item_ids: np.ndarray) -> np.ndarray:
+        """Return ``log(mean_m softmax(s_m))`` ``(B, n_items)`` of a right-padded prefix batch."""
+        logs = []
+        for member in self.members:
+            scores = np.asarray(member.score(item_ids), dtype=np.float64)
+            top = scores.max(axis=1, keepdims=True)
+            logs.append(scores - top - np.log(np.exp(scores - top).sum(axis=1, keepdims=True)))
+        return (np.logaddexp.reduce(logs, axis=0) - np.log(len(logs))).astype(np.float32)
 
 
 class Blend:

@@ -145,13 +145,13 @@ def evaluate_peer(cases, out: Path, label: str, progress: bool = False) -> dict:
 
 
 def recipe_settings_for(folder: Path, config_path: str | Path | None = None) -> dict:
-    """The recipe's ``max_length``, ``valid_sessions``, ``time_budget_s`` and seed for a split (training split only),
-    from ``config_path`` or the split's own config."""
+    """The recipe's ``max_length``, ``valid_sessions``, seed and training time (``time_budget_s`` times its ensemble's
+    seeds) for a split (training split only), from ``config_path`` or the split's own config."""
     from sessrec_bench.quality import load_config, load_split, recipe_config
 
     config, _, _ = recipe_config(load_config(folder.name, config_path), load_split(folder).train_sessions, folder.name)
     return {"max_length": int(config["max_length"]), "valid_sessions": int(config["valid_sessions"]),
-            "budget_s": float(config["time_budget_s"]), "seed": int(config.get("seed", 42))}
+            "budget_s": float(config["time_budget_s"]) * int(config.get("ensemble", 1)), "seed": int(config.get("seed", 42))}
 
 
 def run_split(folder: Path, peers: list[tuple[str, str]], workdir: Path, course: bool = True,

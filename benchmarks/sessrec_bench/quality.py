@@ -3,7 +3,7 @@
 A split folder holds ``train_sessions.txt`` (one session per line) and ``test.tsv`` (``prefix<TAB>target``),
 the format of ``../shared/data/benchmarks/{diginetica,yoochoose1_64}``. Every baseline and every neural model
 is fitted on the training sessions (``valid_sessions`` of them, the latest or a random sample, held out for
-early stopping of the neural models) and evaluated on every test line with :func:`sessrec_course.evaluation.evaluate`, full catalogue.
+early stopping of the neural models and, every other one, the blend weights) and evaluated on every test line with :func:`sessrec_course.evaluation.evaluate`, full catalogue.
 Hyper-parameters come from ``benchmarks/configs/<split>.toml``; a time budget bounds the neural models.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sessrec_bench.blend import alone, evaluate_blend
+from sessrec_bench.blend import Ensemble, alone, evaluate_blend
 from sessrec_bench.recipe import hold_out, recipe_config, repeat_bias_start, repeat_gate_start, resolve_auto
 from sessrec_course.arrays import pad_right
 from sessrec_course.paths import project_root, shared_data_dir
@@ -51,7 +51,7 @@ def default_split_folders() -> list[Path]:
 
 # Top-level settings a config may hold; [train] and [models.<preset>] are the tables (checked by the training code).
 CONFIG_KEYS = ("seed", "max_length", "valid_sessions", "valid_holdout", "time_budget_s", "neural_models",
-               "repeat_bias_start", "blend", "sampled_negatives", "train", "models")
+               "repeat_bias_start", "blend", "sampled_negatives", "ensemble", "train", "models")
 
 
 def _read_toml(path: Path) -> dict:
@@ -158,11 +158,15 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
     n_valid = min(int(config.get("valid_sessions", 1000)), max(1, len(cases.train_sessions) // 10))
     train_sessions, valid_sessions = hold_out(cases.train_sessions, n_valid, config.get("valid_holdout", "latest"), seed)
     train_ids = pad_right(train_sessions, max_length)
-    valid_prefixes, valid_targets = all_prefixes(valid_sessions, max_length=max_length)
-    validator = torch_validator(valid_prefixes, valid_targets)
+    blend_names = list(config.get("blend", []))
+    stop_sessions, blend_sessions = split_held_out(valid_sessions, bool(blend_names))
+    validator = torch_validator(*all_prefixes(stop_sessions, max_length=max_length))
+    valid_prefixes, valid_targets = all_prefixes(blend_sessions, max_length=max_length)
     per_model = None if budget_s is None else budget_s / max(1, len(names))
     schema = {"item_cardinality": cases.n_items, "max_length": max_length}
-    blend_names = list(config.get("blend", []))
+    n_members = int(config.get("ensemble", 1))  # models from seeds seed, seed + 1, ...: their mean softmax
+    if n_members < 1:
+        raise ValueError(f"{config.get('_path', 'config')}: ensemble must be at least 1, got {n_members}")
     negatives = int(config.get("sampled_negatives", 0))  # 0: the exact full-catalogue loss
     extensions = (sampled_loss(negatives), ChunkedLoss) if negatives else (ChunkedLoss,)
     if config.get("repeat_bias_start", "zero") not in ("zero", "data"):
@@ -177,24 +181,30 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
         if unknown:
             raise ValueError(f"{config.get('_path', 'config')}: unknown [train] setting(s) {unknown} for {name}; "
                              f"expected some of {[f.name for f in fields(TrainConfig)]}")
-        tconfig = TrainConfig(**{**train_cfg, "seed": seed, "progress": progress})
-        budget = TimeBudget(per_model, f"{split_name} {name}")
         start_repeats = (mconfig.repeat_bias and not mconfig.repeat_mixture
                          and config.get("repeat_bias_start", "zero") == "data")
-        starts = RepeatStarts(repeat_bias_start(train_sessions, max_length, cases.n_items) if start_repeats else None,
-                              repeat_gate_start(stats.repeat_ratio) if mconfig.repeat_mixture else None)
-        callbacks = [*standard_callbacks(tconfig, validator), starts, budget]
-        model, history = fit_model(mconfig, train_ids, tconfig, callbacks, extensions=extensions)
-        train_s = time.perf_counter() - budget.started
+        members, member_scores, train_s = [], [], 0.0
+        for k in range(n_members):  # each member: its own seed and the whole per-model budget
+            tconfig = TrainConfig(**{**train_cfg, "seed": seed + k, "progress": progress})
+            budget = TimeBudget(per_model, f"{split_name} {name}" + (f" seed {seed + k}" if n_members > 1 else ""))
+            starts = RepeatStarts(
+                repeat_bias_start(train_sessions, max_length, cases.n_items) if start_repeats else None,
+                repeat_gate_start(stats.repeat_ratio) if mconfig.repeat_mixture else None)
+            callbacks = [*standard_callbacks(tconfig, validator), starts, budget]
+            model, history = fit_model(mconfig, train_ids, tconfig, callbacks, extensions=extensions)
+            train_s += time.perf_counter() - budget.started
+            members.append(TorchRecommender(model))
+            member_scores.append(None if history.best_score is None else 100 * history.best_score)
+        recommender = members[0] if n_members == 1 else Ensemble(members)
         epochs, max_steps = budget.plan
         if blend_names:
-            weights, table, parts, blend_s = _fit_blend(TorchRecommender(model), blend_names, train_sessions,
+            weights, table, parts, blend_s = _fit_blend(recommender, blend_names, train_sessions,
                                                         (valid_prefixes, valid_targets), cases)
             start = time.perf_counter()
             metrics, blended = evaluate_blend(parts, weights, cases.prefixes, cases.targets, KS, progress=progress)
         else:
             start = time.perf_counter()
-            metrics = evaluate(TorchRecommender(model), cases.prefixes, cases.targets, ks=KS, progress=progress,
+            metrics = evaluate(recommender, cases.prefixes, cases.targets, ks=KS, progress=progress,
                                desc=f"{split_name} {name}")
         eval_s = time.perf_counter() - start
         epoch_s = [e["seconds"] for e in history.epochs]
@@ -211,6 +221,7 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
                                                                 "max_steps_per_epoch": max_steps},
             "threads": torch.get_num_threads(), "split_stats": asdict(stats), "recipe": settings,
             "repeat_bias_start": "data" if start_repeats else "zero", "sampled_negatives": negatives,
+            "ensemble": n_members, "members_valid_mrr": member_scores,  # each seed's best held-out MRR@20
         })
         logger.info("%s %s: R@20 %.2f MRR@20 %.2f in %.0f s", split_name, name, rows[-1]["Recall@20"],
                     rows[-1]["MRR@20"], train_s)
@@ -222,6 +233,15 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
             logger.info("%s %s blend %s: R@20 %.2f MRR@20 %.2f", split_name, name, weights,
                         rows[-1]["Recall@20"], rows[-1]["MRR@20"])
     return rows
+
+
+def split_held_out(sessions: list, blend: bool) -> tuple[list, list]:
+    """The held-out sessions for early stopping and those for the blend weights: every other one each when there
+    is a blend, so the weights are chosen on cases the stopping never saw (a model stopped on its own cases
+    overrates itself there against the baselines); otherwise all of them for both."""
+    if not blend or len(sessions) < 2:
+        return list(sessions), list(sessions)
+    return list(sessions[0::2]), list(sessions[1::2])
 
 
 def _fit_blend(model, names: list[str], fit_sessions: list, valid: tuple, cases) -> tuple:
@@ -265,8 +285,10 @@ def run_quality(folder: str | Path, models: list[str] | None = None, baselines: 
     folder = Path(folder)
     split = load_split(folder)
     config = load_config(folder.name, config_path)
+    if time_budget_s is not None:  # before the recipe: the seeds it averages follow the budget
+        config["time_budget_s"] = time_budget_s
     config, stats, settings = recipe_config(config, split.train_sessions, folder.name)
-    budget = config.get("time_budget_s") if time_budget_s is None else time_budget_s
+    budget = config.get("time_budget_s")
     budget = None if budget is None or budget <= 0 else float(budget)
     cases = benchmark_cases(split)
     logger.info("%r: %d test cases, budget %s s", split, len(cases.targets), budget)

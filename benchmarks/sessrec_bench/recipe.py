@@ -20,6 +20,8 @@ from sessrec_course.training.torch_trainer import Callback, Run
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"  # a setting the recipe derives from the training split (recipe_settings)
+TRAINING_CAP_S = 900.0  # the neural training of a split, all seeds together, never takes longer
+MAX_MEMBERS = 4  # seeds of the ensemble where one model's budget leaves room under the cap
 
 
 def hold_out(sessions: list, n_valid: int, how: str = "latest", seed: int = 42) -> tuple[list, list]:
@@ -104,19 +106,30 @@ def recipe_settings(stats: SplitStats) -> dict:
     - ``sampled_negatives``: sampled softmax with 4096 uniform draws (:mod:`sessrec_bench.sampled_loss`) where the
       training sessions hold at least 8 times as many distinct items, else 0 (the exact loss): on a large catalogue
       the full softmax dominates the step, and a short budget buys more steps with the sampled one (below 8 times
-      the step saves too little to pay for the noisier gradient).
+      the step saves too little to pay for the noisier gradient);
+    - ``ensemble``: as many seeds as fit ``time_budget_s`` each under the 900 s cap, at most 4, their softmax
+      averaged: where the budget is short (small splits), one model has converged and more seeds are what the
+      spare time buys.
     """
     max_length = int(min(50, max(20, 10 * np.ceil(stats.length_p95 / 10))))
     valid = int(min(3000, max(100, stats.sessions // 20), max(1, stats.sessions // 10)))
+    budget = float(min(TRAINING_CAP_S, max(120, stats.cases / 250)))
     batch = 128
     while batch > 32 and (stats.sessions - valid) / batch < 500:
         batch //= 2
     return {"max_length": max_length, "valid_sessions": valid, "batch_size": batch,
             "repeat_bias": stats.repeat_ratio >= 0.01,
             "repeat_mixture": stats.repeat_ratio >= 0.01 and stats.spop_mrr > stats.markov_mrr,
-            "time_budget_s": float(min(900, max(120, stats.cases / 250))),
+            "time_budget_s": budget, "ensemble": seeds_for(budget),
             "repeat_bias_start": "data" if stats.cases < 5 * max(1, stats.items) else "zero",
             "sampled_negatives": SampledLoss.negatives if stats.items >= 8 * SampledLoss.negatives else 0}
+
+
+def seeds_for(budget_s: float | None) -> int:
+    """How many seeds of ``budget_s`` each fit the 900 s training cap (at most 4; 1 without a budget)."""
+    if budget_s is None or budget_s <= 0:
+        return 1
+    return int(max(1, min(MAX_MEMBERS, TRAINING_CAP_S // budget_s)))
 
 
 def resolve_auto(config: dict, settings: dict) -> dict:
@@ -147,7 +160,10 @@ def recipe_config(config: dict, train_sessions: list[np.ndarray], label: str = "
     stats = split_stats(train_sessions)  # the training split only: the test file never picks a setting
     settings = recipe_settings(stats)
     logger.info("%s: %s -> recipe %s", label, stats, settings)
-    return resolve_auto(config, settings), stats, settings
+    resolved = resolve_auto(config, settings)
+    if config.get("ensemble") == AUTO:  # the seeds follow the budget the run has, a config's own included
+        resolved["ensemble"] = seeds_for(resolved.get("time_budget_s"))
+    return resolved, stats, settings
 
 
 def repeat_bias_start(sessions: list[np.ndarray], max_length: int, n_items: int) -> np.ndarray:
