@@ -68,27 +68,26 @@ def test_quality_command_on_a_tiny_split(tmp_path):
     assert "| Markov | course baseline | 100.00 |" in rendered.read_text()
 
 
-def test_a_model_trained_with_the_sampled_softmax_learns_the_ring(tmp_path):
-    """4 uniform draws of 31 ids a step (+ the batch's own items): the GRU still learns the ring, and says so."""
-    split, config, out = tmp_path / "ring", tmp_path / "sampled.toml", tmp_path / "quality.json"
+def _gru_on_the_ring(tmp_path, settings: str) -> dict:
+    """The quality command's rows for the GRU and POP on the ring, with ``settings`` over the tiny config."""
+    split, config, out = tmp_path / "ring", tmp_path / "tiny.toml", tmp_path / "quality.json"
     _write_split(split)
     _write_config(config)
-    config.write_text("sampled_negatives = 4\nblend = []\n" + config.read_text())
+    config.write_text(settings + config.read_text())
     assert main(["quality", str(split), "--models", "gru", "--baselines", "POP", "--config", str(config),
                  "--json", str(out)]) == 0
-    rows = {row["model"]: row for row in json.loads(out.read_text())["results"][0]["rows"]}
+    return {row["model"]: row for row in json.loads(out.read_text())["results"][0]["rows"]}
+
+
+def test_a_model_trained_with_the_sampled_softmax_learns_the_ring(tmp_path):
+    """4 uniform draws of 31 ids a step (+ the batch's own items): the GRU still learns the ring, and says so."""
+    rows = _gru_on_the_ring(tmp_path, "sampled_negatives = 4\nblend = []\n")
     assert set(rows) == {"POP", "gru (torch)"} and rows["gru (torch)"]["sampled_negatives"] == 4
     assert rows["gru (torch)"]["Recall@20"] > rows["POP"]["Recall@20"] + 20
 
 
 def test_an_ensemble_trains_one_model_per_seed_and_blends_their_mean(tmp_path):
-    split, config, out = tmp_path / "ring", tmp_path / "two_seeds.toml", tmp_path / "quality.json"
-    _write_split(split)
-    _write_config(config)
-    config.write_text("ensemble = 2\n" + config.read_text())
-    assert main(["quality", str(split), "--models", "gru", "--baselines", "POP", "--config", str(config),
-                 "--json", str(out)]) == 0
-    rows = {row["model"]: row for row in json.loads(out.read_text())["results"][0]["rows"]}
+    rows = _gru_on_the_ring(tmp_path, "ensemble = 2\n")
     alone, blend = rows["gru (torch)"], rows["gru + V-SKNN + SR (blend)"]
     scores = alone["members_valid_mrr"]
     assert alone["ensemble"] == 2 and len(scores) == 2 and scores[0] != scores[1]  # seeds 1 and 2 differ

@@ -39,12 +39,10 @@ class Ensemble:
 
     def score(self, item_ids: np.ndarray) -> np.ndarray:
         """Return ``log(mean_m softmax(s_m))`` ``(B, n_items)`` of a right-padded prefix batch."""
-        logs = []
-        for member in self.members:
-            scores = np.asarray(member.score(item_ids), dtype=np.float64)
-            top = scores.max(axis=1, keepdims=True)
-            logs.append(scores - top - np.log(np.exp(scores - top).sum(axis=1, keepdims=True)))
-        return (np.logaddexp.reduce(logs, axis=0) - np.log(len(logs))).astype(np.float32)
+        from scipy.special import log_softmax, logsumexp
+
+        logs = [log_softmax(np.asarray(m.score(item_ids), dtype=np.float64), axis=1) for m in self.members]
+        return (logsumexp(logs, axis=0) - np.log(len(logs))).astype(np.float32)
 
 
 class Blend:

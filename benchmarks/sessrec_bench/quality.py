@@ -183,13 +183,12 @@ def run_neural(cases, split_name: str, config: dict, names: list[str], budget_s:
                              f"expected some of {[f.name for f in fields(TrainConfig)]}")
         start_repeats = (mconfig.repeat_bias and not mconfig.repeat_mixture
                          and config.get("repeat_bias_start", "zero") == "data")
+        starts = RepeatStarts(repeat_bias_start(train_sessions, max_length, cases.n_items) if start_repeats else None,
+                              repeat_gate_start(stats.repeat_ratio) if mconfig.repeat_mixture else None)
         members, member_scores, train_s = [], [], 0.0
         for k in range(n_members):  # each member: its own seed and the whole per-model budget
             tconfig = TrainConfig(**{**train_cfg, "seed": seed + k, "progress": progress})
             budget = TimeBudget(per_model, f"{split_name} {name}" + (f" seed {seed + k}" if n_members > 1 else ""))
-            starts = RepeatStarts(
-                repeat_bias_start(train_sessions, max_length, cases.n_items) if start_repeats else None,
-                repeat_gate_start(stats.repeat_ratio) if mconfig.repeat_mixture else None)
             callbacks = [*standard_callbacks(tconfig, validator), starts, budget]
             model, history = fit_model(mconfig, train_ids, tconfig, callbacks, extensions=extensions)
             train_s += time.perf_counter() - budget.started
